@@ -1,0 +1,390 @@
+//! IPv4 / IPv6 as one trait, so each pipeline function is written once and
+//! monomorphised per family. Addresses are byte arrays in network order: they
+//! are copied into and out of headers without conversion.
+
+use crate::wire::icmp;
+use crate::wire::{checksum, ethernet::ethertype, ipv4::Ipv4Packet, ipv6::Ipv6Packet, proto};
+use std::fmt::Debug;
+use std::hash::Hash;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use super::session::{SessionTable, Tables};
+use super::stats::Drop;
+
+/// The fields of an IP header the pipeline needs, read once.
+#[derive(Debug, Clone, Copy)]
+pub struct L3<A> {
+    pub src: A,
+    pub dst: A,
+    /// Upper-layer protocol.
+    pub proto: u8,
+    /// Offset of the upper layer from the IP header.
+    pub l4_off: usize,
+    /// Length of the IP packet (header + payload); link padding excluded.
+    pub len: usize,
+    /// Any fragment (IPv4 MF/offset, IPv6 fragment header with M/offset).
+    pub fragmented: bool,
+    /// DSCP+ECN byte (IPv4 TOS / IPv6 traffic class).
+    pub tos: u8,
+    /// IPv4 DF bit; always true for IPv6 (routers never fragment).
+    pub dont_frag: bool,
+}
+
+/// One IP version.
+pub trait Family: Copy + Debug + Default + Send + Sync + 'static {
+    type Addr: Copy
+        + Eq
+        + Hash
+        + Default
+        + Debug
+        + Ord
+        + Send
+        + Sync
+        + AsRef<[u8]>
+        + AsMut<[u8]>
+        + 'static;
+    const ETHERTYPE: u16;
+    const IS_V6: bool;
+    /// Fixed header length (what an encapsulation adds).
+    const HEADER_LEN: usize;
+    const ICMP_PROTO: u8;
+    /// Protocol number of this family carried inside an IP tunnel.
+    const TUNNEL_PROTO: u8;
+    /// Largest ICMP error message to generate (RFC 1812 576 / RFC 4443 1280).
+    const ICMP_ERROR_MAX: usize;
+    /// Address bits (32 / 128).
+    const BITS: u8;
+    /// Offsets of the source and destination address in the fixed header.
+    const SRC_OFF: usize;
+    const DST_OFF: usize;
+
+    /// This family's session table among a core's tables.
+    fn table(t: &mut Tables) -> &mut SessionTable<Self>;
+    fn table_ref(t: &Tables) -> &SessionTable<Self>;
+
+    /// Reads the address at `off` of `b`.
+    #[inline]
+    fn read_addr(b: &[u8], off: usize) -> Self::Addr {
+        let mut a = Self::Addr::default();
+        let n = a.as_ref().len();
+        a.as_mut().copy_from_slice(&b[off..off + n]);
+        a
+    }
+
+    /// A fwmark as an address (the "virtual address" of a fwmark template).
+    fn mark_addr(mark: u32) -> Self::Addr {
+        let mut a = Self::Addr::default();
+        let n = a.as_ref().len();
+        a.as_mut()[n - 4..].copy_from_slice(&mark.to_be_bytes());
+        a
+    }
+
+    fn to_ip(a: Self::Addr) -> IpAddr;
+    fn from_ip(ip: IpAddr) -> Option<Self::Addr>;
+    /// Keeps the first `bits` bits of `a`.
+    fn mask(a: Self::Addr, bits: u8) -> Self::Addr;
+    /// IPVS's address fold (v4: the address; v6: XOR of the four words), host order.
+    fn fold(a: Self::Addr) -> u32;
+
+    /// Parses and checks the IP header at the start of `b`.
+    fn parse(b: &[u8], verify_csum: bool) -> Result<L3<Self::Addr>, Drop>;
+    /// Parses a header quoted inside an ICMP error (may be cut short).
+    fn parse_quoted(b: &[u8]) -> Option<L3<Self::Addr>>;
+    /// Rewrites the source address (IPv4: with header checksum update).
+    fn set_src(b: &mut [u8], a: Self::Addr);
+    fn set_dst(b: &mut [u8], a: Self::Addr);
+    /// Decrements TTL / hop limit; false when it would reach zero.
+    fn decrement_ttl(b: &mut [u8]) -> bool;
+    /// Writes a fresh header (no options) for a payload of `payload_len`.
+    fn write_header(
+        b: &mut [u8],
+        src: Self::Addr,
+        dst: Self::Addr,
+        proto: u8,
+        payload_len: usize,
+        tos: u8,
+        ident: u16,
+        dont_frag: bool,
+    );
+    /// Partial pseudo-header sum for an upper layer of `len` bytes.
+    fn pseudo(src: Self::Addr, dst: Self::Addr, proto: u8, len: usize) -> u64;
+    /// True when `msg_type` is an error of this family's ICMP.
+    fn icmp_is_error(msg_type: u8) -> bool;
+    /// The (type, code, rest-of-header) of "fragmentation needed" / "packet too big".
+    fn icmp_too_big(mtu: u16) -> (u8, u8, u32);
+    /// ICMP checksum seed: 0 for ICMPv4, the pseudo-header for ICMPv6.
+    fn icmp_seed(src: Self::Addr, dst: Self::Addr, len: usize) -> u64;
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct V4;
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct V6;
+
+impl Family for V4 {
+    type Addr = [u8; 4];
+    const ETHERTYPE: u16 = ethertype::IPV4;
+    const IS_V6: bool = false;
+    const HEADER_LEN: usize = 20;
+    const ICMP_PROTO: u8 = proto::ICMP;
+    const TUNNEL_PROTO: u8 = proto::IPIP;
+    const ICMP_ERROR_MAX: usize = 576;
+    const BITS: u8 = 32;
+    const SRC_OFF: usize = 12;
+    const DST_OFF: usize = 16;
+
+    fn table(t: &mut Tables) -> &mut SessionTable<Self> {
+        &mut t.v4
+    }
+
+    fn table_ref(t: &Tables) -> &SessionTable<Self> {
+        &t.v4
+    }
+
+    fn to_ip(a: [u8; 4]) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::from(a))
+    }
+
+    fn from_ip(ip: IpAddr) -> Option<[u8; 4]> {
+        match ip {
+            IpAddr::V4(a) => Some(a.octets()),
+            IpAddr::V6(_) => None,
+        }
+    }
+
+    fn mask(a: [u8; 4], bits: u8) -> [u8; 4] {
+        let m = if bits >= 32 {
+            u32::MAX
+        } else {
+            !(u32::MAX >> bits)
+        };
+        (u32::from_be_bytes(a) & m).to_be_bytes()
+    }
+
+    fn fold(a: [u8; 4]) -> u32 {
+        u32::from_be_bytes(a)
+    }
+
+    fn parse(b: &[u8], verify_csum: bool) -> Result<L3<[u8; 4]>, Drop> {
+        let ip = Ipv4Packet::new_checked(b).map_err(|_| Drop::L3Malformed)?;
+        if verify_csum && !ip.verify_checksum() {
+            return Err(Drop::BadIpChecksum);
+        }
+        Ok(L3 {
+            src: ip.src_bytes(),
+            dst: ip.dst_bytes(),
+            proto: ip.protocol(),
+            l4_off: ip.header_len(),
+            len: usize::from(ip.total_len()),
+            fragmented: ip.is_fragment(),
+            tos: ip.tos(),
+            dont_frag: ip.dont_frag(),
+        })
+    }
+
+    fn parse_quoted(b: &[u8]) -> Option<L3<[u8; 4]>> {
+        let ip = Ipv4Packet::new_checked_quoted(b).ok()?;
+        Some(L3 {
+            src: ip.src_bytes(),
+            dst: ip.dst_bytes(),
+            proto: ip.protocol(),
+            l4_off: ip.header_len(),
+            len: usize::from(ip.total_len()),
+            fragmented: ip.flags_frag() & 0x1fff != 0,
+            tos: ip.tos(),
+            dont_frag: ip.dont_frag(),
+        })
+    }
+
+    fn set_src(b: &mut [u8], a: [u8; 4]) {
+        Ipv4Packet::new_unchecked(b).rewrite_src(a);
+    }
+
+    fn set_dst(b: &mut [u8], a: [u8; 4]) {
+        Ipv4Packet::new_unchecked(b).rewrite_dst(a);
+    }
+
+    fn decrement_ttl(b: &mut [u8]) -> bool {
+        Ipv4Packet::new_unchecked(b).decrement_ttl()
+    }
+
+    fn write_header(
+        b: &mut [u8],
+        src: [u8; 4],
+        dst: [u8; 4],
+        proto: u8,
+        payload_len: usize,
+        tos: u8,
+        ident: u16,
+        dont_frag: bool,
+    ) {
+        let mut ip = Ipv4Packet::new_unchecked(b);
+        let flags = if dont_frag {
+            crate::wire::ipv4::FLAG_DF
+        } else {
+            0
+        };
+        ip.init(tos, (payload_len + 20) as u16, ident, flags, 64, proto);
+        ip.set_src_bytes(src);
+        ip.set_dst_bytes(dst);
+        ip.fill_checksum();
+    }
+
+    fn pseudo(src: [u8; 4], dst: [u8; 4], proto: u8, len: usize) -> u64 {
+        checksum::pseudo_v4(src, dst, proto, len as u16)
+    }
+
+    fn icmp_is_error(t: u8) -> bool {
+        matches!(
+            t,
+            icmp::v4::DEST_UNREACH
+                | icmp::v4::SOURCE_QUENCH
+                | icmp::v4::REDIRECT
+                | icmp::v4::TIME_EXCEEDED
+                | icmp::v4::PARAM_PROBLEM
+        )
+    }
+
+    fn icmp_too_big(mtu: u16) -> (u8, u8, u32) {
+        (
+            icmp::v4::DEST_UNREACH,
+            icmp::v4::FRAG_NEEDED,
+            u32::from(mtu),
+        )
+    }
+
+    fn icmp_seed(_: [u8; 4], _: [u8; 4], _: usize) -> u64 {
+        0
+    }
+}
+
+impl Family for V6 {
+    type Addr = [u8; 16];
+    const ETHERTYPE: u16 = ethertype::IPV6;
+    const IS_V6: bool = true;
+    const HEADER_LEN: usize = 40;
+    const ICMP_PROTO: u8 = proto::ICMPV6;
+    const TUNNEL_PROTO: u8 = proto::IPV6;
+    const ICMP_ERROR_MAX: usize = 1280;
+    const BITS: u8 = 128;
+    const SRC_OFF: usize = 8;
+    const DST_OFF: usize = 24;
+
+    fn table(t: &mut Tables) -> &mut SessionTable<Self> {
+        &mut t.v6
+    }
+
+    fn table_ref(t: &Tables) -> &SessionTable<Self> {
+        &t.v6
+    }
+
+    fn to_ip(a: [u8; 16]) -> IpAddr {
+        IpAddr::V6(Ipv6Addr::from(a))
+    }
+
+    fn from_ip(ip: IpAddr) -> Option<[u8; 16]> {
+        match ip {
+            IpAddr::V6(a) => Some(a.octets()),
+            IpAddr::V4(_) => None,
+        }
+    }
+
+    fn mask(a: [u8; 16], bits: u8) -> [u8; 16] {
+        let m = if bits >= 128 {
+            u128::MAX
+        } else {
+            !(u128::MAX >> bits)
+        };
+        (u128::from_be_bytes(a) & m).to_be_bytes()
+    }
+
+    fn fold(a: [u8; 16]) -> u32 {
+        let w = |i: usize| u32::from_be_bytes([a[i], a[i + 1], a[i + 2], a[i + 3]]);
+        w(0) ^ w(4) ^ w(8) ^ w(12)
+    }
+
+    fn parse(b: &[u8], _verify_csum: bool) -> Result<L3<[u8; 16]>, Drop> {
+        let ip = Ipv6Packet::new_checked(b).map_err(|_| Drop::L3Malformed)?;
+        let ul = ip.upper_layer().map_err(|_| Drop::L3Malformed)?;
+        Ok(L3 {
+            src: ip.src_bytes(),
+            dst: ip.dst_bytes(),
+            proto: ul.proto,
+            l4_off: ul.offset,
+            len: ip.total_len(),
+            fragmented: ul.fragmented,
+            tos: ip.traffic_class(),
+            dont_frag: true,
+        })
+    }
+
+    fn parse_quoted(b: &[u8]) -> Option<L3<[u8; 16]>> {
+        let ip = Ipv6Packet::new_checked_quoted(b).ok()?;
+        let ul = ip.upper_layer().ok()?;
+        Some(L3 {
+            src: ip.src_bytes(),
+            dst: ip.dst_bytes(),
+            proto: ul.proto,
+            l4_off: ul.offset,
+            len: ip.total_len(),
+            fragmented: ul.fragmented,
+            tos: ip.traffic_class(),
+            dont_frag: true,
+        })
+    }
+
+    fn set_src(b: &mut [u8], a: [u8; 16]) {
+        Ipv6Packet::new_unchecked(b).set_src_bytes(a);
+    }
+
+    fn set_dst(b: &mut [u8], a: [u8; 16]) {
+        Ipv6Packet::new_unchecked(b).set_dst_bytes(a);
+    }
+
+    fn decrement_ttl(b: &mut [u8]) -> bool {
+        Ipv6Packet::new_unchecked(b).decrement_hop_limit()
+    }
+
+    fn write_header(
+        b: &mut [u8],
+        src: [u8; 16],
+        dst: [u8; 16],
+        proto: u8,
+        payload_len: usize,
+        tos: u8,
+        _ident: u16,
+        _df: bool,
+    ) {
+        let mut ip = Ipv6Packet::new_unchecked(b);
+        ip.init(tos, 0, payload_len as u16, proto, 64);
+        ip.set_src_bytes(src);
+        ip.set_dst_bytes(dst);
+    }
+
+    fn pseudo(src: [u8; 16], dst: [u8; 16], proto: u8, len: usize) -> u64 {
+        checksum::pseudo_v6(src, dst, proto, len as u32)
+    }
+
+    fn icmp_is_error(t: u8) -> bool {
+        matches!(
+            t,
+            icmp::v6::DEST_UNREACH
+                | icmp::v6::PACKET_TOO_BIG
+                | icmp::v6::TIME_EXCEEDED
+                | icmp::v6::PARAM_PROBLEM
+        )
+    }
+
+    fn icmp_too_big(mtu: u16) -> (u8, u8, u32) {
+        (icmp::v6::PACKET_TOO_BIG, 0, u32::from(mtu))
+    }
+
+    fn icmp_seed(src: [u8; 16], dst: [u8; 16], len: usize) -> u64 {
+        checksum::pseudo_v6(src, dst, proto::ICMPV6, len as u32)
+    }
+}
+
+/// Formats an address of either family (for listings and errors).
+pub fn fmt_addr<F: Family>(a: F::Addr) -> String {
+    F::to_ip(a).to_string()
+}

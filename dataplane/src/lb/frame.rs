@@ -1,0 +1,83 @@
+//! A frame in a buffer with headroom: the unit the pipeline works on.
+//!
+//! `buf` is the whole buffer (an AF_XDP UMEM chunk, or a test `Vec`); the
+//! frame occupies `buf[head..head + len]`. Encapsulation and ICMP generation
+//! grow the frame at the front into the headroom, never by copying the
+//! payload.
+
+/// A frame borrowed from its buffer.
+#[derive(Debug)]
+pub struct Frame<'a> {
+    buf: &'a mut [u8],
+    head: usize,
+    len: usize,
+}
+
+impl<'a> Frame<'a> {
+    /// `None` when `head + len` does not fit in `buf`.
+    pub fn new(buf: &'a mut [u8], head: usize, len: usize) -> Option<Self> {
+        (head.checked_add(len)? <= buf.len()).then_some(Self { buf, head, len })
+    }
+
+    pub fn data(&self) -> &[u8] {
+        &self.buf[self.head..self.head + self.len]
+    }
+
+    pub fn data_mut(&mut self) -> &mut [u8] {
+        &mut self.buf[self.head..self.head + self.len]
+    }
+
+    /// Offset of the frame in its buffer (UMEM descriptors carry it).
+    pub fn head(&self) -> usize {
+        self.head
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn headroom(&self) -> usize {
+        self.head
+    }
+
+    /// Grows the frame by `n` bytes at the front; false if the headroom is short.
+    pub fn push_head(&mut self, n: usize) -> bool {
+        if n > self.head {
+            return false;
+        }
+        self.head -= n;
+        self.len += n;
+        true
+    }
+
+    /// Sets the length (shrink, or grow into the tailroom); false if it does not fit.
+    pub fn set_len(&mut self, len: usize) -> bool {
+        if self.head + len > self.buf.len() {
+            return false;
+        }
+        self.len = len;
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grows_into_headroom_only() {
+        let mut b = [0u8; 64];
+        let mut f = Frame::new(&mut b, 16, 32).unwrap();
+        assert!(!f.push_head(17));
+        assert!(f.push_head(16));
+        assert_eq!((f.head(), f.len()), (0, 48));
+        assert!(!f.set_len(65));
+        assert!(f.set_len(64));
+        assert!(Frame::new(&mut b, 60, 5).is_none());
+        assert!(Frame::new(&mut b, usize::MAX, 5).is_none());
+    }
+}

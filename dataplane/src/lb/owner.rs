@@ -1,0 +1,89 @@
+//! Core ownership: which core holds the session a frame belongs to.
+//!
+//! A pure function of the frame and the configuration, so the I/O layer can
+//! steer a frame before any engine state is touched:
+//! - traffic to a service, and replies from a real server to a client (NAT),
+//!   belong to `hash(client address under the widest persistence netmask)`;
+//!   hashing the address alone keeps every flow a persistence template covers
+//!   on one core;
+//! - traffic to a FULLNAT local address belongs to `local port mod cores`
+//!   (each core hands out only its own ports);
+//! - an ICMP error belongs where the packet it quotes, reversed, would.
+
+use super::config::{Config, Proto};
+use super::family::{Family, V4, V6};
+use super::mix;
+use super::session::addr_word;
+use crate::wire::ethernet::{ethertype, EthernetFrame};
+use crate::wire::icmp::IcmpPacket;
+use crate::wire::{be16, proto};
+
+/// The owning core of `frame` among `ncores` (0 for anything unparsable:
+/// whoever gets it drops or passes it).
+pub fn owner_of(cfg: &Config, ncores: u16, frame: &[u8]) -> u16 {
+    if ncores <= 1 {
+        return 0;
+    }
+    let Ok((ty, l3, _)) = EthernetFrame::new_unchecked(frame).payload_offset() else {
+        return 0;
+    };
+    let ip = &frame[l3..];
+    match ty {
+        ethertype::IPV4 => owner_ip::<V4>(cfg, ncores, ip),
+        ethertype::IPV6 => owner_ip::<V6>(cfg, ncores, ip),
+        _ => 0,
+    }
+}
+
+fn owner_ip<F: Family>(cfg: &Config, n: u16, b: &[u8]) -> u16 {
+    let Ok(ip) = F::parse(b, false) else { return 0 };
+    let l4 = &b[ip.l4_off.min(b.len())..ip.len.min(b.len())];
+    if ip.proto == F::ICMP_PROTO {
+        let Ok(icmp) = IcmpPacket::new_checked(l4) else {
+            return 0;
+        };
+        if !F::icmp_is_error(icmp.msg_type()) {
+            return 0;
+        }
+        let q = icmp.payload();
+        let Some(inner) = F::parse_quoted(q) else {
+            return 0;
+        };
+        if q.len() < inner.l4_off + 4 {
+            return 0;
+        }
+        let (isport, idport) = (be16(q, inner.l4_off), be16(q, inner.l4_off + 2));
+        return classify::<F>(cfg, n, inner.proto, inner.dst, idport, inner.src, isport);
+    }
+    if (ip.proto != proto::TCP && ip.proto != proto::UDP) || l4.len() < 4 {
+        return 0;
+    }
+    classify::<F>(cfg, n, ip.proto, ip.src, be16(l4, 0), ip.dst, be16(l4, 2))
+}
+
+/// Owner of a packet `src:sport → dst:dport`.
+pub fn classify<F: Family>(
+    cfg: &Config,
+    n: u16,
+    proto_nr: u8,
+    src: F::Addr,
+    _sport: u16,
+    dst: F::Addr,
+    dport: u16,
+) -> u16 {
+    let dst_ip = F::to_ip(dst);
+    if cfg.laddr_slot(dst_ip).is_some() {
+        return dport % n;
+    }
+    let to_service =
+        Proto::from_number(proto_nr).is_some_and(|p| cfg.lookup(p, dst_ip, dport).is_some());
+    let client = if to_service { src } else { dst };
+    client_core::<F>(cfg, n, client)
+}
+
+/// The core of a client address.
+pub fn client_core<F: Family>(cfg: &Config, n: u16, client: F::Addr) -> u16 {
+    let (p4, p6) = cfg.owner_prefix();
+    let masked = F::mask(client, if F::IS_V6 { p6 } else { p4 });
+    ((mix(addr_word(masked.as_ref())) >> 32) % u64::from(n)) as u16
+}

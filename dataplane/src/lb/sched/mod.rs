@@ -1,0 +1,224 @@
+//! Schedulers: pick a real server for a new connection.
+//!
+//! Each algorithm is one module implementing [`Scheduler`] with the semantics
+//! of the Linux IPVS module of the same name; [`AnyScheduler`] dispatches over
+//! them without dynamic allocation. Scheduler state is per core (as DPVS
+//! keeps it per lcore): it sees that core's connection counts.
+//!
+//! A scheduler sees the service's real servers through [`Candidates`], in
+//! IPVS list order (newest first), and answers a position in that list. No
+//! scheduler ever answers a server of weight 0 or one flagged overloaded
+//! (except the lblc/lblcr cache, which follows IPVS's own overload rule).
+
+pub mod dh;
+pub mod lblc;
+pub mod lblcr;
+pub mod lc;
+pub mod mh;
+pub mod nq;
+pub mod rr;
+pub mod sed;
+pub mod sh;
+pub mod wlc;
+pub mod wrr;
+
+use super::config::{SchedKind, Service};
+use std::net::IpAddr;
+
+/// Per-core runtime state of a real server, as schedulers need it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Load {
+    pub weight: u32,
+    pub active: u32,
+    pub inactive: u32,
+    pub overloaded: bool,
+}
+
+impl Load {
+    /// IPVS's `ip_vs_dest_conn_overhead`: active × 256 + inactive.
+    #[inline]
+    pub fn overhead(&self) -> u64 {
+        (u64::from(self.active) << 8) + u64::from(self.inactive)
+    }
+
+    /// Weight above zero and not overloaded.
+    #[inline]
+    pub fn available(&self) -> bool {
+        self.weight > 0 && !self.overloaded
+    }
+}
+
+/// The real servers of one service, as a scheduler sees them.
+pub trait Candidates {
+    fn len(&self) -> usize;
+    fn load(&self, i: usize) -> Load;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Candidates for Vec<Load> {
+    fn len(&self) -> usize {
+        <[Load]>::len(self)
+    }
+    fn load(&self, i: usize) -> Load {
+        self[i]
+    }
+}
+
+/// What a scheduler may look at in the first packet of a flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Flow {
+    pub src: IpAddr,
+    pub sport: u16,
+    pub dst: IpAddr,
+    pub dport: u16,
+    /// Now, in engine ticks.
+    pub now: u32,
+}
+
+/// One scheduling algorithm.
+pub trait Scheduler {
+    /// A position in the candidate list, or `None` when none is available.
+    fn schedule(&mut self, c: &dyn Candidates, flow: &Flow) -> Option<usize>;
+}
+
+/// Every scheduler, dispatched without boxing.
+#[derive(Debug, Clone)]
+pub enum AnyScheduler {
+    Rr(rr::Rr),
+    Wrr(wrr::Wrr),
+    Lc(lc::Lc),
+    Wlc(wlc::Wlc),
+    Sed(sed::Sed),
+    Nq(nq::Nq),
+    Sh(sh::Sh),
+    Dh(dh::Dh),
+    Lblc(lblc::Lblc),
+    Lblcr(lblcr::Lblcr),
+    Mh(mh::Mh),
+}
+
+impl AnyScheduler {
+    /// Builds the scheduler of `svc` for its current real servers.
+    pub fn new(svc: &Service, c: &dyn Candidates) -> Self {
+        let flags = svc.spec.flags;
+        match svc.spec.sched {
+            SchedKind::Rr => Self::Rr(rr::Rr::default()),
+            SchedKind::Wrr => Self::Wrr(wrr::Wrr::new(c)),
+            SchedKind::Lc => Self::Lc(lc::Lc),
+            SchedKind::Wlc => Self::Wlc(wlc::Wlc),
+            SchedKind::Sed => Self::Sed(sed::Sed),
+            SchedKind::Nq => Self::Nq(nq::Nq),
+            SchedKind::Sh => Self::Sh(sh::Sh::new(c, flags)),
+            SchedKind::Dh => Self::Dh(dh::Dh::new(c)),
+            SchedKind::Lblc => Self::Lblc(lblc::Lblc::new(lblc::DEFAULT_CAPACITY)),
+            SchedKind::Lblcr => Self::Lblcr(lblcr::Lblcr::new(lblc::DEFAULT_CAPACITY)),
+            SchedKind::Mh => Self::Mh(mh::Mh::new(svc.maglev.clone().unwrap_or_default(), flags)),
+        }
+    }
+
+    /// Periodic upkeep off the packet path (lblc/lblcr expire cache entries).
+    pub fn housekeep(&mut self, now: u32) {
+        match self {
+            Self::Lblc(s) => s.expire(now),
+            Self::Lblcr(s) => s.expire(now),
+            _ => {}
+        }
+    }
+}
+
+impl Scheduler for AnyScheduler {
+    #[inline]
+    fn schedule(&mut self, c: &dyn Candidates, f: &Flow) -> Option<usize> {
+        match self {
+            Self::Rr(s) => s.schedule(c, f),
+            Self::Wrr(s) => s.schedule(c, f),
+            Self::Lc(s) => s.schedule(c, f),
+            Self::Wlc(s) => s.schedule(c, f),
+            Self::Sed(s) => s.schedule(c, f),
+            Self::Nq(s) => s.schedule(c, f),
+            Self::Sh(s) => s.schedule(c, f),
+            Self::Dh(s) => s.schedule(c, f),
+            Self::Lblc(s) => s.schedule(c, f),
+            Self::Lblcr(s) => s.schedule(c, f),
+            Self::Mh(s) => s.schedule(c, f),
+        }
+    }
+}
+
+/// The kernel's `hash_32(val, bits)` (multiplicative, golden ratio).
+#[inline]
+pub(crate) fn hash_32(val: u32, bits: u32) -> u32 {
+    val.wrapping_mul(0x61C8_8647) >> (32 - bits)
+}
+
+/// IPVS's address fold: v4 as is, v6 as the XOR of its four words.
+#[inline]
+pub(crate) fn fold(a: IpAddr) -> u32 {
+    match a {
+        IpAddr::V4(a) => u32::from(a),
+        IpAddr::V6(a) => {
+            let o = u128::from(a);
+            (o as u32) ^ ((o >> 32) as u32) ^ ((o >> 64) as u32) ^ ((o >> 96) as u32)
+        }
+    }
+}
+
+/// Weighted least-connection over `overhead`, IPVS style: the first available
+/// server is the candidate; a later one replaces it when
+/// `least_oh * its_weight > its_oh * least_weight`. Shared by wlc, sed, nq,
+/// lblc and lblcr.
+pub(crate) fn weighted_least(c: &dyn Candidates, overhead: impl Fn(&Load) -> u64) -> Option<usize> {
+    let mut best: Option<(usize, u64, u64)> = None;
+    for i in 0..c.len() {
+        let l = c.load(i);
+        if !l.available() {
+            continue;
+        }
+        let (oh, w) = (overhead(&l), u64::from(l.weight));
+        match best {
+            Some((_, boh, bw)) if boh * w <= oh * bw => {}
+            _ => best = Some((i, oh, w)),
+        }
+    }
+    best.map(|b| b.0)
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+
+    pub fn loads(weights: &[u32]) -> Vec<Load> {
+        weights
+            .iter()
+            .map(|&weight| Load {
+                weight,
+                ..Load::default()
+            })
+            .collect()
+    }
+
+    pub fn flow(src: &str, sport: u16) -> Flow {
+        Flow {
+            src: src.parse().unwrap(),
+            sport,
+            dst: "198.18.0.10".parse().unwrap(),
+            dport: 80,
+            now: 0,
+        }
+    }
+
+    /// Runs `n` picks, counting each pick as one new inactive connection.
+    pub fn picks(s: &mut dyn Scheduler, c: &mut Vec<Load>, n: usize) -> Vec<usize> {
+        (0..n)
+            .map(|_| {
+                let i = s
+                    .schedule(&*c, &flow("198.18.1.1", 1000))
+                    .expect("a server");
+                c[i].inactive += 1;
+                i
+            })
+            .collect()
+    }
+}

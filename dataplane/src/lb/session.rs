@@ -1,0 +1,558 @@
+//! The per-core session table.
+//!
+//! Sessions live in a slab (`Vec<Session>`, free slots chained through
+//! `n_control`). A `hashbrown::HashTable<u32>` indexes them by tuple: each
+//! entry is `slot << 1 | dir`, so an entry costs 4 bytes and the tuple is
+//! compared against the session itself. A session is found by its inbound
+//! tuple (client → VIP) and, for NAT/FULLNAT, by its outbound tuple (RS →
+//! client or local address), as DPVS's `tuplehash_in`/`tuplehash_out`.
+//!
+//! Expiry is a lazy timer wheel: a packet only stores the new `expires`
+//! (O(1), the wheel is untouched); a slot that fires with a later `expires`
+//! is re-queued. `queued` names the tick a session is queued at, so stale
+//! entries (left by a re-queue or by a freed and reused slot) are skipped.
+//! Reaping is budgeted per call, so no call scans the whole table.
+//!
+//! Single-threaded by design: one table per core, no locks, no atomics.
+
+use super::config::Fwd;
+use super::family::{Family, V4, V6};
+use hashbrown::HashTable;
+
+/// No session / no template.
+pub const NIL: u32 = u32::MAX;
+
+pub mod flag {
+    /// Counted as inactive on its real server.
+    pub const INACTIVE: u8 = 1;
+    /// Replies are not seen (DR/TUN): the INPUT-ONLY state table.
+    pub const NOOUTPUT: u8 = 2;
+    /// A persistence template.
+    pub const TEMPLATE: u8 = 4;
+    /// The slot holds a session.
+    pub const LIVE: u8 = 8;
+    /// Indexed by its outbound tuple too.
+    pub const HASHED_OUT: u8 = 16;
+    /// A template taken out of the index (its server became unusable); it
+    /// lives on only until the connections it controls end.
+    pub const UNHASHED: u8 = 32;
+}
+
+/// Template tuples carry this bit in `proto`, so they never match a packet.
+pub const TEMPLATE_PROTO: u8 = 0x80;
+
+/// One connection (or persistence template).
+///
+/// Inbound tuple: `cip:cport → vip:vport`. Outbound tuple: `rip:rport →
+/// lip:lport`, where `lip:lport` is the FULLNAT local address and port and
+/// equals `cip:cport` in every other mode.
+#[derive(Debug, Clone, Copy)]
+pub struct Session<A> {
+    pub cip: A,
+    pub vip: A,
+    pub rip: A,
+    pub lip: A,
+    pub cport: u16,
+    pub vport: u16,
+    pub rport: u16,
+    pub lport: u16,
+    pub proto: u8,
+    pub state: u8,
+    pub flags: u8,
+    pub fwd: Fwd,
+    /// Expiry tick.
+    pub expires: u32,
+    /// Tick of the wheel bucket this slot is queued in.
+    pub queued: u32,
+    /// Connection: its controlling template (or NIL). Template: its timeout in ticks.
+    pub tmpl: u32,
+    /// Template: connections it controls. Free slot: next free slot.
+    pub n_control: u32,
+    pub dest: u32,
+    pub dest_serial: u32,
+    /// Neighbour index toward the real server / toward the client (NIL: none).
+    pub nh_rs: u32,
+    pub nh_client: u32,
+    /// FULLNAT: serial of the local address the port came from.
+    pub laddr_serial: u32,
+    pub svc: u16,
+}
+
+impl<A: Default> Default for Session<A> {
+    fn default() -> Self {
+        Self {
+            cip: A::default(),
+            vip: A::default(),
+            rip: A::default(),
+            lip: A::default(),
+            cport: 0,
+            vport: 0,
+            rport: 0,
+            lport: 0,
+            proto: 0,
+            state: 0,
+            flags: 0,
+            fwd: Fwd::Dr,
+            expires: 0,
+            queued: NIL,
+            tmpl: NIL,
+            n_control: NIL,
+            dest: NIL,
+            dest_serial: 0,
+            nh_rs: NIL,
+            nh_client: NIL,
+            laddr_serial: 0,
+            svc: 0,
+        }
+    }
+}
+
+impl<A> Session<A> {
+    #[inline]
+    pub fn has(&self, f: u8) -> bool {
+        self.flags & f != 0
+    }
+}
+
+/// A lookup key: what a packet carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tuple<A> {
+    pub src: A,
+    pub dst: A,
+    pub sport: u16,
+    pub dport: u16,
+    pub proto: u8,
+}
+
+/// Which of a session's tuples matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    In,
+    Out,
+}
+
+/// The table is at its configured maximum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Full;
+
+const WHEEL_SLOTS: u32 = 4096;
+
+use super::mix;
+
+#[inline]
+pub(crate) fn addr_word(a: &[u8]) -> u64 {
+    let mut w = 0u64;
+    for c in a.chunks(8) {
+        let mut b = [0u8; 8];
+        b[..c.len()].copy_from_slice(c);
+        w = w.rotate_left(29) ^ u64::from_ne_bytes(b);
+    }
+    w
+}
+
+#[inline]
+fn hash_tuple<A: AsRef<[u8]>>(
+    seed: u64,
+    src: &A,
+    dst: &A,
+    sport: u16,
+    dport: u16,
+    proto: u8,
+) -> u64 {
+    let h = mix(seed ^ addr_word(src.as_ref()));
+    let h = mix(h ^ addr_word(dst.as_ref()).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    mix(h ^ (u64::from(sport) << 24 | u64::from(dport) << 8 | u64::from(proto)))
+}
+
+/// A core's two tables.
+pub struct Tables {
+    pub v4: SessionTable<V4>,
+    pub v6: SessionTable<V6>,
+}
+
+pub struct SessionTable<F: Family> {
+    slab: Vec<Session<F::Addr>>,
+    free: u32,
+    map: HashTable<u32>,
+    seed: u64,
+    cap: u32,
+    len: u32,
+    wheel: Vec<Vec<u32>>,
+    /// Next tick to reap, and how far into its bucket reaping got.
+    cursor: u32,
+    cursor_pos: usize,
+}
+
+impl<F: Family> SessionTable<F> {
+    /// A table for at most `cap` sessions (templates included), with index
+    /// room reserved for `reserve` of them up front.
+    pub fn new(cap: u32, reserve: u32, seed: u64, now: u32) -> Self {
+        let reserve = reserve.min(cap) as usize;
+        Self {
+            slab: Vec::with_capacity(reserve),
+            free: NIL,
+            map: HashTable::with_capacity(reserve * 2),
+            seed,
+            cap,
+            len: 0,
+            wheel: (0..WHEEL_SLOTS).map(|_| Vec::new()).collect(),
+            cursor: now,
+            cursor_pos: 0,
+        }
+    }
+
+    pub fn len(&self) -> u32 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn capacity(&self) -> u32 {
+        self.cap
+    }
+
+    #[inline]
+    pub fn get(&self, i: u32) -> &Session<F::Addr> {
+        &self.slab[i as usize]
+    }
+
+    #[inline]
+    pub fn get_mut(&mut self, i: u32) -> &mut Session<F::Addr> {
+        &mut self.slab[i as usize]
+    }
+
+    /// Live sessions with their slots (control path: listings).
+    pub fn iter(&self) -> impl Iterator<Item = (u32, &Session<F::Addr>)> {
+        self.slab
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.has(flag::LIVE))
+            .map(|(i, s)| (i as u32, s))
+    }
+
+    #[inline]
+    fn entry_matches(slab: &[Session<F::Addr>], e: u32, t: &Tuple<F::Addr>) -> bool {
+        let s = &slab[(e >> 1) as usize];
+        if e & 1 == 0 {
+            s.cip == t.src
+                && s.vip == t.dst
+                && s.cport == t.sport
+                && s.vport == t.dport
+                && s.proto == t.proto
+        } else {
+            s.rip == t.src
+                && s.lip == t.dst
+                && s.rport == t.sport
+                && s.lport == t.dport
+                && s.proto == t.proto
+        }
+    }
+
+    #[inline]
+    fn entry_hash(slab: &[Session<F::Addr>], seed: u64, e: u32) -> u64 {
+        let s = &slab[(e >> 1) as usize];
+        if e & 1 == 0 {
+            hash_tuple(seed, &s.cip, &s.vip, s.cport, s.vport, s.proto)
+        } else {
+            hash_tuple(seed, &s.rip, &s.lip, s.rport, s.lport, s.proto)
+        }
+    }
+
+    /// Finds the session a tuple belongs to.
+    #[inline]
+    pub fn lookup(&self, t: &Tuple<F::Addr>) -> Option<(u32, Side)> {
+        let h = hash_tuple(self.seed, &t.src, &t.dst, t.sport, t.dport, t.proto);
+        let e = *self
+            .map
+            .find(h, |&e| Self::entry_matches(&self.slab, e, t))?;
+        Some((e >> 1, if e & 1 == 0 { Side::In } else { Side::Out }))
+    }
+
+    /// True when `t` is already some session's tuple.
+    pub fn contains(&self, t: &Tuple<F::Addr>) -> bool {
+        self.lookup(t).is_some()
+    }
+
+    /// Stores a session, indexes it (inbound tuple; outbound too when
+    /// `HASHED_OUT` is set) and queues it for expiry.
+    pub fn insert(&mut self, mut s: Session<F::Addr>) -> Result<u32, Full> {
+        if self.len >= self.cap {
+            return Err(Full);
+        }
+        s.flags |= flag::LIVE;
+        let i = if self.free != NIL {
+            let i = self.free;
+            self.free = self.slab[i as usize].n_control;
+            self.slab[i as usize] = s;
+            i
+        } else {
+            self.slab.push(s);
+            (self.slab.len() - 1) as u32
+        };
+        self.len += 1;
+        self.hash(i, 0);
+        if s.has(flag::HASHED_OUT) {
+            self.hash(i, 1);
+        }
+        self.queue(i);
+        Ok(i)
+    }
+
+    fn hash(&mut self, i: u32, dir: u32) {
+        let Self {
+            map, slab, seed, ..
+        } = self;
+        let e = i << 1 | dir;
+        let h = Self::entry_hash(slab, *seed, e);
+        map.insert_unique(h, e, |&x| Self::entry_hash(slab, *seed, x));
+    }
+
+    fn unhash(&mut self, i: u32, dir: u32) {
+        let e = i << 1 | dir;
+        let h = Self::entry_hash(&self.slab, self.seed, e);
+        if let Ok(entry) = self.map.find_entry(h, |&x| x == e) {
+            entry.remove();
+        }
+    }
+
+    /// Takes a template out of the index (it stays until its connections end).
+    pub fn unhash_template(&mut self, i: u32) {
+        if !self.slab[i as usize].has(flag::UNHASHED) {
+            self.unhash(i, 0);
+            self.slab[i as usize].flags |= flag::UNHASHED;
+        }
+    }
+
+    /// Unindexes and frees a session.
+    pub fn remove(&mut self, i: u32) {
+        let s = self.slab[i as usize];
+        debug_assert!(s.has(flag::LIVE));
+        if !s.has(flag::UNHASHED) {
+            self.unhash(i, 0);
+        }
+        if s.has(flag::HASHED_OUT) {
+            self.unhash(i, 1);
+        }
+        let slot = &mut self.slab[i as usize];
+        slot.flags = 0;
+        slot.queued = NIL;
+        slot.n_control = self.free;
+        self.free = i;
+        self.len -= 1;
+    }
+
+    /// Queues slot `i` in the wheel at its `expires`, clamped to the reaper's
+    /// position and horizon.
+    pub fn queue(&mut self, i: u32) {
+        let base = self.cursor;
+        let exp = self.slab[i as usize].expires;
+        let at = exp.clamp(base, base + WHEEL_SLOTS - 1);
+        self.slab[i as usize].queued = at;
+        self.wheel[(at % WHEEL_SLOTS) as usize].push(i);
+    }
+
+    /// Moves the reaper up to `now` and fills `out` with slots whose time has
+    /// come (still live: the caller decides and calls [`Self::remove`] or
+    /// re-arms). Looks at no more than `budget` queue entries. Returns how
+    /// many slots it wrote.
+    pub fn due(&mut self, now: u32, budget: usize, out: &mut [u32]) -> usize {
+        let mut n = 0;
+        let mut seen = 0;
+        while self.cursor <= now && n < out.len() && seen < budget {
+            let b = (self.cursor % WHEEL_SLOTS) as usize;
+            let mut bucket = std::mem::take(&mut self.wheel[b]);
+            while self.cursor_pos < bucket.len() && n < out.len() && seen < budget {
+                let i = bucket[self.cursor_pos];
+                self.cursor_pos += 1;
+                seen += 1;
+                let s = &self.slab[i as usize];
+                if !s.has(flag::LIVE) || s.queued != self.cursor {
+                    continue;
+                }
+                if s.expires <= now {
+                    self.slab[i as usize].queued = NIL;
+                    out[n] = i;
+                    n += 1;
+                } else {
+                    let exp = s.expires;
+                    let at = exp.min(self.cursor + WHEEL_SLOTS - 1);
+                    self.slab[i as usize].queued = at;
+                    let nb = (at % WHEEL_SLOTS) as usize;
+                    debug_assert_ne!(nb, b);
+                    self.wheel[nb].push(i);
+                }
+            }
+            if self.cursor_pos >= bucket.len() {
+                bucket.clear();
+                self.cursor_pos = 0;
+                self.cursor += 1;
+            }
+            // Keep the bucket's capacity (no allocation once warmed up); any
+            // entries pushed meanwhile went to other buckets.
+            debug_assert!(self.wheel[b].is_empty());
+            self.wheel[b] = bucket;
+        }
+        n
+    }
+
+    /// Re-arms a slot handed out by [`Self::due`] (a template still in use).
+    pub fn rearm(&mut self, i: u32, expires: u32) {
+        self.slab[i as usize].expires = expires;
+        self.queue(i);
+    }
+
+    /// Bytes the table holds on the heap (slab, index, wheel).
+    pub fn heap_bytes(&self) -> usize {
+        self.slab.capacity() * std::mem::size_of::<Session<F::Addr>>()
+            + self.map.capacity() * (std::mem::size_of::<u32>() + 1)
+            + self.wheel.iter().map(|b| b.capacity() * 4).sum::<usize>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sess(c: u8, port: u16) -> Session<[u8; 4]> {
+        Session {
+            cip: [198, 18, 1, c],
+            vip: [198, 18, 0, 10],
+            rip: [198, 19, 0, 1],
+            lip: [198, 18, 1, c],
+            cport: port,
+            vport: 80,
+            rport: 8080,
+            lport: port,
+            proto: 6,
+            flags: flag::HASHED_OUT,
+            fwd: Fwd::Nat,
+            expires: 100,
+            ..Session::default()
+        }
+    }
+
+    fn tin(s: &Session<[u8; 4]>) -> Tuple<[u8; 4]> {
+        Tuple {
+            src: s.cip,
+            dst: s.vip,
+            sport: s.cport,
+            dport: s.vport,
+            proto: s.proto,
+        }
+    }
+
+    fn tout(s: &Session<[u8; 4]>) -> Tuple<[u8; 4]> {
+        Tuple {
+            src: s.rip,
+            dst: s.lip,
+            sport: s.rport,
+            dport: s.lport,
+            proto: s.proto,
+        }
+    }
+
+    #[test]
+    fn found_both_ways_and_removed_cleanly() {
+        let mut t = SessionTable::<V4>::new(10, 10, 7, 0);
+        let s = sess(1, 40000);
+        let i = t.insert(s).unwrap();
+        assert_eq!(t.lookup(&tin(&s)), Some((i, Side::In)));
+        assert_eq!(t.lookup(&tout(&s)), Some((i, Side::Out)));
+        let mut other = tin(&s);
+        other.sport += 1;
+        assert_eq!(t.lookup(&other), None);
+        t.remove(i);
+        assert_eq!(t.lookup(&tin(&s)), None);
+        assert_eq!(t.lookup(&tout(&s)), None);
+        assert!(t.is_empty());
+        // The slot is reused.
+        assert_eq!(t.insert(sess(2, 1)).unwrap(), i);
+    }
+
+    #[test]
+    fn refuses_past_capacity() {
+        let mut t = SessionTable::<V4>::new(2, 2, 7, 0);
+        t.insert(sess(1, 1)).unwrap();
+        t.insert(sess(2, 1)).unwrap();
+        assert_eq!(t.insert(sess(3, 1)), Err(Full));
+    }
+
+    #[test]
+    fn wheel_reaps_on_time_and_requeues_refreshed() {
+        let mut t = SessionTable::<V4>::new(100, 100, 7, 0);
+        let a = t.insert(sess(1, 1)).unwrap(); // expires 100
+        let b = t.insert(sess(2, 1)).unwrap();
+        t.get_mut(b).expires = 250; // refreshed by a packet: the wheel is not touched
+        let mut out = [0u32; 8];
+        assert_eq!(t.due(99, 1000, &mut out), 0);
+        assert_eq!(t.due(100, 1000, &mut out), 1);
+        assert_eq!(out[0], a);
+        t.remove(a);
+        assert_eq!(t.due(249, 1000, &mut out), 0);
+        assert_eq!(t.due(250, 1000, &mut out), 1);
+        assert_eq!(out[0], b);
+    }
+
+    #[test]
+    fn far_expiry_beyond_the_horizon() {
+        let mut t = SessionTable::<V4>::new(10, 10, 7, 0);
+        let mut s = sess(1, 1);
+        s.expires = 3 * WHEEL_SLOTS + 5;
+        let i = t.insert(s).unwrap();
+        let mut out = [0u32; 4];
+        assert_eq!(t.due(3 * WHEEL_SLOTS + 4, usize::MAX, &mut out), 0);
+        assert_eq!(t.due(3 * WHEEL_SLOTS + 5, usize::MAX, &mut out), 1);
+        assert_eq!(out[0], i);
+    }
+
+    #[test]
+    fn budget_bounds_work_per_call() {
+        let mut t = SessionTable::<V4>::new(1000, 1000, 7, 0);
+        for c in 0..200u16 {
+            let mut s = sess((c % 250) as u8, c);
+            s.expires = 10;
+            t.insert(s).unwrap();
+        }
+        let mut out = [0u32; 1000];
+        let first = t.due(10, 50, &mut out);
+        assert_eq!(first, 50);
+        let mut total = first;
+        for _ in 0..10 {
+            let n = t.due(10, 50, &mut out);
+            for &i in &out[..n] {
+                t.remove(i);
+            }
+            total += n;
+        }
+        assert_eq!(total, 200);
+    }
+
+    #[test]
+    fn stale_queue_entries_of_reused_slots_are_skipped() {
+        let mut t = SessionTable::<V4>::new(10, 10, 7, 0);
+        let a = t.insert(sess(1, 1)).unwrap(); // queued at 100
+        t.remove(a);
+        let mut s = sess(2, 2);
+        s.expires = 300;
+        let b = t.insert(s).unwrap();
+        assert_eq!(a, b);
+        let mut out = [0u32; 4];
+        assert_eq!(
+            t.due(299, usize::MAX, &mut out),
+            0,
+            "the old entry at 100 must not reap the new session"
+        );
+        assert_eq!(t.due(300, usize::MAX, &mut out), 1);
+    }
+
+    #[test]
+    fn session_is_small() {
+        assert!(
+            std::mem::size_of::<Session<[u8; 4]>>() <= 72,
+            "{}",
+            std::mem::size_of::<Session<[u8; 4]>>()
+        );
+    }
+}
