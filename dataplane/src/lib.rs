@@ -9,4 +9,5 @@
 
 pub mod lb;
 pub mod pcap;
+pub mod testkit;
 pub mod wire;
