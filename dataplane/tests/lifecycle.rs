@@ -1,0 +1,249 @@
+//! Sessions over time: TCP states and IPVS's connection counting, timeouts,
+//! table limits, configuration changes under established flows.
+
+mod common;
+use common::*;
+use xdpvs::lb::config::{DestSpec, Fwd, Proto, SchedKind};
+use xdpvs::lb::core::CoreParams;
+use xdpvs::lb::stats::Drop;
+use xdpvs::lb::Verdict;
+use xdpvs::testkit::{topo, Pkt};
+use xdpvs::wire::tcp::flags::*;
+
+fn states(h: &H) -> Vec<&'static str> {
+    h.core.sessions().iter().filter(|s| !s.template).map(|s| s.state).collect()
+}
+
+/// A NAT connection from client port `cp`: client packets in, server packets out.
+struct Conn {
+    cp: u16,
+    v6: bool,
+}
+
+impl Conn {
+    fn c(&self, h: &mut H, flags: u8) {
+        let (v, _) = h.send(&to_vip(self.v6, Proto::Tcp, self.cp, flags).build());
+        assert!(matches!(v, Verdict::Tx { iface: 1 }), "client segment {flags:#x}: {v:?} {:?}", h.drops());
+    }
+    fn s(&self, h: &mut H, flags: u8) {
+        let a = addrs(self.v6);
+        let mut p = Pkt::tcp(sa(a.rs[0], 8080), sa(a.client, self.cp), flags);
+        p.src_mac = topo::RS_MACS[0];
+        let (v, _) = h.send(&p.build());
+        assert!(matches!(v, Verdict::Tx { iface: 0 }), "server segment {flags:#x}: {v:?} {:?}", h.drops());
+    }
+}
+
+#[test]
+fn nat_connection_walks_ipvs_states_and_counts() {
+    for v6 in [false, true] {
+        let mut h = H::new(v6, Proto::Tcp, Fwd::Nat, SchedKind::Rr, 1);
+        let rs = addrs(v6).rs[0];
+        let k = Conn { cp: 40000, v6 };
+        k.c(&mut h, SYN);
+        assert_eq!((states(&h), h.conns(rs)), (vec!["SYN_RECV"], (0, 1)));
+        k.s(&mut h, SYN | ACK);
+        k.c(&mut h, ACK);
+        assert_eq!((states(&h), h.conns(rs)), (vec!["ESTABLISHED"], (1, 0)), "handshake done: one ActiveConn");
+        k.c(&mut h, ACK | PSH);
+        k.s(&mut h, ACK);
+        k.c(&mut h, FIN | ACK);
+        assert_eq!((states(&h), h.conns(rs)), (vec!["CLOSE_WAIT"], (0, 1)));
+        k.s(&mut h, ACK);
+        k.s(&mut h, FIN | ACK);
+        assert_eq!(states(&h), vec!["TIME_WAIT"]);
+        k.c(&mut h, ACK);
+        // TIME_WAIT lasts 120 s.
+        assert_eq!(h.advance(119), 0);
+        assert_eq!(h.advance(1), 1);
+        assert_eq!((h.core.session_count(), h.conns(rs)), ((0, 0), (0, 0)));
+    }
+}
+
+#[test]
+fn resets_close_and_idle_established_expires_after_900s() {
+    let mut h = H::new(false, Proto::Tcp, Fwd::Nat, SchedKind::Rr, 1);
+    let rs = addrs(false).rs[0];
+    let a = Conn { cp: 1, v6: false };
+    let b = Conn { cp: 2, v6: false };
+    for k in [&a, &b] {
+        k.c(&mut h, SYN);
+        k.s(&mut h, SYN | ACK);
+        k.c(&mut h, ACK);
+    }
+    assert_eq!(h.conns(rs), (2, 0));
+    a.s(&mut h, RST);
+    assert_eq!(h.conns(rs), (1, 1));
+    assert_eq!(h.advance(10), 1, "CLOSE lasts 10 s");
+    assert_eq!(h.advance(889), 0);
+    assert_eq!(h.advance(1), 1, "ESTABLISHED lasts 900 s");
+    assert_eq!(h.conns(rs), (0, 0));
+}
+
+#[test]
+fn dr_connection_uses_input_only_table() {
+    let mut h = H::new(false, Proto::Tcp, Fwd::Dr, SchedKind::Rr, 1);
+    let rs = addrs(false).rs[0];
+    for f in [SYN, ACK, ACK | PSH] {
+        h.tx(&to_vip(false, Proto::Tcp, 7, f).build());
+    }
+    assert_eq!((states(&h), h.conns(rs)), (vec!["ESTABLISHED"], (1, 0)));
+    h.tx(&to_vip(false, Proto::Tcp, 7, FIN | ACK).build());
+    assert_eq!(states(&h), vec!["FIN_WAIT"]);
+}
+
+#[test]
+fn udp_times_out_after_300s_and_set_changes_it() {
+    let mut h = H::new(false, Proto::Udp, Fwd::Nat, SchedKind::Rr, 1);
+    h.tx(&to_vip(false, Proto::Udp, 5000, 0).build());
+    assert_eq!(h.advance(299), 0);
+    assert_eq!(h.advance(1), 1);
+    h.cfg.set_timeouts(0, 0, 20).unwrap();
+    h.publish();
+    h.tx(&to_vip(false, Proto::Udp, 5000, 0).build());
+    assert_eq!(h.advance(19), 0);
+    // A packet refreshes the timeout.
+    h.tx(&to_vip(false, Proto::Udp, 5000, 0).build());
+    assert_eq!(h.advance(19), 0);
+    assert_eq!(h.advance(1), 1);
+}
+
+#[test]
+fn non_syn_without_session_is_dropped_not_scheduled() {
+    let mut h = H::new(false, Proto::Tcp, Fwd::Nat, SchedKind::Rr, 1);
+    let (v, _) = h.send(&to_vip(false, Proto::Tcp, 9, ACK).build());
+    assert_eq!(v, Verdict::Drop(Drop::TcpNoSession));
+    assert_eq!(h.core.session_count(), (0, 0));
+}
+
+#[test]
+fn full_table_refuses_new_flows_and_keeps_established() {
+    let (cfg, key) = topo::config(false, Proto::Tcp, Fwd::Nat, SchedKind::Rr, 1);
+    let mut h = H::with(cfg, key, CoreParams { max_sessions: 3, reserve_sessions: 3, ..CoreParams::default() });
+    for cp in 1..=3 {
+        h.tx(&to_vip(false, Proto::Tcp, cp, SYN).build());
+    }
+    let (v, _) = h.send(&to_vip(false, Proto::Tcp, 4, SYN).build());
+    assert_eq!(v, Verdict::Drop(Drop::SessionTableFull));
+    assert_eq!(h.core.stats().dropped(Drop::SessionTableFull), 1);
+    for cp in 1..=3 {
+        h.tx(&to_vip(false, Proto::Tcp, cp, ACK).build());
+    }
+}
+
+#[test]
+fn weight_zero_drains_and_removal_ends_flows() {
+    let mut h = H::new(false, Proto::Tcp, Fwd::Nat, SchedKind::Rr, 2);
+    let a = addrs(false);
+    // rr over [rs1, rs0] (newest first).
+    let (_, first) = h.tx(&to_vip(false, Proto::Tcp, 1, SYN).build());
+    assert_eq!(first.ip.dst, a.rs[1]);
+    let spec = |w| DestSpec { addr: a.rs[1], port: 8080, weight: w, fwd: Fwd::Nat, u_threshold: 0, l_threshold: 0 };
+    h.cfg.edit_dest(&h.key.clone(), spec(0)).unwrap();
+    h.publish();
+    // The established flow continues to rs1; every new one goes to rs0.
+    let (_, again) = h.tx(&to_vip(false, Proto::Tcp, 1, ACK).build());
+    assert_eq!(again.ip.dst, a.rs[1]);
+    for cp in 2..10 {
+        let (_, o) = h.tx(&to_vip(false, Proto::Tcp, cp, SYN).build());
+        assert_eq!(o.ip.dst, a.rs[0], "quiesced server got a new connection");
+    }
+    // Removing rs0 ends its flows at their next packet.
+    h.cfg.del_dest(&h.key.clone(), a.rs[0], 8080).unwrap();
+    h.publish();
+    let (v, _) = h.send(&to_vip(false, Proto::Tcp, 2, ACK).build());
+    assert_eq!(v, Verdict::Drop(Drop::DestRemoved));
+    let (_, o) = h.tx(&to_vip(false, Proto::Tcp, 1, ACK).build());
+    assert_eq!(o.ip.dst, a.rs[1], "other flows untouched by the removal");
+    // No server with weight > 0 left: new flows find none.
+    let (v, _) = h.send(&to_vip(false, Proto::Tcp, 50, SYN).build());
+    assert_eq!(v, Verdict::Drop(Drop::NoDest));
+}
+
+#[test]
+fn upper_threshold_with_three_quarter_reentry() {
+    let mut h = H::new(false, Proto::Udp, Fwd::Nat, SchedKind::Rr, 2);
+    let a = addrs(false);
+    let key = h.key;
+    h.cfg.edit_dest(&key, DestSpec { addr: a.rs[1], port: 8080, weight: 1, fwd: Fwd::Nat, u_threshold: 4, l_threshold: 0 }).unwrap();
+    h.cfg.edit_dest(&key, DestSpec { addr: a.rs[0], port: 8080, weight: 1, fwd: Fwd::Nat, u_threshold: 0, l_threshold: 0 }).unwrap();
+    h.publish();
+    let mut to_rs1 = 0;
+    for cp in 0..20u16 {
+        let (_, o) = h.tx(&to_vip(false, Proto::Udp, 1000 + cp, 0).build());
+        to_rs1 += usize::from(o.ip.dst == a.rs[1]);
+    }
+    assert_eq!(to_rs1, 4, "rs1 takes connections up to its upper threshold");
+    assert_eq!(h.conns(a.rs[1]), (0, 4));
+    // Expire everything: 3/4 rule lets it back in once below 3.
+    h.advance(300);
+    let (_, o) = h.tx(&to_vip(false, Proto::Udp, 5000, 0).build());
+    let (_, o2) = h.tx(&to_vip(false, Proto::Udp, 5001, 0).build());
+    assert!(o.ip.dst == a.rs[1] || o2.ip.dst == a.rs[1], "back in service after the connections ended");
+}
+
+#[test]
+fn lower_threshold_governs_reentry() {
+    let mut h = H::new(false, Proto::Udp, Fwd::Nat, SchedKind::Rr, 1);
+    let a = addrs(false);
+    let key = h.key;
+    h.cfg.edit_dest(&key, DestSpec { addr: a.rs[0], port: 8080, weight: 1, fwd: Fwd::Nat, u_threshold: 4, l_threshold: 2 }).unwrap();
+    h.publish();
+    for cp in 0..4u16 {
+        h.tx(&to_vip(false, Proto::Udp, 1000 + cp, 0).build());
+        h.now += 10; // one second apart
+    }
+    let (v, _) = h.send(&to_vip(false, Proto::Udp, 2000, 0).build());
+    assert_eq!(v, Verdict::Drop(Drop::NoDest), "overloaded at the upper threshold");
+    // One ends (3 left): 3 is not below the lower threshold 2.
+    h.now = 300 * 10;
+    h.core.housekeep(h.now);
+    assert_eq!(h.conns(a.rs[0]), (0, 3));
+    assert_eq!(h.send(&to_vip(false, Proto::Udp, 2001, 0).build()).0, Verdict::Drop(Drop::NoDest));
+    h.now += 20;
+    h.core.housekeep(h.now);
+    assert_eq!(h.conns(a.rs[0]), (0, 1));
+    assert!(matches!(h.send(&to_vip(false, Proto::Udp, 2002, 0).build()).0, Verdict::Tx { .. }));
+}
+
+#[test]
+fn config_swap_keeps_established_flows() {
+    let mut h = H::new(false, Proto::Tcp, Fwd::FullNat, SchedKind::Rr, 3);
+    let mut before = Vec::new();
+    for cp in 1..=30 {
+        let (_, o) = h.tx(&to_vip(false, Proto::Tcp, cp, SYN).build());
+        before.push((o.ip.dst, o.ip.sport));
+    }
+    // Change the scheduler and a weight; add a server.
+    let key = h.key;
+    let mut spec = xdpvs::lb::config::ServiceSpec::new(key, SchedKind::Wlc);
+    spec.flags = 0;
+    h.cfg.edit_service(spec).unwrap();
+    h.cfg.add_dest(&key, DestSpec { addr: addrs(false).rs[3], port: 8080, weight: 5, fwd: Fwd::FullNat, u_threshold: 0, l_threshold: 0 }).unwrap();
+    h.publish();
+    for (i, cp) in (1..=30).enumerate() {
+        let (_, o) = h.tx(&to_vip(false, Proto::Tcp, cp, ACK).build());
+        assert_eq!((o.ip.dst, o.ip.sport), before[i], "flow {cp} moved after a configuration change");
+    }
+}
+
+#[test]
+fn fullnat_ports_return_to_the_pool() {
+    let mut h = H::new(false, Proto::Udp, Fwd::FullNat, SchedKind::Rr, 1);
+    let mut ports = std::collections::HashSet::new();
+    for cp in 0..100u16 {
+        let (_, o) = h.tx(&to_vip(false, Proto::Udp, cp + 1, 0).build());
+        assert!(ports.insert(o.ip.sport), "local port handed out twice");
+    }
+    assert_eq!(h.advance(300), 100);
+    assert_eq!(h.core.session_count(), (0, 0));
+}
+
+#[test]
+fn fullnat_without_local_address_is_a_named_drop() {
+    let mut h = H::new(false, Proto::Tcp, Fwd::FullNat, SchedKind::Rr, 1);
+    let key = h.key;
+    h.cfg.del_laddr(&key, addrs(false).lip).unwrap();
+    h.publish();
+    assert_eq!(h.send(&to_vip(false, Proto::Tcp, 1, SYN).build()).0, Verdict::Drop(Drop::NoLocalAddr));
+}
