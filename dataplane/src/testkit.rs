@@ -186,8 +186,7 @@ pub fn ether(src: Mac, dst: Mac, vlan: Option<u16>, v6: bool, ip: &[u8]) -> Vec<
 /// An ICMP(v6) error from `src` to `dst` quoting `quoted` (an IP packet,
 /// cut to what fits the family's limit).
 pub fn icmp_error(
-    src_mac: Mac,
-    dst_mac: Mac,
+    (src_mac, dst_mac): (Mac, Mac),
     src: IpAddr,
     dst: IpAddr,
     ty: u8,

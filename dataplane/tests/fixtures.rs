@@ -221,8 +221,7 @@ fn not_ours_goes_to_the_kernel() {
     assert_eq!(h.send(&arp).0, Verdict::Pass);
     // ICMP echo to the VIP: the kernel answers it.
     let echo = xdpvs::testkit::icmp_error(
-        topo::CLIENT_MAC,
-        topo::CLIENT_IF_MAC,
+        (topo::CLIENT_MAC, topo::CLIENT_IF_MAC),
         a.client,
         a.vip,
         8,

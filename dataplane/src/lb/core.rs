@@ -18,7 +18,7 @@
 //! touches an atomic once the tables are warm.
 
 use super::config::{Config, Fwd, Proto, Service, ServiceKey};
-use super::family::{Family, L3, V4, V6};
+use super::family::{Family, HeaderOpts, L3, V4, V6};
 use super::frame::Frame;
 use super::net::NextHopError;
 use super::sched::{AnyScheduler, Candidates, Flow, Load, Scheduler};
@@ -63,7 +63,7 @@ impl Default for CoreParams {
             reserve_sessions: 1 << 16,
             lport_min: 1024,
             lport_max: 65535,
-            seed: 0x5eed_0f_c0de,
+            seed: 0x5eed_c0de_0f0f,
             reap_budget: 1024,
         }
     }
@@ -808,9 +808,11 @@ impl State {
             s.rip,
             F::TUNNEL_PROTO,
             ip.len,
-            ip.tos,
-            self.ident,
-            ip.dont_frag,
+            HeaderOpts {
+                tos: ip.tos,
+                ident: self.ident,
+                dont_frag: ip.dont_frag,
+            },
         );
         Ok(())
     }
@@ -852,9 +854,11 @@ impl State {
             ip.src,
             F::ICMP_PROTO,
             ICMP_HDR + quote,
-            0,
-            self.ident,
-            false,
+            HeaderOpts {
+                tos: 0,
+                ident: self.ident,
+                dont_frag: false,
+            },
         );
         fill_icmp_checksum::<F>(d, F::HEADER_LEN, grow + quote);
         self.stats.icmp_generated += 1;
@@ -1031,7 +1035,7 @@ impl State {
         cfg: &Config,
         svc_slot: u32,
         svc: &Service,
-    ) -> Result<(F::Addr, u16, u32), Drop> {
+    ) -> Result<(F::Addr, u16, u16), Drop> {
         let n = svc.laddrs.len();
         if n == 0 {
             return Err(Drop::NoLocalAddr);
@@ -1052,18 +1056,18 @@ impl State {
             }
             if let (Some(a), Some(port)) = (F::from_ip(l.addr), pool.free.pop_front()) {
                 rt.laddr_next = (at + 1) % n;
-                return Ok((a, port, l.serial));
+                return Ok((a, port, l.serial as u16));
             }
         }
         Err(Drop::NoLocalPort)
     }
 
-    fn release_lport<F: Family>(&mut self, cfg: &Config, lip: F::Addr, lport: u16, serial: u32) {
+    fn release_lport<F: Family>(&mut self, cfg: &Config, lip: F::Addr, lport: u16, serial: u16) {
         if let Some(slot) = cfg.laddr_slot(F::to_ip(lip)) {
             if let Some(pool) = self
                 .pools
                 .get_mut(slot as usize)
-                .filter(|p| p.serial == serial)
+                .filter(|p| p.serial as u16 == serial)
             {
                 pool.free.push_back(lport);
             }

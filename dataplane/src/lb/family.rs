@@ -30,6 +30,17 @@ pub struct L3<A> {
     pub dont_frag: bool,
 }
 
+/// Header fields of a generated header besides addresses and protocol.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HeaderOpts {
+    /// DSCP+ECN (IPv4 TOS / IPv6 traffic class).
+    pub tos: u8,
+    /// IPv4 identification.
+    pub ident: u16,
+    /// IPv4 DF.
+    pub dont_frag: bool,
+}
+
 /// One IP version.
 pub trait Family: Copy + Debug + Default + Send + Sync + 'static {
     type Addr: Copy
@@ -102,9 +113,7 @@ pub trait Family: Copy + Debug + Default + Send + Sync + 'static {
         dst: Self::Addr,
         proto: u8,
         payload_len: usize,
-        tos: u8,
-        ident: u16,
-        dont_frag: bool,
+        opts: HeaderOpts,
     );
     /// Partial pseudo-header sum for an upper layer of `len` bytes.
     fn pseudo(src: Self::Addr, dst: Self::Addr, proto: u8, len: usize) -> u64;
@@ -214,9 +223,11 @@ impl Family for V4 {
         dst: [u8; 4],
         proto: u8,
         payload_len: usize,
-        tos: u8,
-        ident: u16,
-        dont_frag: bool,
+        HeaderOpts {
+            tos,
+            ident,
+            dont_frag,
+        }: HeaderOpts,
     ) {
         let mut ip = Ipv4Packet::new_unchecked(b);
         let flags = if dont_frag {
@@ -351,9 +362,7 @@ impl Family for V6 {
         dst: [u8; 16],
         proto: u8,
         payload_len: usize,
-        tos: u8,
-        _ident: u16,
-        _df: bool,
+        HeaderOpts { tos, .. }: HeaderOpts,
     ) {
         let mut ip = Ipv6Packet::new_unchecked(b);
         ip.init(tos, 0, payload_len as u16, proto, 64);

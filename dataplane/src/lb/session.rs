@@ -38,6 +38,10 @@ pub mod flag {
     pub const UNHASHED: u8 = 32;
 }
 
+/// `queued` of a slot in no bucket (a tick's low 16 bits never reach it
+/// while the slot is queued: see [`SessionTable::due`]).
+const QUEUED_NONE: u16 = u16::MAX;
+
 /// Template tuples carry this bit in `proto`, so they never match a packet.
 pub const TEMPLATE_PROTO: u8 = 0x80;
 
@@ -47,6 +51,7 @@ pub const TEMPLATE_PROTO: u8 = 0x80;
 /// lip:lport`, where `lip:lport` is the FULLNAT local address and port and
 /// equals `cip:cport` in every other mode.
 #[derive(Debug, Clone, Copy)]
+#[repr(C, align(64))]
 pub struct Session<A> {
     pub cip: A,
     pub vip: A,
@@ -62,8 +67,9 @@ pub struct Session<A> {
     pub fwd: Fwd,
     /// Expiry tick.
     pub expires: u32,
-    /// Tick of the wheel bucket this slot is queued in.
-    pub queued: u32,
+    /// Tick of the wheel bucket this slot is queued in (low 16 bits: a slot
+    /// is only ever compared with a tick less than a wheel turn away).
+    pub queued: u16,
     /// Connection: its controlling template (or NIL). Template: its timeout in ticks.
     pub tmpl: u32,
     /// Template: connections it controls. Free slot: next free slot.
@@ -73,8 +79,8 @@ pub struct Session<A> {
     /// Neighbour index toward the real server / toward the client (NIL: none).
     pub nh_rs: u32,
     pub nh_client: u32,
-    /// FULLNAT: serial of the local address the port came from.
-    pub laddr_serial: u32,
+    /// FULLNAT: serial (low 16 bits) of the local address the port came from.
+    pub laddr_serial: u16,
     pub svc: u16,
 }
 
@@ -94,7 +100,7 @@ impl<A: Default> Default for Session<A> {
             flags: 0,
             fwd: Fwd::Dr,
             expires: 0,
-            queued: NIL,
+            queued: QUEUED_NONE,
             tmpl: NIL,
             n_control: NIL,
             dest: NIL,
@@ -337,7 +343,7 @@ impl<F: Family> SessionTable<F> {
         }
         let slot = &mut self.slab[i as usize];
         slot.flags = 0;
-        slot.queued = NIL;
+        slot.queued = QUEUED_NONE;
         slot.n_control = self.free;
         self.free = i;
         self.len -= 1;
@@ -349,7 +355,7 @@ impl<F: Family> SessionTable<F> {
         let base = self.cursor;
         let exp = self.slab[i as usize].expires;
         let at = exp.clamp(base, base + WHEEL_SLOTS - 1);
-        self.slab[i as usize].queued = at;
+        self.slab[i as usize].queued = at as u16;
         self.wheel[(at % WHEEL_SLOTS) as usize].push(i);
     }
 
@@ -368,17 +374,17 @@ impl<F: Family> SessionTable<F> {
                 self.cursor_pos += 1;
                 seen += 1;
                 let s = &self.slab[i as usize];
-                if !s.has(flag::LIVE) || s.queued != self.cursor {
+                if !s.has(flag::LIVE) || s.queued != self.cursor as u16 {
                     continue;
                 }
                 if s.expires <= now {
-                    self.slab[i as usize].queued = NIL;
+                    self.slab[i as usize].queued = QUEUED_NONE;
                     out[n] = i;
                     n += 1;
                 } else {
                     let exp = s.expires;
                     let at = exp.min(self.cursor + WHEEL_SLOTS - 1);
-                    self.slab[i as usize].queued = at;
+                    self.slab[i as usize].queued = at as u16;
                     let nb = (at % WHEEL_SLOTS) as usize;
                     debug_assert_ne!(nb, b);
                     self.wheel[nb].push(i);
