@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Every test: formatting, lints, unit and fixture tests, the engine demo in
+# every mode checked by tcpdump, and the benchmark harness in quick mode.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+. scripts/common.sh
+need_packages tcpdump || exit 1
+need_cargo || exit 1
+
+passed=0
+failed=0
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+step() {
+    local name="$1"
+    shift
+    echo "== $name"
+    if "$@"; then
+        passed=$((passed + 1))
+    else
+        failed=$((failed + 1))
+        echo "FAILED: $name"
+    fi
+}
+
+step "cargo fmt --check" cargo fmt --all -- --check
+step "cargo clippy -D warnings" cargo clippy -q --all-targets -- -D warnings
+echo "== cargo test"
+cargo test --workspace 2>&1 | tee "$log"
+test_status=${PIPESTATUS[0]}
+p=$(awk '/^test result:/ {s += $4} END {print s + 0}' "$log")
+f=$(awk '/^test result:/ {s += $6} END {print s + 0}' "$log")
+passed=$((passed + p))
+failed=$((failed + f))
+[ "$test_status" -eq 0 ] || [ "$f" -gt 0 ] || failed=$((failed + 1))
+step "release build" cargo build --release -q --workspace
+step "engine demo, every mode, tcpdump-verified" tests/engine_demo.sh
+step "engine benchmark harness (quick)" cargo run --release -q -p perf -- engine --quick --json
+
+echo
+echo "all: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
