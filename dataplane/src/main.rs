@@ -8,11 +8,7 @@ mod simulate;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(
-    name = "xdpvs",
-    version,
-    about = "AF_XDP Virtual Server: a userspace L4 load balancer with LVS semantics"
-)]
+#[command(name = "xdpvs", version, about = "AF_XDP Virtual Server: a userspace L4 load balancer with LVS semantics")]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,

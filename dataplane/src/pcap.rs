@@ -24,10 +24,8 @@ impl<W: Write> PcapWriter<W> {
     /// Appends one frame stamped `micros` after the epoch.
     pub fn write(&mut self, micros: u64, frame: &[u8]) -> io::Result<()> {
         let len = frame.len() as u32;
-        self.out
-            .write_all(&((micros / 1_000_000) as u32).to_le_bytes())?;
-        self.out
-            .write_all(&((micros % 1_000_000) as u32).to_le_bytes())?;
+        self.out.write_all(&((micros / 1_000_000) as u32).to_le_bytes())?;
+        self.out.write_all(&((micros % 1_000_000) as u32).to_le_bytes())?;
         self.out.write_all(&len.to_le_bytes())?;
         self.out.write_all(&len.to_le_bytes())?;
         self.out.write_all(frame)

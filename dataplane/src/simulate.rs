@@ -51,8 +51,7 @@ impl Sim {
     fn send(&mut self, frame: &[u8]) -> Option<Summary> {
         let mut buf = vec![0u8; HEADROOM + frame.len() + 128];
         buf[HEADROOM..HEADROOM + frame.len()].copy_from_slice(frame);
-        let mut f =
-            Frame::new(&mut buf, HEADROOM, frame.len()).expect("buffer sized for the frame");
+        let mut f = Frame::new(&mut buf, HEADROOM, frame.len()).expect("buffer sized for the frame");
         let v = self.core.process(&mut f, self.now);
         self.micros += 10;
         if let Some(p) = self.pcap.as_mut() {
@@ -90,10 +89,7 @@ fn parse_mode(s: &str) -> Option<Fwd> {
 
 pub fn run(a: &Args) -> i32 {
     let Some(fwd) = parse_mode(&a.mode) else {
-        eprintln!(
-            "xdpvs: unknown mode '{}': use fullnat, nat, dr or tun",
-            a.mode
-        );
+        eprintln!("xdpvs: unknown mode '{}': use fullnat, nat, dr or tun", a.mode);
         return 2;
     };
     let sched = match SchedKind::from_name(&a.sched) {
@@ -106,14 +102,7 @@ pub fn run(a: &Args) -> i32 {
     let addrs = if a.ipv6 { topo::v6() } else { topo::v4() };
     let (mut cfg, key) = topo::config(a.ipv6, Proto::Tcp, fwd, sched, 0);
     for (i, rs) in addrs.rs[..3].iter().enumerate() {
-        let d = DestSpec {
-            addr: *rs,
-            port: 8080,
-            weight: i as u32 + 1,
-            fwd,
-            u_threshold: 0,
-            l_threshold: 0,
-        };
+        let d = DestSpec { addr: *rs, port: 8080, weight: i as u32 + 1, fwd, u_threshold: 0, l_threshold: 0 };
         cfg.add_dest(&key, d).expect("fresh service");
     }
     let pcap = match &a.pcap {
@@ -129,20 +118,10 @@ pub fn run(a: &Args) -> i32 {
     let cfg = Arc::new(cfg);
     let core = Core::new(
         cfg.clone(),
-        CoreParams {
-            max_sessions: 1 << 16,
-            reserve_sessions: 1 << 12,
-            ..CoreParams::default()
-        },
+        CoreParams { max_sessions: 1 << 16, reserve_sessions: 1 << 12, ..CoreParams::default() },
         0,
     );
-    let mut sim = Sim {
-        core,
-        now: 0,
-        micros: 1_700_000_000_000_000,
-        pcap,
-        bad: Vec::new(),
-    };
+    let mut sim = Sim { core, now: 0, micros: 1_700_000_000_000_000, pcap, bad: Vec::new() };
     let mut answered = std::collections::BTreeMap::<String, usize>::new();
     for i in 0..a.clients {
         let client = if a.ipv6 {
@@ -169,10 +148,7 @@ pub fn run(a: &Args) -> i32 {
     // Let every session run out: TIME_WAIT / CLOSE timeouts.
     sim.now += 121 * TICKS_PER_SEC;
     sim.core.housekeep(sim.now);
-    println!(
-        "\nsessions after 121 s idle: {}",
-        sim.core.session_count().0 + sim.core.session_count().1
-    );
+    println!("\nsessions after 121 s idle: {}", sim.core.session_count().0 + sim.core.session_count().1);
     if sim.bad.is_empty() {
         println!("every frame out carried correct addresses, MACs and checksums");
         0
@@ -186,13 +162,7 @@ pub fn run(a: &Args) -> i32 {
 }
 
 /// One client connection; returns the real server that answered.
-fn conversation(
-    sim: &mut Sim,
-    fwd: Fwd,
-    client: IpAddr,
-    vip: IpAddr,
-    rs_ips: &[IpAddr],
-) -> Option<String> {
+fn conversation(sim: &mut Sim, fwd: Fwd, client: IpAddr, vip: IpAddr, rs_ips: &[IpAddr]) -> Option<String> {
     let c = SocketAddr::new(client, 40000);
     let v = SocketAddr::new(vip, 80);
     let from_client = |flags: u8, seq: u32, body: &[u8]| {
@@ -202,10 +172,7 @@ fn conversation(
     };
     let syn = sim.send(&from_client(SYN, 1, b""))?;
     // What the real server sees: its own address and the peer it answers.
-    let rs_side = (
-        SocketAddr::new(syn.ip.dst, syn.ip.dport),
-        SocketAddr::new(syn.ip.src, syn.ip.sport),
-    );
+    let rs_side = (SocketAddr::new(syn.ip.dst, syn.ip.dport), SocketAddr::new(syn.ip.src, syn.ip.sport));
     let rs_mac = syn.dst_mac;
     // DR leaves the IP packet alone: the real server is the MAC it went to.
     let rs_name = match topo::RS_MACS.iter().position(|m| *m == rs_mac) {
@@ -235,10 +202,7 @@ fn conversation(
     let req = format!("GET / HTTP/1.1\r\nHost: {vip}\r\nUser-Agent: xdpvs-simulate\r\n\r\n");
     sim.send(&from_client(ACK | PSH, 2, req.as_bytes()))?;
     if two_way {
-        let body = format!(
-            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{rs_name}\n",
-            rs_name.len() + 1
-        );
+        let body = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{rs_name}\n", rs_name.len() + 1);
         let r = sim.send(&from_rs(ACK | PSH, 101, body.as_bytes()));
         check_reply(r, &mut sim.bad);
         let r = sim.send(&from_rs(FIN | ACK, 200, b""));
@@ -252,12 +216,7 @@ fn conversation(
     Some(rs_name)
 }
 
-fn report(
-    sim: &Sim,
-    cfg: &Config,
-    key: &ServiceKey,
-    answered: &std::collections::BTreeMap<String, usize>,
-) {
+fn report(sim: &Sim, cfg: &Config, key: &ServiceKey, answered: &std::collections::BTreeMap<String, usize>) {
     let svc = cfg.find_service(key).expect("configured");
     let s = cfg.service(svc).expect("configured");
     let st = sim.core.svc_rt(svc).map(|r| r.stats).unwrap_or_default();
@@ -298,20 +257,11 @@ fn report(
     }
     println!(
         "\nper-server split (weights 1:2:3, {} forwarding):",
-        s.dests
-            .first()
-            .and_then(|&d| cfg.dest(d))
-            .map_or("?", |d| d.spec.fwd.name())
+        s.dests.first().and_then(|&d| cfg.dest(d)).map_or("?", |d| d.spec.fwd.name())
     );
     for (rs, n) in answered {
         println!("  {rs:<24} {n:>5} connections");
     }
     let stats = sim.core.stats();
-    println!(
-        "\nframes in {}  out {}  passed {}  dropped {}",
-        stats.rx,
-        stats.tx,
-        stats.pass,
-        stats.total_drops()
-    );
+    println!("\nframes in {}  out {}  passed {}  dropped {}", stats.rx, stats.tx, stats.pass, stats.total_drops());
 }

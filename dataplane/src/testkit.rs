@@ -49,11 +49,7 @@ impl Pkt {
     }
 
     pub fn udp(src: SocketAddr, dst: SocketAddr) -> Self {
-        Self {
-            proto: proto::UDP,
-            tcp_flags: 0,
-            ..Self::tcp(src, dst, 0)
-        }
+        Self { proto: proto::UDP, tcp_flags: 0, ..Self::tcp(src, dst, 0) }
     }
 
     pub fn payload(mut self, p: &[u8]) -> Self {
@@ -93,51 +89,25 @@ impl Pkt {
 
     /// The IP packet (header + L4).
     pub fn ip_packet(&self) -> Vec<u8> {
-        ip_packet(
-            self.src.ip(),
-            self.dst.ip(),
-            self.proto,
-            &self.l4(),
-            self.ttl,
-            self.tos,
-            self.df,
-        )
+        ip_packet(self.src.ip(), self.dst.ip(), self.proto, &self.l4(), self.ttl, self.tos, self.df)
     }
 
     /// The whole Ethernet frame.
     pub fn build(&self) -> Vec<u8> {
-        ether(
-            self.src_mac,
-            self.dst_mac,
-            self.vlan,
-            self.src.is_ipv6(),
-            &self.ip_packet(),
-        )
+        ether(self.src_mac, self.dst_mac, self.vlan, self.src.is_ipv6(), &self.ip_packet())
     }
 }
 
 fn pseudo(src: IpAddr, dst: IpAddr, proto_nr: u8, len: usize) -> u64 {
     match (src, dst) {
-        (IpAddr::V4(s), IpAddr::V4(d)) => {
-            checksum::pseudo_v4(s.octets(), d.octets(), proto_nr, len as u16)
-        }
-        (IpAddr::V6(s), IpAddr::V6(d)) => {
-            checksum::pseudo_v6(s.octets(), d.octets(), proto_nr, len as u32)
-        }
+        (IpAddr::V4(s), IpAddr::V4(d)) => checksum::pseudo_v4(s.octets(), d.octets(), proto_nr, len as u16),
+        (IpAddr::V6(s), IpAddr::V6(d)) => checksum::pseudo_v6(s.octets(), d.octets(), proto_nr, len as u32),
         _ => panic!("mixed address families"),
     }
 }
 
 /// An IP packet around `payload` (IPv4 with a valid header checksum).
-pub fn ip_packet(
-    src: IpAddr,
-    dst: IpAddr,
-    proto_nr: u8,
-    payload: &[u8],
-    ttl: u8,
-    tos: u8,
-    df: bool,
-) -> Vec<u8> {
+pub fn ip_packet(src: IpAddr, dst: IpAddr, proto_nr: u8, payload: &[u8], ttl: u8, tos: u8, df: bool) -> Vec<u8> {
     match (src, dst) {
         (IpAddr::V4(s), IpAddr::V4(d)) => {
             let mut b = vec![0u8; 20 + payload.len()];
@@ -201,20 +171,10 @@ pub fn icmp_error(
     IcmpPacket::new_unchecked(&mut m[..]).init(ty, code, rest);
     m[8..].copy_from_slice(q);
     let proto_nr = if v6 { proto::ICMPV6 } else { proto::ICMP };
-    let seed = if v6 {
-        pseudo(src, dst, proto_nr, m.len())
-    } else {
-        0
-    };
+    let seed = if v6 { pseudo(src, dst, proto_nr, m.len()) } else { 0 };
     let c = !checksum::fold(checksum::sum(&m, seed));
     put16(&mut m, 2, c);
-    ether(
-        src_mac,
-        dst_mac,
-        None,
-        v6,
-        &ip_packet(src, dst, proto_nr, &m, 64, 0, false),
-    )
+    ether(src_mac, dst_mac, None, v6, &ip_packet(src, dst, proto_nr, &m, 64, 0, false))
 }
 
 /// What a frame says, read back for assertions.
@@ -258,12 +218,7 @@ impl Summary {
         if ty != ethertype::IPV4 && ty != ethertype::IPV6 {
             return None;
         }
-        Some(Self {
-            dst_mac: eth.dst(),
-            src_mac: eth.src(),
-            vlan,
-            ip: IpSummary::parse(&f[off..], false)?,
-        })
+        Some(Self { dst_mac: eth.dst(), src_mac: eth.src(), vlan, ip: IpSummary::parse(&f[off..], false)? })
     }
 }
 
@@ -272,11 +227,8 @@ impl IpSummary {
     pub fn parse(b: &[u8], quoted: bool) -> Option<Self> {
         let (src, dst, proto_nr, ttl, tos, df, hl, len, ip_csum_ok) = match b.first()? >> 4 {
             4 => {
-                let ip = if quoted {
-                    Ipv4Packet::new_checked_quoted(b).ok()?
-                } else {
-                    Ipv4Packet::new_checked(b).ok()?
-                };
+                let ip =
+                    if quoted { Ipv4Packet::new_checked_quoted(b).ok()? } else { Ipv4Packet::new_checked(b).ok()? };
                 let len = usize::from(ip.total_len()).min(b.len());
                 (
                     IpAddr::V4(ip.src()),
@@ -291,11 +243,8 @@ impl IpSummary {
                 )
             }
             6 => {
-                let ip = if quoted {
-                    Ipv6Packet::new_checked_quoted(b).ok()?
-                } else {
-                    Ipv6Packet::new_checked(b).ok()?
-                };
+                let ip =
+                    if quoted { Ipv6Packet::new_checked_quoted(b).ok()? } else { Ipv6Packet::new_checked(b).ok()? };
                 let ul = ip.upper_layer().ok()?;
                 let len = ip.total_len().min(b.len());
                 (
@@ -380,12 +329,8 @@ pub mod topo {
     pub const CLIENT_IF_MAC: Mac = [2, 0, 0, 0, 0, 1];
     pub const RS_IF_MAC: Mac = [2, 0, 0, 0, 1, 1];
     pub const CLIENT_MAC: Mac = [2, 0, 0, 0, 0, 0xaa];
-    pub const RS_MACS: [Mac; 4] = [
-        [2, 0, 0, 0, 1, 0x11],
-        [2, 0, 0, 0, 1, 0x12],
-        [2, 0, 0, 0, 1, 0x13],
-        [2, 0, 0, 0, 1, 0x14],
-    ];
+    pub const RS_MACS: [Mac; 4] =
+        [[2, 0, 0, 0, 1, 0x11], [2, 0, 0, 0, 1, 0x12], [2, 0, 0, 0, 1, 0x13], [2, 0, 0, 0, 1, 0x14]];
 
     fn ip(s: &str) -> IpAddr {
         s.parse().expect("literal address")
@@ -409,12 +354,7 @@ pub mod topo {
             dir_rs: ip("198.19.0.1"),
             client: ip("198.18.0.100"),
             vip: ip("198.18.0.10"),
-            rs: [
-                ip("198.19.0.11"),
-                ip("198.19.0.12"),
-                ip("198.19.0.13"),
-                ip("198.19.0.14"),
-            ],
+            rs: [ip("198.19.0.11"), ip("198.19.0.12"), ip("198.19.0.13"), ip("198.19.0.14")],
             lip: ip("198.19.0.250"),
             client_net: (ip("198.18.0.0"), 24),
             rs_net: (ip("198.19.0.0"), 24),
@@ -427,12 +367,7 @@ pub mod topo {
             dir_rs: ip("2001:db8:1::1"),
             client: ip("2001:db8::100"),
             vip: ip("2001:db8::10"),
-            rs: [
-                ip("2001:db8:1::11"),
-                ip("2001:db8:1::12"),
-                ip("2001:db8:1::13"),
-                ip("2001:db8:1::14"),
-            ],
+            rs: [ip("2001:db8:1::11"), ip("2001:db8:1::12"), ip("2001:db8:1::13"), ip("2001:db8:1::14")],
             lip: ip("2001:db8:1::250"),
             client_net: (ip("2001:db8::"), 64),
             rs_net: (ip("2001:db8:1::"), 64),
@@ -460,44 +395,18 @@ pub mod topo {
                 addr4: addr4(a4.dir_client),
                 addr6: addr6(a6.dir_client),
             },
-            Iface {
-                name: "rs0".into(),
-                mac: RS_IF_MAC,
-                mtu: 1500,
-                addr4: addr4(a4.dir_rs),
-                addr6: addr6(a6.dir_rs),
-            },
+            Iface { name: "rs0".into(), mac: RS_IF_MAC, mtu: 1500, addr4: addr4(a4.dir_rs), addr6: addr6(a6.dir_rs) },
         ]);
         for a in [&a4, &a6] {
-            n.add_route(Route {
-                net: a.client_net.0,
-                prefix: a.client_net.1,
-                iface: 0,
-                gateway: None,
-            });
-            n.add_route(Route {
-                net: a.rs_net.0,
-                prefix: a.rs_net.1,
-                iface: 1,
-                gateway: None,
-            });
+            n.add_route(Route { net: a.client_net.0, prefix: a.client_net.1, iface: 0, gateway: None });
+            n.add_route(Route { net: a.rs_net.0, prefix: a.rs_net.1, iface: 1, gateway: None });
             n.set_neighbour(a.client, 0, Some(CLIENT_MAC));
             for (i, rs) in a.rs.iter().enumerate() {
                 n.set_neighbour(*rs, 1, Some(RS_MACS[i]));
             }
         }
-        n.add_route(Route {
-            net: ip("0.0.0.0"),
-            prefix: 0,
-            iface: 0,
-            gateway: Some(ip("198.18.0.254")),
-        });
-        n.add_route(Route {
-            net: ip("::"),
-            prefix: 0,
-            iface: 0,
-            gateway: Some(ip("2001:db8::fe")),
-        });
+        n.add_route(Route { net: ip("0.0.0.0"), prefix: 0, iface: 0, gateway: Some(ip("198.18.0.254")) });
+        n.add_route(Route { net: ip("::"), prefix: 0, iface: 0, gateway: Some(ip("2001:db8::fe")) });
         n.set_neighbour(ip("198.18.0.254"), 0, Some([2, 0, 0, 0, 0, 0xfe]));
         n.set_neighbour(ip("2001:db8::fe"), 0, Some([2, 0, 0, 0, 0, 0xfe]));
         n
@@ -506,39 +415,14 @@ pub mod topo {
     /// A configuration with one service `proto VIP:80` (`sched`) and `n` real
     /// servers on port 8080 forwarded by `fwd` (weights 1), plus the local
     /// address for FULLNAT.
-    pub fn config(
-        v6: bool,
-        proto_: Proto,
-        fwd: Fwd,
-        sched: SchedKind,
-        n: usize,
-    ) -> (Config, ServiceKey) {
-        let a = if v6 {
-            super::topo::v6()
-        } else {
-            super::topo::v4()
-        };
+    pub fn config(v6: bool, proto_: Proto, fwd: Fwd, sched: SchedKind, n: usize) -> (Config, ServiceKey) {
+        let a = if v6 { super::topo::v6() } else { super::topo::v4() };
         let mut c = Config::new(net());
-        let key = ServiceKey::Addr(Match {
-            proto: proto_,
-            addr: a.vip,
-            port: 80,
-        });
-        c.add_service(ServiceSpec::new(key, sched))
-            .expect("fresh config");
+        let key = ServiceKey::Addr(Match { proto: proto_, addr: a.vip, port: 80 });
+        c.add_service(ServiceSpec::new(key, sched)).expect("fresh config");
         for rs in a.rs.iter().take(n) {
-            c.add_dest(
-                &key,
-                DestSpec {
-                    addr: *rs,
-                    port: 8080,
-                    weight: 1,
-                    fwd,
-                    u_threshold: 0,
-                    l_threshold: 0,
-                },
-            )
-            .expect("fresh service");
+            c.add_dest(&key, DestSpec { addr: *rs, port: 8080, weight: 1, fwd, u_threshold: 0, l_threshold: 0 })
+                .expect("fresh service");
         }
         c.add_laddr(&key, a.lip, None).expect("fresh service");
         (c, key)

@@ -54,27 +54,15 @@ fn check(c: Case) -> Result<(), String> {
             None
         }
         Fwd::Nat => {
-            ensure(
-                out.ip.src == a.client && out.ip.sport == 40000,
-                "NAT keeps the client as source",
-            )?;
-            ensure(
-                out.ip.dst == a.rs[0] && out.ip.dport == 8080,
-                "NAT: destination becomes RIP:rport",
-            )?;
+            ensure(out.ip.src == a.client && out.ip.sport == 40000, "NAT keeps the client as source")?;
+            ensure(out.ip.dst == a.rs[0] && out.ip.dport == 8080, "NAT: destination becomes RIP:rport")?;
             ensure(out.ip.ttl == 63, "TTL decremented")?;
             ensure(out.ip.payload == sent.payload, "payload intact")?;
             None
         }
         Fwd::FullNat => {
-            ensure(
-                out.ip.src == a.lip && (1024..=65535).contains(&out.ip.sport),
-                "FULLNAT: source becomes LIP:lport",
-            )?;
-            ensure(
-                out.ip.dst == a.rs[0] && out.ip.dport == 8080,
-                "FULLNAT: destination becomes RIP:rport",
-            )?;
+            ensure(out.ip.src == a.lip && (1024..=65535).contains(&out.ip.sport), "FULLNAT: source becomes LIP:lport")?;
+            ensure(out.ip.dst == a.rs[0] && out.ip.dport == 8080, "FULLNAT: destination becomes RIP:rport")?;
             ensure(out.ip.ttl == 63, "TTL decremented")?;
             ensure(out.ip.payload == sent.payload, "payload intact")?;
             Some(out.ip.sport)
@@ -82,18 +70,9 @@ fn check(c: Case) -> Result<(), String> {
         Fwd::Tun => {
             let outer_proto = if c.v6 { ipproto::IPV6 } else { ipproto::IPIP };
             ensure(out.ip.proto == outer_proto, "TUN: IPIP / IPv6-in-IPv6")?;
-            ensure(
-                out.ip.src == a.dir_rs && out.ip.dst == a.rs[0],
-                "TUN: outer director → RIP",
-            )?;
-            ensure(
-                out.ip.ttl == 64 && out.ip.tos == sent.tos,
-                "TUN: outer TTL 64, DSCP copied",
-            )?;
-            ensure(
-                out.ip.inner.as_deref() == Some(&sent),
-                "TUN: inner packet untouched",
-            )?;
+            ensure(out.ip.src == a.dir_rs && out.ip.dst == a.rs[0], "TUN: outer director → RIP")?;
+            ensure(out.ip.ttl == 64 && out.ip.tos == sent.tos, "TUN: outer TTL 64, DSCP copied")?;
+            ensure(out.ip.inner.as_deref() == Some(&sent), "TUN: inner packet untouched")?;
             None
         }
     };
@@ -113,9 +92,7 @@ fn check(c: Case) -> Result<(), String> {
         return if v == Verdict::Pass {
             Ok(())
         } else {
-            Err(format!(
-                "{c:?}: a real server's direct reply is not the director's, got {v:?}"
-            ))
+            Err(format!("{c:?}: a real server's direct reply is not the director's, got {v:?}"))
         };
     }
     let rsent = xdpvs::testkit::IpSummary::parse(&reply.ip_packet(), false).unwrap();
@@ -128,22 +105,10 @@ fn check(c: Case) -> Result<(), String> {
         }
     };
     ensure(iface == 0, "leaves on the client side")?;
-    ensure(
-        out.dst_mac == topo::CLIENT_MAC && out.src_mac == topo::CLIENT_IF_MAC,
-        "MACs: client's",
-    )?;
-    ensure(
-        out.ip.src == a.vip && out.ip.sport == 80,
-        "source becomes VIP:vport",
-    )?;
-    ensure(
-        out.ip.dst == a.client && out.ip.dport == 40000,
-        "destination is the client",
-    )?;
-    ensure(
-        out.ip.ttl == 63 && out.ip.ip_csum_ok && out.ip.l4_csum_ok,
-        "TTL decremented, checksums valid",
-    )?;
+    ensure(out.dst_mac == topo::CLIENT_MAC && out.src_mac == topo::CLIENT_IF_MAC, "MACs: client's")?;
+    ensure(out.ip.src == a.vip && out.ip.sport == 80, "source becomes VIP:vport")?;
+    ensure(out.ip.dst == a.client && out.ip.dport == 40000, "destination is the client")?;
+    ensure(out.ip.ttl == 63 && out.ip.ip_csum_ok && out.ip.l4_csum_ok, "TTL decremented, checksums valid")?;
     ensure(out.ip.payload == rsent.payload, "payload intact")?;
     Ok(())
 }
@@ -151,12 +116,7 @@ fn check(c: Case) -> Result<(), String> {
 #[test]
 fn every_mode_family_protocol_and_direction() {
     let failures: Vec<String> = cases().into_iter().filter_map(|c| check(c).err()).collect();
-    assert!(
-        failures.is_empty(),
-        "{} of 16 cases failed:\n{}",
-        failures.len(),
-        failures.join("\n\n")
-    );
+    assert!(failures.is_empty(), "{} of 16 cases failed:\n{}", failures.len(), failures.join("\n\n"));
 }
 
 #[test]
@@ -220,15 +180,7 @@ fn not_ours_goes_to_the_kernel() {
     arp.extend_from_slice(&[0u8; 28]);
     assert_eq!(h.send(&arp).0, Verdict::Pass);
     // ICMP echo to the VIP: the kernel answers it.
-    let echo = xdpvs::testkit::icmp_error(
-        (topo::CLIENT_MAC, topo::CLIENT_IF_MAC),
-        a.client,
-        a.vip,
-        8,
-        0,
-        1,
-        &[],
-    );
+    let echo = xdpvs::testkit::icmp_error((topo::CLIENT_MAC, topo::CLIENT_IF_MAC), a.client, a.vip, 8, 0, 1, &[]);
     assert_eq!(h.send(&echo).0, Verdict::Pass);
     assert_eq!(h.core.stats().pass, 5);
 }

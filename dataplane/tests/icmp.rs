@@ -27,37 +27,17 @@ fn frag_needed_from_client_side_reaches_the_real_server() {
             let a = addrs(v6);
             let mut h = H::new(v6, Proto::Tcp, fwd, SchedKind::Rr, 1);
             let (_, syn) = h.tx(&to_vip(v6, Proto::Tcp, 40000, SYN_).build());
-            let (lip, lport) = if fwd == Fwd::FullNat {
-                (syn.ip.src, syn.ip.sport)
-            } else {
-                (a.client, 40000)
-            };
+            let (lip, lport) = if fwd == Fwd::FullNat { (syn.ip.src, syn.ip.sport) } else { (a.client, 40000) };
             // What the client side saw of the server's reply: VIP:80 -> client:40000.
-            let reply_seen = Pkt::tcp(sa(a.vip, 80), sa(a.client, 40000), SYNACK)
-                .payload(&[7; 100])
-                .ip_packet();
-            let router = if v6 { "2001:db8::fe" } else { "198.18.0.254" }
-                .parse()
-                .unwrap();
+            let reply_seen = Pkt::tcp(sa(a.vip, 80), sa(a.client, 40000), SYNACK).payload(&[7; 100]).ip_packet();
+            let router = if v6 { "2001:db8::fe" } else { "198.18.0.254" }.parse().unwrap();
             let (t, c, r) = too_big(v6, 1400);
-            let err = icmp_error(
-                ([2, 0, 0, 0, 0, 0xfe], topo::CLIENT_IF_MAC),
-                router,
-                a.vip,
-                t,
-                c,
-                r,
-                &reply_seen,
-            );
+            let err = icmp_error(([2, 0, 0, 0, 0, 0xfe], topo::CLIENT_IF_MAC), router, a.vip, t, c, r, &reply_seen);
             let (iface, out) = h.tx(&err);
             let ctx = format!("v6={v6} {fwd:?}: {out:#?}");
             assert_eq!((iface, out.dst_mac), (1, topo::RS_MACS[0]), "{ctx}");
             // For TUN the ICMP travels inside the tunnel.
-            let icmp = if fwd == Fwd::Tun {
-                *out.ip.inner.clone().expect("tunnelled")
-            } else {
-                out.ip.clone()
-            };
+            let icmp = if fwd == Fwd::Tun { *out.ip.inner.clone().expect("tunnelled") } else { out.ip.clone() };
             assert!(icmp.l4_csum_ok && icmp.ip_csum_ok, "{ctx}");
             assert_eq!(icmp.icmp_type, Some((t, c, r)), "{ctx}");
             let q = icmp.inner.expect("a quoted packet");
@@ -72,15 +52,8 @@ fn frag_needed_from_client_side_reaches_the_real_server() {
                 }
                 Fwd::Nat | Fwd::FullNat => {
                     assert_eq!(icmp.dst, a.rs[0], "{ctx}");
-                    assert_eq!(
-                        (q.src, q.sport, q.dst, q.dport),
-                        (a.rs[0], 8080, lip, lport),
-                        "{ctx}"
-                    );
-                    assert!(
-                        q.l4_csum_ok,
-                        "quoted TCP checksum follows the rewrite: {ctx}"
-                    );
+                    assert_eq!((q.src, q.sport, q.dst, q.dport), (a.rs[0], 8080, lip, lport), "{ctx}");
+                    assert!(q.l4_csum_ok, "quoted TCP checksum follows the rewrite: {ctx}");
                 }
             }
         }
@@ -98,39 +71,20 @@ fn port_unreachable_from_real_server_reaches_the_client() {
             let (_, fwd_pkt) = h.tx(&to_vip(v6, Proto::Udp, 40000, 0).build());
             // The RS quotes the packet it received (after our rewrite).
             let quoted = {
-                let mut p = Pkt::udp(
-                    sa(fwd_pkt.ip.src, fwd_pkt.ip.sport),
-                    sa(fwd_pkt.ip.dst, fwd_pkt.ip.dport),
-                )
-                .payload(b"ping");
+                let mut p = Pkt::udp(sa(fwd_pkt.ip.src, fwd_pkt.ip.sport), sa(fwd_pkt.ip.dst, fwd_pkt.ip.dport))
+                    .payload(b"ping");
                 p.ttl = 63;
                 p.ip_packet()
             };
-            let (t, c) = if v6 {
-                (v6::DEST_UNREACH, 4)
-            } else {
-                (v4::DEST_UNREACH, 3)
-            };
-            let err = icmp_error(
-                (topo::RS_MACS[0], topo::RS_IF_MAC),
-                a.rs[0],
-                fwd_pkt.ip.src,
-                t,
-                c,
-                0,
-                &quoted,
-            );
+            let (t, c) = if v6 { (v6::DEST_UNREACH, 4) } else { (v4::DEST_UNREACH, 3) };
+            let err = icmp_error((topo::RS_MACS[0], topo::RS_IF_MAC), a.rs[0], fwd_pkt.ip.src, t, c, 0, &quoted);
             let (iface, out) = h.tx(&err);
             let ctx = format!("v6={v6} {fwd:?}: {out:#?}");
             assert_eq!((iface, out.dst_mac), (0, topo::CLIENT_MAC), "{ctx}");
             assert_eq!((out.ip.src, out.ip.dst), (a.vip, a.client), "{ctx}");
             assert!(out.ip.l4_csum_ok && out.ip.ip_csum_ok, "{ctx}");
             let q = out.ip.inner.expect("quoted");
-            assert_eq!(
-                (q.src, q.sport, q.dst, q.dport),
-                (a.client, 40000, a.vip, 80),
-                "{ctx}"
-            );
+            assert_eq!((q.src, q.sport, q.dst, q.dport), (a.client, 40000, a.vip, 80), "{ctx}");
             assert!(q.l4_csum_ok, "{ctx}");
         }
     }
@@ -148,8 +102,7 @@ fn tun_too_big_answers_the_client() {
         let (_, out) = h.tx(&fits.build());
         assert_eq!(out.ip.len, 1500);
         // One byte more: "too big" back to the client, from the VIP.
-        let big =
-            to_vip(v6, Proto::Tcp, 40000, ACK_).payload(&vec![1u8; 1500 - hdr - hdr - 20 + 1]);
+        let big = to_vip(v6, Proto::Tcp, 40000, ACK_).payload(&vec![1u8; 1500 - hdr - hdr - 20 + 1]);
         let sent = IpSummary::parse(&big.ip_packet(), false).unwrap();
         let (iface, out) = h.tx(&big.build());
         let ctx = format!("v6={v6}: {out:#?}");
@@ -160,11 +113,7 @@ fn tun_too_big_answers_the_client() {
         assert!(out.ip.l4_csum_ok && out.ip.ip_csum_ok, "{ctx}");
         assert!(out.ip.len <= if v6 { 1280 } else { 576 }, "{ctx}");
         let q = out.ip.inner.expect("quoted");
-        assert_eq!(
-            (q.src, q.dst, q.sport, q.dport),
-            (sent.src, sent.dst, sent.sport, sent.dport),
-            "{ctx}"
-        );
+        assert_eq!((q.src, q.dst, q.sport, q.dport), (sent.src, sent.dst, sent.sport, sent.dport), "{ctx}");
         assert_eq!(h.core.stats().icmp_generated, 1);
     }
     // IPv4 without DF: no ICMP, a named drop.
@@ -179,14 +128,6 @@ fn errors_about_unknown_flows_go_to_the_kernel() {
     let a = addrs(false);
     let mut h = H::new(false, Proto::Tcp, Fwd::Nat, SchedKind::Rr, 1);
     let reply_seen = Pkt::tcp(sa(a.vip, 80), sa(a.client, 1), SYNACK).ip_packet();
-    let err = icmp_error(
-        (topo::CLIENT_MAC, topo::CLIENT_IF_MAC),
-        a.client,
-        a.vip,
-        3,
-        3,
-        0,
-        &reply_seen,
-    );
+    let err = icmp_error((topo::CLIENT_MAC, topo::CLIENT_IF_MAC), a.client, a.vip, 3, 3, 0, &reply_seen);
     assert_eq!(h.send(&err).0, Verdict::Pass);
 }

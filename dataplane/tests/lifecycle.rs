@@ -11,12 +11,7 @@ use xdpvs::testkit::{topo, Pkt};
 use xdpvs::wire::tcp::flags::*;
 
 fn states(h: &H) -> Vec<&'static str> {
-    h.core
-        .sessions()
-        .iter()
-        .filter(|s| !s.template)
-        .map(|s| s.state)
-        .collect()
+    h.core.sessions().iter().filter(|s| !s.template).map(|s| s.state).collect()
 }
 
 /// A NAT connection from client port `cp`: client packets in, server packets out.
@@ -28,22 +23,14 @@ struct Conn {
 impl Conn {
     fn c(&self, h: &mut H, flags: u8) {
         let (v, _) = h.send(&to_vip(self.v6, Proto::Tcp, self.cp, flags).build());
-        assert!(
-            matches!(v, Verdict::Tx { iface: 1 }),
-            "client segment {flags:#x}: {v:?} {:?}",
-            h.drops()
-        );
+        assert!(matches!(v, Verdict::Tx { iface: 1 }), "client segment {flags:#x}: {v:?} {:?}", h.drops());
     }
     fn s(&self, h: &mut H, flags: u8) {
         let a = addrs(self.v6);
         let mut p = Pkt::tcp(sa(a.rs[0], 8080), sa(a.client, self.cp), flags);
         p.src_mac = topo::RS_MACS[0];
         let (v, _) = h.send(&p.build());
-        assert!(
-            matches!(v, Verdict::Tx { iface: 0 }),
-            "server segment {flags:#x}: {v:?} {:?}",
-            h.drops()
-        );
+        assert!(matches!(v, Verdict::Tx { iface: 0 }), "server segment {flags:#x}: {v:?} {:?}", h.drops());
     }
 }
 
@@ -57,11 +44,7 @@ fn nat_connection_walks_ipvs_states_and_counts() {
         assert_eq!((states(&h), h.conns(rs)), (vec!["SYN_RECV"], (0, 1)));
         k.s(&mut h, SYN | ACK);
         k.c(&mut h, ACK);
-        assert_eq!(
-            (states(&h), h.conns(rs)),
-            (vec!["ESTABLISHED"], (1, 0)),
-            "handshake done: one ActiveConn"
-        );
+        assert_eq!((states(&h), h.conns(rs)), (vec!["ESTABLISHED"], (1, 0)), "handshake done: one ActiveConn");
         k.c(&mut h, ACK | PSH);
         k.s(&mut h, ACK);
         k.c(&mut h, FIN | ACK);
@@ -136,15 +119,7 @@ fn non_syn_without_session_is_dropped_not_scheduled() {
 #[test]
 fn full_table_refuses_new_flows_and_keeps_established() {
     let (cfg, key) = topo::config(false, Proto::Tcp, Fwd::Nat, SchedKind::Rr, 1);
-    let mut h = H::with(
-        cfg,
-        key,
-        CoreParams {
-            max_sessions: 3,
-            reserve_sessions: 3,
-            ..CoreParams::default()
-        },
-    );
+    let mut h = H::with(cfg, key, CoreParams { max_sessions: 3, reserve_sessions: 3, ..CoreParams::default() });
     for cp in 1..=3 {
         h.tx(&to_vip(false, Proto::Tcp, cp, SYN).build());
     }
@@ -163,14 +138,7 @@ fn weight_zero_drains_and_removal_ends_flows() {
     // rr over [rs1, rs0] (newest first).
     let (_, first) = h.tx(&to_vip(false, Proto::Tcp, 1, SYN).build());
     assert_eq!(first.ip.dst, a.rs[1]);
-    let spec = |w| DestSpec {
-        addr: a.rs[1],
-        port: 8080,
-        weight: w,
-        fwd: Fwd::Nat,
-        u_threshold: 0,
-        l_threshold: 0,
-    };
+    let spec = |w| DestSpec { addr: a.rs[1], port: 8080, weight: w, fwd: Fwd::Nat, u_threshold: 0, l_threshold: 0 };
     h.cfg.edit_dest(&h.key.clone(), spec(0)).unwrap();
     h.publish();
     // The established flow continues to rs1; every new one goes to rs0.
@@ -200,27 +168,13 @@ fn upper_threshold_with_three_quarter_reentry() {
     h.cfg
         .edit_dest(
             &key,
-            DestSpec {
-                addr: a.rs[1],
-                port: 8080,
-                weight: 1,
-                fwd: Fwd::Nat,
-                u_threshold: 4,
-                l_threshold: 0,
-            },
+            DestSpec { addr: a.rs[1], port: 8080, weight: 1, fwd: Fwd::Nat, u_threshold: 4, l_threshold: 0 },
         )
         .unwrap();
     h.cfg
         .edit_dest(
             &key,
-            DestSpec {
-                addr: a.rs[0],
-                port: 8080,
-                weight: 1,
-                fwd: Fwd::Nat,
-                u_threshold: 0,
-                l_threshold: 0,
-            },
+            DestSpec { addr: a.rs[0], port: 8080, weight: 1, fwd: Fwd::Nat, u_threshold: 0, l_threshold: 0 },
         )
         .unwrap();
     h.publish();
@@ -235,10 +189,7 @@ fn upper_threshold_with_three_quarter_reentry() {
     h.advance(300);
     let (_, o) = h.tx(&to_vip(false, Proto::Udp, 5000, 0).build());
     let (_, o2) = h.tx(&to_vip(false, Proto::Udp, 5001, 0).build());
-    assert!(
-        o.ip.dst == a.rs[1] || o2.ip.dst == a.rs[1],
-        "back in service after the connections ended"
-    );
+    assert!(o.ip.dst == a.rs[1] || o2.ip.dst == a.rs[1], "back in service after the connections ended");
 }
 
 #[test]
@@ -249,14 +200,7 @@ fn lower_threshold_governs_reentry() {
     h.cfg
         .edit_dest(
             &key,
-            DestSpec {
-                addr: a.rs[0],
-                port: 8080,
-                weight: 1,
-                fwd: Fwd::Nat,
-                u_threshold: 4,
-                l_threshold: 2,
-            },
+            DestSpec { addr: a.rs[0], port: 8080, weight: 1, fwd: Fwd::Nat, u_threshold: 4, l_threshold: 2 },
         )
         .unwrap();
     h.publish();
@@ -265,26 +209,16 @@ fn lower_threshold_governs_reentry() {
         h.now += 10; // one second apart
     }
     let (v, _) = h.send(&to_vip(false, Proto::Udp, 2000, 0).build());
-    assert_eq!(
-        v,
-        Verdict::Drop(Drop::NoDest),
-        "overloaded at the upper threshold"
-    );
+    assert_eq!(v, Verdict::Drop(Drop::NoDest), "overloaded at the upper threshold");
     // One ends (3 left): 3 is not below the lower threshold 2.
     h.now = 300 * 10;
     h.core.housekeep(h.now);
     assert_eq!(h.conns(a.rs[0]), (0, 3));
-    assert_eq!(
-        h.send(&to_vip(false, Proto::Udp, 2001, 0).build()).0,
-        Verdict::Drop(Drop::NoDest)
-    );
+    assert_eq!(h.send(&to_vip(false, Proto::Udp, 2001, 0).build()).0, Verdict::Drop(Drop::NoDest));
     h.now += 20;
     h.core.housekeep(h.now);
     assert_eq!(h.conns(a.rs[0]), (0, 1));
-    assert!(matches!(
-        h.send(&to_vip(false, Proto::Udp, 2002, 0).build()).0,
-        Verdict::Tx { .. }
-    ));
+    assert!(matches!(h.send(&to_vip(false, Proto::Udp, 2002, 0).build()).0, Verdict::Tx { .. }));
 }
 
 #[test]
@@ -316,11 +250,7 @@ fn config_swap_keeps_established_flows() {
     h.publish();
     for (i, cp) in (1..=30).enumerate() {
         let (_, o) = h.tx(&to_vip(false, Proto::Tcp, cp, ACK).build());
-        assert_eq!(
-            (o.ip.dst, o.ip.sport),
-            before[i],
-            "flow {cp} moved after a configuration change"
-        );
+        assert_eq!((o.ip.dst, o.ip.sport), before[i], "flow {cp} moved after a configuration change");
     }
 }
 
@@ -342,8 +272,5 @@ fn fullnat_without_local_address_is_a_named_drop() {
     let key = h.key;
     h.cfg.del_laddr(&key, addrs(false).lip).unwrap();
     h.publish();
-    assert_eq!(
-        h.send(&to_vip(false, Proto::Tcp, 1, SYN).build()).0,
-        Verdict::Drop(Drop::NoLocalAddr)
-    );
+    assert_eq!(h.send(&to_vip(false, Proto::Tcp, 1, SYN).build()).0, Verdict::Drop(Drop::NoLocalAddr));
 }

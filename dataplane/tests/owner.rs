@@ -31,13 +31,7 @@ fn both_directions_and_errors_land_on_the_owner() {
                 .map(|id| {
                     Core::new(
                         cfg.clone(),
-                        CoreParams {
-                            id,
-                            ncores: n,
-                            max_sessions: 1024,
-                            reserve_sessions: 64,
-                            ..CoreParams::default()
-                        },
+                        CoreParams { id, ncores: n, max_sessions: 1024, reserve_sessions: 64, ..CoreParams::default() },
                         0,
                     )
                 })
@@ -55,53 +49,26 @@ fn both_directions_and_errors_land_on_the_owner() {
                 per_core[o as usize] += 1;
                 // Any other core hands it over.
                 let other = (o + 1) % n;
-                assert_eq!(
-                    process(&mut cores[other as usize], &syn).0,
-                    Verdict::Handoff(o)
-                );
+                assert_eq!(process(&mut cores[other as usize], &syn).0, Verdict::Handoff(o));
                 let (v, out) = process(&mut cores[o as usize], &syn);
                 assert!(matches!(v, Verdict::Tx { .. }), "{v:?}");
                 let s = Summary::parse(&out).unwrap();
                 // The real server's reply.
-                let mut reply =
-                    Pkt::tcp(sa(s.ip.dst, s.ip.dport), sa(s.ip.src, s.ip.sport), SYNACK);
+                let mut reply = Pkt::tcp(sa(s.ip.dst, s.ip.dport), sa(s.ip.src, s.ip.sport), SYNACK);
                 reply.src_mac = topo::RS_MACS[0];
                 let reply = reply.build();
-                assert_eq!(
-                    owner_of(&cfg, n, &reply),
-                    o,
-                    "{fwd:?}: reply steered to another core"
-                );
+                assert_eq!(owner_of(&cfg, n, &reply), o, "{fwd:?}: reply steered to another core");
                 if fwd == Fwd::FullNat {
                     assert_eq!(s.ip.sport % n, o, "local port from the owner's partition");
                 }
-                assert!(matches!(
-                    process(&mut cores[o as usize], &reply).0,
-                    Verdict::Tx { iface: 0 }
-                ));
+                assert!(matches!(process(&mut cores[o as usize], &reply).0, Verdict::Tx { iface: 0 }));
                 // An ICMP error from the real server about that flow.
-                let quoted =
-                    Pkt::tcp(sa(s.ip.src, s.ip.sport), sa(s.ip.dst, s.ip.dport), SYN_).ip_packet();
+                let quoted = Pkt::tcp(sa(s.ip.src, s.ip.sport), sa(s.ip.dst, s.ip.dport), SYN_).ip_packet();
                 let (t, c) = if v6 { (1, 4) } else { (3, 3) };
-                let err = icmp_error(
-                    (topo::RS_MACS[0], topo::RS_IF_MAC),
-                    s.ip.dst,
-                    s.ip.src,
-                    t,
-                    c,
-                    0,
-                    &quoted,
-                );
-                assert_eq!(
-                    owner_of(&cfg, n, &err),
-                    o,
-                    "{fwd:?}: ICMP error steered to another core"
-                );
+                let err = icmp_error((topo::RS_MACS[0], topo::RS_IF_MAC), s.ip.dst, s.ip.src, t, c, 0, &quoted);
+                assert_eq!(owner_of(&cfg, n, &err), o, "{fwd:?}: ICMP error steered to another core");
             }
-            assert!(
-                per_core.iter().all(|&c| c > 20),
-                "ownership spreads: {per_core:?}"
-            );
+            assert!(per_core.iter().all(|&c| c > 20), "ownership spreads: {per_core:?}");
         }
     }
 }

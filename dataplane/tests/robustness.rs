@@ -49,26 +49,14 @@ fn seeds() -> Vec<Vec<u8>> {
     let mut v = Vec::new();
     for v6 in [false, true] {
         let a = addrs(v6);
-        v.push(
-            to_vip(v6, Proto::Tcp, 40000, SYN_)
-                .payload(b"hello")
-                .build(),
-        );
+        v.push(to_vip(v6, Proto::Tcp, 40000, SYN_).payload(b"hello").build());
         v.push(to_vip(v6, Proto::Udp, 40000, 0).build());
         let mut r = Pkt::tcp(sa(a.rs[0], 8080), sa(a.client, 40000), SYNACK).payload(b"world");
         r.src_mac = topo::RS_MACS[0];
         v.push(r.build());
         let q = Pkt::tcp(sa(a.vip, 80), sa(a.client, 40000), SYNACK).ip_packet();
         let (t, c) = if v6 { (2, 0) } else { (3, 4) };
-        v.push(icmp_error(
-            (topo::CLIENT_MAC, topo::CLIENT_IF_MAC),
-            a.client,
-            a.vip,
-            t,
-            c,
-            1400,
-            &q,
-        ));
+        v.push(icmp_error((topo::CLIENT_MAC, topo::CLIENT_IF_MAC), a.client, a.vip, t, c, 1400, &q));
     }
     v
 }
@@ -78,11 +66,7 @@ fn run(h: &mut H, f: &[u8]) -> (Verdict, Vec<u8>) {
     let (v, out) = h.send(f);
     let after = h.core.stats();
     match v {
-        Verdict::Drop(d) => assert_eq!(
-            after.dropped(d),
-            before.dropped(d) + 1,
-            "drop {d:?} not counted"
-        ),
+        Verdict::Drop(d) => assert_eq!(after.dropped(d), before.dropped(d) + 1, "drop {d:?} not counted"),
         Verdict::Pass => assert_eq!(after.pass, before.pass + 1),
         Verdict::Tx { .. } => assert_eq!(after.tx, before.tx + 1),
         Verdict::Handoff(_) => {}
@@ -137,8 +121,7 @@ fn single_bit_flips_forward_valid_frames_or_count_drops() {
             for h in &mut hs {
                 let (v, out) = run(h, &f);
                 if let Verdict::Tx { .. } = v {
-                    let s = Summary::parse(&out)
-                        .unwrap_or_else(|| panic!("unparsable frame out for bit {bit}"));
+                    let s = Summary::parse(&out).unwrap_or_else(|| panic!("unparsable frame out for bit {bit}"));
                     let mut ip = s.ip;
                     loop {
                         assert!(

@@ -24,14 +24,7 @@ fn set_weights(h: &mut H, w: &[u32]) {
         h.cfg
             .edit_dest(
                 &key,
-                DestSpec {
-                    addr: a.rs[i],
-                    port: 8080,
-                    weight: w,
-                    fwd: Fwd::Nat,
-                    u_threshold: 0,
-                    l_threshold: 0,
-                },
+                DestSpec { addr: a.rs[i], port: 8080, weight: w, fwd: Fwd::Nat, u_threshold: 0, l_threshold: 0 },
             )
             .unwrap();
     }
@@ -42,30 +35,13 @@ fn set_weights(h: &mut H, w: &[u32]) {
 fn rr_and_wrr_sequences_through_the_engine() {
     let a = addrs(false);
     let mut h = H::new(false, Proto::Udp, Fwd::Nat, SchedKind::Rr, 3);
-    let seq: Vec<IpAddr> = (0..6)
-        .map(|i| {
-            h.tx(&to_vip(false, Proto::Udp, 100 + i, 0).build())
-                .1
-                .ip
-                .dst
-        })
-        .collect();
+    let seq: Vec<IpAddr> = (0..6).map(|i| h.tx(&to_vip(false, Proto::Udp, 100 + i, 0).build()).1.ip.dst).collect();
     // IPVS lists servers newest first.
-    assert_eq!(
-        seq,
-        vec![a.rs[2], a.rs[1], a.rs[0], a.rs[2], a.rs[1], a.rs[0]]
-    );
+    assert_eq!(seq, vec![a.rs[2], a.rs[1], a.rs[0], a.rs[2], a.rs[1], a.rs[0]]);
 
     let mut h = H::new(false, Proto::Udp, Fwd::Nat, SchedKind::Wrr, 3);
     set_weights(&mut h, &[2, 3, 4]);
-    let seq: Vec<IpAddr> = (0..9)
-        .map(|i| {
-            h.tx(&to_vip(false, Proto::Udp, 100 + i, 0).build())
-                .1
-                .ip
-                .dst
-        })
-        .collect();
+    let seq: Vec<IpAddr> = (0..9).map(|i| h.tx(&to_vip(false, Proto::Udp, 100 + i, 0).build()).1.ip.dst).collect();
     let (x, y, z) = (a.rs[2], a.rs[1], a.rs[0]); // weights 4, 3, 2 in list order
     assert_eq!(seq, vec![x, x, y, x, y, z, x, y, z]);
     let m = split(&mut h, 900, |i| to_vip(false, Proto::Udp, 2000 + i, 0));
@@ -100,27 +76,13 @@ fn persistence_sticks_within_netmask_and_times_out() {
     h.cfg.edit_service(spec).unwrap();
     h.publish();
     let a = addrs(false);
-    let from = |host: u8, cp: u16| {
-        Pkt::tcp(
-            sa(IpAddr::from([198, 18, 5, host]), cp),
-            sa(a.vip, 80),
-            SYN_,
-        )
-    };
+    let from = |host: u8, cp: u16| Pkt::tcp(sa(IpAddr::from([198, 18, 5, host]), cp), sa(a.vip, 80), SYN_);
     let (_, first) = h.tx(&from(100, 1).build());
     for (host, cp) in [(100, 2), (101, 3), (254, 4)] {
         let (_, o) = h.tx(&from(host, cp).build());
-        assert_eq!(
-            o.ip.dst, first.ip.dst,
-            "client {host} in the same /24 must stick"
-        );
+        assert_eq!(o.ip.dst, first.ip.dst, "client {host} in the same /24 must stick");
     }
-    let tmpl: Vec<_> = h
-        .core
-        .sessions()
-        .into_iter()
-        .filter(|s| s.template)
-        .collect();
+    let tmpl: Vec<_> = h.core.sessions().into_iter().filter(|s| s.template).collect();
     assert_eq!(tmpl.len(), 1);
     assert_eq!(tmpl[0].client.ip(), IpAddr::from([198, 18, 5, 0]));
     // The template outlives its connections (SYN_RECV: 60 s) until its own timeout.
@@ -144,16 +106,9 @@ fn template_controlling_connections_is_rearmed() {
     let (_, first) = h.tx(&to_vip(false, Proto::Tcp, 1, SYN_).build());
     h.tx(&to_vip(false, Proto::Tcp, 1, ACK_).build()); // ESTABLISHED: 900 s
     h.advance(31);
-    assert_eq!(
-        h.core.session_count().0,
-        2,
-        "a template controlling a connection does not expire"
-    );
+    assert_eq!(h.core.session_count().0, 2, "a template controlling a connection does not expire");
     let (_, o) = h.tx(&to_vip(false, Proto::Tcp, 2, SYN_).build());
-    assert_eq!(
-        o.ip.dst, first.ip.dst,
-        "persistence holds while the template lives"
-    );
+    assert_eq!(o.ip.dst, first.ip.dst, "persistence holds while the template lives");
 }
 
 #[test]
@@ -163,46 +118,19 @@ fn fwmark_service_shares_persistence_across_ports() {
     let a = addrs(false);
     let fw = ServiceKey::Fwmark { mark: 7, v6: false };
     let mut spec = ServiceSpec::new(fw, SchedKind::Rr);
-    spec.matches = vec![
-        Match {
-            proto: Proto::Tcp,
-            addr: a.vip,
-            port: 80,
-        },
-        Match {
-            proto: Proto::Tcp,
-            addr: a.vip,
-            port: 443,
-        },
-    ];
+    spec.matches =
+        vec![Match { proto: Proto::Tcp, addr: a.vip, port: 80 }, Match { proto: Proto::Tcp, addr: a.vip, port: 443 }];
     spec.persistent = Some(300);
     cfg.add_service(spec).unwrap();
     for rs in &a.rs[..3] {
-        cfg.add_dest(
-            &fw,
-            DestSpec {
-                addr: *rs,
-                port: 0,
-                weight: 1,
-                fwd: Fwd::Nat,
-                u_threshold: 0,
-                l_threshold: 0,
-            },
-        )
-        .unwrap();
+        cfg.add_dest(&fw, DestSpec { addr: *rs, port: 0, weight: 1, fwd: Fwd::Nat, u_threshold: 0, l_threshold: 0 })
+            .unwrap();
     }
     let mut h = H::with(cfg, fw, xdpvs::lb::core::CoreParams::default());
     let (_, http) = h.tx(&Pkt::tcp(sa(a.client, 1), sa(a.vip, 80), SYN_).build());
     let (_, https) = h.tx(&Pkt::tcp(sa(a.client, 2), sa(a.vip, 443), SYN_).build());
-    assert_eq!(
-        http.ip.dst, https.ip.dst,
-        "80 and 443 share one persistence template"
-    );
-    assert_eq!(
-        (http.ip.dport, https.ip.dport),
-        (80, 443),
-        "port 0 real servers keep the client's port"
-    );
+    assert_eq!(http.ip.dst, https.ip.dst, "80 and 443 share one persistence template");
+    assert_eq!((http.ip.dport, https.ip.dport), (80, 443), "port 0 real servers keep the client's port");
     let other = IpAddr::from([198, 18, 5, 101]);
     let (_, o) = h.tx(&Pkt::tcp(sa(other, 1), sa(a.vip, 443), SYN_).build());
     assert_ne!(o.ip.dst, http.ip.dst, "another client is scheduled afresh");
@@ -217,39 +145,21 @@ fn quiesced_server_gets_no_new_persistent_clients() {
     h.cfg.edit_service(spec).unwrap();
     h.publish();
     let (_, first) = h.tx(&to_vip(false, Proto::Tcp, 1, SYN_).build());
-    let i = addrs(false)
-        .rs
-        .iter()
-        .position(|r| *r == first.ip.dst)
-        .unwrap();
+    let i = addrs(false).rs.iter().position(|r| *r == first.ip.dst).unwrap();
     let w: Vec<u32> = (0..2).map(|k| if k == i { 0 } else { 1 }).collect();
     set_weights(&mut h, &w);
     let (_, est) = h.tx(&to_vip(false, Proto::Tcp, 1, ACK_).build());
-    assert_eq!(
-        est.ip.dst, first.ip.dst,
-        "the established connection continues"
-    );
+    assert_eq!(est.ip.dst, first.ip.dst, "the established connection continues");
     let (_, next) = h.tx(&to_vip(false, Proto::Tcp, 2, SYN_).build());
-    assert_ne!(
-        next.ip.dst, first.ip.dst,
-        "a new connection of the same client leaves the quiesced server"
-    );
+    assert_ne!(next.ip.dst, first.ip.dst, "a new connection of the same client leaves the quiesced server");
 }
 
 #[test]
 fn maglev_spreads_and_is_stable_across_cores() {
     let mut h = H::new(false, Proto::Tcp, Fwd::Nat, SchedKind::Mh, 4);
     let a = addrs(false);
-    let pkt = |i: u16| {
-        Pkt::tcp(
-            sa(
-                IpAddr::from([198, 18, 10 + (i / 250) as u8, (i % 250) as u8]),
-                7,
-            ),
-            sa(a.vip, 80),
-            SYN_,
-        )
-    };
+    let pkt =
+        |i: u16| Pkt::tcp(sa(IpAddr::from([198, 18, 10 + (i / 250) as u8, (i % 250) as u8]), 7), sa(a.vip, 80), SYN_);
     let m = split(&mut h, 2000, pkt);
     assert_eq!(m.len(), 4);
     for (rs, n) in &m {
@@ -258,10 +168,7 @@ fn maglev_spreads_and_is_stable_across_cores() {
     // A second core (same configuration) picks the same servers.
     let mut h2 = H::new(false, Proto::Tcp, Fwd::Nat, SchedKind::Mh, 4);
     for i in 0..100 {
-        assert_eq!(
-            h.tx(&pkt(i).build()).1.ip.dst,
-            h2.tx(&pkt(i).build()).1.ip.dst
-        );
+        assert_eq!(h.tx(&pkt(i).build()).1.ip.dst, h2.tx(&pkt(i).build()).1.ip.dst);
     }
 }
 
@@ -273,20 +180,11 @@ fn every_scheduler_runs_in_the_engine_and_never_picks_weight_zero() {
         set_weights(&mut h, &[1, 0, 2]);
         for i in 0..300u16 {
             let c = IpAddr::from([198, 18, 5, (i % 200) as u8 + 20]);
-            let (v, out) = h.send(
-                &Pkt::udp(sa(c, 1000 + i), sa(a.vip, 80))
-                    .payload(b"x")
-                    .build(),
-            );
+            let (v, out) = h.send(&Pkt::udp(sa(c, 1000 + i), sa(a.vip, 80)).payload(b"x").build());
             match v {
                 xdpvs::lb::Verdict::Tx { .. } => {
                     let s = xdpvs::testkit::Summary::parse(&out).unwrap();
-                    assert_ne!(
-                        s.ip.dst,
-                        a.rs[1],
-                        "{}: picked the weight-0 server",
-                        kind.name()
-                    );
+                    assert_ne!(s.ip.dst, a.rs[1], "{}: picked the weight-0 server", kind.name());
                 }
                 // sh and dh give no server when the hashed one is unavailable (IPVS).
                 xdpvs::lb::Verdict::Drop(xdpvs::lb::stats::Drop::NoDest)

@@ -30,16 +30,23 @@ enum Cmd {
         /// CPU to pin the benchmark to.
         #[arg(long, default_value_t = 1)]
         cpu: usize,
+        /// Profile one case only: established flows over this many sessions
+        /// for a few seconds (no report).
+        #[arg(long)]
+        profile_sessions: Option<usize>,
     },
 }
 
 fn main() {
     match Cli::parse().cmd {
-        Cmd::Engine { json, quick, cpu } => {
-            if let Some(id) =
-                core_affinity::get_core_ids().and_then(|ids| ids.into_iter().find(|c| c.id == cpu))
-            {
+        Cmd::Engine { json, quick, cpu, profile_sessions } => {
+            if let Some(id) = core_affinity::get_core_ids().and_then(|ids| ids.into_iter().find(|c| c.id == cpu)) {
                 core_affinity::set_for_current(id);
+            }
+            if let Some(n) = profile_sessions {
+                let (b, s) = engine::established(n, 30_000_000 / n);
+                eprintln!("{n} sessions: {b:.2} Mpps batched, {s:.2} one at a time");
+                return;
             }
             let r = engine::run(quick);
             eprintln!("{}", r.table());

@@ -137,10 +137,7 @@ impl SchedKind {
     }
 
     pub fn from_name(s: &str) -> Result<Self, ConfigError> {
-        Self::ALL
-            .into_iter()
-            .find(|k| k.name() == s)
-            .ok_or(ConfigError::SchedulerNotFound)
+        Self::ALL.into_iter().find(|k| k.name() == s).ok_or(ConfigError::SchedulerNotFound)
     }
 }
 
@@ -164,12 +161,7 @@ pub struct Match {
 
 impl fmt::Display for Match {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} {}",
-            self.proto.name(),
-            fmt_addr_port(self.addr, self.port)
-        )
+        write!(f, "{} {}", self.proto.name(), fmt_addr_port(self.addr, self.port))
     }
 }
 
@@ -227,14 +219,7 @@ pub struct ServiceSpec {
 impl ServiceSpec {
     pub fn new(key: ServiceKey, sched: SchedKind) -> Self {
         let netmask = if key.is_v6() { 128 } else { 32 };
-        Self {
-            key,
-            sched,
-            flags: 0,
-            persistent: None,
-            netmask,
-            matches: Vec::new(),
-        }
+        Self { key, sched, flags: 0, persistent: None, netmask, matches: Vec::new() }
     }
 }
 
@@ -316,12 +301,7 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        Self {
-            expire_nodest_conn: true,
-            expire_quiescent_template: true,
-            sloppy_tcp: false,
-            verify_l4_checksum: true,
-        }
+        Self { expire_nodest_conn: true, expire_quiescent_template: true, sloppy_tcp: false, verify_l4_checksum: true }
     }
 }
 
@@ -432,10 +412,7 @@ impl Config {
 
     /// Services in slot order, with their slots.
     pub fn services(&self) -> impl Iterator<Item = (u32, &Service)> {
-        self.services
-            .iter()
-            .enumerate()
-            .filter_map(|(i, s)| Some((i as u32, s.as_ref()?)))
+        self.services.iter().enumerate().filter_map(|(i, s)| Some((i as u32, s.as_ref()?)))
     }
 
     /// The service answering `proto addr:port`, trying the exact port first and
@@ -447,13 +424,7 @@ impl Config {
         }
         self.index
             .get(&Match { proto, addr, port })
-            .or_else(|| {
-                self.index.get(&Match {
-                    proto,
-                    addr,
-                    port: 0,
-                })
-            })
+            .or_else(|| self.index.get(&Match { proto, addr, port: 0 }))
             .copied()
     }
 
@@ -467,17 +438,12 @@ impl Config {
     }
 
     pub fn find_service(&self, key: &ServiceKey) -> Option<u32> {
-        self.services()
-            .find(|(_, s)| s.spec.key == *key)
-            .map(|(i, _)| i)
+        self.services().find(|(_, s)| s.spec.key == *key).map(|(i, _)| i)
     }
 
     pub fn find_dest(&self, svc: u32, addr: IpAddr, port: u16) -> Option<u32> {
         let s = self.service(svc)?;
-        s.dests.iter().copied().find(|&d| {
-            self.dest(d)
-                .is_some_and(|d| d.spec.addr == addr && d.spec.port == port)
-        })
+        s.dests.iter().copied().find(|&d| self.dest(d).is_some_and(|d| d.spec.addr == addr && d.spec.port == port))
     }
 
     /// Widest persistence netmask over persistent services (v4, v6): the
@@ -554,14 +520,7 @@ impl Config {
         }
         self.check_service_spec(&spec, None)?;
         let serial = self.serial();
-        let svc = Service {
-            spec,
-            serial,
-            epoch: 1,
-            dests: Vec::new(),
-            laddrs: Vec::new(),
-            maglev: None,
-        };
+        let svc = Service { spec, serial, epoch: 1, dests: Vec::new(), laddrs: Vec::new(), maglev: None };
         let slot = place(&mut self.services, svc);
         self.rebuild_service(slot);
         self.reindex();
@@ -571,9 +530,7 @@ impl Config {
 
     /// `-E`: scheduler, flags, persistence, netmask (and fwmark matches).
     pub fn edit_service(&mut self, spec: ServiceSpec) -> Result<(), ConfigError> {
-        let slot = self
-            .find_service(&spec.key)
-            .ok_or(ConfigError::NoSuchService)?;
+        let slot = self.find_service(&spec.key).ok_or(ConfigError::NoSuchService)?;
         self.check_service_spec(&spec, Some(slot))?;
         let s = self.services[slot as usize].as_mut().expect("found above");
         s.spec = spec;
@@ -623,22 +580,13 @@ impl Config {
 
     /// `-a`.
     pub fn add_dest(&mut self, key: &ServiceKey, d: DestSpec) -> Result<u32, ConfigError> {
-        let svc = self
-            .find_service(key)
-            .ok_or(ConfigError::ServiceNotDefined)?;
+        let svc = self.find_service(key).ok_or(ConfigError::ServiceNotDefined)?;
         if self.find_dest(svc, d.addr, d.port).is_some() {
             return Err(ConfigError::DestExists);
         }
         self.check_dest(self.service(svc).expect("found"), &d)?;
         let serial = self.serial();
-        let slot = place(
-            &mut self.dests,
-            Dest {
-                spec: d,
-                serial,
-                svc,
-            },
-        );
+        let slot = place(&mut self.dests, Dest { spec: d, serial, svc });
         let s = self.services[svc as usize].as_mut().expect("found");
         s.dests.insert(0, slot);
         s.epoch += 1;
@@ -649,12 +597,8 @@ impl Config {
 
     /// `-e`.
     pub fn edit_dest(&mut self, key: &ServiceKey, d: DestSpec) -> Result<(), ConfigError> {
-        let svc = self
-            .find_service(key)
-            .ok_or(ConfigError::ServiceNotDefined)?;
-        let slot = self
-            .find_dest(svc, d.addr, d.port)
-            .ok_or(ConfigError::NoSuchDest)?;
+        let svc = self.find_service(key).ok_or(ConfigError::ServiceNotDefined)?;
+        let slot = self.find_dest(svc, d.addr, d.port).ok_or(ConfigError::NoSuchDest)?;
         self.check_dest(self.service(svc).expect("found"), &d)?;
         self.dests[slot as usize].as_mut().expect("found").spec = d;
         self.services[svc as usize].as_mut().expect("found").epoch += 1;
@@ -664,18 +608,9 @@ impl Config {
     }
 
     /// `-d`.
-    pub fn del_dest(
-        &mut self,
-        key: &ServiceKey,
-        addr: IpAddr,
-        port: u16,
-    ) -> Result<(), ConfigError> {
-        let svc = self
-            .find_service(key)
-            .ok_or(ConfigError::ServiceNotDefined)?;
-        let slot = self
-            .find_dest(svc, addr, port)
-            .ok_or(ConfigError::NoSuchDest)?;
+    pub fn del_dest(&mut self, key: &ServiceKey, addr: IpAddr, port: u16) -> Result<(), ConfigError> {
+        let svc = self.find_service(key).ok_or(ConfigError::ServiceNotDefined)?;
+        let slot = self.find_dest(svc, addr, port).ok_or(ConfigError::NoSuchDest)?;
         self.dests[slot as usize] = None;
         let s = self.services[svc as usize].as_mut().expect("found");
         s.dests.retain(|&x| x != slot);
@@ -686,23 +621,13 @@ impl Config {
     }
 
     /// `-P`: add a FULLNAT local address to a service.
-    pub fn add_laddr(
-        &mut self,
-        key: &ServiceKey,
-        addr: IpAddr,
-        iface: Option<String>,
-    ) -> Result<u32, ConfigError> {
-        let svc = self
-            .find_service(key)
-            .ok_or(ConfigError::ServiceNotDefined)?;
+    pub fn add_laddr(&mut self, key: &ServiceKey, addr: IpAddr, iface: Option<String>) -> Result<u32, ConfigError> {
+        let svc = self.find_service(key).ok_or(ConfigError::ServiceNotDefined)?;
         if addr.is_ipv6() != key.is_v6() {
             return Err(ConfigError::FamilyMismatch(addr));
         }
         let s = self.service(svc).expect("found");
-        if s.laddrs
-            .iter()
-            .any(|&l| self.laddr(l).is_some_and(|l| l.addr == addr))
-        {
+        if s.laddrs.iter().any(|&l| self.laddr(l).is_some_and(|l| l.addr == addr)) {
             return Err(ConfigError::LaddrExists);
         }
         let slot = match self.laddr_index.get(&addr) {
@@ -712,15 +637,7 @@ impl Config {
             }
             None => {
                 let serial = self.serial();
-                place(
-                    &mut self.laddrs,
-                    Laddr {
-                        addr,
-                        iface,
-                        serial,
-                        users: 1,
-                    },
-                )
+                place(&mut self.laddrs, Laddr { addr, iface, serial, users: 1 })
             }
         };
         let s = self.services[svc as usize].as_mut().expect("found");
@@ -733,9 +650,7 @@ impl Config {
 
     /// `-Q`.
     pub fn del_laddr(&mut self, key: &ServiceKey, addr: IpAddr) -> Result<(), ConfigError> {
-        let svc = self
-            .find_service(key)
-            .ok_or(ConfigError::ServiceNotDefined)?;
+        let svc = self.find_service(key).ok_or(ConfigError::ServiceNotDefined)?;
         let s = self.service(svc).expect("found");
         let slot = s
             .laddrs
@@ -794,9 +709,7 @@ impl Config {
     }
 
     fn rebuild_service(&mut self, slot: u32) {
-        let s = self.services[slot as usize]
-            .as_ref()
-            .expect("caller holds a live slot");
+        let s = self.services[slot as usize].as_ref().expect("caller holds a live slot");
         let maglev = (s.spec.sched == SchedKind::Mh).then(|| {
             let members: Vec<(IpAddr, u16, u32)> = s
                 .dests
@@ -804,10 +717,7 @@ impl Config {
                 .filter_map(|&d| self.dest(d))
                 .map(|d| (d.spec.addr, d.spec.port, d.spec.weight))
                 .collect();
-            Arc::new(Maglev::build(
-                &members,
-                super::sched::mh::DEFAULT_TABLE_SIZE,
-            ))
+            Arc::new(Maglev::build(&members, super::sched::mh::DEFAULT_TABLE_SIZE))
         });
         self.services[slot as usize].as_mut().expect("live").maglev = maglev;
     }
@@ -854,22 +764,11 @@ mod tests {
 
     fn key(s: &str) -> ServiceKey {
         let (a, p) = s.rsplit_once(':').unwrap();
-        ServiceKey::Addr(Match {
-            proto: Proto::Tcp,
-            addr: a.parse().unwrap(),
-            port: p.parse().unwrap(),
-        })
+        ServiceKey::Addr(Match { proto: Proto::Tcp, addr: a.parse().unwrap(), port: p.parse().unwrap() })
     }
 
     fn dest(a: &str, w: u32) -> DestSpec {
-        DestSpec {
-            addr: a.parse().unwrap(),
-            port: 80,
-            weight: w,
-            fwd: Fwd::Nat,
-            u_threshold: 0,
-            l_threshold: 0,
-        }
+        DestSpec { addr: a.parse().unwrap(), port: 80, weight: w, fwd: Fwd::Nat, u_threshold: 0, l_threshold: 0 }
     }
 
     #[test]
@@ -877,47 +776,20 @@ mod tests {
         let mut c = Config::default();
         let k = key("198.18.0.10:80");
         c.add_service(ServiceSpec::new(k, SchedKind::Wrr)).unwrap();
-        assert_eq!(
-            c.add_service(ServiceSpec::new(k, SchedKind::Rr)),
-            Err(ConfigError::ServiceExists)
-        );
-        assert_eq!(
-            c.add_dest(&key("198.18.0.11:80"), dest("198.19.0.1", 1)),
-            Err(ConfigError::ServiceNotDefined)
-        );
+        assert_eq!(c.add_service(ServiceSpec::new(k, SchedKind::Rr)), Err(ConfigError::ServiceExists));
+        assert_eq!(c.add_dest(&key("198.18.0.11:80"), dest("198.19.0.1", 1)), Err(ConfigError::ServiceNotDefined));
         c.add_dest(&k, dest("198.19.0.1", 1)).unwrap();
-        assert_eq!(
-            c.add_dest(&k, dest("198.19.0.1", 3)),
-            Err(ConfigError::DestExists)
-        );
-        assert_eq!(
-            c.edit_dest(&k, dest("198.19.0.2", 3)),
-            Err(ConfigError::NoSuchDest)
-        );
-        assert_eq!(
-            c.del_dest(&k, "198.19.0.2".parse().unwrap(), 80),
-            Err(ConfigError::NoSuchDest)
-        );
+        assert_eq!(c.add_dest(&k, dest("198.19.0.1", 3)), Err(ConfigError::DestExists));
+        assert_eq!(c.edit_dest(&k, dest("198.19.0.2", 3)), Err(ConfigError::NoSuchDest));
+        assert_eq!(c.del_dest(&k, "198.19.0.2".parse().unwrap(), 80), Err(ConfigError::NoSuchDest));
         assert_eq!(
             c.add_dest(&k, dest("2001:db8::1", 1)),
             Err(ConfigError::FamilyMismatch("2001:db8::1".parse().unwrap()))
         );
-        assert_eq!(
-            c.add_dest(&k, dest("198.19.0.3", 70000)),
-            Err(ConfigError::BadWeight(70000))
-        );
-        assert_eq!(
-            c.del_service(&key("198.18.0.99:80")),
-            Err(ConfigError::NoSuchService)
-        );
-        assert_eq!(
-            SchedKind::from_name("wlcx"),
-            Err(ConfigError::SchedulerNotFound)
-        );
-        assert_eq!(
-            ConfigError::ServiceNotDefined.to_string(),
-            "Service not defined"
-        );
+        assert_eq!(c.add_dest(&k, dest("198.19.0.3", 70000)), Err(ConfigError::BadWeight(70000)));
+        assert_eq!(c.del_service(&key("198.18.0.99:80")), Err(ConfigError::NoSuchService));
+        assert_eq!(SchedKind::from_name("wlcx"), Err(ConfigError::SchedulerNotFound));
+        assert_eq!(ConfigError::ServiceNotDefined.to_string(), "Service not defined");
     }
 
     #[test]
@@ -928,14 +800,8 @@ mod tests {
         let a = c.add_dest(&k, dest("198.19.0.1", 1)).unwrap();
         let b = c.add_dest(&k, dest("198.19.0.2", 1)).unwrap();
         assert_eq!(c.service(s).unwrap().dests, vec![b, a]);
-        assert_eq!(
-            c.lookup(Proto::Tcp, "198.18.0.10".parse().unwrap(), 443),
-            Some(s)
-        );
-        assert_eq!(
-            c.lookup(Proto::Udp, "198.18.0.10".parse().unwrap(), 443),
-            None
-        );
+        assert_eq!(c.lookup(Proto::Tcp, "198.18.0.10".parse().unwrap(), 443), Some(s));
+        assert_eq!(c.lookup(Proto::Udp, "198.18.0.10".parse().unwrap(), 443), None);
     }
 
     #[test]
@@ -943,31 +809,15 @@ mod tests {
         let mut c = Config::default();
         let vip: IpAddr = "198.18.0.10".parse().unwrap();
         let mut spec = ServiceSpec::new(ServiceKey::Fwmark { mark: 1, v6: false }, SchedKind::Rr);
-        assert_eq!(
-            c.add_service(spec.clone()),
-            Err(ConfigError::FwmarkWithoutMatch)
-        );
-        spec.matches = vec![
-            Match {
-                proto: Proto::Tcp,
-                addr: vip,
-                port: 80,
-            },
-            Match {
-                proto: Proto::Tcp,
-                addr: vip,
-                port: 443,
-            },
-        ];
+        assert_eq!(c.add_service(spec.clone()), Err(ConfigError::FwmarkWithoutMatch));
+        spec.matches =
+            vec![Match { proto: Proto::Tcp, addr: vip, port: 80 }, Match { proto: Proto::Tcp, addr: vip, port: 443 }];
         let s = c.add_service(spec).unwrap();
         assert_eq!(c.lookup(Proto::Tcp, vip, 443), Some(s));
-        let err = c
-            .add_service(ServiceSpec::new(key("198.18.0.10:443"), SchedKind::Rr))
-            .unwrap_err();
+        let err = c.add_service(ServiceSpec::new(key("198.18.0.10:443"), SchedKind::Rr)).unwrap_err();
         assert!(matches!(err, ConfigError::MatchTaken(..)), "{err}");
         // Removing the service frees its matches and its dest slots.
-        c.del_service(&ServiceKey::Fwmark { mark: 1, v6: false })
-            .unwrap();
+        c.del_service(&ServiceKey::Fwmark { mark: 1, v6: false }).unwrap();
         assert_eq!(c.lookup(Proto::Tcp, vip, 443), None);
     }
 

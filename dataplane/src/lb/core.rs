@@ -145,12 +145,7 @@ impl Candidates for SvcCandidates<'_> {
         let slot = self.slots[i];
         let weight = self.cfg.dest(slot).map_or(0, |d| d.spec.weight);
         let rt = self.rt.get(slot as usize).copied().unwrap_or_default();
-        Load {
-            weight,
-            active: rt.active,
-            inactive: rt.inactive,
-            overloaded: rt.overloaded,
-        }
+        Load { weight, active: rt.active, inactive: rt.inactive, overloaded: rt.overloaded }
     }
 }
 
@@ -166,19 +161,11 @@ fn parse_l4(b: &[u8], proto_nr: u8) -> Option<L4> {
     match proto_nr {
         proto::TCP => {
             let t = TcpSegment::new_checked(b).ok()?;
-            Some(L4 {
-                sport: t.src_port(),
-                dport: t.dst_port(),
-                flags: t.flags(),
-            })
+            Some(L4 { sport: t.src_port(), dport: t.dst_port(), flags: t.flags() })
         }
         _ => {
             let u = UdpDatagram::new_checked(b).ok()?;
-            Some(L4 {
-                sport: u.src_port(),
-                dport: u.dst_port(),
-                flags: 0,
-            })
+            Some(L4 { sport: u.src_port(), dport: u.dst_port(), flags: 0 })
         }
     }
 }
@@ -235,37 +222,19 @@ fn rewrite<F: Family>(
 fn fill_icmp_checksum<F: Family>(b: &mut [u8], l4_off: usize, len: usize) {
     let (src, dst) = (F::read_addr(b, F::SRC_OFF), F::read_addr(b, F::DST_OFF));
     put16(b, l4_off + 2, 0);
-    let c = !checksum::fold(checksum::sum(
-        &b[l4_off..len],
-        F::icmp_seed(src, dst, len - l4_off),
-    ));
+    let c = !checksum::fold(checksum::sum(&b[l4_off..len], F::icmp_seed(src, dst, len - l4_off)));
     put16(b, l4_off + 2, c);
 }
 
 /// The tuple of a persistence template (IPVS `ip_vs_sched_persist`):
 /// `<client & netmask, 0, VIP or fwmark, vport or 0>`.
-fn template_tuple<F: Family>(
-    svc: &Service,
-    cip: F::Addr,
-    vip: F::Addr,
-    proto_nr: u8,
-) -> Tuple<F::Addr> {
+fn template_tuple<F: Family>(svc: &Service, cip: F::Addr, vip: F::Addr, proto_nr: u8) -> Tuple<F::Addr> {
     let src = F::mask(cip, svc.spec.netmask);
     match svc.spec.key {
-        ServiceKey::Fwmark { mark, .. } => Tuple {
-            src,
-            dst: F::mark_addr(mark),
-            sport: 0,
-            dport: 0,
-            proto: TEMPLATE_PROTO,
-        },
-        ServiceKey::Addr(m) => Tuple {
-            src,
-            dst: vip,
-            sport: 0,
-            dport: m.port,
-            proto: TEMPLATE_PROTO | proto_nr,
-        },
+        ServiceKey::Fwmark { mark, .. } => {
+            Tuple { src, dst: F::mark_addr(mark), sport: 0, dport: 0, proto: TEMPLATE_PROTO }
+        }
+        ServiceKey::Addr(m) => Tuple { src, dst: vip, sport: 0, dport: m.port, proto: TEMPLATE_PROTO | proto_nr },
     }
 }
 
@@ -275,6 +244,43 @@ fn per_core(limit: u32, ncores: u16) -> u32 {
         0
     } else {
         limit.div_ceil(u32::from(ncores.max(1)))
+    }
+}
+
+/// Frames [`Core::process_batch`] works on at once.
+pub const BATCH: usize = 32;
+
+/// Session count from which [`Core::process_batch`] probes the index in two
+/// passes (measured: below it everything is in cache and the extra pass only
+/// costs; above it the overlapped misses win, 2.7x at a million sessions).
+const WARM_FROM_SESSIONS: u32 = 16 * 1024;
+
+/// What the first look at a frame found.
+#[derive(Debug, Clone, Copy)]
+enum Pre {
+    /// Decided already: not IP, a malformed header, another core's frame.
+    Done(Verdict),
+    V4(Parsed<[u8; 4]>),
+    V6(Parsed<[u8; 16]>),
+}
+
+/// A parsed IP frame; `l4` is set for an unfragmented TCP/UDP packet whose
+/// header checked out, `hint` by the probe.
+#[derive(Debug, Clone, Copy)]
+struct Parsed<A> {
+    l3: usize,
+    ip: L3<A>,
+    l4: Option<L4>,
+    /// Set by the first probe pass.
+    hash: Option<u64>,
+    hint: Option<(u32, Side)>,
+}
+
+impl<A: Copy> Parsed<A> {
+    #[inline]
+    fn tuple(&self) -> Option<Tuple<A>> {
+        let l4 = self.l4?;
+        Some(Tuple { src: self.ip.src, dst: self.ip.dst, sport: l4.sport, dport: l4.dport, proto: self.ip.proto })
     }
 }
 
@@ -291,6 +297,8 @@ pub struct State {
     resolve: [Option<IpAddr>; 16],
     resolve_len: usize,
     last_sched_upkeep: u32,
+    /// The parse results of one burst (kept: no allocation per burst).
+    pre: Vec<Pre>,
 }
 
 /// One core: its configuration snapshot and its state.
@@ -305,12 +313,7 @@ impl Core {
             p,
             t: Tables {
                 v4: SessionTable::new(p.max_sessions, p.reserve_sessions, p.seed, now),
-                v6: SessionTable::new(
-                    p.max_sessions,
-                    p.reserve_sessions.min(4096),
-                    p.seed ^ 0x66,
-                    now,
-                ),
+                v6: SessionTable::new(p.max_sessions, p.reserve_sessions.min(4096), p.seed ^ 0x66, now),
             },
             dest_rt: Vec::new(),
             svc_rt: Vec::new(),
@@ -321,11 +324,9 @@ impl Core {
             resolve: [None; 16],
             resolve_len: 0,
             last_sched_upkeep: now,
+            pre: Vec::with_capacity(BATCH),
         };
-        let mut core = Self {
-            cfg: Arc::new(Config::default()),
-            st,
-        };
+        let mut core = Self { cfg: Arc::new(Config::default()), st };
         core.set_config(cfg);
         core
     }
@@ -379,12 +380,7 @@ impl Core {
                     let u = per_core(d.spec.u_threshold, st.p.ncores);
                     rt.overloaded = u != 0 && rt.active + rt.inactive >= u;
                 }
-                Some(d) => {
-                    *rt = DestRt {
-                        serial: d.serial,
-                        ..DestRt::default()
-                    }
-                }
+                Some(d) => *rt = DestRt { serial: d.serial, ..DestRt::default() },
                 None => *rt = DestRt::default(),
             }
         }
@@ -392,21 +388,10 @@ impl Core {
         st.svc_rt.truncate(cfg.service_slots());
         for (slot, rt) in st.svc_rt.iter_mut().enumerate() {
             match cfg.service(slot as u32) {
-                Some(s)
-                    if rt
-                        .as_ref()
-                        .is_some_and(|r| r.serial == s.serial && r.epoch == s.epoch) => {}
+                Some(s) if rt.as_ref().is_some_and(|r| r.serial == s.serial && r.epoch == s.epoch) => {}
                 Some(s) => {
-                    let stats = rt
-                        .as_ref()
-                        .filter(|r| r.serial == s.serial)
-                        .map(|r| r.stats)
-                        .unwrap_or_default();
-                    let c = SvcCandidates {
-                        slots: &s.dests,
-                        cfg: &cfg,
-                        rt: &st.dest_rt,
-                    };
+                    let stats = rt.as_ref().filter(|r| r.serial == s.serial).map(|r| r.stats).unwrap_or_default();
+                    let c = SvcCandidates { slots: &s.dests, cfg: &cfg, rt: &st.dest_rt };
                     *rt = Some(SvcRt {
                         serial: s.serial,
                         epoch: s.epoch,
@@ -435,22 +420,44 @@ impl Core {
         let cfg = &*self.cfg;
         let st = &mut self.st;
         st.now = now;
-        st.stats.rx += 1;
-        if st.p.ncores > 1 {
-            let owner = super::owner::owner_of(cfg, st.p.ncores, frame.data());
-            if owner != st.p.id {
-                st.stats.handoff += 1;
-                return Verdict::Handoff(owner);
+        let pre = st.classify(cfg, frame);
+        st.finish(cfg, frame, pre)
+    }
+
+    /// Processes a burst of frames in place; `out[i]` is the verdict of
+    /// `frames[i]`. Works in groups of [`BATCH`]: every frame of a group is
+    /// parsed, then the session index is probed for all of them in one tight
+    /// loop (their cache misses overlap instead of queueing), then each frame
+    /// runs the pipeline with the probe as a hint it re-validates.
+    pub fn process_batch(&mut self, frames: &mut [Frame<'_>], now: u32, out: &mut [Verdict]) {
+        assert!(out.len() >= frames.len(), "one verdict slot per frame");
+        let cfg = &*self.cfg;
+        let st = &mut self.st;
+        st.now = now;
+        let mut pre = std::mem::take(&mut st.pre);
+        for (frames, out) in frames.chunks_mut(BATCH).zip(out.chunks_mut(BATCH)) {
+            pre.clear();
+            for f in frames.iter_mut() {
+                let p = st.classify(cfg, f);
+                pre.push(p);
+            }
+            // Two probe passes pay off once the index outgrows the caches:
+            // the first brings in index entries, the second the sessions.
+            if st.t.v4.len() + st.t.v6.len() >= WARM_FROM_SESSIONS {
+                let mut sink = 0;
+                for p in pre.iter_mut() {
+                    sink ^= st.warm(p);
+                }
+                std::hint::black_box(sink);
+            }
+            for p in pre.iter_mut() {
+                st.probe(p);
+            }
+            for ((f, p), o) in frames.iter_mut().zip(pre.iter()).zip(out.iter_mut()) {
+                *o = st.finish(cfg, f, *p);
             }
         }
-        let Ok((ty, l3, _)) = EthernetFrame::new_unchecked(frame.data()).payload_offset() else {
-            return st.pass();
-        };
-        match ty {
-            ethertype::IPV4 => st.ip::<V4>(cfg, frame, l3),
-            ethertype::IPV6 => st.ip::<V6>(cfg, frame, l3),
-            _ => st.pass(),
-        }
+        st.pre = pre;
     }
 
     /// Expires due sessions (bounded work per call) and does scheduler upkeep.
@@ -501,9 +508,7 @@ impl State {
     }
 
     fn request_resolve(&mut self, a: IpAddr) {
-        if self.resolve[..self.resolve_len].contains(&Some(a))
-            || self.resolve_len == self.resolve.len()
-        {
+        if self.resolve[..self.resolve_len].contains(&Some(a)) || self.resolve_len == self.resolve.len() {
             return;
         }
         self.resolve[self.resolve_len] = Some(a);
@@ -542,14 +547,82 @@ impl State {
         Verdict::Tx { iface: n.iface }
     }
 
-    /// IP dispatch: ICMP, a session hit either way, a new flow, or not ours.
-    fn ip<F: Family>(&mut self, cfg: &Config, frame: &mut Frame<'_>, l3: usize) -> Verdict {
-        let ip = match F::parse(&frame.data()[l3..], true) {
-            Ok(ip) => ip,
-            Err(d) => return self.drop(d),
+    /// First look at a frame: ownership, L2, the IP header (checksum
+    /// verified, link padding trimmed) and the TCP/UDP ports.
+    fn classify(&mut self, cfg: &Config, frame: &mut Frame<'_>) -> Pre {
+        self.stats.rx += 1;
+        if self.p.ncores > 1 {
+            let owner = super::owner::owner_of(cfg, self.p.ncores, frame.data());
+            if owner != self.p.id {
+                self.stats.handoff += 1;
+                return Pre::Done(Verdict::Handoff(owner));
+            }
+        }
+        let Ok((ty, l3, _)) = EthernetFrame::new_unchecked(frame.data()).payload_offset() else {
+            return Pre::Done(self.pass());
         };
+        match ty {
+            ethertype::IPV4 => self.parse::<V4>(frame, l3).map_or_else(Pre::Done, Pre::V4),
+            ethertype::IPV6 => self.parse::<V6>(frame, l3).map_or_else(Pre::Done, Pre::V6),
+            _ => Pre::Done(self.pass()),
+        }
+    }
+
+    fn parse<F: Family>(&mut self, frame: &mut Frame<'_>, l3: usize) -> Result<Parsed<F::Addr>, Verdict> {
+        let ip = F::parse(&frame.data()[l3..], true).map_err(|d| self.drop(d))?;
         // Drop link-layer padding: only the IP packet travels on.
         frame.set_len(l3 + ip.len);
+        let flow = (ip.proto == proto::TCP || ip.proto == proto::UDP) && !ip.fragmented;
+        let l4 = if flow { parse_l4(&frame.data()[l3 + ip.l4_off..l3 + ip.len], ip.proto) } else { None };
+        Ok(Parsed { l3, ip, l4, hash: None, hint: None })
+    }
+
+    /// Hashes the flow and reads its index entries (first pass over a burst).
+    #[inline]
+    fn warm(&self, p: &mut Pre) -> u32 {
+        match p {
+            Pre::V4(x) => x.tuple().map_or(0, |t| {
+                let h = self.t.v4.hash(&t);
+                x.hash = Some(h);
+                self.t.v4.warm(h)
+            }),
+            Pre::V6(x) => x.tuple().map_or(0, |t| {
+                let h = self.t.v6.hash(&t);
+                x.hash = Some(h);
+                self.t.v6.warm(h)
+            }),
+            Pre::Done(_) => 0,
+        }
+    }
+
+    /// Looks the flow up (second pass), bringing its session into the cache;
+    /// [`Self::ip`] re-validates the answer.
+    #[inline]
+    fn probe(&mut self, p: &mut Pre) {
+        match p {
+            Pre::V4(x) => {
+                x.hint =
+                    x.tuple().and_then(|t| self.t.v4.lookup_hashed(&t, x.hash.unwrap_or_else(|| self.t.v4.hash(&t))))
+            }
+            Pre::V6(x) => {
+                x.hint =
+                    x.tuple().and_then(|t| self.t.v6.lookup_hashed(&t, x.hash.unwrap_or_else(|| self.t.v6.hash(&t))))
+            }
+            Pre::Done(_) => {}
+        }
+    }
+
+    fn finish(&mut self, cfg: &Config, frame: &mut Frame<'_>, p: Pre) -> Verdict {
+        match p {
+            Pre::Done(v) => v,
+            Pre::V4(x) => self.ip::<V4>(cfg, frame, x),
+            Pre::V6(x) => self.ip::<V6>(cfg, frame, x),
+        }
+    }
+
+    /// IP dispatch: ICMP, a session hit either way, a new flow, or not ours.
+    fn ip<F: Family>(&mut self, cfg: &Config, frame: &mut Frame<'_>, p: Parsed<F::Addr>) -> Verdict {
+        let (l3, ip) = (p.l3, p.ip);
         if ip.proto == F::ICMP_PROTO {
             return self.icmp::<F>(cfg, frame, l3, &ip);
         }
@@ -559,18 +632,15 @@ impl State {
         if ip.fragmented {
             return self.ours_or_pass(cfg, F::to_ip(ip.dst), Drop::Fragment);
         }
-        let Some(l4) = parse_l4(&frame.data()[l3 + ip.l4_off..l3 + ip.len], ip.proto) else {
+        let (Some(l4), Some(t)) = (p.l4, p.tuple()) else {
             return self.ours_or_pass(cfg, F::to_ip(ip.dst), Drop::L4Malformed);
         };
-        let t = Tuple {
-            src: ip.src,
-            dst: ip.dst,
-            sport: l4.sport,
-            dport: l4.dport,
-            proto: ip.proto,
-        };
         let table = F::table(&mut self.t);
-        let hit = match table.lookup(&t) {
+        let found = match p.hint {
+            Some((i, side)) if table.holds(i, side, &t) => Some((i, side)),
+            _ => table.lookup(&t),
+        };
+        let hit = match found {
             Some((i, _)) if table.get(i).expires <= self.now => {
                 self.expire::<F>(cfg, i);
                 None
@@ -667,13 +737,7 @@ impl State {
 
     /// ICMP: errors about tracked flows go to the flow's peer; the rest
     /// (echo to the VIP, errors about unknown flows) is the kernel's.
-    fn icmp<F: Family>(
-        &mut self,
-        cfg: &Config,
-        frame: &mut Frame<'_>,
-        l3: usize,
-        ip: &L3<F::Addr>,
-    ) -> Verdict {
+    fn icmp<F: Family>(&mut self, cfg: &Config, frame: &mut Frame<'_>, l3: usize, ip: &L3<F::Addr>) -> Verdict {
         let (start, end) = (l3 + ip.l4_off, l3 + ip.len);
         let Ok(msg) = IcmpPacket::new_checked(&frame.data()[start..end]) else {
             return self.ours_or_pass(cfg, F::to_ip(ip.dst), Drop::L4Malformed);
@@ -691,13 +755,7 @@ impl State {
         let (isport, idport) = (be16(q, inner.l4_off), be16(q, inner.l4_off + 2));
         // The quoted packet travelled the other way: reversed, it is the
         // tuple of a packet in this error's direction.
-        let t = Tuple {
-            src: inner.dst,
-            dst: inner.src,
-            sport: idport,
-            dport: isport,
-            proto: inner.proto,
-        };
+        let t = Tuple { src: inner.dst, dst: inner.src, sport: idport, dport: isport, proto: inner.proto };
         let Some((i, side)) = F::table(&mut self.t).lookup(&t) else {
             return self.pass();
         };
@@ -726,13 +784,7 @@ impl State {
                             return self.drop(Drop::TtlExceeded);
                         }
                         let local = (s.fwd == Fwd::FullNat).then_some((s.lip, s.lport));
-                        rewrite::<F>(
-                            &mut b[inner_at..],
-                            inner.l4_off,
-                            inner.proto,
-                            Some((s.rip, s.rport)),
-                            local,
-                        );
+                        rewrite::<F>(&mut b[inner_at..], inner.l4_off, inner.proto, Some((s.rip, s.rport)), local);
                         F::set_dst(b, s.rip);
                         if s.fwd == Fwd::FullNat {
                             F::set_src(b, s.lip);
@@ -750,13 +802,7 @@ impl State {
                     return self.drop(Drop::TtlExceeded);
                 }
                 let client = (s.fwd == Fwd::FullNat).then_some((s.cip, s.cport));
-                rewrite::<F>(
-                    &mut b[inner_at..],
-                    inner.l4_off,
-                    inner.proto,
-                    client,
-                    Some((s.vip, s.vport)),
-                );
+                rewrite::<F>(&mut b[inner_at..], inner.l4_off, inner.proto, client, Some((s.vip, s.vport)));
                 F::set_src(b, s.vip);
                 if s.fwd == Fwd::FullNat {
                     F::set_dst(b, s.cip);
@@ -781,11 +827,7 @@ impl State {
         let Some(iface) = cfg.net.neighbour(s.nh_rs).map(|n| n.iface) else {
             return Err(self.drop(Drop::NoRoute));
         };
-        let mtu = cfg
-            .net
-            .ifaces
-            .get(usize::from(iface))
-            .map_or(1500, |i| usize::from(i.mtu));
+        let mtu = cfg.net.ifaces.get(usize::from(iface)).map_or(1500, |i| usize::from(i.mtu));
         if ip.len + F::HEADER_LEN > mtu {
             if !ip.dont_frag {
                 return Err(self.drop(Drop::TooBigNoDf));
@@ -808,11 +850,7 @@ impl State {
             s.rip,
             F::TUNNEL_PROTO,
             ip.len,
-            HeaderOpts {
-                tos: ip.tos,
-                ident: self.ident,
-                dont_frag: ip.dont_frag,
-            },
+            HeaderOpts { tos: ip.tos, ident: self.ident, dont_frag: ip.dont_frag },
         );
         Ok(())
     }
@@ -854,11 +892,7 @@ impl State {
             ip.src,
             F::ICMP_PROTO,
             ICMP_HDR + quote,
-            HeaderOpts {
-                tos: 0,
-                ident: self.ident,
-                dont_frag: false,
-            },
+            HeaderOpts { tos: 0, ident: self.ident, dont_frag: false },
         );
         fill_icmp_checksum::<F>(d, F::HEADER_LEN, grow + quote);
         self.stats.icmp_generated += 1;
@@ -868,9 +902,7 @@ impl State {
     /// A session whose real server is gone ends here (expire_nodest_conn).
     fn check_dest<F: Family>(&mut self, cfg: &Config, i: u32) -> Result<(), Drop> {
         let s = F::table(&mut self.t).get(i);
-        if cfg.dest(s.dest).is_some_and(|d| d.serial == s.dest_serial)
-            || !cfg.settings.expire_nodest_conn
-        {
+        if cfg.dest(s.dest).is_some_and(|d| d.serial == s.dest_serial) || !cfg.settings.expire_nodest_conn {
             return Ok(());
         }
         self.expire::<F>(cfg, i);
@@ -919,13 +951,7 @@ impl State {
         s.expires = self.now + secs * TICKS_PER_SEC;
     }
 
-    fn count<F: Family>(
-        &mut self,
-        cfg: &Config,
-        s: &Session<F::Addr>,
-        bytes: usize,
-        inbound: bool,
-    ) {
+    fn count<F: Family>(&mut self, cfg: &Config, s: &Session<F::Addr>, bytes: usize, inbound: bool) {
         if cfg.dest(s.dest).is_some_and(|d| d.serial == s.dest_serial) {
             if let Some(rt) = self.dest_rt.get_mut(s.dest as usize) {
                 if inbound {
@@ -944,23 +970,9 @@ impl State {
         }
     }
 
-    fn schedule(
-        &mut self,
-        cfg: &Config,
-        svc_slot: u32,
-        svc: &Service,
-        flow: &Flow,
-    ) -> Result<u32, Drop> {
-        let rt = self
-            .svc_rt
-            .get_mut(svc_slot as usize)
-            .and_then(Option::as_mut)
-            .ok_or(Drop::NoDest)?;
-        let c = SvcCandidates {
-            slots: &svc.dests,
-            cfg,
-            rt: &self.dest_rt,
-        };
+    fn schedule(&mut self, cfg: &Config, svc_slot: u32, svc: &Service, flow: &Flow) -> Result<u32, Drop> {
+        let rt = self.svc_rt.get_mut(svc_slot as usize).and_then(Option::as_mut).ok_or(Drop::NoDest)?;
+        let c = SvcCandidates { slots: &svc.dests, cfg, rt: &self.dest_rt };
         let pos = rt.sched.schedule(&c, flow).ok_or(Drop::NoDest)?;
         Ok(svc.dests[pos])
     }
@@ -985,8 +997,7 @@ impl State {
             let t = *table.get(ti);
             let usable = t.expires > now
                 && cfg.dest(t.dest).is_some_and(|d| {
-                    d.serial == t.dest_serial
-                        && !(cfg.settings.expire_quiescent_template && d.spec.weight == 0)
+                    d.serial == t.dest_serial && !(cfg.settings.expire_quiescent_template && d.spec.weight == 0)
                 });
             if usable {
                 return Ok((t.dest, ti));
@@ -1019,9 +1030,7 @@ impl State {
             svc: svc_slot as u16,
             ..Session::default()
         };
-        let ti = F::table(&mut self.t)
-            .insert(t)
-            .map_err(|_| Drop::SessionTableFull)?;
+        let ti = F::table(&mut self.t).insert(t).map_err(|_| Drop::SessionTableFull)?;
         if let Some(rt) = self.dest_rt.get_mut(dest as usize) {
             rt.persist += 1;
         }
@@ -1040,11 +1049,7 @@ impl State {
         if n == 0 {
             return Err(Drop::NoLocalAddr);
         }
-        let rt = self
-            .svc_rt
-            .get_mut(svc_slot as usize)
-            .and_then(Option::as_mut)
-            .ok_or(Drop::NoLocalAddr)?;
+        let rt = self.svc_rt.get_mut(svc_slot as usize).and_then(Option::as_mut).ok_or(Drop::NoLocalAddr)?;
         for k in 0..n {
             let at = (rt.laddr_next + k) % n;
             let slot = svc.laddrs[at];
@@ -1064,11 +1069,7 @@ impl State {
 
     fn release_lport<F: Family>(&mut self, cfg: &Config, lip: F::Addr, lport: u16, serial: u16) {
         if let Some(slot) = cfg.laddr_slot(F::to_ip(lip)) {
-            if let Some(pool) = self
-                .pools
-                .get_mut(slot as usize)
-                .filter(|p| p.serial as u16 == serial)
-            {
+            if let Some(pool) = self.pools.get_mut(slot as usize).filter(|p| p.serial as u16 == serial) {
                 pool.free.push_back(lport);
             }
         }
@@ -1076,33 +1077,17 @@ impl State {
 
     /// A new connection: schedule (with persistence), take a local port
     /// (FULLNAT), resolve next hops, store, and bind to the real server.
-    fn new_session<F: Family>(
-        &mut self,
-        cfg: &Config,
-        svc_slot: u32,
-        ip: &L3<F::Addr>,
-        l4: &L4,
-    ) -> Result<u32, Drop> {
+    fn new_session<F: Family>(&mut self, cfg: &Config, svc_slot: u32, ip: &L3<F::Addr>, l4: &L4) -> Result<u32, Drop> {
         let now = self.now;
         let svc = cfg.service(svc_slot).ok_or(Drop::NoDest)?;
         if ip.proto == proto::TCP {
             let f = l4.flags & (tcpf::SYN | tcpf::ACK | tcpf::RST | tcpf::FIN);
-            let schedulable = if cfg.settings.sloppy_tcp {
-                f & tcpf::RST == 0
-            } else {
-                f == tcpf::SYN
-            };
+            let schedulable = if cfg.settings.sloppy_tcp { f & tcpf::RST == 0 } else { f == tcpf::SYN };
             if !schedulable {
                 return Err(Drop::TcpNoSession);
             }
         }
-        let flow = Flow {
-            src: F::to_ip(ip.src),
-            sport: l4.sport,
-            dst: F::to_ip(ip.dst),
-            dport: l4.dport,
-            now,
-        };
+        let flow = Flow { src: F::to_ip(ip.src), sport: l4.sport, dst: F::to_ip(ip.dst), dport: l4.dport, now };
         let (dest, tmpl) = match svc.spec.persistent {
             Some(timeout) => self.persist::<F>(cfg, svc_slot, svc, ip, &flow, timeout)?,
             None => (self.schedule(cfg, svc_slot, svc, &flow)?, NIL),
@@ -1110,22 +1095,15 @@ impl State {
         let d = cfg.dest(dest).expect("a scheduled slot is live");
         let fwd = d.spec.fwd;
         let rip = F::from_ip(d.spec.addr).ok_or(Drop::NoDest)?;
-        let rport = if fwd.two_way() && d.spec.port != 0 {
-            d.spec.port
-        } else {
-            l4.dport
-        };
+        let rport = if fwd.two_way() && d.spec.port != 0 { d.spec.port } else { l4.dport };
         let nh_rs = self.next_hop(cfg, d.spec.addr, fwd == Fwd::Dr)?;
         let nh_client = match self.next_hop(cfg, flow.src, false) {
             Ok(nh) => nh,
             Err(e) if fwd.two_way() => return Err(e),
             Err(_) => NIL,
         };
-        let (lip, lport, laddr_serial) = if fwd == Fwd::FullNat {
-            self.take_lport::<F>(cfg, svc_slot, svc)?
-        } else {
-            (ip.src, l4.sport, 0)
-        };
+        let (lip, lport, laddr_serial) =
+            if fwd == Fwd::FullNat { self.take_lport::<F>(cfg, svc_slot, svc)? } else { (ip.src, l4.sport, 0) };
         let s = Session {
             cip: ip.src,
             vip: ip.dst,
@@ -1137,12 +1115,7 @@ impl State {
             lport,
             proto: ip.proto,
             state: TcpState::None as u8,
-            flags: flag::INACTIVE
-                | if fwd.two_way() {
-                    flag::HASHED_OUT
-                } else {
-                    flag::NOOUTPUT
-                },
+            flags: flag::INACTIVE | if fwd.two_way() { flag::HASHED_OUT } else { flag::NOOUTPUT },
             fwd,
             expires: now + cfg.timeouts.tcp(TcpState::None) * TICKS_PER_SEC,
             tmpl,
@@ -1155,13 +1128,7 @@ impl State {
             ..Session::default()
         };
         let table = F::table(&mut self.t);
-        let out = Tuple {
-            src: rip,
-            dst: lip,
-            sport: rport,
-            dport: lport,
-            proto: ip.proto,
-        };
+        let out = Tuple { src: rip, dst: lip, sport: rport, dport: lport, proto: ip.proto };
         let stored = if fwd.two_way() && table.contains(&out) {
             Err(Drop::TupleConflict)
         } else {
@@ -1202,10 +1169,7 @@ impl State {
         let table = F::table(&mut self.t);
         let s = *table.get(i);
         let dest = cfg.dest(s.dest).filter(|d| d.serial == s.dest_serial);
-        let rt = self
-            .dest_rt
-            .get_mut(s.dest as usize)
-            .filter(|_| dest.is_some());
+        let rt = self.dest_rt.get_mut(s.dest as usize).filter(|_| dest.is_some());
         if s.has(flag::TEMPLATE) {
             if s.n_control > 0 {
                 table.rearm(i, now + s.tmpl);
@@ -1226,10 +1190,7 @@ impl State {
             }
             // IPVS's overload release: below the lower threshold, or below
             // 3/4 of the upper one when no lower threshold is set.
-            let (u, l) = (
-                per_core(d.spec.u_threshold, self.p.ncores),
-                per_core(d.spec.l_threshold, self.p.ncores),
-            );
+            let (u, l) = (per_core(d.spec.u_threshold, self.p.ncores), per_core(d.spec.l_threshold, self.p.ncores));
             let total = rt.active + rt.inactive;
             if (l != 0 && total < l) || (l == 0 && (u == 0 || total * 4 < u * 3)) {
                 rt.overloaded = false;
@@ -1271,15 +1232,9 @@ impl State {
         for (_, s) in F::table_ref(&self.t).iter() {
             let template = s.has(flag::TEMPLATE);
             let proto_nr = s.proto & !TEMPLATE_PROTO;
-            let state = if proto_nr == proto::UDP {
-                "UDP"
-            } else {
-                TcpState::from_u8(s.state).name()
-            };
+            let state = if proto_nr == proto::UDP { "UDP" } else { TcpState::from_u8(s.state).name() };
             let vip = match cfg.service(u32::from(s.svc)).map(|x| x.spec.key) {
-                Some(ServiceKey::Fwmark { mark, .. }) if template => {
-                    IpAddr::from(mark.to_be_bytes())
-                }
+                Some(ServiceKey::Fwmark { mark, .. }) if template => IpAddr::from(mark.to_be_bytes()),
                 _ => F::to_ip(s.vip),
             };
             out.push(SessionInfo {

@@ -43,17 +43,7 @@ pub struct HeaderOpts {
 
 /// One IP version.
 pub trait Family: Copy + Debug + Default + Send + Sync + 'static {
-    type Addr: Copy
-        + Eq
-        + Hash
-        + Default
-        + Debug
-        + Ord
-        + Send
-        + Sync
-        + AsRef<[u8]>
-        + AsMut<[u8]>
-        + 'static;
+    type Addr: Copy + Eq + Hash + Default + Debug + Ord + Send + Sync + AsRef<[u8]> + AsMut<[u8]> + 'static;
     const ETHERTYPE: u16;
     const IS_V6: bool;
     /// Fixed header length (what an encapsulation adds).
@@ -107,14 +97,7 @@ pub trait Family: Copy + Debug + Default + Send + Sync + 'static {
     /// Decrements TTL / hop limit; false when it would reach zero.
     fn decrement_ttl(b: &mut [u8]) -> bool;
     /// Writes a fresh header (no options) for a payload of `payload_len`.
-    fn write_header(
-        b: &mut [u8],
-        src: Self::Addr,
-        dst: Self::Addr,
-        proto: u8,
-        payload_len: usize,
-        opts: HeaderOpts,
-    );
+    fn write_header(b: &mut [u8], src: Self::Addr, dst: Self::Addr, proto: u8, payload_len: usize, opts: HeaderOpts);
     /// Partial pseudo-header sum for an upper layer of `len` bytes.
     fn pseudo(src: Self::Addr, dst: Self::Addr, proto: u8, len: usize) -> u64;
     /// True when `msg_type` is an error of this family's ICMP.
@@ -162,11 +145,7 @@ impl Family for V4 {
     }
 
     fn mask(a: [u8; 4], bits: u8) -> [u8; 4] {
-        let m = if bits >= 32 {
-            u32::MAX
-        } else {
-            !(u32::MAX >> bits)
-        };
+        let m = if bits >= 32 { u32::MAX } else { !(u32::MAX >> bits) };
         (u32::from_be_bytes(a) & m).to_be_bytes()
     }
 
@@ -223,18 +202,10 @@ impl Family for V4 {
         dst: [u8; 4],
         proto: u8,
         payload_len: usize,
-        HeaderOpts {
-            tos,
-            ident,
-            dont_frag,
-        }: HeaderOpts,
+        HeaderOpts { tos, ident, dont_frag }: HeaderOpts,
     ) {
         let mut ip = Ipv4Packet::new_unchecked(b);
-        let flags = if dont_frag {
-            crate::wire::ipv4::FLAG_DF
-        } else {
-            0
-        };
+        let flags = if dont_frag { crate::wire::ipv4::FLAG_DF } else { 0 };
         ip.init(tos, (payload_len + 20) as u16, ident, flags, 64, proto);
         ip.set_src_bytes(src);
         ip.set_dst_bytes(dst);
@@ -257,11 +228,7 @@ impl Family for V4 {
     }
 
     fn icmp_too_big(mtu: u16) -> (u8, u8, u32) {
-        (
-            icmp::v4::DEST_UNREACH,
-            icmp::v4::FRAG_NEEDED,
-            u32::from(mtu),
-        )
+        (icmp::v4::DEST_UNREACH, icmp::v4::FRAG_NEEDED, u32::from(mtu))
     }
 
     fn icmp_seed(_: [u8; 4], _: [u8; 4], _: usize) -> u64 {
@@ -301,11 +268,7 @@ impl Family for V6 {
     }
 
     fn mask(a: [u8; 16], bits: u8) -> [u8; 16] {
-        let m = if bits >= 128 {
-            u128::MAX
-        } else {
-            !(u128::MAX >> bits)
-        };
+        let m = if bits >= 128 { u128::MAX } else { !(u128::MAX >> bits) };
         (u128::from_be_bytes(a) & m).to_be_bytes()
     }
 
@@ -377,10 +340,7 @@ impl Family for V6 {
     fn icmp_is_error(t: u8) -> bool {
         matches!(
             t,
-            icmp::v6::DEST_UNREACH
-                | icmp::v6::PACKET_TOO_BIG
-                | icmp::v6::TIME_EXCEEDED
-                | icmp::v6::PARAM_PROBLEM
+            icmp::v6::DEST_UNREACH | icmp::v6::PACKET_TOO_BIG | icmp::v6::TIME_EXCEEDED | icmp::v6::PARAM_PROBLEM
         )
     }
 

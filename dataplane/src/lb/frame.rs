@@ -19,6 +19,17 @@ impl<'a> Frame<'a> {
         (head.checked_add(len)? <= buf.len()).then_some(Self { buf, head, len })
     }
 
+    /// Points the frame at `buf[head..head + len]` again (reusing it for the
+    /// next packet in the same buffer); false, unchanged, if that does not fit.
+    pub fn reset(&mut self, head: usize, len: usize) -> bool {
+        if head.checked_add(len).is_none_or(|end| end > self.buf.len()) {
+            return false;
+        }
+        self.head = head;
+        self.len = len;
+        true
+    }
+
     pub fn data(&self) -> &[u8] {
         &self.buf[self.head..self.head + self.len]
     }
@@ -77,6 +88,9 @@ mod tests {
         assert_eq!((f.head(), f.len()), (0, 48));
         assert!(!f.set_len(65));
         assert!(f.set_len(64));
+        assert!(f.reset(8, 8));
+        assert_eq!((f.head(), f.len()), (8, 8));
+        assert!(!f.reset(60, 5));
         assert!(Frame::new(&mut b, 60, 5).is_none());
         assert!(Frame::new(&mut b, usize::MAX, 5).is_none());
     }

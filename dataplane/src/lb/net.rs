@@ -65,10 +65,7 @@ pub struct NetState {
 
 impl NetState {
     pub fn new(ifaces: Vec<Iface>) -> Self {
-        Self {
-            ifaces,
-            ..Self::default()
-        }
+        Self { ifaces, ..Self::default() }
     }
 
     /// Adds a route (kept ordered longest prefix first).
@@ -111,17 +108,12 @@ impl NetState {
     /// Longest-prefix match, then the neighbour for the gateway or the
     /// destination itself.
     pub fn next_hop(&self, dst: IpAddr) -> Result<NextHop, NextHopError> {
-        let r = self
-            .routes
-            .iter()
-            .find(|r| prefix_match(r.net, r.prefix, dst))
-            .ok_or(NextHopError::NoRoute)?;
+        let r = self.routes.iter().find(|r| prefix_match(r.net, r.prefix, dst)).ok_or(NextHopError::NoRoute)?;
         let hop = r.gateway.unwrap_or(dst);
         match self.index.get(&hop) {
-            Some(&neigh) if self.neighbours[neigh as usize].mac.is_some() => Ok(NextHop {
-                neigh,
-                on_link: r.gateway.is_none(),
-            }),
+            Some(&neigh) if self.neighbours[neigh as usize].mac.is_some() => {
+                Ok(NextHop { neigh, on_link: r.gateway.is_none() })
+            }
             _ => Err(NextHopError::Unresolved(hop)),
         }
     }
@@ -141,19 +133,11 @@ impl NetState {
 pub fn prefix_match(net: IpAddr, prefix: u8, addr: IpAddr) -> bool {
     match (net, addr) {
         (IpAddr::V4(n), IpAddr::V4(a)) => {
-            let m = if prefix == 0 {
-                0
-            } else {
-                u32::MAX << (32 - u32::from(prefix.min(32)))
-            };
+            let m = if prefix == 0 { 0 } else { u32::MAX << (32 - u32::from(prefix.min(32))) };
             u32::from(n) & m == u32::from(a) & m
         }
         (IpAddr::V6(n), IpAddr::V6(a)) => {
-            let m = if prefix == 0 {
-                0
-            } else {
-                u128::MAX << (128 - u32::from(prefix.min(128)))
-            };
+            let m = if prefix == 0 { 0 } else { u128::MAX << (128 - u32::from(prefix.min(128))) };
             u128::from(n) & m == u128::from(a) & m
         }
         _ => false,
@@ -171,43 +155,15 @@ mod tests {
     #[test]
     fn longest_prefix_then_gateway() {
         let mut n = NetState::new(vec![]);
-        n.add_route(Route {
-            net: ip("0.0.0.0"),
-            prefix: 0,
-            iface: 0,
-            gateway: Some(ip("198.18.0.254")),
-        });
-        n.add_route(Route {
-            net: ip("198.18.1.0"),
-            prefix: 24,
-            iface: 1,
-            gateway: None,
-        });
+        n.add_route(Route { net: ip("0.0.0.0"), prefix: 0, iface: 0, gateway: Some(ip("198.18.0.254")) });
+        n.add_route(Route { net: ip("198.18.1.0"), prefix: 24, iface: 1, gateway: None });
         let gw = n.set_neighbour(ip("198.18.0.254"), 0, Some([2, 0, 0, 0, 0, 0xfe]));
-        assert_eq!(
-            n.next_hop(ip("203.0.113.9")),
-            Ok(NextHop {
-                neigh: gw,
-                on_link: false
-            })
-        );
-        assert_eq!(
-            n.next_hop(ip("198.18.1.7")),
-            Err(NextHopError::Unresolved(ip("198.18.1.7")))
-        );
+        assert_eq!(n.next_hop(ip("203.0.113.9")), Ok(NextHop { neigh: gw, on_link: false }));
+        assert_eq!(n.next_hop(ip("198.18.1.7")), Err(NextHopError::Unresolved(ip("198.18.1.7"))));
         let rs = n.set_neighbour(ip("198.18.1.7"), 1, Some([2, 0, 0, 0, 1, 7]));
-        assert_eq!(
-            n.next_hop(ip("198.18.1.7")),
-            Ok(NextHop {
-                neigh: rs,
-                on_link: true
-            })
-        );
+        assert_eq!(n.next_hop(ip("198.18.1.7")), Ok(NextHop { neigh: rs, on_link: true }));
         // An update keeps the index.
-        assert_eq!(
-            n.set_neighbour(ip("198.18.1.7"), 1, Some([2, 0, 0, 0, 1, 8])),
-            rs
-        );
+        assert_eq!(n.set_neighbour(ip("198.18.1.7"), 1, Some([2, 0, 0, 0, 1, 8])), rs);
         assert_eq!(n.next_hop(ip("2001:db8::1")), Err(NextHopError::NoRoute));
     }
 

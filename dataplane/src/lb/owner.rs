@@ -75,8 +75,7 @@ pub fn classify<F: Family>(
     if cfg.laddr_slot(dst_ip).is_some() {
         return dport % n;
     }
-    let to_service =
-        Proto::from_number(proto_nr).is_some_and(|p| cfg.lookup(p, dst_ip, dport).is_some());
+    let to_service = Proto::from_number(proto_nr).is_some_and(|p| cfg.lookup(p, dst_ip, dport).is_some());
     let client = if to_service { src } else { dst };
     client_core::<F>(cfg, n, client)
 }

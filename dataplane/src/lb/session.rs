@@ -157,14 +157,7 @@ pub(crate) fn addr_word(a: &[u8]) -> u64 {
 }
 
 #[inline]
-fn hash_tuple<A: AsRef<[u8]>>(
-    seed: u64,
-    src: &A,
-    dst: &A,
-    sport: u16,
-    dport: u16,
-    proto: u8,
-) -> u64 {
+fn hash_tuple<A: AsRef<[u8]>>(seed: u64, src: &A, dst: &A, sport: u16, dport: u16, proto: u8) -> u64 {
     let h = mix(seed ^ addr_word(src.as_ref()));
     let h = mix(h ^ addr_word(dst.as_ref()).wrapping_mul(0x9e37_79b9_7f4a_7c15));
     mix(h ^ (u64::from(sport) << 24 | u64::from(dport) << 8 | u64::from(proto)))
@@ -231,28 +224,16 @@ impl<F: Family> SessionTable<F> {
 
     /// Live sessions with their slots (control path: listings).
     pub fn iter(&self) -> impl Iterator<Item = (u32, &Session<F::Addr>)> {
-        self.slab
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| s.has(flag::LIVE))
-            .map(|(i, s)| (i as u32, s))
+        self.slab.iter().enumerate().filter(|(_, s)| s.has(flag::LIVE)).map(|(i, s)| (i as u32, s))
     }
 
     #[inline]
     fn entry_matches(slab: &[Session<F::Addr>], e: u32, t: &Tuple<F::Addr>) -> bool {
         let s = &slab[(e >> 1) as usize];
         if e & 1 == 0 {
-            s.cip == t.src
-                && s.vip == t.dst
-                && s.cport == t.sport
-                && s.vport == t.dport
-                && s.proto == t.proto
+            s.cip == t.src && s.vip == t.dst && s.cport == t.sport && s.vport == t.dport && s.proto == t.proto
         } else {
-            s.rip == t.src
-                && s.lip == t.dst
-                && s.rport == t.sport
-                && s.lport == t.dport
-                && s.proto == t.proto
+            s.rip == t.src && s.lip == t.dst && s.rport == t.sport && s.lport == t.dport && s.proto == t.proto
         }
     }
 
@@ -266,14 +247,47 @@ impl<F: Family> SessionTable<F> {
         }
     }
 
+    /// The index hash of a tuple.
+    #[inline]
+    pub fn hash(&self, t: &Tuple<F::Addr>) -> u64 {
+        hash_tuple(self.seed, &t.src, &t.dst, t.sport, t.dport, t.proto)
+    }
+
     /// Finds the session a tuple belongs to.
     #[inline]
     pub fn lookup(&self, t: &Tuple<F::Addr>) -> Option<(u32, Side)> {
-        let h = hash_tuple(self.seed, &t.src, &t.dst, t.sport, t.dport, t.proto);
-        let e = *self
-            .map
-            .find(h, |&e| Self::entry_matches(&self.slab, e, t))?;
+        self.lookup_hashed(t, self.hash(t))
+    }
+
+    /// [`Self::lookup`] with the hash already computed.
+    #[inline]
+    pub fn lookup_hashed(&self, t: &Tuple<F::Addr>, h: u64) -> Option<(u32, Side)> {
+        let e = *self.map.find(h, |&e| Self::entry_matches(&self.slab, e, t))?;
         Some((e >> 1, if e & 1 == 0 { Side::In } else { Side::Out }))
+    }
+
+    /// Reads the index entries a lookup of `h` will read (control bytes and
+    /// candidate buckets, not the sessions), so a lookup soon after finds them
+    /// in cache. Returns a value only so the reads cannot be optimised away.
+    #[inline]
+    pub fn warm(&self, h: u64) -> u32 {
+        let mut seen = 0;
+        self.map.find(h, |&e| {
+            seen ^= e;
+            false
+        });
+        seen
+    }
+
+    /// True when slot `i` is indexed under `t` on `side` (validates a hint).
+    #[inline]
+    pub fn holds(&self, i: u32, side: Side, t: &Tuple<F::Addr>) -> bool {
+        let Some(s) = self.slab.get(i as usize) else { return false };
+        let indexed = match side {
+            Side::In => !s.has(flag::UNHASHED),
+            Side::Out => s.has(flag::HASHED_OUT),
+        };
+        s.has(flag::LIVE) && indexed && Self::entry_matches(&self.slab, i << 1 | (side == Side::Out) as u32, t)
     }
 
     /// True when `t` is already some session's tuple.
@@ -298,18 +312,16 @@ impl<F: Family> SessionTable<F> {
             (self.slab.len() - 1) as u32
         };
         self.len += 1;
-        self.hash(i, 0);
+        self.index(i, 0);
         if s.has(flag::HASHED_OUT) {
-            self.hash(i, 1);
+            self.index(i, 1);
         }
         self.queue(i);
         Ok(i)
     }
 
-    fn hash(&mut self, i: u32, dir: u32) {
-        let Self {
-            map, slab, seed, ..
-        } = self;
+    fn index(&mut self, i: u32, dir: u32) {
+        let Self { map, slab, seed, .. } = self;
         let e = i << 1 | dir;
         let h = Self::entry_hash(slab, *seed, e);
         map.insert_unique(h, e, |&x| Self::entry_hash(slab, *seed, x));
@@ -440,23 +452,11 @@ mod tests {
     }
 
     fn tin(s: &Session<[u8; 4]>) -> Tuple<[u8; 4]> {
-        Tuple {
-            src: s.cip,
-            dst: s.vip,
-            sport: s.cport,
-            dport: s.vport,
-            proto: s.proto,
-        }
+        Tuple { src: s.cip, dst: s.vip, sport: s.cport, dport: s.vport, proto: s.proto }
     }
 
     fn tout(s: &Session<[u8; 4]>) -> Tuple<[u8; 4]> {
-        Tuple {
-            src: s.rip,
-            dst: s.lip,
-            sport: s.rport,
-            dport: s.lport,
-            proto: s.proto,
-        }
+        Tuple { src: s.rip, dst: s.lip, sport: s.rport, dport: s.lport, proto: s.proto }
     }
 
     #[test]
@@ -545,20 +545,12 @@ mod tests {
         let b = t.insert(s).unwrap();
         assert_eq!(a, b);
         let mut out = [0u32; 4];
-        assert_eq!(
-            t.due(299, usize::MAX, &mut out),
-            0,
-            "the old entry at 100 must not reap the new session"
-        );
+        assert_eq!(t.due(299, usize::MAX, &mut out), 0, "the old entry at 100 must not reap the new session");
         assert_eq!(t.due(300, usize::MAX, &mut out), 1);
     }
 
     #[test]
     fn session_is_small() {
-        assert!(
-            std::mem::size_of::<Session<[u8; 4]>>() <= 72,
-            "{}",
-            std::mem::size_of::<Session<[u8; 4]>>()
-        );
+        assert!(std::mem::size_of::<Session<[u8; 4]>>() <= 72, "{}", std::mem::size_of::<Session<[u8; 4]>>());
     }
 }

@@ -41,10 +41,7 @@ impl TcpState {
     ];
 
     pub fn from_u8(v: u8) -> TcpState {
-        Self::ALL
-            .get(usize::from(v))
-            .copied()
-            .unwrap_or(TcpState::Close)
+        Self::ALL.get(usize::from(v)).copied().unwrap_or(TcpState::Close)
     }
 
     /// As `ipvsadm -L -c` prints it.
@@ -74,8 +71,8 @@ pub enum Dir {
 }
 
 use TcpState::{
-    Close as CL, CloseWait as CW, Established as ES, FinWait as FW, LastAck as LA, Listen as LI,
-    SynRecv as SR, SynSent as SS, TimeWait as TW,
+    Close as CL, CloseWait as CW, Established as ES, FinWait as FW, LastAck as LA, Listen as LI, SynRecv as SR,
+    SynSent as SS, TimeWait as TW,
 };
 
 /// `[dir][event][state] -> state`; events: syn, fin, ack, rst.
@@ -186,15 +183,7 @@ mod tests {
         );
         assert_eq!(got, vec![SR, SR, ES, ES, ES, CW, CW, TW, TW]);
         // Server closes first.
-        let got = walk(
-            ES,
-            &[
-                (Output, FIN | ACK),
-                (Input, ACK),
-                (Input, FIN | ACK),
-                (Output, ACK),
-            ],
-        );
+        let got = walk(ES, &[(Output, FIN | ACK), (Input, ACK), (Input, FIN | ACK), (Output, ACK)]);
         assert_eq!(got, vec![FW, FW, TW, TW]);
     }
 
@@ -203,13 +192,7 @@ mod tests {
         use Dir::*;
         let got = walk(
             TcpState::None,
-            &[
-                (InputOnly, SYN),
-                (InputOnly, ACK),
-                (InputOnly, ACK | PSH),
-                (InputOnly, FIN | ACK),
-                (InputOnly, ACK),
-            ],
+            &[(InputOnly, SYN), (InputOnly, ACK), (InputOnly, ACK | PSH), (InputOnly, FIN | ACK), (InputOnly, ACK)],
         );
         assert_eq!(got, vec![SR, ES, ES, FW, FW]);
     }
@@ -228,10 +211,7 @@ mod tests {
     #[test]
     fn default_timeouts_match_ipvs() {
         let t = Timeouts::default();
-        let secs: Vec<u32> = [ES, SS, SR, FW, TW, CL, CW, LA]
-            .iter()
-            .map(|&s| t.tcp(s))
-            .collect();
+        let secs: Vec<u32> = [ES, SS, SR, FW, TW, CL, CW, LA].iter().map(|&s| t.tcp(s)).collect();
         assert_eq!(secs, vec![900, 120, 60, 120, 120, 10, 60, 30]);
         assert_eq!(t.udp, 300);
     }

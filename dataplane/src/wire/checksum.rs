@@ -48,11 +48,7 @@ pub fn pseudo_v4(src: [u8; 4], dst: [u8; 4], proto: u8, len: u16) -> u64 {
 
 /// Partial sum of the IPv6 pseudo-header (RFC 8200 section 8.1).
 pub fn pseudo_v6(src: [u8; 16], dst: [u8; 16], next_header: u8, len: u32) -> u64 {
-    sum(&src, 0)
-        + sum(&dst, 0)
-        + u64::from(next_header)
-        + u64::from(len >> 16)
-        + u64::from(len & 0xffff)
+    sum(&src, 0) + sum(&dst, 0) + u64::from(next_header) + u64::from(len >> 16) + u64::from(len & 0xffff)
 }
 
 /// RFC 1624 eq. 3 for one 16-bit word: returns the new checksum field.

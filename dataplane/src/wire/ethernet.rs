@@ -137,10 +137,7 @@ impl<T: AsRef<[u8]>> VlanTag<T> {
 
 /// Formats a MAC as `aa:bb:cc:dd:ee:ff`.
 pub fn fmt_mac(m: &Mac) -> String {
-    format!(
-        "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-        m[0], m[1], m[2], m[3], m[4], m[5]
-    )
+    format!("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5])
 }
 
 /// Parses `aa:bb:cc:dd:ee:ff`.
@@ -157,10 +154,8 @@ pub fn parse_mac(s: &str) -> Option<Mac> {
 mod tests {
     use super::*;
 
-    static TAGGED: [u8; 22] = [
-        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0, 0, 0, 0, 1, 0x81, 0x00, 0x20, 0x0a, 0x08,
-        0x00, 0x45, 0, 0, 20,
-    ];
+    static TAGGED: [u8; 22] =
+        [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0, 0, 0, 0, 1, 0x81, 0x00, 0x20, 0x0a, 0x08, 0x00, 0x45, 0, 0, 20];
 
     #[test]
     fn walks_vlan_tag() {
@@ -172,10 +167,7 @@ mod tests {
 
     #[test]
     fn truncated_tag_is_refused() {
-        assert_eq!(
-            EthernetFrame::new_checked(&TAGGED[..16]).unwrap_err(),
-            Error::Truncated
-        );
+        assert_eq!(EthernetFrame::new_checked(&TAGGED[..16]).unwrap_err(), Error::Truncated);
         assert!(EthernetFrame::new_checked(&TAGGED[..13]).is_err());
     }
 

@@ -81,20 +81,13 @@ impl<T: AsRef<[u8]>> IcmpPacket<T> {
     pub fn is_error_v4(&self) -> bool {
         matches!(
             self.msg_type(),
-            v4::DEST_UNREACH
-                | v4::SOURCE_QUENCH
-                | v4::REDIRECT
-                | v4::TIME_EXCEEDED
-                | v4::PARAM_PROBLEM
+            v4::DEST_UNREACH | v4::SOURCE_QUENCH | v4::REDIRECT | v4::TIME_EXCEEDED | v4::PARAM_PROBLEM
         )
     }
 
     /// True for ICMPv6 error types (types below 128).
     pub fn is_error_v6(&self) -> bool {
-        matches!(
-            self.msg_type(),
-            v6::DEST_UNREACH | v6::PACKET_TOO_BIG | v6::TIME_EXCEEDED | v6::PARAM_PROBLEM
-        )
+        matches!(self.msg_type(), v6::DEST_UNREACH | v6::PACKET_TOO_BIG | v6::TIME_EXCEEDED | v6::PARAM_PROBLEM)
     }
 }
 
@@ -125,10 +118,7 @@ mod tests {
         let b = [3, 4, 0, 0, 0, 0, 0x05, 0xc8, 0x45];
         let p = IcmpPacket::new_checked(&b[..]).unwrap();
         assert!(p.is_error_v4());
-        assert_eq!(
-            (p.code(), p.next_hop_mtu(), p.payload()),
-            (4, 1480, &[0x45][..])
-        );
+        assert_eq!((p.code(), p.next_hop_mtu(), p.payload()), (4, 1480, &[0x45][..]));
         assert!(IcmpPacket::new_checked(&b[..7]).is_err());
         let echo = [8, 0, 0, 0, 0, 1, 0, 1];
         assert!(!IcmpPacket::new_checked(&echo[..]).unwrap().is_error_v4());

@@ -269,8 +269,8 @@ mod tests {
 
     // A real header (captured from a ping): 192.168.0.1 -> 192.168.0.199.
     static HDR: [u8; 20] = [
-        0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0xb8, 0x61, 0xc0, 0xa8, 0x00,
-        0x01, 0xc0, 0xa8, 0x00, 0xc7,
+        0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0xb8, 0x61, 0xc0, 0xa8, 0x00, 0x01, 0xc0, 0xa8,
+        0x00, 0xc7,
     ];
 
     #[test]
@@ -292,26 +292,14 @@ mod tests {
     fn refuses_bad_lengths() {
         let mut buf = [0u8; 40];
         buf[..20].copy_from_slice(&HDR);
-        assert_eq!(
-            Ipv4Packet::new_checked(&buf[..]).unwrap_err(),
-            Error::Truncated
-        );
+        assert_eq!(Ipv4Packet::new_checked(&buf[..]).unwrap_err(), Error::Truncated);
         buf[0] = 0x44;
-        assert_eq!(
-            Ipv4Packet::new_checked(&buf[..]).unwrap_err(),
-            Error::BadHeaderLen
-        );
+        assert_eq!(Ipv4Packet::new_checked(&buf[..]).unwrap_err(), Error::BadHeaderLen);
         buf[0] = 0x65;
-        assert_eq!(
-            Ipv4Packet::new_checked(&buf[..]).unwrap_err(),
-            Error::BadVersion
-        );
+        assert_eq!(Ipv4Packet::new_checked(&buf[..]).unwrap_err(), Error::BadVersion);
         buf[0] = 0x45;
         buf[2..4].copy_from_slice(&10u16.to_be_bytes());
-        assert_eq!(
-            Ipv4Packet::new_checked(&buf[..]).unwrap_err(),
-            Error::BadLength
-        );
+        assert_eq!(Ipv4Packet::new_checked(&buf[..]).unwrap_err(), Error::BadLength);
         buf[2..4].copy_from_slice(&40u16.to_be_bytes());
         assert!(Ipv4Packet::new_checked(&buf[..]).is_ok());
     }

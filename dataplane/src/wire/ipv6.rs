@@ -155,12 +155,7 @@ impl<T: AsRef<[u8]>> Ipv6Packet<T> {
                     (usize::from(b[off + 1]) + 2) * 4
                 }
                 _ => {
-                    return Ok(UpperLayer {
-                        proto: nh,
-                        offset: off,
-                        fragment,
-                        fragmented,
-                    });
+                    return Ok(UpperLayer { proto: nh, offset: off, fragment, fragmented });
                 }
             };
             if off + len > end {
@@ -184,14 +179,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv6Packet<T> {
     }
 
     /// Writes a fresh fixed header.
-    pub fn init(
-        &mut self,
-        traffic_class: u8,
-        flow_label: u32,
-        payload_len: u16,
-        next_header: u8,
-        hop_limit: u8,
-    ) {
+    pub fn init(&mut self, traffic_class: u8, flow_label: u32, payload_len: u16, next_header: u8, hop_limit: u8) {
         let b = self.bm();
         b[0] = 0x60 | (traffic_class >> 4);
         b[1] = (traffic_class << 4) | ((flow_label >> 16) as u8 & 0x0f);
@@ -249,12 +237,7 @@ mod tests {
         assert_eq!(p.flow_label(), 0x12345);
         assert_eq!(
             p.upper_layer().unwrap(),
-            UpperLayer {
-                proto: proto::TCP,
-                offset: 40,
-                fragment: false,
-                fragmented: false
-            }
+            UpperLayer { proto: proto::TCP, offset: 40, fragment: false, fragmented: false }
         );
     }
 
@@ -263,49 +246,18 @@ mod tests {
         // HBH (8 bytes, next = DSTOPTS), DSTOPTS (16 bytes, next = FRAG),
         // FRAG (offset 0, M=0: an atomic fragment, next = UDP).
         let mut ext = vec![proto::DSTOPTS, 0, 1, 4, 0, 0, 0, 0];
-        ext.extend_from_slice(&[
-            proto::FRAGMENT,
-            1,
-            1,
-            12,
-            0,
-            0,
-            0,
-            0,
-            0,
-            0,
-            0,
-            0,
-            0,
-            0,
-            0,
-            0,
-        ]);
+        ext.extend_from_slice(&[proto::FRAGMENT, 1, 1, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
         ext.extend_from_slice(&[proto::UDP, 0, 0, 0, 0, 0, 0, 1]);
         let v = packet(proto::HOPOPTS, &ext, 40);
-        let ul = Ipv6Packet::new_checked(&v[..])
-            .unwrap()
-            .upper_layer()
-            .unwrap();
-        assert_eq!(
-            ul,
-            UpperLayer {
-                proto: proto::UDP,
-                offset: 72,
-                fragment: true,
-                fragmented: false
-            }
-        );
+        let ul = Ipv6Packet::new_checked(&v[..]).unwrap().upper_layer().unwrap();
+        assert_eq!(ul, UpperLayer { proto: proto::UDP, offset: 72, fragment: true, fragmented: false });
     }
 
     #[test]
     fn later_fragment_is_flagged() {
         let ext = [proto::UDP, 0, 0x05, 0x00, 0, 0, 0, 1];
         let v = packet(proto::FRAGMENT, &ext, 16);
-        let ul = Ipv6Packet::new_checked(&v[..])
-            .unwrap()
-            .upper_layer()
-            .unwrap();
+        let ul = Ipv6Packet::new_checked(&v[..]).unwrap().upper_layer().unwrap();
         assert!(ul.fragmented);
     }
 
@@ -313,10 +265,7 @@ mod tests {
     fn ext_header_past_end_is_truncated() {
         let ext = [proto::UDP, 5, 0, 0, 0, 0, 0, 0];
         let v = packet(proto::ROUTING, &ext, 8);
-        assert_eq!(
-            Ipv6Packet::new_checked(&v[..]).unwrap().upper_layer(),
-            Err(Error::Truncated)
-        );
+        assert_eq!(Ipv6Packet::new_checked(&v[..]).unwrap().upper_layer(), Err(Error::Truncated));
     }
 
     #[test]
@@ -326,9 +275,6 @@ mod tests {
             ext.extend_from_slice(&[proto::DSTOPTS, 0, 1, 4, 0, 0, 0, 0]);
         }
         let v = packet(proto::DSTOPTS, &ext, 80);
-        assert_eq!(
-            Ipv6Packet::new_checked(&v[..]).unwrap().upper_layer(),
-            Err(Error::TooManyExtHeaders)
-        );
+        assert_eq!(Ipv6Packet::new_checked(&v[..]).unwrap().upper_layer(), Err(Error::TooManyExtHeaders));
     }
 }

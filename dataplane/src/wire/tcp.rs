@@ -81,9 +81,7 @@ impl<T: AsRef<[u8]>> TcpSegment<T> {
 
     /// The option bytes, walked by [`TcpOptions`].
     pub fn options(&self) -> TcpOptions<'_> {
-        TcpOptions {
-            rest: &self.b()[MIN_HEADER_LEN..self.header_len()],
-        }
+        TcpOptions { rest: &self.b()[MIN_HEADER_LEN..self.header_len()] }
     }
 
     pub fn payload(&self) -> &[u8] {
@@ -141,9 +139,7 @@ impl<'a> Iterator for TcpOptions<'a> {
             }
             _ => {
                 let len = match tail.first() {
-                    Some(&l) if usize::from(l) >= 2 && usize::from(l) <= self.rest.len() => {
-                        usize::from(l)
-                    }
+                    Some(&l) if usize::from(l) >= 2 && usize::from(l) <= self.rest.len() => usize::from(l),
                     _ => {
                         self.rest = &[];
                         return Some(Err(Error::BadOption));
@@ -172,8 +168,8 @@ mod tests {
 
     // SYN with MSS 1460, SACK-permitted, timestamps, NOP, window scale 7.
     static SYN: [u8; 40] = [
-        0xc3, 0x50, 0x00, 0x50, 0, 0, 0, 1, 0, 0, 0, 0, 0xa0, 0x02, 0xfa, 0xf0, 0, 0, 0, 0, 2, 4,
-        0x05, 0xb4, 4, 2, 8, 10, 0, 0, 0, 9, 0, 0, 0, 0, 1, 3, 3, 7,
+        0xc3, 0x50, 0x00, 0x50, 0, 0, 0, 1, 0, 0, 0, 0, 0xa0, 0x02, 0xfa, 0xf0, 0, 0, 0, 0, 2, 4, 0x05, 0xb4, 4, 2, 8,
+        10, 0, 0, 0, 9, 0, 0, 0, 0, 1, 3, 3, 7,
     ];
 
     #[test]
@@ -211,14 +207,8 @@ mod tests {
     fn data_offset_checked() {
         let mut seg = SYN;
         seg[12] = 0x40;
-        assert_eq!(
-            TcpSegment::new_checked(&seg[..]).unwrap_err(),
-            Error::BadHeaderLen
-        );
+        assert_eq!(TcpSegment::new_checked(&seg[..]).unwrap_err(), Error::BadHeaderLen);
         seg[12] = 0xf0;
-        assert_eq!(
-            TcpSegment::new_checked(&seg[..]).unwrap_err(),
-            Error::Truncated
-        );
+        assert_eq!(TcpSegment::new_checked(&seg[..]).unwrap_err(), Error::Truncated);
     }
 }

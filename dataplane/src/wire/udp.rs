@@ -88,19 +88,10 @@ mod tests {
     fn length_field_checked() {
         let b = [0x13, 0x88, 0x00, 0x35, 0x00, 0x0a, 0x00, 0x00, 0xab, 0xcd];
         let d = UdpDatagram::new_checked(&b[..]).unwrap();
-        assert_eq!(
-            (d.src_port(), d.dst_port(), d.payload()),
-            (5000, 53, &[0xab, 0xcd][..])
-        );
-        assert_eq!(
-            UdpDatagram::new_checked(&b[..9]).unwrap_err(),
-            Error::Truncated
-        );
+        assert_eq!((d.src_port(), d.dst_port(), d.payload()), (5000, 53, &[0xab, 0xcd][..]));
+        assert_eq!(UdpDatagram::new_checked(&b[..9]).unwrap_err(), Error::Truncated);
         let mut bad = b;
         bad[5] = 4;
-        assert_eq!(
-            UdpDatagram::new_checked(&bad[..]).unwrap_err(),
-            Error::BadLength
-        );
+        assert_eq!(UdpDatagram::new_checked(&bad[..]).unwrap_err(), Error::BadLength);
     }
 }

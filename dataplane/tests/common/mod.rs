@@ -22,25 +22,12 @@ pub struct H {
 impl H {
     pub fn new(v6: bool, proto: Proto, fwd: Fwd, sched: SchedKind, n: usize) -> Self {
         let (cfg, key) = topo::config(v6, proto, fwd, sched, n);
-        Self::with(
-            cfg,
-            key,
-            CoreParams {
-                max_sessions: 4096,
-                reserve_sessions: 1024,
-                ..CoreParams::default()
-            },
-        )
+        Self::with(cfg, key, CoreParams { max_sessions: 4096, reserve_sessions: 1024, ..CoreParams::default() })
     }
 
     pub fn with(cfg: Config, key: ServiceKey, p: CoreParams) -> Self {
         let core = Core::new(Arc::new(cfg.clone()), p, 0);
-        Self {
-            core,
-            now: 0,
-            cfg,
-            key,
-        }
+        Self { core, now: 0, cfg, key }
     }
 
     /// Publishes the edited configuration to the core.
@@ -79,10 +66,7 @@ impl H {
 
     /// (ActiveConn, InActConn) of real server `i` (0-based, in the order added).
     pub fn conns(&self, rs: IpAddr) -> (u32, u32) {
-        let slot = self
-            .cfg
-            .find_dest(self.cfg.find_service(&self.key).unwrap(), rs, 8080)
-            .unwrap();
+        let slot = self.cfg.find_dest(self.cfg.find_service(&self.key).unwrap(), rs, 8080).unwrap();
         let rt = self.core.dest_rt(slot).unwrap();
         (rt.active, rt.inactive)
     }

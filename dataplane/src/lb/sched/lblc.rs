@@ -22,21 +22,16 @@ pub struct Lblc {
 /// IPVS's lblc/lblcr overload test.
 pub(crate) fn is_overloaded(c: &dyn Candidates, i: usize) -> bool {
     let l = c.load(i);
-    l.active > l.weight
-        && (0..c.len()).any(|j| u64::from(c.load(j).active) * 2 < u64::from(c.load(j).weight))
+    l.active > l.weight && (0..c.len()).any(|j| u64::from(c.load(j).active) * 2 < u64::from(c.load(j).weight))
 }
 
 impl Lblc {
     pub fn new(cap: usize) -> Self {
-        Self {
-            table: HashMap::with_capacity(cap),
-            cap,
-        }
+        Self { table: HashMap::with_capacity(cap), cap }
     }
 
     pub fn expire(&mut self, now: u32) {
-        self.table
-            .retain(|_, &mut (_, last)| now.wrapping_sub(last) < EXPIRATION_TICKS);
+        self.table.retain(|_, &mut (_, last)| now.wrapping_sub(last) < EXPIRATION_TICKS);
     }
 }
 

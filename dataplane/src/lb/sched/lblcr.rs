@@ -22,9 +22,7 @@ struct Set {
 
 impl Set {
     fn iter(&self) -> impl Iterator<Item = usize> + '_ {
-        self.members[..usize::from(self.len)]
-            .iter()
-            .map(|&m| usize::from(m))
+        self.members[..usize::from(self.len)].iter().map(|&m| usize::from(m))
     }
 
     fn insert(&mut self, i: usize, now: u32) {
@@ -85,15 +83,11 @@ pub struct Lblcr {
 
 impl Lblcr {
     pub fn new(cap: usize) -> Self {
-        Self {
-            table: HashMap::with_capacity(cap),
-            cap,
-        }
+        Self { table: HashMap::with_capacity(cap), cap }
     }
 
     pub fn expire(&mut self, now: u32) {
-        self.table
-            .retain(|_, s| now.wrapping_sub(s.lastuse) < EXPIRATION_TICKS);
+        self.table.retain(|_, s| now.wrapping_sub(s.lastuse) < EXPIRATION_TICKS);
     }
 }
 
@@ -120,12 +114,7 @@ impl Scheduler for Lblcr {
         }
         let pick = weighted_least(c, |l| l.overhead())?;
         if self.table.len() < self.cap {
-            let mut set = Set {
-                members: [0; MAX_SET],
-                len: 0,
-                lastmod: now,
-                lastuse: now,
-            };
+            let mut set = Set { members: [0; MAX_SET], len: 0, lastmod: now, lastuse: now };
             set.insert(pick, now);
             self.table.insert(f.dst, set);
         }

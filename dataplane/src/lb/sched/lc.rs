@@ -36,11 +36,7 @@ mod tests {
         c[2].inactive = 300; // weight does not matter to lc
         assert_eq!(Lc.schedule(&c, &flow("198.18.1.1", 1)), Some(1));
         c[1].inactive = 256;
-        assert_eq!(
-            Lc.schedule(&c, &flow("198.18.1.1", 1)),
-            Some(0),
-            "tie goes to the first"
-        );
+        assert_eq!(Lc.schedule(&c, &flow("198.18.1.1", 1)), Some(0), "tie goes to the first");
         c[0].weight = 0;
         assert_eq!(Lc.schedule(&c, &flow("198.18.1.1", 1)), Some(1));
     }

@@ -63,21 +63,13 @@ impl Maglev {
         );
         let g = members.iter().map(|m| m.2).filter(|&w| w > 0).fold(0, gcd);
         if g == 0 {
-            return Self {
-                table: vec![EMPTY; size],
-            };
+            return Self { table: vec![EMPTY; size] };
         }
         let m = size as u64;
         // (next position, skip, turns) per member; weight 0 takes no turn.
         let mut perm: Vec<(u64, u64, u32)> = members
             .iter()
-            .map(|&(a, p, w)| {
-                (
-                    addr_key(a, p, SEED_OFFSET) % m,
-                    addr_key(a, p, SEED_SKIP) % (m - 1) + 1,
-                    w / g,
-                )
-            })
+            .map(|&(a, p, w)| (addr_key(a, p, SEED_OFFSET) % m, addr_key(a, p, SEED_SKIP) % (m - 1) + 1, w / g))
             .collect();
         let mut table = vec![EMPTY; size];
         let mut filled = 0usize;
@@ -108,10 +100,7 @@ impl Maglev {
     /// The server position at entry `i`.
     #[inline]
     pub fn entry(&self, i: usize) -> Option<usize> {
-        self.table
-            .get(i)
-            .filter(|&&e| e != EMPTY)
-            .map(|&e| usize::from(e))
+        self.table.get(i).filter(|&&e| e != EMPTY).map(|&e| usize::from(e))
     }
 
     /// Entries held by each of `n` positions.
@@ -139,18 +128,9 @@ impl Mh {
     }
 
     fn entry_for(&self, f: &Flow, attempt: u64) -> Option<usize> {
-        let port = if self.flags & sched_flags::PORT != 0 {
-            f.sport
-        } else {
-            0
-        };
-        let h = addr_key(
-            f.src,
-            port,
-            SEED_FLOW ^ attempt.wrapping_mul(0x9e37_79b9_7f4a_7c15),
-        );
-        self.table
-            .entry((h % self.table.size().max(1) as u64) as usize)
+        let port = if self.flags & sched_flags::PORT != 0 { f.sport } else { 0 };
+        let h = addr_key(f.src, port, SEED_FLOW ^ attempt.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        self.table.entry((h % self.table.size().max(1) as u64) as usize)
     }
 }
 
@@ -163,10 +143,8 @@ impl Scheduler for Mh {
         if self.flags & sched_flags::FALLBACK == 0 {
             return None;
         }
-        (1..=self.table.size() as u64).find_map(|k| {
-            self.entry_for(f, k)
-                .filter(|&i| i < c.len() && c.load(i).available())
-        })
+        (1..=self.table.size() as u64)
+            .find_map(|k| self.entry_for(f, k).filter(|&i| i < c.len() && c.load(i).available()))
     }
 }
 
@@ -176,15 +154,7 @@ mod tests {
     use super::*;
 
     fn members(n: usize) -> Vec<(IpAddr, u16, u32)> {
-        (0..n)
-            .map(|i| {
-                (
-                    IpAddr::from([198, 19, (i / 250) as u8, (i % 250) as u8 + 1]),
-                    80,
-                    1,
-                )
-            })
-            .collect()
+        (0..n).map(|i| (IpAddr::from([198, 19, (i / 250) as u8, (i % 250) as u8 + 1]), 80, 1)).collect()
     }
 
     #[test]
@@ -193,11 +163,7 @@ mod tests {
         let ideal = DEFAULT_TABLE_SIZE as f64 / 1000.0;
         for (i, s) in t.shares(1000).into_iter().enumerate() {
             let err = (s as f64 - ideal).abs() / ideal;
-            assert!(
-                err <= 0.01,
-                "server {i} holds {s} entries, ideal {ideal:.1} ({:.2} %)",
-                err * 100.0
-            );
+            assert!(err <= 0.01, "server {i} holds {s} entries, ideal {ideal:.1} ({:.2} %)", err * 100.0);
         }
     }
 
@@ -212,15 +178,9 @@ mod tests {
             let after = Maglev::build(&rest, DEFAULT_TABLE_SIZE);
             // Map positions of `rest` back to positions of `all`.
             let back = |p: usize| if p >= gone { p + 1 } else { p };
-            let moved = (0..DEFAULT_TABLE_SIZE)
-                .filter(|&i| before.entry(i) != after.entry(i).map(back))
-                .count();
+            let moved = (0..DEFAULT_TABLE_SIZE).filter(|&i| before.entry(i) != after.entry(i).map(back)).count();
             let frac = moved as f64 / DEFAULT_TABLE_SIZE as f64;
-            assert!(
-                frac <= 1.0 / n as f64 + 0.02,
-                "n={n}: moved {:.2} % of the table",
-                frac * 100.0
-            );
+            assert!(frac <= 1.0 / n as f64 + 0.02, "n={n}: moved {:.2} % of the table", frac * 100.0);
         }
     }
 

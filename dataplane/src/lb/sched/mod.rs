@@ -190,32 +190,18 @@ pub(crate) mod testing {
     use super::*;
 
     pub fn loads(weights: &[u32]) -> Vec<Load> {
-        weights
-            .iter()
-            .map(|&weight| Load {
-                weight,
-                ..Load::default()
-            })
-            .collect()
+        weights.iter().map(|&weight| Load { weight, ..Load::default() }).collect()
     }
 
     pub fn flow(src: &str, sport: u16) -> Flow {
-        Flow {
-            src: src.parse().unwrap(),
-            sport,
-            dst: "198.18.0.10".parse().unwrap(),
-            dport: 80,
-            now: 0,
-        }
+        Flow { src: src.parse().unwrap(), sport, dst: "198.18.0.10".parse().unwrap(), dport: 80, now: 0 }
     }
 
     /// Runs `n` picks, counting each pick as one new inactive connection.
     pub fn picks(s: &mut dyn Scheduler, c: &mut Vec<Load>, n: usize) -> Vec<usize> {
         (0..n)
             .map(|_| {
-                let i = s
-                    .schedule(&*c, &flow("198.18.1.1", 1000))
-                    .expect("a server");
+                let i = s.schedule(&*c, &flow("198.18.1.1", 1000)).expect("a server");
                 c[i].inactive += 1;
                 i
             })

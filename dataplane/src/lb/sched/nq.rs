@@ -8,9 +8,7 @@ pub struct Nq;
 
 impl Scheduler for Nq {
     fn schedule(&mut self, c: &dyn Candidates, f: &Flow) -> Option<usize> {
-        (0..c.len())
-            .find(|&i| c.load(i).available() && c.load(i).active == 0)
-            .or_else(|| Sed.schedule(c, f))
+        (0..c.len()).find(|&i| c.load(i).available() && c.load(i).active == 0).or_else(|| Sed.schedule(c, f))
     }
 }
 

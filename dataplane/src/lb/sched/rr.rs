@@ -12,9 +12,7 @@ impl Scheduler for Rr {
     fn schedule(&mut self, c: &dyn Candidates, _: &Flow) -> Option<usize> {
         let n = c.len();
         let start = self.last.map_or(0, |l| l + 1);
-        let pick = (0..n)
-            .map(|k| (start + k) % n)
-            .find(|&i| c.load(i).available())?;
+        let pick = (0..n).map(|k| (start + k) % n).find(|&i| c.load(i).available())?;
         self.last = Some(pick);
         Some(pick)
     }

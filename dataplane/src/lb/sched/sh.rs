@@ -38,20 +38,12 @@ pub(crate) fn weighted_buckets(c: &dyn Candidates) -> [Option<u16>; TAB_SIZE] {
 
 impl Sh {
     pub fn new(c: &dyn Candidates, flags: u8) -> Self {
-        Self {
-            buckets: weighted_buckets(c),
-            flags,
-        }
+        Self { buckets: weighted_buckets(c), flags }
     }
 
     fn key(&self, f: &Flow, offset: u32) -> usize {
-        let port = if self.flags & sched_flags::PORT != 0 {
-            u32::from(f.sport)
-        } else {
-            0
-        };
-        (offset.wrapping_add(hash_32(port.wrapping_add(fold(f.src)), TAB_BITS)) as usize)
-            & (TAB_SIZE - 1)
+        let port = if self.flags & sched_flags::PORT != 0 { u32::from(f.sport) } else { 0 };
+        (offset.wrapping_add(hash_32(port.wrapping_add(fold(f.src)), TAB_BITS)) as usize) & (TAB_SIZE - 1)
     }
 }
 
@@ -82,29 +74,13 @@ mod tests {
         let c = loads(&[3, 1]);
         let mut s = Sh::new(&c, 0);
         let b = weighted_buckets(&c);
-        assert_eq!(
-            &b[..8],
-            &[
-                Some(0),
-                Some(0),
-                Some(0),
-                Some(1),
-                Some(0),
-                Some(0),
-                Some(0),
-                Some(1)
-            ]
-        );
+        assert_eq!(&b[..8], &[Some(0), Some(0), Some(0), Some(1), Some(0), Some(0), Some(0), Some(1)]);
         for i in 0..200u32 {
             let f = flow(&format!("198.18.{}.{}", i / 200, i % 250), 1000 + i as u16);
             let a = s.schedule(&c, &f);
             let mut f2 = f;
             f2.sport = 7;
-            assert_eq!(
-                a,
-                s.schedule(&c, &f2),
-                "source port must not matter without sh-port"
-            );
+            assert_eq!(a, s.schedule(&c, &f2), "source port must not matter without sh-port");
         }
     }
 
@@ -113,13 +89,8 @@ mod tests {
         let mut c = loads(&[1, 1, 1]);
         let mut plain = Sh::new(&c, 0);
         let mut fb = Sh::new(&c, sched_flags::FALLBACK);
-        let clients: Vec<_> = (0..300u32)
-            .map(|i| flow(&format!("198.18.{}.{}", i / 250, i % 250 + 1), 1))
-            .collect();
-        let before: Vec<_> = clients
-            .iter()
-            .map(|f| fb.schedule(&c, f).unwrap())
-            .collect();
+        let clients: Vec<_> = (0..300u32).map(|i| flow(&format!("198.18.{}.{}", i / 250, i % 250 + 1), 1)).collect();
+        let before: Vec<_> = clients.iter().map(|f| fb.schedule(&c, f).unwrap()).collect();
         c[1].weight = 0;
         for (f, b) in clients.iter().zip(&before) {
             let now = fb.schedule(&c, f).unwrap();
@@ -136,9 +107,8 @@ mod tests {
     fn sh_port_spreads_one_client() {
         let c = loads(&[1, 1, 1, 1]);
         let mut s = Sh::new(&c, sched_flags::PORT);
-        let got: std::collections::HashSet<_> = (0..64u16)
-            .map(|p| s.schedule(&c, &flow("198.18.1.1", p)).unwrap())
-            .collect();
+        let got: std::collections::HashSet<_> =
+            (0..64u16).map(|p| s.schedule(&c, &flow("198.18.1.1", p)).unwrap()).collect();
         assert!(got.len() > 1);
     }
 }

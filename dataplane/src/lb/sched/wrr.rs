@@ -28,12 +28,7 @@ impl Wrr {
         let di = weights.clone().filter(|&w| w > 0).fold(0, gcd).max(1);
         let max = weights.max().unwrap_or(0);
         let mw = i64::from(max) - (i64::from(di) - 1);
-        Self {
-            cl: None,
-            cw: mw.max(0),
-            mw: mw.max(0),
-            di: i64::from(di),
-        }
+        Self { cl: None, cw: mw.max(0), mw: mw.max(0), di: i64::from(di) }
     }
 }
 
@@ -86,10 +81,7 @@ mod tests {
     fn ipvs_sequence_432() {
         let mut c = loads(&[4, 3, 2]);
         let mut s = Wrr::new(&c);
-        assert_eq!(
-            picks(&mut s, &mut c, 18),
-            vec![0, 0, 1, 0, 1, 2, 0, 1, 2, 0, 0, 1, 0, 1, 2, 0, 1, 2]
-        );
+        assert_eq!(picks(&mut s, &mut c, 18), vec![0, 0, 1, 0, 1, 2, 0, 1, 2, 0, 0, 1, 0, 1, 2, 0, 1, 2]);
     }
 
     #[test]
