@@ -34,18 +34,26 @@ enum Cmd {
         /// for a few seconds (no report).
         #[arg(long)]
         profile_sessions: Option<usize>,
+        /// Profile one case only: this many new connections (no report).
+        #[arg(long)]
+        profile_new: Option<usize>,
     },
 }
 
 fn main() {
     match Cli::parse().cmd {
-        Cmd::Engine { json, quick, cpu, profile_sessions } => {
+        Cmd::Engine { json, quick, cpu, profile_sessions, profile_new } => {
             if let Some(id) = core_affinity::get_core_ids().and_then(|ids| ids.into_iter().find(|c| c.id == cpu)) {
                 core_affinity::set_for_current(id);
             }
             if let Some(n) = profile_sessions {
                 let (b, s) = engine::established(n, 30_000_000 / n);
                 eprintln!("{n} sessions: {b:.2} Mpps batched, {s:.2} one at a time");
+                return;
+            }
+            if let Some(n) = profile_new {
+                let (create, steady) = engine::new_connections(n);
+                eprintln!("{n} new connections: {create:.2} Mpps, {steady:.2} with reaping");
                 return;
             }
             let r = engine::run(quick);

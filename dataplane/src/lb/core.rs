@@ -22,7 +22,7 @@ use super::family::{Family, HeaderOpts, L3, V4, V6};
 use super::frame::Frame;
 use super::net::NextHopError;
 use super::sched::{AnyScheduler, Candidates, Flow, Load, Scheduler};
-use super::session::{flag, Session, SessionTable, Side, Tables, Tuple, NIL, TEMPLATE_PROTO};
+use super::session::{flag, Refused, Session, SessionTable, Side, Tables, Tuple, NIL, TEMPLATE_PROTO};
 use super::stats::{CoreStats, Counters, Drop};
 use super::tcp_state::{next_state, Dir, TcpState};
 use super::{Verdict, TICKS_PER_SEC};
@@ -79,6 +79,8 @@ pub struct DestRt {
     pub persist: u32,
     pub overloaded: bool,
     pub stats: Counters,
+    /// Next hop toward it, resolved once per configuration generation.
+    nh: Option<u32>,
 }
 
 /// Per-core runtime state of a service.
@@ -250,10 +252,11 @@ fn per_core(limit: u32, ncores: u16) -> u32 {
 /// Frames [`Core::process_batch`] works on at once.
 pub const BATCH: usize = 32;
 
-/// Session count from which [`Core::process_batch`] probes the index in two
-/// passes (measured: below it everything is in cache and the extra pass only
-/// costs; above it the overlapped misses win, 2.7x at a million sessions).
-const WARM_FROM_SESSIONS: u32 = 16 * 1024;
+/// Table footprint (slots ever used) from which [`Core::process_batch`]
+/// probes the index in two passes (measured: below it everything is in cache
+/// and the extra pass only costs; above it the overlapped misses win, 2.7x at
+/// a million sessions).
+const WARM_FROM_SESSIONS: usize = 16 * 1024;
 
 /// What the first look at a frame found.
 #[derive(Debug, Clone, Copy)]
@@ -379,6 +382,7 @@ impl Core {
                 Some(d) if d.serial == rt.serial => {
                     let u = per_core(d.spec.u_threshold, st.p.ncores);
                     rt.overloaded = u != 0 && rt.active + rt.inactive >= u;
+                    rt.nh = None;
                 }
                 Some(d) => *rt = DestRt { serial: d.serial, ..DestRt::default() },
                 None => *rt = DestRt::default(),
@@ -443,7 +447,7 @@ impl Core {
             }
             // Two probe passes pay off once the index outgrows the caches:
             // the first brings in index entries, the second the sessions.
-            if st.t.v4.len() + st.t.v6.len() >= WARM_FROM_SESSIONS {
+            if st.t.v4.footprint() + st.t.v6.footprint() >= WARM_FROM_SESSIONS {
                 let mut sink = 0;
                 for p in pre.iter_mut() {
                     sink ^= st.warm(p);
@@ -1096,7 +1100,16 @@ impl State {
         let fwd = d.spec.fwd;
         let rip = F::from_ip(d.spec.addr).ok_or(Drop::NoDest)?;
         let rport = if fwd.two_way() && d.spec.port != 0 { d.spec.port } else { l4.dport };
-        let nh_rs = self.next_hop(cfg, d.spec.addr, fwd == Fwd::Dr)?;
+        let nh_rs = match self.dest_rt.get(dest as usize).and_then(|r| r.nh) {
+            Some(nh) => nh,
+            None => {
+                let nh = self.next_hop(cfg, d.spec.addr, fwd == Fwd::Dr)?;
+                if let Some(rt) = self.dest_rt.get_mut(dest as usize) {
+                    rt.nh = Some(nh);
+                }
+                nh
+            }
+        };
         let nh_client = match self.next_hop(cfg, flow.src, false) {
             Ok(nh) => nh,
             Err(e) if fwd.two_way() => return Err(e),
@@ -1128,12 +1141,10 @@ impl State {
             ..Session::default()
         };
         let table = F::table(&mut self.t);
-        let out = Tuple { src: rip, dst: lip, sport: rport, dport: lport, proto: ip.proto };
-        let stored = if fwd.two_way() && table.contains(&out) {
-            Err(Drop::TupleConflict)
-        } else {
-            table.insert(s).map_err(|_| Drop::SessionTableFull)
-        };
+        let stored = table.insert(s).map_err(|r| match r {
+            Refused::Full => Drop::SessionTableFull,
+            Refused::Conflict => Drop::TupleConflict,
+        });
         let i = match stored {
             Ok(i) => i,
             Err(e) => {
@@ -1213,6 +1224,10 @@ impl State {
         let mut budget = self.p.reap_budget;
         while budget > 0 {
             let n = F::table(&mut self.t).due(self.now, budget, &mut buf);
+            // Bring the index entries of the whole batch in first: their
+            // misses overlap instead of queueing one removal after another.
+            let table = F::table_ref(&self.t);
+            std::hint::black_box(buf[..n].iter().fold(0, |acc, &i| acc ^ table.warm_slot(i)));
             for &i in &buf[..n] {
                 if F::table(&mut self.t).get(i).has(flag::LIVE) {
                     self.expire::<F>(cfg, i);

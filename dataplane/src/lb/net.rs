@@ -59,6 +59,8 @@ pub enum NextHopError {
 pub struct NetState {
     pub ifaces: Vec<Iface>,
     routes: Vec<Route>,
+    /// Per route: the neighbour index of its gateway, when known.
+    gateways: Vec<Option<u32>>,
     neighbours: Vec<Neighbour>,
     index: HashMap<IpAddr, u32>,
 }
@@ -71,7 +73,9 @@ impl NetState {
     /// Adds a route (kept ordered longest prefix first).
     pub fn add_route(&mut self, r: Route) {
         let at = self.routes.partition_point(|x| x.prefix >= r.prefix);
+        let gw = r.gateway.and_then(|g| self.index.get(&g).copied());
         self.routes.insert(at, r);
+        self.gateways.insert(at, gw);
     }
 
     pub fn routes(&self) -> &[Route] {
@@ -80,6 +84,7 @@ impl NetState {
 
     pub fn clear_routes(&mut self) {
         self.routes.clear();
+        self.gateways.clear();
     }
 
     /// Adds or updates a neighbour in place; returns its stable index.
@@ -93,6 +98,11 @@ impl NetState {
         let i = self.neighbours.len() as u32;
         self.neighbours.push(Neighbour { addr, iface, mac });
         self.index.insert(addr, i);
+        for (r, gw) in self.routes.iter().zip(self.gateways.iter_mut()) {
+            if r.gateway == Some(addr) {
+                *gw = Some(i);
+            }
+        }
         i
     }
 
@@ -108,9 +118,14 @@ impl NetState {
     /// Longest-prefix match, then the neighbour for the gateway or the
     /// destination itself.
     pub fn next_hop(&self, dst: IpAddr) -> Result<NextHop, NextHopError> {
-        let r = self.routes.iter().find(|r| prefix_match(r.net, r.prefix, dst)).ok_or(NextHopError::NoRoute)?;
+        let at = self.routes.iter().position(|r| prefix_match(r.net, r.prefix, dst)).ok_or(NextHopError::NoRoute)?;
+        let r = &self.routes[at];
         let hop = r.gateway.unwrap_or(dst);
-        match self.index.get(&hop) {
+        let known = match self.gateways[at] {
+            Some(i) => Some(i),
+            None => self.index.get(&hop).copied(),
+        };
+        match known.as_ref() {
             Some(&neigh) if self.neighbours[neigh as usize].mac.is_some() => {
                 Ok(NextHop { neigh, on_link: r.gateway.is_none() })
             }

@@ -17,6 +17,7 @@
 
 use super::config::Fwd;
 use super::family::{Family, V4, V6};
+use hashbrown::hash_table::Entry;
 use hashbrown::HashTable;
 
 /// No session / no template.
@@ -137,9 +138,14 @@ pub enum Side {
     Out,
 }
 
-/// The table is at its configured maximum.
+/// Why a session was not stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Full;
+pub enum Refused {
+    /// The table is at its configured maximum.
+    Full,
+    /// Another session holds its outbound tuple.
+    Conflict,
+}
 
 const WHEEL_SLOTS: u32 = 4096;
 
@@ -206,6 +212,11 @@ impl<F: Family> SessionTable<F> {
 
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// Slots ever used (the memory the table's accesses range over).
+    pub fn footprint(&self) -> usize {
+        self.slab.len()
     }
 
     pub fn capacity(&self) -> u32 {
@@ -296,35 +307,44 @@ impl<F: Family> SessionTable<F> {
     }
 
     /// Stores a session, indexes it (inbound tuple; outbound too when
-    /// `HASHED_OUT` is set) and queues it for expiry.
-    pub fn insert(&mut self, mut s: Session<F::Addr>) -> Result<u32, Full> {
+    /// `HASHED_OUT` is set, refusing a session whose outbound tuple is taken)
+    /// and queues it for expiry. The inbound tuple must not be indexed yet
+    /// (the caller has just missed on it).
+    pub fn insert(&mut self, mut s: Session<F::Addr>) -> Result<u32, Refused> {
         if self.len >= self.cap {
-            return Err(Full);
+            return Err(Refused::Full);
         }
         s.flags |= flag::LIVE;
-        let i = if self.free != NIL {
-            let i = self.free;
-            self.free = self.slab[i as usize].n_control;
-            self.slab[i as usize] = s;
+        let Self { map, slab, seed, free, len, .. } = self;
+        let seed = *seed;
+        // The outbound tuple first: one probe both checks and finds its place.
+        let vacancy = if s.has(flag::HASHED_OUT) {
+            let t = Tuple { src: s.rip, dst: s.lip, sport: s.rport, dport: s.lport, proto: s.proto };
+            let h = hash_tuple(seed, &t.src, &t.dst, t.sport, t.dport, t.proto);
+            match map.entry(h, |&e| Self::entry_matches(slab, e, &t), |&x| Self::entry_hash(slab, seed, x)) {
+                Entry::Occupied(_) => return Err(Refused::Conflict),
+                Entry::Vacant(v) => Some(v),
+            }
+        } else {
+            None
+        };
+        let i = if *free != NIL {
+            let i = *free;
+            *free = slab[i as usize].n_control;
+            slab[i as usize] = s;
             i
         } else {
-            self.slab.push(s);
-            (self.slab.len() - 1) as u32
+            slab.push(s);
+            (slab.len() - 1) as u32
         };
-        self.len += 1;
-        self.index(i, 0);
-        if s.has(flag::HASHED_OUT) {
-            self.index(i, 1);
+        *len += 1;
+        if let Some(v) = vacancy {
+            v.insert(i << 1 | 1);
         }
+        let h = Self::entry_hash(slab, seed, i << 1);
+        map.insert_unique(h, i << 1, |&x| Self::entry_hash(slab, seed, x));
         self.queue(i);
         Ok(i)
-    }
-
-    fn index(&mut self, i: u32, dir: u32) {
-        let Self { map, slab, seed, .. } = self;
-        let e = i << 1 | dir;
-        let h = Self::entry_hash(slab, *seed, e);
-        map.insert_unique(h, e, |&x| Self::entry_hash(slab, *seed, x));
     }
 
     fn unhash(&mut self, i: u32, dir: u32) {
@@ -333,6 +353,20 @@ impl<F: Family> SessionTable<F> {
         if let Ok(entry) = self.map.find_entry(h, |&x| x == e) {
             entry.remove();
         }
+    }
+
+    /// Reads the index entries removing slot `i` will touch (see [`Self::warm`]).
+    #[inline]
+    pub fn warm_slot(&self, i: u32) -> u32 {
+        let s = &self.slab[i as usize];
+        let mut seen = 0;
+        if !s.has(flag::UNHASHED) {
+            seen ^= self.warm(Self::entry_hash(&self.slab, self.seed, i << 1));
+        }
+        if s.has(flag::HASHED_OUT) {
+            seen ^= self.warm(Self::entry_hash(&self.slab, self.seed, i << 1 | 1));
+        }
+        seen
     }
 
     /// Takes a template out of the index (it stays until its connections end).
@@ -482,7 +516,7 @@ mod tests {
         let mut t = SessionTable::<V4>::new(2, 2, 7, 0);
         t.insert(sess(1, 1)).unwrap();
         t.insert(sess(2, 1)).unwrap();
-        assert_eq!(t.insert(sess(3, 1)), Err(Full));
+        assert_eq!(t.insert(sess(3, 1)), Err(Refused::Full));
     }
 
     #[test]
