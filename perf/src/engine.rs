@@ -171,7 +171,7 @@ pub fn memory(n: usize) -> (f64, f64) {
 pub fn new_connections(n: usize) -> (f64, f64) {
     let gen = |k: u32| frames(&(k * n as u32..(k + 1) * n as u32).collect::<Vec<_>>(), SYN);
     let mut bufs = vec![0u8; FRAME * BATCH];
-    let mut c = core(2 * n as u32);
+    let mut c = core((n + n / 4) as u32);
     let tick = xdpvs::lb::TICKS_PER_SEC;
     assert_eq!(pass_batched_at(&mut c, &gen(0), &mut bufs, 1, false), n);
     // Creation alone: the first generation is reaped before the clock starts.

@@ -276,7 +276,10 @@ struct Parsed<A> {
     l4: Option<L4>,
     /// Set by the first probe pass.
     hash: Option<u64>,
-    hint: Option<(u32, Side)>,
+    /// Set by the probe: what the lookup found, and the table's insert count
+    /// when it looked (a miss stays valid until that moves).
+    hint: Option<Option<(u32, Side)>>,
+    probed_at: u64,
 }
 
 impl<A: Copy> Parsed<A> {
@@ -578,7 +581,7 @@ impl State {
         frame.set_len(l3 + ip.len);
         let flow = (ip.proto == proto::TCP || ip.proto == proto::UDP) && !ip.fragmented;
         let l4 = if flow { parse_l4(&frame.data()[l3 + ip.l4_off..l3 + ip.len], ip.proto) } else { None };
-        Ok(Parsed { l3, ip, l4, hash: None, hint: None })
+        Ok(Parsed { l3, ip, l4, hash: None, hint: None, probed_at: 0 })
     }
 
     /// Hashes the flow and reads its index entries (first pass over a burst).
@@ -603,15 +606,15 @@ impl State {
     /// [`Self::ip`] re-validates the answer.
     #[inline]
     fn probe(&mut self, p: &mut Pre) {
+        fn go<F: Family>(t: &SessionTable<F>, x: &mut Parsed<F::Addr>) {
+            if let Some(tuple) = x.tuple() {
+                x.hint = Some(t.lookup_hashed(&tuple, x.hash.unwrap_or_else(|| t.hash(&tuple))));
+                x.probed_at = t.inserts();
+            }
+        }
         match p {
-            Pre::V4(x) => {
-                x.hint =
-                    x.tuple().and_then(|t| self.t.v4.lookup_hashed(&t, x.hash.unwrap_or_else(|| self.t.v4.hash(&t))))
-            }
-            Pre::V6(x) => {
-                x.hint =
-                    x.tuple().and_then(|t| self.t.v6.lookup_hashed(&t, x.hash.unwrap_or_else(|| self.t.v6.hash(&t))))
-            }
+            Pre::V4(x) => go(&self.t.v4, x),
+            Pre::V6(x) => go(&self.t.v6, x),
             Pre::Done(_) => {}
         }
     }
@@ -641,7 +644,8 @@ impl State {
         };
         let table = F::table(&mut self.t);
         let found = match p.hint {
-            Some((i, side)) if table.holds(i, side, &t) => Some((i, side)),
+            Some(Some((i, side))) if table.holds(i, side, &t) => Some((i, side)),
+            Some(None) if table.inserts() == p.probed_at => None,
             _ => table.lookup(&t),
         };
         let hit = match found {

@@ -183,6 +183,9 @@ pub struct SessionTable<F: Family> {
     cap: u32,
     len: u32,
     wheel: Vec<Vec<u32>>,
+    /// Sessions ever inserted (a probe's "not found" stays true while this
+    /// does not move).
+    inserts: u64,
     /// Next tick to reap, and how far into its bucket reaping got.
     cursor: u32,
     cursor_pos: usize,
@@ -201,6 +204,7 @@ impl<F: Family> SessionTable<F> {
             cap,
             len: 0,
             wheel: (0..WHEEL_SLOTS).map(|_| Vec::new()).collect(),
+            inserts: 0,
             cursor: now,
             cursor_pos: 0,
         }
@@ -212,6 +216,12 @@ impl<F: Family> SessionTable<F> {
 
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// Sessions inserted so far.
+    #[inline]
+    pub fn inserts(&self) -> u64 {
+        self.inserts
     }
 
     /// Slots ever used (the memory the table's accesses range over).
@@ -338,6 +348,7 @@ impl<F: Family> SessionTable<F> {
             (slab.len() - 1) as u32
         };
         *len += 1;
+        self.inserts += 1;
         if let Some(v) = vacancy {
             v.insert(i << 1 | 1);
         }
