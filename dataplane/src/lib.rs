@@ -7,6 +7,7 @@
 //! `unsafe` is denied crate-wide; only the AF_XDP and shared-memory modules
 //! may allow it, block by block, each with a `// SAFETY:` line.
 
+pub mod admin;
 pub mod lb;
 pub mod pcap;
 pub mod testkit;

@@ -2,6 +2,8 @@
 //! frames in memory. No I/O and no `unsafe` here: the AF_XDP layer hands
 //! frames to [`core::Core::process`] and acts on the [`Verdict`].
 
+#![forbid(unsafe_code)]
+
 pub mod config;
 pub mod core;
 pub mod family;

@@ -15,6 +15,8 @@
 //! routing, destination options, fragment and AH are walked to find the upper
 //! layer ([`ipv6::Ipv6Packet::upper_layer`]); ESP ends the walk (opaque).
 
+#![forbid(unsafe_code)]
+
 pub mod checksum;
 pub mod ethernet;
 pub mod icmp;

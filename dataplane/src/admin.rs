@@ -1,0 +1,225 @@
+//! Administrative commands: what `xdpvsadm` asks and the daemon applies to
+//! its [`Config`], and the `-S` (save) text that `-R` reads back.
+//!
+//! The grammar that produces [`Command`]s lives in `xdpvsadm`; the daemon
+//! applies them with [`apply`], so both ends share one meaning.
+
+use crate::lb::config::{
+    fmt_addr_port, sched_flags, Config, ConfigError, DestSpec, Match, Proto, ServiceKey, ServiceSpec,
+};
+use crate::lb::tcp_state::{TcpState, Timeouts};
+use std::fmt::Write as _;
+use std::net::IpAddr;
+
+/// One configuration change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    AddService(ServiceSpec),
+    EditService(ServiceSpec),
+    DelService(ServiceKey),
+    Clear,
+    AddDest(ServiceKey, DestSpec),
+    EditDest(ServiceKey, DestSpec),
+    DelDest(ServiceKey, IpAddr, u16),
+    /// `--set tcp tcpfin udp` (0 keeps a value).
+    SetTimeouts(u32, u32, u32),
+    AddLaddr(ServiceKey, IpAddr, Option<String>),
+    DelLaddr(ServiceKey, IpAddr),
+}
+
+/// Applies one command (validated: nothing changes on error).
+pub fn apply(cfg: &mut Config, cmd: &Command) -> Result<(), ConfigError> {
+    match cmd {
+        Command::AddService(s) => cfg.add_service(s.clone()).map(drop),
+        Command::EditService(s) => cfg.edit_service(s.clone()),
+        Command::DelService(k) => cfg.del_service(k),
+        Command::Clear => {
+            cfg.clear();
+            Ok(())
+        }
+        Command::AddDest(k, d) => cfg.add_dest(k, *d).map(drop),
+        Command::EditDest(k, d) => cfg.edit_dest(k, *d),
+        Command::DelDest(k, a, p) => cfg.del_dest(k, *a, *p),
+        Command::SetTimeouts(t, f, u) => cfg.set_timeouts(*t, *f, *u),
+        Command::AddLaddr(k, a, i) => cfg.add_laddr(k, *a, i.clone()).map(drop),
+        Command::DelLaddr(k, a) => cfg.del_laddr(k, *a),
+    }
+}
+
+/// The service as ipvsadm names it on a command line: `-t VIP:port`,
+/// `-u VIP:port` or `-f MARK`.
+pub fn service_arg(k: &ServiceKey) -> String {
+    match k {
+        ServiceKey::Addr(m) => {
+            let flag = if m.proto == Proto::Tcp { "-t" } else { "-u" };
+            format!("{flag} {}", fmt_addr_port(m.addr, m.port))
+        }
+        ServiceKey::Fwmark { mark, .. } => format!("-f {mark}"),
+    }
+}
+
+/// A prefix length as ipvsadm writes a netmask: dotted for IPv4, a number
+/// for IPv6.
+pub fn netmask_text(prefix: u8, v6: bool) -> String {
+    if v6 {
+        prefix.to_string()
+    } else {
+        let m = if prefix == 0 { 0 } else { u32::MAX << (32 - u32::from(prefix.min(32))) };
+        std::net::Ipv4Addr::from(m).to_string()
+    }
+}
+
+/// `-b` flags as text (`sh-fallback,sh-port` style for sh and mh).
+pub fn sched_flags_text(flags: u8, sched: &str) -> String {
+    let prefix = if sched == "sh" || sched == "mh" { sched } else { "" };
+    let mut v = Vec::new();
+    if flags & sched_flags::FALLBACK != 0 {
+        v.push(if prefix.is_empty() { "flag-1".to_string() } else { format!("{prefix}-fallback") });
+    }
+    if flags & sched_flags::PORT != 0 {
+        v.push(if prefix.is_empty() { "flag-2".to_string() } else { format!("{prefix}-port") });
+    }
+    if flags & sched_flags::FLAG3 != 0 {
+        v.push("flag-3".to_string());
+    }
+    v.join(",")
+}
+
+/// The `--match` text of a fwmark service's matches, one argument per
+/// (protocol, address) with its ports: `tcp:198.18.0.10:80,443`.
+pub fn matches_text(ms: &[Match]) -> Vec<String> {
+    let mut groups: Vec<(Proto, IpAddr, Vec<u16>)> = Vec::new();
+    for m in ms {
+        match groups.iter_mut().find(|g| g.0 == m.proto && g.1 == m.addr) {
+            Some(g) => g.2.push(m.port),
+            None => groups.push((m.proto, m.addr, vec![m.port])),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(p, a, ports)| {
+            let ports: Vec<String> = ports.iter().map(u16::to_string).collect();
+            let addr = if a.is_ipv6() { format!("[{a}]") } else { a.to_string() };
+            format!("{}:{addr}:{}", p.name().to_lowercase(), ports.join(","))
+        })
+        .collect()
+}
+
+/// ipvsadm's `-S` (with `-n`): every service, its real servers and (our
+/// additions, so that `-R` restores everything) its local addresses and
+/// non-default timeouts. Services in slot order, real servers in list order.
+pub fn save(cfg: &Config) -> String {
+    let mut out = String::new();
+    let def = Timeouts::default();
+    let t = cfg.timeouts;
+    if t != def {
+        let tcp = t.tcp(TcpState::Established);
+        let fin = t.tcp(TcpState::FinWait);
+        let _ = writeln!(out, "--set {tcp} {fin} {}", t.udp);
+    }
+    for (_, s) in cfg.services() {
+        let spec = &s.spec;
+        let _ = write!(out, "-A {} -s {}", service_arg(&spec.key), spec.sched.name());
+        if spec.flags != 0 {
+            let _ = write!(out, " -b {}", sched_flags_text(spec.flags, spec.sched.name()));
+        }
+        if let Some(p) = spec.persistent {
+            let _ = write!(out, " -p {p}");
+            let full = if spec.key.is_v6() { 128 } else { 32 };
+            if spec.netmask != full {
+                let _ = write!(out, " -M {}", netmask_text(spec.netmask, spec.key.is_v6()));
+            }
+        }
+        if let ServiceKey::Fwmark { v6, .. } = spec.key {
+            if v6 {
+                out.push_str(" -6");
+            }
+            for m in matches_text(&spec.matches) {
+                let _ = write!(out, " --match {m}");
+            }
+        }
+        out.push('\n');
+        for &d in &s.dests {
+            let Some(d) = cfg.dest(d) else { continue };
+            let d = d.spec;
+            let _ = write!(
+                out,
+                "-a {} -r {} {} -w {}",
+                service_arg(&spec.key),
+                fmt_addr_port(d.addr, d.port),
+                d.fwd.flag(),
+                d.weight
+            );
+            if d.u_threshold != 0 {
+                let _ = write!(out, " -x {}", d.u_threshold);
+            }
+            if d.l_threshold != 0 {
+                let _ = write!(out, " -y {}", d.l_threshold);
+            }
+            out.push('\n');
+        }
+        for &l in &s.laddrs {
+            let Some(l) = cfg.laddr(l) else { continue };
+            let _ = write!(out, "-P {} -z {}", service_arg(&spec.key), l.addr);
+            if let Some(i) = &l.iface {
+                let _ = write!(out, " -F {i}");
+            }
+            out.push('\n');
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lb::config::{Fwd, SchedKind};
+
+    #[test]
+    fn save_lists_services_servers_and_local_addresses() {
+        let mut c = Config::default();
+        let vip: IpAddr = "198.18.0.10".parse().unwrap();
+        let k = ServiceKey::Addr(Match { proto: Proto::Tcp, addr: vip, port: 80 });
+        let mut spec = ServiceSpec::new(k, SchedKind::Sh);
+        spec.flags = sched_flags::FALLBACK | sched_flags::PORT;
+        spec.persistent = Some(300);
+        spec.netmask = 24;
+        apply(&mut c, &Command::AddService(spec)).unwrap();
+        let d = |a: &str, fwd, w| DestSpec {
+            addr: a.parse().unwrap(),
+            port: 8080,
+            weight: w,
+            fwd,
+            u_threshold: 0,
+            l_threshold: 0,
+        };
+        apply(&mut c, &Command::AddDest(k, d("198.19.0.11", Fwd::Nat, 1))).unwrap();
+        let mut x = d("198.19.0.12", Fwd::FullNat, 3);
+        x.u_threshold = 100;
+        x.l_threshold = 50;
+        apply(&mut c, &Command::AddDest(k, x)).unwrap();
+        apply(&mut c, &Command::AddLaddr(k, "198.19.0.250".parse().unwrap(), Some("rs0".into()))).unwrap();
+        apply(&mut c, &Command::SetTimeouts(1000, 0, 0)).unwrap();
+        assert_eq!(
+            save(&c),
+            "--set 1000 120 300\n\
+             -A -t 198.18.0.10:80 -s sh -b sh-fallback,sh-port -p 300 -M 255.255.255.0\n\
+             -a -t 198.18.0.10:80 -r 198.19.0.12:8080 -b -w 3 -x 100 -y 50\n\
+             -a -t 198.18.0.10:80 -r 198.19.0.11:8080 -m -w 1\n\
+             -P -t 198.18.0.10:80 -z 198.19.0.250 -F rs0\n"
+        );
+    }
+
+    #[test]
+    fn fwmark_matches_group_ports() {
+        let vip: IpAddr = "2001:db8::10".parse().unwrap();
+        let ms = [
+            Match { proto: Proto::Tcp, addr: vip, port: 80 },
+            Match { proto: Proto::Tcp, addr: vip, port: 443 },
+            Match { proto: Proto::Udp, addr: vip, port: 443 },
+        ];
+        assert_eq!(matches_text(&ms), vec!["tcp:[2001:db8::10]:80,443", "udp:[2001:db8::10]:443"]);
+        assert_eq!(netmask_text(24, false), "255.255.255.0");
+        assert_eq!(netmask_text(64, true), "64");
+    }
+}
