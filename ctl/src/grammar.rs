@@ -260,8 +260,16 @@ struct Occ {
     value: Option<String>,
 }
 
+/// The words of an invocation, sorted: the command, the options in order,
+/// and positional values (only `--set` has them).
+struct Words {
+    cmd: Option<Cmd>,
+    occ: Vec<Occ>,
+    pos: Vec<String>,
+}
+
 /// Splits the words into a command, options and positional values.
-fn tokenize(args: &[String]) -> Result<(Option<Cmd>, Vec<Occ>, Vec<String>), ParseError> {
+fn tokenize(args: &[String]) -> Result<Words, ParseError> {
     // -b means --sched-flags with -A/-E and --fullnat elsewhere: find the command first.
     fn set_cmd(cmd: &mut Option<Cmd>, c: Cmd) -> Result<(), ParseError> {
         match *cmd {
@@ -369,7 +377,7 @@ fn tokenize(args: &[String]) -> Result<(Option<Cmd>, Vec<Occ>, Vec<String>), Par
             pos.push(a.clone());
         }
     }
-    Ok((cmd, occ, pos))
+    Ok(Words { cmd, occ, pos })
 }
 
 fn take_number(args: &[String], i: &mut usize) -> Option<String> {
@@ -481,7 +489,7 @@ fn parse_match(s: &str) -> Option<Vec<Match>> {
 
 /// Parses one invocation (the words after the program name).
 pub fn parse(args: &[String]) -> Result<Invocation, ParseError> {
-    let (cmd, occ, pos) = tokenize(args)?;
+    let Words { cmd, occ, pos } = tokenize(args)?;
     if occ.iter().any(|o| matches!(o.name, "start-daemon" | "stop-daemon")) {
         return Err(ParseError::SyncDaemon);
     }
