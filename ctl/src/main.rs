@@ -5,9 +5,7 @@
 //! Talking to a running daemon (shared memory, stats, listings) comes with the
 //! control-plane issue; until then commands that need the daemon say so.
 
-mod grammar;
-
-use grammar::{parse, parse_rules, Action};
+use xdpvs::grammar::{parse, parse_rules, Action};
 use std::io::Read;
 use std::process::ExitCode;
 use xdpvs::admin::{apply, save};

@@ -1,6 +1,7 @@
 //! xdpvs: the AF_XDP Virtual Server.
 //!
 //! - [`wire`]: zero-copy typed packet views and checksums.
+//! - [`admin`], [`grammar`]: ipvsadm's commands, grammar and `-S` format.
 //! - [`lb`]: the balancer engine (services, schedulers, sessions, the four
 //!   LVS forwarding modes) over frames in memory; no I/O.
 //!
@@ -8,6 +9,7 @@
 //! may allow it, block by block, each with a `// SAFETY:` line.
 
 pub mod admin;
+pub mod grammar;
 pub mod lb;
 pub mod pcap;
 pub mod testkit;

@@ -8,8 +8,8 @@
 //! `-a`/`-e`, as in DPVS.
 
 use std::net::{IpAddr, Ipv4Addr};
-use xdpvs::admin::Command;
-use xdpvs::lb::config::{sched_flags, DestSpec, Fwd, Match, Proto, SchedKind, ServiceKey, ServiceSpec, MAX_WEIGHT};
+use crate::admin::Command;
+use crate::lb::config::{sched_flags, DestSpec, Fwd, Match, Proto, SchedKind, ServiceKey, ServiceSpec, MAX_WEIGHT};
 
 /// What was asked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -599,7 +599,7 @@ pub fn parse(args: &[String]) -> Result<Invocation, ParseError> {
         Cmd::Set => {
             let [tcp, fin, udp] = pos.as_slice() else { return Err(ParseError::SetNeedsThree) };
             let t = |s: &String| {
-                number(s, 0u32, xdpvs::lb::tcp_state::Timeouts::MAX_SECS)
+                number(s, 0u32, crate::lb::tcp_state::Timeouts::MAX_SECS)
                     .ok_or_else(|| ParseError::BadTimeout(s.clone()))
             };
             Action::Admin(Command::SetTimeouts(t(tcp)?, t(fin)?, t(udp)?))
@@ -858,15 +858,15 @@ mod tests {
         assert_eq!(r.len(), 3);
         assert_eq!((r[0].0, r[1].0, r[2].0), (3, 4, 5));
         assert!(r[2].1.is_err(), "-R accepts configuration commands only");
-        let mut cfg = xdpvs::lb::config::Config::default();
+        let mut cfg = crate::lb::config::Config::default();
         for (_, c) in r.into_iter().take(2) {
-            xdpvs::admin::apply(&mut cfg, &c.unwrap()).unwrap();
+            crate::admin::apply(&mut cfg, &c.unwrap()).unwrap();
         }
-        let saved = xdpvs::admin::save(&cfg);
-        let mut again = xdpvs::lb::config::Config::default();
+        let saved = crate::admin::save(&cfg);
+        let mut again = crate::lb::config::Config::default();
         for (_, c) in parse_rules(&saved) {
-            xdpvs::admin::apply(&mut again, &c.unwrap()).unwrap();
+            crate::admin::apply(&mut again, &c.unwrap()).unwrap();
         }
-        assert_eq!(xdpvs::admin::save(&again), saved, "-S output restores to the same -S output");
+        assert_eq!(crate::admin::save(&again), saved, "-S output restores to the same -S output");
     }
 }
