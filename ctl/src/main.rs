@@ -5,10 +5,10 @@
 //! Talking to a running daemon (shared memory, stats, listings) comes with the
 //! control-plane issue; until then commands that need the daemon say so.
 
-use xdpvs::grammar::{parse, parse_rules, Action};
 use std::io::Read;
 use std::process::ExitCode;
 use xdpvs::admin::{apply, save};
+use xdpvs::grammar::{parse, parse_rules, Action};
 use xdpvs::lb::config::Config;
 
 const USAGE: &str = "\

@@ -7,9 +7,9 @@
 //! timeout. `-b` is `--sched-flags` with `-A`/`-E` and `--fullnat` with
 //! `-a`/`-e`, as in DPVS.
 
-use std::net::{IpAddr, Ipv4Addr};
 use crate::admin::Command;
 use crate::lb::config::{sched_flags, DestSpec, Fwd, Match, Proto, SchedKind, ServiceKey, ServiceSpec, MAX_WEIGHT};
+use std::net::{IpAddr, Ipv4Addr};
 
 /// What was asked.
 #[derive(Debug, Clone, PartialEq, Eq)]

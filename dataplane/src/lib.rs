@@ -9,8 +9,12 @@
 //! may allow it, block by block, each with a `// SAFETY:` line.
 
 pub mod admin;
+pub mod daemon;
 pub mod grammar;
 pub mod lb;
+pub mod netinfo;
 pub mod pcap;
 pub mod testkit;
 pub mod wire;
+pub mod worker;
+pub mod xsk;

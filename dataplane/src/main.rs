@@ -1,30 +1,108 @@
-//! The `xdpvs` binary.
-//!
-//! Until the AF_XDP daemon lands, `xdpvs simulate` runs the engine over
-//! complete client conversations held in memory (see `simulate.rs`).
+//! The `xdpvs` binary: the daemon (default), or `xdpvs simulate`.
 
 mod simulate;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use xdpvs::daemon::{self, Options};
 
 #[derive(Parser)]
-#[command(name = "xdpvs", version, about = "AF_XDP Virtual Server: a userspace L4 load balancer with LVS semantics")]
+#[command(
+    name = "xdpvs",
+    version,
+    about = "AF_XDP Virtual Server: a poll-mode userspace L4 load balancer with LVS semantics",
+    long_about = "Runs the balancer on the given interfaces: an XDP program steers the traffic xdpvs owns \
+(services, FULLNAT local addresses, NAT replies) to AF_XDP sockets, one per (interface, queue), each polled by a \
+worker pinned to a core; everything else stays with the kernel. Configure the VIP on the kernel interface, as \
+with LVS, so the kernel answers ARP for it.",
+    args_conflicts_with_subcommands = true
+)]
 struct Cli {
     #[command(subcommand)]
-    cmd: Cmd,
+    cmd: Option<Cmd>,
+    #[command(flatten)]
+    daemon: DaemonArgs,
 }
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Run whole TCP conversations (handshake, HTTP request and response,
-    /// FIN both ways) from many clients through the engine, check every
-    /// frame, and print what the balancer did.
+    /// Run whole TCP conversations from many clients through the engine in
+    /// memory, check every frame, and print what the balancer did.
     Simulate(simulate::Args),
 }
 
+#[derive(Args, Default)]
+struct DaemonArgs {
+    /// TOML file with any of the options below (flags override it); see configs/.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Interface to serve: once for one-arm (DR/TUN), twice for client side + server side (NAT, FULLNAT).
+    #[arg(long = "iface", value_name = "DEV")]
+    ifaces: Vec<String>,
+    /// CPUs to pin the workers on, e.g. 1,0 (one worker per queue).
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    cores: Vec<usize>,
+    /// Queues per device to serve (default: all rx queues).
+    #[arg(long, value_name = "N")]
+    queues: Option<u32>,
+    /// XDP attach mode: native (driver), generic (skb) or auto (native, else generic).
+    #[arg(long, value_name = "MODE")]
+    xdp_mode: Option<String>,
+    /// UMEM size in MiB (default 16 per queue and interface).
+    #[arg(long, value_name = "MIB")]
+    umem_mb: Option<usize>,
+    /// Do not try 2 MiB huge pages for the UMEM.
+    #[arg(long)]
+    no_hugepages: bool,
+    /// Rules to load at start, in ipvsadm -S format (SIGHUP re-reads them).
+    #[arg(long, value_name = "FILE")]
+    restore: Option<PathBuf>,
+    /// Write a JSON stats snapshot here every second.
+    #[arg(long, value_name = "FILE")]
+    stats_file: Option<PathBuf>,
+    /// Instance name (default: default).
+    #[arg(long, value_name = "NAME")]
+    instance: Option<String>,
+    /// Sessions per worker and address family (default 1048576).
+    #[arg(long, value_name = "N")]
+    max_sessions: Option<u32>,
+    /// Empty polls before an idle worker sleeps in poll(2) (default 256).
+    #[arg(long, value_name = "N")]
+    idle_spin: Option<u32>,
+}
+
 fn main() {
-    let code = match Cli::parse().cmd {
-        Cmd::Simulate(a) => simulate::run(&a),
+    let cli = Cli::parse();
+    let code = match cli.cmd {
+        Some(Cmd::Simulate(a)) => simulate::run(&a),
+        None => match options(cli.daemon).and_then(daemon::run) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("xdpvs: {e}");
+                1
+            }
+        },
     };
     std::process::exit(code);
+}
+
+fn options(a: DaemonArgs) -> Result<Options, String> {
+    let base = match &a.config {
+        Some(p) => Options::from_file(p)?,
+        None => Options::default(),
+    };
+    let flags = Options {
+        instance: a.instance,
+        interfaces: a.ifaces,
+        cores: a.cores,
+        queues: a.queues,
+        xdp_mode: a.xdp_mode,
+        umem_mb: a.umem_mb,
+        hugepages: a.no_hugepages.then_some(false),
+        restore: a.restore,
+        stats_file: a.stats_file,
+        max_sessions: a.max_sessions,
+        idle_spin: a.idle_spin,
+    };
+    Ok(base.overridden_by(flags))
 }

@@ -1,0 +1,356 @@
+//! The daemon: options, startup, workers, the control loop, shutdown.
+//!
+//! Startup order: interfaces and the kernel's routes/neighbours → rules
+//! (`--restore`, ipvsadm `-S` format) → UMEM → XDP program on every
+//! interface → one AF_XDP socket per (interface, queue) → workers pinned to
+//! cores. Every failure is one line naming the fix, and a non-zero exit.
+//!
+//! The control loop (this thread) refreshes routes and neighbours every
+//! second (and at once when a worker asks for a resolution), re-reads the
+//! rules on SIGHUP, publishes each new configuration generation to the
+//! workers and the steering maps, and writes a stats snapshot. SIGTERM and
+//! SIGINT stop the workers; dropping the sockets and the programs' links
+//! then detaches everything.
+
+use crate::admin::apply;
+use crate::grammar::parse_rules;
+use crate::lb::config::Config;
+use crate::lb::core::{Core, CoreParams};
+use crate::lb::net::NetState;
+use crate::lb::stats::Drop;
+use crate::netinfo;
+use crate::worker::{Published, Snapshot, Worker};
+use crate::xsk::steer::{owned_keys, Mode, Steer};
+use crate::xsk::{open_ports, Io, Shared, RING};
+use serde::Deserialize;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Daemon options: the TOML file's keys, overridden by flags.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Options {
+    /// Instance name (several daemons on one host need different names).
+    pub instance: Option<String>,
+    /// Interfaces: one (one-arm, as LVS-DR) or client side + server side.
+    #[serde(default)]
+    pub interfaces: Vec<String>,
+    /// CPUs to pin workers on, in order (default: CPUs 1, 2, … then 0).
+    #[serde(default)]
+    pub cores: Vec<usize>,
+    /// Queues per device (default: every rx queue of the device with fewest).
+    pub queues: Option<u32>,
+    /// native | generic | auto.
+    pub xdp_mode: Option<String>,
+    /// UMEM size in MiB (default 16 per queue and interface).
+    pub umem_mb: Option<usize>,
+    /// Use 2 MiB huge pages for the UMEM when reserved.
+    pub hugepages: Option<bool>,
+    /// Rules to load at start (ipvsadm `-S` format); SIGHUP re-reads them.
+    pub restore: Option<PathBuf>,
+    /// Where to write the stats snapshot (JSON), every second.
+    pub stats_file: Option<PathBuf>,
+    /// Sessions per worker and address family.
+    pub max_sessions: Option<u32>,
+    /// Busy polls without traffic before a worker sleeps in poll(2).
+    pub idle_spin: Option<u32>,
+}
+
+impl Options {
+    /// Reads a TOML file.
+    pub fn from_file(path: &std::path::Path) -> Result<Options, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// `self` with every field `over` sets replaced.
+    pub fn overridden_by(mut self, over: Options) -> Options {
+        macro_rules! take {
+            ($($f:ident),*) => { $( if over.$f.is_some() { self.$f = over.$f; } )* };
+        }
+        take!(instance, queues, xdp_mode, umem_mb, hugepages, restore, stats_file, max_sessions, idle_spin);
+        if !over.interfaces.is_empty() {
+            self.interfaces = over.interfaces;
+        }
+        if !over.cores.is_empty() {
+            self.cores = over.cores;
+        }
+        self
+    }
+
+    fn mode(&self) -> Result<Mode, String> {
+        match self.xdp_mode.as_deref().unwrap_or("auto") {
+            "native" | "drv" | "driver" => Ok(Mode::Native),
+            "generic" | "skb" => Ok(Mode::Generic),
+            "auto" => Ok(Mode::Auto),
+            other => Err(format!("unknown XDP mode '{other}': use native, generic or auto")),
+        }
+    }
+}
+
+/// Applies a rules file to a fresh configuration over `net`.
+pub fn load_rules(path: &std::path::Path, net: NetState) -> Result<Config, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read rules {}: {e}", path.display()))?;
+    let mut cfg = Config::new(net);
+    let mut errors = Vec::new();
+    for (line, r) in parse_rules(&text) {
+        let res = r.map_err(|e| e.to_string()).and_then(|c| apply(&mut cfg, &c).map_err(|e| e.to_string()));
+        if let Err(e) = res {
+            errors.push(format!("{}:{line}: {e}", path.display()));
+        }
+    }
+    if errors.is_empty() {
+        Ok(cfg)
+    } else {
+        Err(errors.join("\n"))
+    }
+}
+
+/// Sum of the workers' snapshots, as JSON.
+fn stats_json(cfg: &Config, snaps: &[Snapshot], steers: &[Steer]) -> serde_json::Value {
+    use serde_json::json;
+    let sum_core = |f: &dyn Fn(&Snapshot) -> u64| snaps.iter().map(f).sum::<u64>();
+    let drops: serde_json::Map<String, serde_json::Value> =
+        Drop::ALL.iter().map(|d| (d.name().to_string(), json!(sum_core(&|s| s.core.dropped(*d))))).collect();
+    let services: Vec<_> = cfg
+        .services()
+        .map(|(slot, s)| {
+            let mut c = crate::lb::stats::Counters::default();
+            for sn in snaps {
+                if let Some((_, x)) = sn.services.iter().find(|(i, _)| *i == slot) {
+                    c.add(x);
+                }
+            }
+            let dests: Vec<_> = s
+                .dests
+                .iter()
+                .filter_map(|&d| {
+                    let dc = cfg.dest(d)?;
+                    let (mut c, mut active, mut inactive) = (crate::lb::stats::Counters::default(), 0, 0);
+                    for sn in snaps {
+                        if let Some((_, rt)) = sn.dests.iter().find(|(i, rt)| *i == d && rt.serial == dc.serial) {
+                            c.add(&rt.stats);
+                            active += rt.active;
+                            inactive += rt.inactive;
+                        }
+                    }
+                    Some(json!({
+                        "address": dc.spec.addr.to_string(), "port": dc.spec.port, "forward": dc.spec.fwd.name(),
+                        "weight": dc.spec.weight, "active": active, "inactive": inactive,
+                        "conns": c.conns, "inpkts": c.inpkts, "outpkts": c.outpkts, "inbytes": c.inbytes, "outbytes": c.outbytes,
+                    }))
+                })
+                .collect();
+            json!({"service": s.spec.key.to_string(), "scheduler": s.spec.sched.name(),
+                   "conns": c.conns, "inpkts": c.inpkts, "outpkts": c.outpkts, "inbytes": c.inbytes, "outbytes": c.outbytes,
+                   "dests": dests})
+        })
+        .collect();
+    let workers: Vec<_> = snaps
+        .iter()
+        .map(|s| {
+            json!({"rx": s.core.rx, "tx": s.core.tx, "pass": s.core.pass, "handoff_out": s.handoff_out, "handoff_in": s.handoff_in,
+                   "sessions": s.sessions.0 + s.sessions.1, "io_rx": s.io.rx, "io_tx": s.io.tx, "tx_ring_full": s.io.tx_ring_full,
+                   "fill_short": s.io.fill_short, "generation": s.generation})
+        })
+        .collect();
+    let xdp: Vec<_> = steers
+        .iter()
+        .map(|s| {
+            let (r, p) = s.counters();
+            json!({"iface": s.iface, "mode": format!("{:?}", s.mode), "redirected": r, "passed": p})
+        })
+        .collect();
+    json!({"generation": cfg.generation, "services": services, "drops": drops, "workers": workers, "xdp": xdp})
+}
+
+/// Runs the daemon until SIGTERM/SIGINT.
+pub fn run(opts: Options) -> Result<(), String> {
+    if opts.interfaces.is_empty() {
+        return Err(
+            "no interface given: use --iface DEV (once for one-arm, twice for client side + server side)".into()
+        );
+    }
+    let mode = opts.mode()?;
+    let names = opts.interfaces.clone();
+    let ifaces = names.iter().map(|n| netinfo::iface(n)).collect::<Result<Vec<_>, _>>()?;
+    let mut net = NetState::new(ifaces);
+    netinfo::refresh(&mut net, &names)?;
+    let mut cfg = match &opts.restore {
+        Some(p) => load_rules(p, net.clone())?,
+        None => Config::new(net.clone()),
+    };
+    let queues = opts.queues.unwrap_or_else(|| names.iter().map(|n| netinfo::rx_queues(n)).min().unwrap_or(1)).max(1);
+    let umem_mb = opts.umem_mb.unwrap_or(16 * queues as usize * names.len());
+    let shared = Shared::new(umem_mb << 20, opts.hugepages.unwrap_or(true)).map_err(|e| {
+        format!(
+            "cannot allocate the {umem_mb} MiB UMEM: {e} (as root, xdpvs locks it with CAP_IPC_LOCK; lower --umem-mb)"
+        )
+    })?;
+    if opts.hugepages.unwrap_or(true) && !shared.hugepages() {
+        eprintln!("xdpvs: no free 2 MiB huge pages reserved: the UMEM uses normal pages (echo N > /proc/sys/vm/nr_hugepages to reserve)");
+    }
+    let mut steers =
+        names.iter().map(|n| Steer::attach(n, mode)).collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())?;
+    let frames_per_worker = shared.frames() / queues;
+    if frames_per_worker < 2 * RING * names.len() as u32 {
+        return Err(format!("--umem-mb {umem_mb} is too small for {queues} queues on {} interfaces", names.len()));
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(sig, stop.clone()).map_err(|e| format!("cannot install signal handler: {e}"))?;
+    }
+    let hup = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone())
+        .map_err(|e| format!("cannot install signal handler: {e}"))?;
+
+    cfg.set_net(Arc::new(net.clone()));
+    let published = Arc::new(Published::new(Arc::new(cfg.clone())));
+    let (resolve_tx, resolve_rx) = crossbeam_channel::bounded::<IpAddr>(1024);
+    let channels: Vec<_> = (0..queues).map(|_| crossbeam_channel::bounded(4 * RING as usize)).collect();
+    let start = Instant::now();
+    let cpus: Vec<usize> = if opts.cores.is_empty() {
+        let n = core_affinity::get_core_ids().map_or(1, |v| v.len());
+        (0..queues as usize).map(|q| (q + 1) % n.max(1)).collect()
+    } else {
+        opts.cores.clone()
+    };
+    let mut snapshots = Vec::new();
+    let mut handles = Vec::new();
+    for q in 0..queues {
+        let pairs: Vec<(String, u32)> = names.iter().map(|n| (n.clone(), q)).collect();
+        let ports = open_ports(&shared, &pairs, q == 0)
+            .map_err(|e| format!("{e} (is another AF_XDP program using queue {q}?)"))?;
+        for (i, p) in ports.iter().enumerate() {
+            steers[i].set_socket(q, p.fd()).map_err(|e| e.to_string())?;
+        }
+        let io = Io::new(shared.clone(), ports, q * frames_per_worker, frames_per_worker);
+        let params = CoreParams {
+            id: q as u16,
+            ncores: queues as u16,
+            max_sessions: opts.max_sessions.unwrap_or(1 << 20),
+            reserve_sessions: 1 << 16,
+            seed: 0x5eed ^ u64::from(q),
+            ..CoreParams::default()
+        };
+        let core = Core::new(
+            published.config.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+            params,
+            crate::worker::ticks(start),
+        );
+        let snapshot = Arc::new(Mutex::new(Snapshot::default()));
+        snapshots.push(snapshot.clone());
+        let worker = Worker {
+            id: q as u16,
+            core,
+            io,
+            port_of_iface: (0..names.len()).map(Some).collect(),
+            published: published.clone(),
+            stop: stop.clone(),
+            inbox: channels[q as usize].1.clone(),
+            peers: channels.iter().map(|c| c.0.clone()).collect(),
+            resolve: resolve_tx.clone(),
+            snapshot,
+            start,
+            spin: opts.idle_spin.unwrap_or(256),
+        };
+        let cpu = cpus.get(q as usize).copied();
+        handles.push(
+            std::thread::Builder::new()
+                .name(format!("xdpvs-w{q}"))
+                .spawn(move || {
+                    if let Some(c) = cpu {
+                        core_affinity::set_for_current(core_affinity::CoreId { id: c });
+                    }
+                    worker.run()
+                })
+                .map_err(|e| format!("cannot start worker {q}: {e}"))?,
+        );
+    }
+    let sync = |steers: &mut Vec<Steer>, cfg: &Config| -> Result<(), String> {
+        let keys = owned_keys(cfg);
+        steers.iter_mut().try_for_each(|s| s.sync(&keys)).map_err(|e| e.to_string())
+    };
+    sync(&mut steers, &cfg)?;
+    eprintln!(
+        "xdpvs: instance {} up: {} on {} queue(s), XDP {}, UMEM {} MiB{}, {} service(s)",
+        opts.instance.as_deref().unwrap_or("default"),
+        names.join(" + "),
+        queues,
+        steers.iter().map(|s| format!("{}={:?}", s.iface, s.mode)).collect::<Vec<_>>().join(" "),
+        umem_mb,
+        if shared.hugepages() { " on huge pages" } else { "" },
+        cfg.services().count()
+    );
+
+    let mut last_refresh = Instant::now();
+    let mut last_stats = Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(20));
+        let mut changed = false;
+        let mut asked = false;
+        while let Ok(a) = resolve_rx.try_recv() {
+            netinfo::resolve(a);
+            asked = true;
+        }
+        if asked || last_refresh.elapsed() >= Duration::from_secs(1) {
+            if asked {
+                std::thread::sleep(Duration::from_millis(30));
+            }
+            last_refresh = Instant::now();
+            match netinfo::refresh(&mut net, &names) {
+                Ok(true) => {
+                    cfg.set_net(Arc::new(net.clone()));
+                    changed = true;
+                }
+                Ok(false) => {}
+                Err(e) => eprintln!("xdpvs: reading routes and neighbours: {e}"),
+            }
+        }
+        if hup.swap(false, Ordering::Relaxed) {
+            if let Some(p) = &opts.restore {
+                match load_rules(p, net.clone()) {
+                    Ok(mut fresh) => {
+                        fresh.generation = cfg.generation + 1;
+                        cfg = fresh;
+                        changed = true;
+                        eprintln!("xdpvs: reloaded {}", p.display());
+                    }
+                    Err(e) => eprintln!("xdpvs: keeping the running rules; {e}"),
+                }
+            }
+        }
+        if changed {
+            if let Err(e) = sync(&mut steers, &cfg) {
+                eprintln!("xdpvs: updating the steering maps: {e}");
+            }
+            published.publish(Arc::new(cfg.clone()));
+        }
+        if let Some(path) = &opts.stats_file {
+            if last_stats.elapsed() >= Duration::from_secs(1) {
+                last_stats = Instant::now();
+                let snaps: Vec<Snapshot> =
+                    snapshots.iter().map(|s| s.lock().unwrap_or_else(|e| e.into_inner()).clone()).collect();
+                let tmp = path.with_extension("tmp");
+                let text = stats_json(&cfg, &snaps, &steers).to_string();
+                if std::fs::write(&tmp, text).and_then(|_| std::fs::rename(&tmp, path)).is_err() {
+                    eprintln!("xdpvs: cannot write {}", path.display());
+                }
+            }
+        }
+    }
+    for h in handles {
+        let _ = h.join();
+    }
+    if let Some(path) = &opts.stats_file {
+        let snaps: Vec<Snapshot> =
+            snapshots.iter().map(|s| s.lock().unwrap_or_else(|e| e.into_inner()).clone()).collect();
+        let _ = std::fs::write(path, stats_json(&cfg, &snaps, &steers).to_string());
+    }
+    drop(steers);
+    eprintln!("xdpvs: stopped; XDP programs detached");
+    Ok(())
+}

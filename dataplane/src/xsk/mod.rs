@@ -1,0 +1,399 @@
+//! AF_XDP: the UMEM and one socket per (device, queue), on `xdpilone`.
+//!
+//! This module and the shared-memory module are the only places that may use
+//! `unsafe`. The invariant everything here rests on:
+//!
+//! **Each UMEM chunk is in exactly one place at a time**: a kernel ring (fill,
+//! rx, tx, completion), a worker's free stack, or the worker's current burst.
+//! Chunks enter the kernel only from the free stack or a burst, leave it only
+//! through the rx or completion ring, and a worker touches a chunk's bytes only
+//! while it sits in that worker's burst. Workers own disjoint sets of chunks
+//! (a handed-over chunk changes owner with its descriptor).
+//!
+//! Rings may grant fewer slots than asked (xdpilone checks a cached index):
+//! every producer uses the count it got and keeps the rest where it was.
+
+#![allow(unsafe_code)]
+
+pub mod steer;
+
+use crate::lb::core::BATCH;
+use crate::lb::frame::Frame;
+use crate::lb::Verdict;
+use std::ffi::CString;
+use std::io;
+use std::num::NonZeroU32;
+use std::ptr::NonNull;
+use std::sync::Arc;
+use xdpilone::xdp::XdpDesc;
+use xdpilone::{DeviceQueue, IfInfo, RingRx, RingTx, Socket, SocketConfig, Umem, UmemConfig, User};
+
+/// Size of one UMEM chunk (a page: any Ethernet frame up to 4 KiB fits).
+pub const FRAME_SIZE: u32 = 4096;
+/// Room the kernel leaves in front of received data (encapsulation and ICMP
+/// generation grow frames into it).
+pub const HEADROOM: u32 = 128;
+/// Descriptors per ring.
+pub const RING: u32 = 2048;
+
+/// Anonymous memory for the UMEM: 2 MiB huge pages when reserved, else
+/// normal pages.
+struct Area {
+    ptr: NonNull<u8>,
+    len: usize,
+    huge: bool,
+}
+
+impl Area {
+    fn new(len: usize, want_huge: bool) -> io::Result<Area> {
+        let map = |flags: i32| {
+            // SAFETY: an anonymous private mapping at an address of the
+            // kernel's choice aliases no Rust object; the result is checked.
+            let p = unsafe {
+                libc::mmap(
+                    std::ptr::null_mut(),
+                    len,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_POPULATE | flags,
+                    -1,
+                    0,
+                )
+            };
+            (p != libc::MAP_FAILED).then(|| NonNull::new(p.cast::<u8>())).flatten()
+        };
+        if want_huge {
+            if let Some(ptr) = map(libc::MAP_HUGETLB) {
+                return Ok(Area { ptr, len, huge: true });
+            }
+        }
+        map(0).map(|ptr| Area { ptr, len, huge: false }).ok_or_else(io::Error::last_os_error)
+    }
+}
+
+impl Drop for Area {
+    fn drop(&mut self) {
+        // SAFETY: `ptr`/`len` are exactly what mmap returned; the Umem that
+        // registered this memory with the kernel is dropped before the Area
+        // (field order in `Shared`), and no slice into it outlives a burst.
+        unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
+    }
+}
+
+/// The UMEM: registered memory shared by every socket of the daemon.
+pub struct Shared {
+    umem: Umem,
+    area: Area,
+    frames: u32,
+}
+
+// SAFETY: the Umem handle is only used for setup calls (socket creation and
+// binding, done before workers start); chunk memory is reached only through
+// the ownership protocol above, so sharing the handle across threads
+// shares no unsynchronised state.
+unsafe impl Sync for Shared {}
+// SAFETY: as above: moving the handle to another thread moves no chunk.
+unsafe impl Send for Shared {}
+
+impl Shared {
+    /// Maps `bytes` of UMEM (rounded down to whole chunks). Returns the UMEM
+    /// and whether huge pages back it.
+    pub fn new(bytes: usize, hugepages: bool) -> io::Result<Arc<Shared>> {
+        let frames = (bytes / FRAME_SIZE as usize).max(2 * RING as usize) as u32;
+        let len = frames as usize * FRAME_SIZE as usize;
+        let area = Area::new(len, hugepages)?;
+        let cfg =
+            UmemConfig { fill_size: RING, complete_size: RING, frame_size: FRAME_SIZE, headroom: HEADROOM, flags: 0 };
+        let region = NonNull::slice_from_raw_parts(area.ptr, len);
+        // SAFETY: `region` is a page-aligned private mapping that lives in the
+        // same `Shared` as the Umem and is unmapped only after it (field order).
+        let umem = unsafe { Umem::new(cfg, region) }.map_err(|e| io::Error::from_raw_os_error(e.get_raw()))?;
+        Ok(Arc::new(Shared { umem, area, frames }))
+    }
+
+    pub fn frames(&self) -> u32 {
+        self.frames
+    }
+
+    pub fn hugepages(&self) -> bool {
+        self.area.huge
+    }
+
+    /// The chunk starting at UMEM offset `base`.
+    ///
+    /// # Safety
+    /// The caller holds chunk `base` (see the module invariant): no ring and
+    /// no other live slice refers to it.
+    // The UMEM is memory shared with the kernel: exclusivity comes from the
+    // chunk-ownership protocol (the caller's duty above), not from `&mut self`.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn chunk(&self, base: u64) -> &mut [u8] {
+        debug_assert!(base % u64::from(FRAME_SIZE) == 0 && base < u64::from(self.frames) * u64::from(FRAME_SIZE));
+        // SAFETY: in bounds (checked above in debug, guaranteed by the
+        // ownership protocol: bases come from our own range or from the
+        // kernel's rings for this UMEM), and exclusive per the caller's duty.
+        unsafe { std::slice::from_raw_parts_mut(self.area.ptr.as_ptr().add(base as usize), FRAME_SIZE as usize) }
+    }
+}
+
+fn errno(what: &str, e: xdpilone::Errno) -> io::Error {
+    let os = io::Error::from_raw_os_error(e.get_raw());
+    io::Error::new(os.kind(), format!("{what}: {os}"))
+}
+
+/// One AF_XDP socket bound to (device, queue).
+pub struct Port {
+    pub iface: String,
+    pub queue: u32,
+    dev: DeviceQueue,
+    rx: RingRx,
+    tx: RingTx,
+    _user: User,
+    sock_fd: i32,
+    tx_unkicked: u32,
+}
+
+impl Port {
+    /// The socket's fd, for the XSKMAP.
+    pub fn fd(&self) -> i32 {
+        self.sock_fd
+    }
+}
+
+/// Opens sockets for `(iface, queue)` pairs on `shared`. The first pair
+/// uses the UMEM's own socket. Binding retries EBUSY for a while (a queue
+/// just released by a previous instance stays busy for 10–20 ms).
+pub fn open_ports(shared: &Shared, pairs: &[(String, u32)], first: bool) -> io::Result<Vec<Port>> {
+    let mut ports = Vec::new();
+    for (k, (iface, queue)) in pairs.iter().enumerate() {
+        let name =
+            CString::new(iface.as_str()).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "interface name"))?;
+        let mut info = IfInfo::invalid();
+        info.from_name(&name).map_err(|e| errno(&format!("interface {iface}"), e))?;
+        info.set_queue(*queue);
+        let sock = if first && k == 0 { Socket::with_shared(&info, &shared.umem) } else { Socket::new(&info) }
+            .map_err(|e| errno(&format!("AF_XDP socket on {iface} queue {queue}"), e))?;
+        let dev = shared
+            .umem
+            .fq_cq(&sock)
+            .map_err(|e| errno(&format!("fill/completion rings on {iface} queue {queue}"), e))?;
+        let cfg = SocketConfig { rx_size: NonZeroU32::new(RING), tx_size: NonZeroU32::new(RING), bind_flags: 0 };
+        let user =
+            shared.umem.rx_tx(&sock, &cfg).map_err(|e| errno(&format!("rx/tx rings on {iface} queue {queue}"), e))?;
+        let rx = user.map_rx().map_err(|e| errno("map rx ring", e))?;
+        let tx = user.map_tx().map_err(|e| errno("map tx ring", e))?;
+        let mut tries = 0;
+        loop {
+            match shared.umem.bind(&user) {
+                Ok(()) => break,
+                Err(e) if e.get_raw() == libc::EBUSY && tries < 50 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                }
+                Err(e) => return Err(errno(&format!("bind AF_XDP socket to {iface} queue {queue}"), e)),
+            }
+        }
+        let sock_fd = rx.as_raw_fd();
+        ports.push(Port { iface: iface.clone(), queue: *queue, dev, rx, tx, _user: user, sock_fd, tx_unkicked: 0 });
+    }
+    Ok(ports)
+}
+
+/// A received frame the worker holds: chunk base, data offset in the chunk,
+/// length, and the port it came from.
+#[derive(Debug, Clone, Copy)]
+pub struct Held {
+    base: u64,
+    head: u32,
+    len: u32,
+    pub port: u16,
+}
+
+/// Counters of one worker's I/O.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct IoStats {
+    pub rx: u64,
+    pub tx: u64,
+    pub tx_ring_full: u64,
+    pub fill_short: u64,
+    pub wakeups: u64,
+}
+
+/// One worker's sockets and chunks.
+pub struct Io {
+    shared: Arc<Shared>,
+    ports: Vec<Port>,
+    free: Vec<u64>,
+    pub stats: IoStats,
+}
+
+impl Io {
+    /// A worker owning `ports` and the chunks `first..first + count`.
+    pub fn new(shared: Arc<Shared>, ports: Vec<Port>, first: u32, count: u32) -> Io {
+        let free = (first..first + count).rev().map(|i| u64::from(i) * u64::from(FRAME_SIZE)).collect();
+        let mut io = Io { shared, ports, free, stats: IoStats::default() };
+        io.refill();
+        io
+    }
+
+    pub fn ports(&self) -> &[Port] {
+        &self.ports
+    }
+
+    /// Gives each port's fill ring chunks from the free stack, keeping a
+    /// stash for transmit-side growth; uses only the slots the ring grants.
+    pub fn refill(&mut self) {
+        let stash = RING as usize / 4;
+        let nports = self.ports.len().max(1);
+        for p in &mut self.ports {
+            // Keep about half a ring posted; `pending` is what the kernel has not taken yet.
+            let want = ((RING / 2).saturating_sub(p.dev.pending()) as usize)
+                .min(self.free.len().saturating_sub(stash / nports));
+            if want == 0 {
+                continue;
+            }
+            let mut w = p.dev.fill(want as u32);
+            let mut n = 0;
+            while n < want {
+                let Some(&c) = self.free.last() else { break };
+                if !w.insert_once(c) {
+                    break;
+                }
+                self.free.pop();
+                n += 1;
+            }
+            w.commit();
+            if n < want {
+                self.stats.fill_short += 1;
+            }
+        }
+    }
+
+    /// Takes completed transmissions back into the free stack.
+    pub fn reap_completions(&mut self) {
+        for p in &mut self.ports {
+            let mut r = p.dev.complete(RING);
+            while let Some(addr) = r.read() {
+                self.free.push(addr - addr % u64::from(FRAME_SIZE));
+            }
+            r.release();
+        }
+    }
+
+    /// Receives up to `max` frames in all from the ports into `held`.
+    pub fn receive(&mut self, held: &mut Vec<Held>, max: usize) -> usize {
+        let before = held.len();
+        for (i, p) in self.ports.iter_mut().enumerate() {
+            let room = max.saturating_sub(held.len() - before);
+            if room == 0 {
+                break;
+            }
+            let mut r = p.rx.receive(room as u32);
+            while let Some(XdpDesc { addr, len, .. }) = r.read() {
+                let base = addr - addr % u64::from(FRAME_SIZE);
+                held.push(Held { base, head: (addr - base) as u32, len, port: i as u16 });
+            }
+            r.release();
+        }
+        let n = held.len() - before;
+        self.stats.rx += n as u64;
+        n
+    }
+
+    /// Lends the held chunks (at most [`BATCH`]) to `f` as engine frames.
+    pub fn with_frames<R>(&mut self, held: &mut [Held], f: impl FnOnce(&mut [Frame<'_>]) -> R) -> R {
+        assert!(held.len() <= BATCH, "a burst is at most BATCH frames");
+        let shared = &self.shared;
+        let mut it = held.iter();
+        let mut frames: [Frame<'_>; BATCH] = std::array::from_fn(|_| match it.next() {
+            Some(h) => {
+                // SAFETY: `h` came out of an rx ring (or a handoff) and sits
+                // in this worker's burst: no ring and no other slice refers to
+                // its chunk, and each held chunk appears once in `held`.
+                let chunk = unsafe { shared.chunk(h.base) };
+                Frame::new(chunk, h.head as usize, h.len as usize)
+                    .unwrap_or_else(|| Frame::new(&mut [], 0, 0).expect("empty frame"))
+            }
+            None => Frame::new(&mut [], 0, 0).expect("empty frame"),
+        });
+        let n = held.len();
+        let r = f(&mut frames[..n]);
+        for (h, fr) in held.iter_mut().zip(&frames[..n]) {
+            h.head = fr.head() as u32;
+            h.len = fr.len() as u32;
+        }
+        r
+    }
+
+    /// Sends every held frame whose verdict is `Tx` on the port `port_of`
+    /// names, gives `Handoff` frames to `handoff` (the chunk changes owner
+    /// when it returns true), frees the rest (and any frame a full tx ring
+    /// could not take).
+    pub fn dispose(
+        &mut self,
+        held: &mut Vec<Held>,
+        verdicts: &[Verdict],
+        port_of: impl Fn(u16) -> Option<usize>,
+        mut handoff: impl FnMut(u16, Held) -> bool,
+    ) {
+        for (h, v) in held.iter().zip(verdicts) {
+            let target = match v {
+                Verdict::Tx { iface } => port_of(*iface),
+                Verdict::Handoff(core) => {
+                    if !handoff(*core, *h) {
+                        self.free.push(h.base);
+                    }
+                    continue;
+                }
+                _ => None,
+            };
+            let Some(t) = target else {
+                self.free.push(h.base);
+                continue;
+            };
+            let p = &mut self.ports[t];
+            let mut w = p.tx.transmit(1);
+            let sent = w.insert_once(XdpDesc { addr: h.base + u64::from(h.head), len: h.len, options: 0 });
+            w.commit();
+            if sent {
+                p.tx_unkicked += 1;
+                self.stats.tx += 1;
+            } else {
+                self.stats.tx_ring_full += 1;
+                self.free.push(h.base);
+            }
+        }
+        held.clear();
+        // Copy mode transmits on a send call.
+        for p in &mut self.ports {
+            if p.tx_unkicked > 0 {
+                p.tx.wake();
+                p.tx_unkicked = 0;
+                self.stats.wakeups += 1;
+            }
+        }
+    }
+
+    /// Frames in the free stack (for tests and stats).
+    pub fn free_frames(&self) -> usize {
+        self.free.len()
+    }
+
+    /// True when any port has received frames waiting.
+    pub fn rx_pending(&self) -> bool {
+        self.ports.iter().any(|p| p.rx.available() > 0)
+    }
+
+    /// Raw fds of the rx rings, for poll(2) when idle.
+    pub fn fds(&self) -> Vec<i32> {
+        self.ports.iter().map(|p| p.sock_fd).collect()
+    }
+}
+
+/// Waits until one of `fds` is readable or `timeout_ms` passes.
+pub fn poll_readable(fds: &[i32], timeout_ms: i32) {
+    let mut p: Vec<libc::pollfd> =
+        fds.iter().map(|&fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 }).collect();
+    // SAFETY: `p` is a valid array of `p.len()` pollfd structs that lives
+    // across the call; poll only writes their `revents`.
+    unsafe { libc::poll(p.as_mut_ptr(), p.len() as libc::nfds_t, timeout_ms) };
+}

@@ -1,0 +1,233 @@
+//! The XDP steering program: load it per device, attach it, give it the
+//! queue's AF_XDP sockets and keep its `owned` map in step with the
+//! configuration (see `bpf/steer.c` for what each key kind means).
+
+use crate::lb::config::{Config, Fwd};
+use aya::maps::{HashMap as BpfHashMap, MapData, PerCpuArray, XskMap};
+use aya::programs::{ProgramError, Xdp, XdpMode};
+use aya::Ebpf;
+use std::collections::HashSet;
+use std::net::IpAddr;
+
+static PROGRAM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/steer.o"));
+
+const KIND_SERVICE: u8 = 1;
+const KIND_VIP: u8 = 2;
+const KIND_LOCAL: u8 = 3;
+const KIND_REAL: u8 = 4;
+/// `proto` of a real server's ICMP marker.
+const PROTO_ICMP_MARK: u8 = 255;
+
+/// `struct owned_key` of steer.c, as bytes.
+pub type Key = [u8; 24];
+
+fn key(kind: u8, proto: u8, addr: IpAddr, port: u16) -> Key {
+    let mut k = [0u8; 24];
+    k[0] = kind;
+    k[2] = proto;
+    k[4..6].copy_from_slice(&port.to_be_bytes());
+    match addr {
+        IpAddr::V4(a) => {
+            k[1] = 4;
+            k[8..12].copy_from_slice(&a.octets());
+        }
+        IpAddr::V6(a) => {
+            k[1] = 6;
+            k[8..24].copy_from_slice(&a.octets());
+        }
+    }
+    k
+}
+
+/// Every key the configuration asks the program to steer.
+pub fn owned_keys(cfg: &Config) -> HashSet<Key> {
+    let mut keys = HashSet::new();
+    for (_, s) in cfg.services() {
+        let matches: Vec<_> = s.matches().collect();
+        for m in &matches {
+            keys.insert(key(KIND_SERVICE, m.proto.number(), m.addr, m.port));
+            keys.insert(key(KIND_VIP, 0, m.addr, 0));
+        }
+        for &l in &s.laddrs {
+            if let Some(l) = cfg.laddr(l) {
+                keys.insert(key(KIND_LOCAL, 0, l.addr, 0));
+            }
+        }
+        for &d in &s.dests {
+            let Some(d) = cfg.dest(d) else { continue };
+            if d.spec.fwd != Fwd::Nat {
+                continue;
+            }
+            keys.insert(key(KIND_REAL, PROTO_ICMP_MARK, d.spec.addr, 0));
+            for m in &matches {
+                // A real server on port 0 answers from the port the client asked for.
+                let port = if d.spec.port != 0 { d.spec.port } else { m.port };
+                keys.insert(key(KIND_REAL, m.proto.number(), d.spec.addr, port));
+            }
+        }
+    }
+    keys
+}
+
+/// How to attach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Native,
+    Generic,
+    /// Native, falling back to generic.
+    Auto,
+}
+
+/// Why the program could not be set up, with the fix.
+#[derive(Debug, thiserror::Error)]
+pub enum SteerError {
+    #[error("no network interface named '{0}' (see `ip link`)")]
+    UnknownInterface(String),
+    #[error("{0} already has an XDP program attached (another xdpvs instance?): stop it, or detach with `ip link set dev {0} xdp off`")]
+    Busy(String),
+    #[error(
+        "not permitted to load XDP programs: run xdpvs as root (it needs CAP_NET_ADMIN, CAP_BPF and CAP_IPC_LOCK)"
+    )]
+    Permission,
+    #[error("{iface}: native XDP is not supported by this driver: use --xdp-mode generic (or auto)")]
+    NoNative { iface: String },
+    #[error("{0}: {1}")]
+    Other(String, String),
+}
+
+fn os_code(e: &ProgramError) -> Option<i32> {
+    let mut src: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = src {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            return io.raw_os_error();
+        }
+        src = s.source();
+    }
+    None
+}
+
+fn classify(iface: &str, e: ProgramError) -> SteerError {
+    if let ProgramError::UnknownInterface { name } = &e {
+        return SteerError::UnknownInterface(name.clone());
+    }
+    match os_code(&e) {
+        Some(libc::EBUSY) | Some(libc::EEXIST) => SteerError::Busy(iface.to_string()),
+        Some(libc::EPERM) | Some(libc::EACCES) => SteerError::Permission,
+        _ => SteerError::Other(iface.to_string(), e.to_string()),
+    }
+}
+
+/// The program attached to one device.
+pub struct Steer {
+    pub iface: String,
+    pub mode: Mode,
+    bpf: Ebpf,
+}
+
+impl Steer {
+    /// Loads and attaches the program to `iface`.
+    pub fn attach(iface: &str, mode: Mode) -> Result<Steer, SteerError> {
+        let mut bpf = Ebpf::load(PROGRAM).map_err(|e| {
+            let perm = std::error::Error::source(&e)
+                .and_then(|s| s.downcast_ref::<std::io::Error>())
+                .and_then(std::io::Error::raw_os_error)
+                .is_some_and(|c| c == libc::EPERM);
+            if perm {
+                SteerError::Permission
+            } else {
+                SteerError::Other(iface.into(), format!("loading the XDP program: {e}"))
+            }
+        })?;
+        let prog: &mut Xdp = bpf
+            .program_mut("xdpvs_steer")
+            .ok_or_else(|| SteerError::Other(iface.into(), "program xdpvs_steer missing from the object".into()))?
+            .try_into()
+            .map_err(|e: ProgramError| SteerError::Other(iface.into(), e.to_string()))?;
+        prog.load().map_err(|e| classify(iface, e))?;
+        let used = match mode {
+            Mode::Native => {
+                prog.attach(iface, XdpMode::Driver).map_err(|e| match classify(iface, e) {
+                    SteerError::Other(..) => SteerError::NoNative { iface: iface.into() },
+                    other => other,
+                })?;
+                Mode::Native
+            }
+            Mode::Generic => {
+                prog.attach(iface, XdpMode::Skb).map_err(|e| classify(iface, e))?;
+                Mode::Generic
+            }
+            Mode::Auto => match prog.attach(iface, XdpMode::Driver) {
+                Ok(_) => Mode::Native,
+                Err(e) => match classify(iface, e) {
+                    SteerError::Other(..) => {
+                        prog.attach(iface, XdpMode::Skb).map_err(|e| classify(iface, e))?;
+                        Mode::Generic
+                    }
+                    other => return Err(other),
+                },
+            },
+        };
+        Ok(Steer { iface: iface.into(), mode: used, bpf })
+    }
+
+    /// Puts the AF_XDP socket `fd` of `queue` in the program's XSKMAP.
+    pub fn set_socket(&mut self, queue: u32, fd: i32) -> Result<(), SteerError> {
+        let iface = self.iface.clone();
+        let map =
+            self.bpf.map_mut("xsks").ok_or_else(|| SteerError::Other(iface.clone(), "xsks map missing".into()))?;
+        let mut xsks: XskMap<&mut MapData> =
+            XskMap::try_from(map).map_err(|e| SteerError::Other(iface.clone(), e.to_string()))?;
+        xsks.set(queue, fd, 0).map_err(|e| SteerError::Other(iface, format!("XSKMAP[{queue}]: {e}")))
+    }
+
+    /// Makes the `owned` map hold exactly `keys`.
+    pub fn sync(&mut self, keys: &HashSet<Key>) -> Result<(), SteerError> {
+        let iface = self.iface.clone();
+        let err = |e: aya::maps::MapError| SteerError::Other(iface.clone(), format!("owned map: {e}"));
+        let map = self
+            .bpf
+            .map_mut("owned")
+            .ok_or_else(|| SteerError::Other(self.iface.clone(), "owned map missing".into()))?;
+        let mut owned: BpfHashMap<&mut MapData, Key, u8> = BpfHashMap::try_from(map).map_err(err)?;
+        let stale: Vec<Key> = owned.keys().filter_map(Result::ok).filter(|k| !keys.contains(k)).collect();
+        for k in &stale {
+            owned.remove(k).map_err(err)?;
+        }
+        for k in keys {
+            owned.insert(k, 1, 0).map_err(err)?;
+        }
+        Ok(())
+    }
+
+    /// (frames redirected to xdpvs, frames passed to the kernel), all CPUs.
+    pub fn counters(&self) -> (u64, u64) {
+        let Some(map) = self.bpf.map("counters") else { return (0, 0) };
+        let Ok(arr) = PerCpuArray::<&MapData, u64>::try_from(map) else { return (0, 0) };
+        let sum = |i: u32| arr.get(&i, 0).map(|v| v.iter().sum()).unwrap_or(0);
+        (sum(0), sum(1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkit::topo;
+
+    #[test]
+    fn keys_cover_services_vips_locals_and_nat_servers() {
+        let (cfg, _) =
+            topo::config(false, crate::lb::config::Proto::Tcp, Fwd::Nat, crate::lb::config::SchedKind::Rr, 2);
+        let k = owned_keys(&cfg);
+        let a = topo::v4();
+        assert!(k.contains(&key(KIND_SERVICE, 6, a.vip, 80)));
+        assert!(k.contains(&key(KIND_VIP, 0, a.vip, 0)));
+        assert!(k.contains(&key(KIND_LOCAL, 0, a.lip, 0)));
+        assert!(k.contains(&key(KIND_REAL, 6, a.rs[0], 8080)));
+        assert!(k.contains(&key(KIND_REAL, PROTO_ICMP_MARK, a.rs[1], 0)));
+        assert_eq!(k.len(), 2 + 1 + 2 * 2);
+        // Layout of struct owned_key: kind, family, proto, pad, port (network order), pad, addr[16].
+        assert_eq!(&key(KIND_SERVICE, 17, a.vip, 53)[..8], &[1, 4, 17, 0, 0, 53, 0, 0]);
+        let (dr, _) = topo::config(false, crate::lb::config::Proto::Tcp, Fwd::Dr, crate::lb::config::SchedKind::Rr, 2);
+        assert!(!owned_keys(&dr).iter().any(|k| k[0] == KIND_REAL), "DR replies never pass the director");
+    }
+}

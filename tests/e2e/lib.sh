@@ -1,0 +1,144 @@
+# Topology helpers for xdpvs end-to-end tests. Sourced.
+#
+#   client ns  c0 198.18.0.100/24 (2001:db8::100/64) ── d0  director ns  d1 ── switch ns (bridge) ── rsN ns
+#              gw 198.18.0.1                             198.18.0.1/24       198.19.0.1/24            198.19.0.1N/24
+#                                                       VIP 198.18.0.10     (2001:db8:1::1/64)         gw 198.19.0.1 (NAT)
+#
+# Every namespace and process is made here, named with this test's unique
+# id, and removed by `cleanup` (installed as an EXIT trap by `topo_up`).
+
+set -euo pipefail
+ID="xv$$"
+NS_C="$ID-cli"; NS_D="$ID-dir"; NS_S="$ID-sw"
+RS_COUNT=${RS_COUNT:-3}
+PIDS=()
+WORK=$(mktemp -d)
+XDPVS=${XDPVS:-$PWD/target/release/xdpvs}
+
+ns() { local n="$1"; shift; ip netns exec "$n" "$@"; }
+rs_ns() { echo "$ID-rs$1"; }
+
+cleanup() {
+    local rc=$?
+    for p in "${PIDS[@]:-}"; do
+        [ -n "$p" ] && kill "$p" 2>/dev/null || true
+    done
+    for p in "${PIDS[@]:-}"; do
+        [ -n "$p" ] && wait "$p" 2>/dev/null || true
+    done
+    for n in $(ip netns list | awk '{print $1}' | grep "^$ID-" || true); do
+        ip netns del "$n" 2>/dev/null || true
+    done
+    rm -rf "$WORK"
+    exit $rc
+}
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+# topo_up MODE: nat|fullnat (real servers route back via the director), dr|tun (they do not).
+topo_up() {
+    local mode="$1"
+    trap cleanup EXIT INT TERM
+    for n in "$NS_C" "$NS_D" "$NS_S"; do ip netns add "$n"; done
+    ip link add c0 netns "$NS_C" type veth peer name d0 netns "$NS_D"
+    ip link add d1 netns "$NS_D" type veth peer name sd netns "$NS_S"
+    ns "$NS_S" ip link add br0 type bridge
+    ns "$NS_S" ip link set sd master br0
+    for n in "$NS_C" "$NS_D" "$NS_S"; do ns "$n" ip link set lo up; done
+    ns "$NS_C" ip addr add 198.18.0.100/24 dev c0
+    ns "$NS_C" ip -6 addr add 2001:db8::100/64 dev c0 nodad
+    ns "$NS_C" ip link set c0 up
+    ns "$NS_C" ip route add default via 198.18.0.1
+    ns "$NS_C" ip -6 route add default via 2001:db8::1
+    ns "$NS_C" ethtool -K c0 tx off >/dev/null
+    ns "$NS_D" ip addr add 198.18.0.1/24 dev d0
+    ns "$NS_D" ip addr add 198.18.0.10/32 dev d0
+    ns "$NS_D" ip -6 addr add 2001:db8::1/64 dev d0 nodad
+    ns "$NS_D" ip -6 addr add 2001:db8::10/128 dev d0 nodad
+    ns "$NS_D" ip addr add 198.19.0.1/24 dev d1
+    ns "$NS_D" ip -6 addr add 2001:db8:1::1/64 dev d1 nodad
+    ns "$NS_D" ip link set d0 up
+    ns "$NS_D" ip link set d1 up
+    ns "$NS_S" ip link set sd up
+    ns "$NS_S" ip link set br0 up
+    for i in $(seq 1 "$RS_COUNT"); do
+        local r; r=$(rs_ns "$i")
+        ip netns add "$r"
+        ip link add r0 netns "$r" type veth peer name "s$i" netns "$NS_S"
+        ns "$NS_S" ip link set "s$i" master br0
+        ns "$NS_S" ip link set "s$i" up
+        ns "$r" ip link set lo up
+        ns "$r" ip addr add "198.19.0.1$i/24" dev r0
+        ns "$r" ip -6 addr add "2001:db8:1::1$i/64" dev r0 nodad
+        ns "$r" ip link set r0 up
+        ns "$r" ethtool -K r0 tx off >/dev/null
+        if [ "$mode" = nat ]; then
+            ns "$r" ip route add default via 198.19.0.1
+            ns "$r" ip -6 route add default via 2001:db8:1::1
+        fi
+        if [ "$mode" = dr ] || [ "$mode" = tun ]; then
+            # The real server owns the VIP but does not answer ARP for it (LVS-DR).
+            ns "$r" ip addr add 198.18.0.10/32 dev lo
+            ns "$r" sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2
+            ns "$r" ip route add 198.18.0.0/24 via 198.19.0.1 2>/dev/null || true
+        fi
+    done
+}
+
+# rs_http I PORT: a real HTTP server in real server I that names itself.
+rs_http() {
+    local i="$1" port="$2" r dir
+    r=$(rs_ns "$i")
+    dir="$WORK/rs$i"
+    mkdir -p "$dir"
+    echo "rs$i" > "$dir/index.html"
+    head -c 104857600 /dev/urandom > "$dir/big" 2>/dev/null || true
+    ns "$r" /usr/bin/python3 -m http.server "$port" --bind :: --directory "$dir" >/dev/null 2>&1 &
+    PIDS+=($!)
+}
+
+# Waits until every real server answers on PORT (from the switch side).
+rs_wait() {
+    local port="$1"
+    for i in $(seq 1 "$RS_COUNT"); do
+        for _ in $(seq 1 50); do
+            ns "$(rs_ns "$i")" curl -s -o /dev/null "http://127.0.0.1:$port/" && break
+            sleep 0.1
+        done
+    done
+}
+
+# xdpvs_up RULES ARGS...: start the daemon in the director namespace.
+xdpvs_up() {
+    local rules="$1"; shift
+    ns "$NS_D" mount -t bpf bpf /sys/fs/bpf 2>/dev/null || true
+    ns "$NS_D" "$XDPVS" --restore "$rules" --stats-file "$WORK/stats.json" "$@" >"$WORK/xdpvs.log" 2>&1 &
+    XDPVS_PID=$!
+    PIDS+=("$XDPVS_PID")
+    for _ in $(seq 1 100); do
+        grep -q " up: " "$WORK/xdpvs.log" 2>/dev/null && return 0
+        kill -0 "$XDPVS_PID" 2>/dev/null || { cat "$WORK/xdpvs.log" >&2; fail "xdpvs exited at start"; }
+        sleep 0.1
+    done
+    cat "$WORK/xdpvs.log" >&2
+    fail "xdpvs did not come up"
+}
+
+xdpvs_down() {
+    kill -TERM "$XDPVS_PID"
+    wait "$XDPVS_PID" || true
+}
+
+# curl_split N URL: N requests from the client; prints "rsA count" lines; fails on any error.
+curl_split() {
+    local n="$1" url="$2" ok=0
+    : > "$WORK/split"
+    for _ in $(seq 1 "$n"); do
+        if out=$(ns "$NS_C" curl -s --max-time 10 "$url"); then
+            echo "$out" >> "$WORK/split"
+            ok=$((ok + 1))
+        fi
+    done
+    sort "$WORK/split" | uniq -c | awk '{print $2, $1}'
+    [ "$ok" -eq "$n" ] || fail "$((n - ok)) of $n requests failed"
+}
