@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/common.sh
-need_packages tcpdump
+need_packages clang libbpf-dev iproute2 iputils-ping ethtool curl python3 tcpdump
 need_cargo
 cargo build --release -q -p xdpvs
 mode="${1:-fullnat}"

@@ -274,3 +274,33 @@ fn fullnat_without_local_address_is_a_named_drop() {
     h.publish();
     assert_eq!(h.send(&to_vip(false, Proto::Tcp, 1, SYN).build()).0, Verdict::Drop(Drop::NoLocalAddr));
 }
+
+#[test]
+fn unresolved_neighbour_keeps_the_session_and_its_server() {
+    use std::sync::Arc;
+    let a = addrs(false);
+    let (mut cfg, key) = topo::config(false, Proto::Tcp, Fwd::Nat, SchedKind::Rr, 3);
+    // Forget the real servers' MACs.
+    let mut net = (*cfg.net).clone();
+    for rs in &a.rs {
+        net.set_neighbour(*rs, 1, None);
+    }
+    cfg.set_net(Arc::new(net.clone()));
+    let mut h = H::with(cfg.clone(), key, CoreParams::default());
+    assert_eq!(h.send(&to_vip(false, Proto::Tcp, 1, SYN).build()).0, Verdict::Drop(Drop::NeighUnresolved));
+    assert_eq!(h.core.session_count().0, 1, "the session exists though its first packet was dropped");
+    let asked: Vec<_> = h.core.take_resolve_requests().collect();
+    assert_eq!(asked.len(), 1, "the kernel is asked to resolve the real server");
+    // The kernel resolved it; the retransmitted SYN goes to the same server.
+    for (i, rs) in a.rs.iter().enumerate() {
+        net.set_neighbour(*rs, 1, Some(topo::RS_MACS[i]));
+    }
+    cfg.set_net(Arc::new(net));
+    h.cfg = cfg;
+    h.publish();
+    let (_, out) = h.tx(&to_vip(false, Proto::Tcp, 1, SYN).build());
+    assert_eq!(out.ip.dst.to_string(), asked[0].to_string());
+    // And no pick was wasted: the next client gets the next server in rr order.
+    let (_, next) = h.tx(&to_vip(false, Proto::Tcp, 2, SYN).build());
+    assert_ne!(next.ip.dst, out.ip.dst);
+}

@@ -27,6 +27,12 @@ cleanup() {
         [ -n "$p" ] && wait "$p" 2>/dev/null || true
     done
     for n in $(ip netns list | awk '{print $1}' | grep "^$ID-" || true); do
+        # Anything still running in our namespaces is ours: end it by pid.
+        for p in $(ip netns pids "$n" 2>/dev/null); do kill "$p" 2>/dev/null || true; done
+    done
+    sleep 0.2
+    for n in $(ip netns list | awk '{print $1}' | grep "^$ID-" || true); do
+        for p in $(ip netns pids "$n" 2>/dev/null); do kill -9 "$p" 2>/dev/null || true; done
         ip netns del "$n" 2>/dev/null || true
     done
     rm -rf "$WORK"
@@ -92,8 +98,9 @@ rs_http() {
     dir="$WORK/rs$i"
     mkdir -p "$dir"
     echo "rs$i" > "$dir/index.html"
-    head -c 104857600 /dev/urandom > "$dir/big" 2>/dev/null || true
-    ns "$r" /usr/bin/python3 -m http.server "$port" --bind :: --directory "$dir" >/dev/null 2>&1 &
+    [ -f "$WORK/big" ] || head -c 104857600 /dev/urandom > "$WORK/big"
+    ln -sf "$WORK/big" "$dir/big"
+    ip netns exec "$r" /usr/bin/python3 -m http.server "$port" --bind :: --directory "$dir" >/dev/null 2>&1 &
     PIDS+=($!)
 }
 
@@ -112,7 +119,7 @@ rs_wait() {
 xdpvs_up() {
     local rules="$1"; shift
     ns "$NS_D" mount -t bpf bpf /sys/fs/bpf 2>/dev/null || true
-    ns "$NS_D" "$XDPVS" --restore "$rules" --stats-file "$WORK/stats.json" "$@" >"$WORK/xdpvs.log" 2>&1 &
+    ip netns exec "$NS_D" "$XDPVS" --restore "$rules" --stats-file "$WORK/stats.json" "$@" >"$WORK/xdpvs.log" 2>&1 &
     XDPVS_PID=$!
     PIDS+=("$XDPVS_PID")
     for _ in $(seq 1 100); do
@@ -127,6 +134,50 @@ xdpvs_up() {
 xdpvs_down() {
     kill -TERM "$XDPVS_PID"
     wait "$XDPVS_PID" || true
+}
+
+# check_big URL: a 100 MiB download through the VIP arrives byte-exact.
+check_big() {
+    local url="$1" want got
+    want=$(sha256sum < "$WORK/big" | cut -d' ' -f1)
+    ns "$NS_C" curl -s --max-time 120 -o "$WORK/got" -w '%{speed_download}' "$url" > "$WORK/speed" || fail "100 MiB transfer from $url failed"
+    got=$(sha256sum < "$WORK/got" | cut -d' ' -f1)
+    rm -f "$WORK/got"
+    [ "$want" = "$got" ] || fail "100 MiB transfer from $url: sha256 $got, expected $want"
+    echo "ok   100 MiB through $url byte-exact (sha256 ${want:0:16}...), $(awk '{printf "%.0f", $1 / 1e6}' "$WORK/speed") MB/s"
+}
+
+# check_director_untouched: ARP, ping and TCP to the director's own address,
+# and ping to the VIP, still answered by the director's kernel.
+check_director_untouched() {
+    ip netns exec "$NS_D" /usr/bin/python3 -m http.server 9000 --bind 198.18.0.1 --directory "$WORK" >/dev/null 2>&1 &
+    PIDS+=($!)
+    ns "$NS_C" ip neigh flush dev c0
+    ns "$NS_C" ping -c 2 -W 2 198.18.0.1 >/dev/null || fail "ping to the director's address while xdpvs runs"
+    ns "$NS_C" ping -c 2 -W 2 198.18.0.10 >/dev/null || fail "ping to the VIP (answered by the kernel) while xdpvs runs"
+    ns "$NS_C" ip neigh show 198.18.0.1 | grep -q lladdr || fail "ARP for the director's address while xdpvs runs"
+    for _ in $(seq 1 30); do
+        ns "$NS_C" curl -s -o /dev/null --max-time 2 http://198.18.0.1:9000/ && break
+        sleep 0.1
+    done
+    ns "$NS_C" curl -s -o /dev/null --max-time 5 http://198.18.0.1:9000/ || fail "TCP to the director's own address while xdpvs runs"
+    echo "ok   director's own ARP, ping and TCP unaffected"
+}
+
+# check_detached: after SIGTERM no XDP program is left on the director's interfaces.
+check_detached() {
+    local left
+    left=$(ns "$NS_D" ip -d link show | grep -c "prog/xdp" || true)
+    [ "$left" -eq 0 ] || fail "$left XDP program(s) still attached after SIGTERM"
+    echo "ok   SIGTERM detached every XDP program"
+}
+
+# expect_split "rs1 100" "rs2 100" ...: the split curl_split printed.
+expect_split() {
+    local got want
+    got=$(sort "$WORK/split" | uniq -c | awk '{print $2, $1}' | tr '\n' ' ')
+    want="$*"
+    [ "$got" = "$want " ] || fail "split: got [$got] expected [$want]"
 }
 
 # curl_split N URL: N requests from the client; prints "rsA count" lines; fails on any error.

@@ -690,8 +690,11 @@ impl State {
                 Err(d) => return self.drop(d),
             },
         };
-        // 2. State and timeout.
+        // 2. State and timeout; the next hop.
         self.step::<F>(cfg, i, Dir::Input, l4.flags);
+        if let Err(d) = self.session_hop::<F>(cfg, i, true) {
+            return self.drop(d);
+        }
         let s = *F::table(&mut self.t).get(i);
         // 3. Rewrite for the real server's forwarding method.
         let b = &mut frame.data_mut()[l3..];
@@ -732,6 +735,9 @@ impl State {
             return self.drop(d);
         }
         self.step::<F>(cfg, i, Dir::Output, l4.flags);
+        if let Err(d) = self.session_hop::<F>(cfg, i, false) {
+            return self.drop(d);
+        }
         let s = *F::table(&mut self.t).get(i);
         let b = &mut frame.data_mut()[l3..];
         if !F::decrement_ttl(b) {
@@ -771,6 +777,9 @@ impl State {
             return self.drop(Drop::BadL4Checksum);
         }
         if let Err(d) = self.check_dest::<F>(cfg, i) {
+            return self.drop(d);
+        }
+        if let Err(d) = self.session_hop::<F>(cfg, i, side == Side::In) {
             return self.drop(d);
         }
         let s = *F::table(&mut self.t).get(i);
@@ -905,6 +914,25 @@ impl State {
         fill_icmp_checksum::<F>(d, F::HEADER_LEN, grow + quote);
         self.stats.icmp_generated += 1;
         self.l2(cfg, frame, nh)
+    }
+
+    /// The session's next hop toward its real server (`to_rs`) or its
+    /// client, resolved now if it was not when the session began.
+    fn session_hop<F: Family>(&mut self, cfg: &Config, i: u32, to_rs: bool) -> Result<u32, Drop> {
+        let s = *F::table(&mut self.t).get(i);
+        let nh = if to_rs { s.nh_rs } else { s.nh_client };
+        if nh != NIL {
+            return Ok(nh);
+        }
+        let addr = F::to_ip(if to_rs { s.rip } else { s.cip });
+        let nh = self.next_hop(cfg, addr, to_rs && s.fwd == Fwd::Dr)?;
+        let s = F::table(&mut self.t).get_mut(i);
+        if to_rs {
+            s.nh_rs = nh;
+        } else {
+            s.nh_client = nh;
+        }
+        Ok(nh)
     }
 
     /// A session whose real server is gone ends here (expire_nodest_conn).
@@ -1104,18 +1132,26 @@ impl State {
         let fwd = d.spec.fwd;
         let rip = F::from_ip(d.spec.addr).ok_or(Drop::NoDest)?;
         let rport = if fwd.two_way() && d.spec.port != 0 { d.spec.port } else { l4.dport };
+        // An unresolved neighbour does not stop the session (IPVS lets the
+        // kernel queue the packet meanwhile): this packet is dropped, counted,
+        // and a later one (the retransmission) finds the hop resolved and the
+        // same real server.
         let nh_rs = match self.dest_rt.get(dest as usize).and_then(|r| r.nh) {
             Some(nh) => nh,
-            None => {
-                let nh = self.next_hop(cfg, d.spec.addr, fwd == Fwd::Dr)?;
-                if let Some(rt) = self.dest_rt.get_mut(dest as usize) {
-                    rt.nh = Some(nh);
+            None => match self.next_hop(cfg, d.spec.addr, fwd == Fwd::Dr) {
+                Ok(nh) => {
+                    if let Some(rt) = self.dest_rt.get_mut(dest as usize) {
+                        rt.nh = Some(nh);
+                    }
+                    nh
                 }
-                nh
-            }
+                Err(Drop::NeighUnresolved) => NIL,
+                Err(e) => return Err(e),
+            },
         };
         let nh_client = match self.next_hop(cfg, flow.src, false) {
             Ok(nh) => nh,
+            Err(Drop::NeighUnresolved) => NIL,
             Err(e) if fwd.two_way() => return Err(e),
             Err(_) => NIL,
         };

@@ -4,6 +4,7 @@
 
 use crate::lb::config::{Config, Fwd};
 use aya::maps::{HashMap as BpfHashMap, MapData, PerCpuArray, XskMap};
+use aya::programs::xdp::XdpLinkId;
 use aya::programs::{ProgramError, Xdp, XdpMode};
 use aya::Ebpf;
 use std::collections::HashSet;
@@ -122,6 +123,23 @@ pub struct Steer {
     pub iface: String,
     pub mode: Mode,
     bpf: Ebpf,
+    link: Option<XdpLinkId>,
+}
+
+impl Drop for Steer {
+    /// Detaches explicitly: a program attached through netlink (aya's
+    /// fallback when bpf_link is refused) would otherwise outlive us.
+    fn drop(&mut self) {
+        let Some(id) = self.link.take() else { return };
+        if let Some(p) = self.bpf.program_mut("xdpvs_steer") {
+            let prog: Result<&mut Xdp, _> = p.try_into();
+            if let Ok(prog) = prog {
+                if let Err(e) = prog.detach(id) {
+                    eprintln!("xdpvs: detaching the XDP program from {}: {e}", self.iface);
+                }
+            }
+        }
+    }
 }
 
 impl Steer {
@@ -144,30 +162,26 @@ impl Steer {
             .try_into()
             .map_err(|e: ProgramError| SteerError::Other(iface.into(), e.to_string()))?;
         prog.load().map_err(|e| classify(iface, e))?;
-        let used = match mode {
+        let (used, link) = match mode {
             Mode::Native => {
-                prog.attach(iface, XdpMode::Driver).map_err(|e| match classify(iface, e) {
+                let id = prog.attach(iface, XdpMode::Driver).map_err(|e| match classify(iface, e) {
                     SteerError::Other(..) => SteerError::NoNative { iface: iface.into() },
                     other => other,
                 })?;
-                Mode::Native
+                (Mode::Native, id)
             }
-            Mode::Generic => {
-                prog.attach(iface, XdpMode::Skb).map_err(|e| classify(iface, e))?;
-                Mode::Generic
-            }
+            Mode::Generic => (Mode::Generic, prog.attach(iface, XdpMode::Skb).map_err(|e| classify(iface, e))?),
             Mode::Auto => match prog.attach(iface, XdpMode::Driver) {
-                Ok(_) => Mode::Native,
+                Ok(id) => (Mode::Native, id),
                 Err(e) => match classify(iface, e) {
                     SteerError::Other(..) => {
-                        prog.attach(iface, XdpMode::Skb).map_err(|e| classify(iface, e))?;
-                        Mode::Generic
+                        (Mode::Generic, prog.attach(iface, XdpMode::Skb).map_err(|e| classify(iface, e))?)
                     }
                     other => return Err(other),
                 },
             },
         };
-        Ok(Steer { iface: iface.into(), mode: used, bpf })
+        Ok(Steer { iface: iface.into(), mode: used, bpf, link: Some(link) })
     }
 
     /// Puts the AF_XDP socket `fd` of `queue` in the program's XSKMAP.
