@@ -91,6 +91,54 @@ topo_up() {
     done
 }
 
+# topo_one_arm: client, director and real servers on one segment (LVS-DR /
+# LVS-TUN): the director has one interface d0; real servers hold the VIP on
+# lo and answer clients directly.
+topo_one_arm() {
+    trap cleanup EXIT INT TERM
+    for n in "$NS_C" "$NS_D" "$NS_S"; do ip netns add "$n"; ns "$n" ip link set lo up; done
+    ns "$NS_S" ip link add br0 type bridge
+    ns "$NS_S" ip link set br0 up
+    ip link add c0 netns "$NS_C" type veth peer name sc netns "$NS_S"
+    ip link add d0 netns "$NS_D" type veth peer name sd netns "$NS_S"
+    for p in sc sd; do ns "$NS_S" ip link set "$p" master br0; ns "$NS_S" ip link set "$p" up; done
+    ns "$NS_C" ip addr add 198.18.0.100/24 dev c0
+    ns "$NS_C" ip -6 addr add 2001:db8::100/64 dev c0 nodad
+    ns "$NS_C" ip link set c0 up
+    ns "$NS_C" ethtool -K c0 tx off >/dev/null
+    ns "$NS_D" ip addr add 198.18.0.1/24 dev d0
+    ns "$NS_D" ip addr add 198.18.0.10/32 dev d0
+    ns "$NS_D" ip -6 addr add 2001:db8::1/64 dev d0 nodad
+    ns "$NS_D" ip -6 addr add 2001:db8::10/128 dev d0 nodad
+    ns "$NS_D" ip link set d0 up
+    for i in $(seq 1 "$RS_COUNT"); do
+        local r; r=$(rs_ns "$i")
+        ip netns add "$r"
+        ip link add r0 netns "$r" type veth peer name "s$i" netns "$NS_S"
+        ns "$NS_S" ip link set "s$i" master br0
+        ns "$NS_S" ip link set "s$i" up
+        ns "$r" ip link set lo up
+        ns "$r" sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
+        ns "$r" ip addr add "198.18.0.1$i/24" dev r0
+        ns "$r" ip -6 addr add "2001:db8::1$i/64" dev r0 nodad
+        ns "$r" ip addr add 198.18.0.10/32 dev lo
+        ns "$r" ip -6 addr add 2001:db8::10/128 dev lo nodad
+        ns "$r" ip link set r0 up
+        ns "$r" ethtool -K r0 tx off >/dev/null
+    done
+}
+
+# rs_decap: give every real server the tc-BPF IPIP / IPv6-in-IPv6 decapsulator.
+rs_decap() {
+    clang -O2 -g -target bpf -I/usr/include/"$(uname -m)"-linux-gnu -c tests/e2e/ipip_decap.c -o "$WORK/decap.o"
+    for i in $(seq 1 "$RS_COUNT"); do
+        local r; r=$(rs_ns "$i")
+        ns "$r" sysctl -qw net.ipv4.conf.r0.rp_filter=0
+        ns "$r" tc qdisc add dev r0 clsact
+        ns "$r" tc filter add dev r0 ingress bpf direct-action obj "$WORK/decap.o" sec tc
+    done
+}
+
 # rs_http I PORT: a real HTTP server in real server I that names itself.
 rs_http() {
     local i="$1" port="$2" r dir
