@@ -36,6 +36,25 @@ failed=$((failed + f))
 [ "$test_status" -eq 0 ] || [ "$f" -gt 0 ] || failed=$((failed + 1))
 step "release build" cargo build --release -q --workspace
 step "engine demo, every mode, tcpdump-verified" tests/engine_demo.sh
+
+# End to end through the daemon: namespaces, real clients (curl) and real
+# HTTP servers; each script prints one `ok` line per check.
+e2e() {
+    local name="$1" out
+    echo "== e2e: $name"
+    if out=$("tests/e2e/$name.sh" 2>&1); then
+        echo "$out"
+        passed=$((passed + $(grep -c '^ok ' <<<"$out")))
+    else
+        echo "$out"
+        passed=$((passed + $(grep -c '^ok ' <<<"$out")))
+        failed=$((failed + 1))
+        echo "FAILED: e2e $name"
+    fi
+}
+e2e nat
+e2e fullnat
+e2e dr_tun
 step "engine benchmark harness (quick)" cargo run --release -q -p perf -- engine --quick --json
 
 echo

@@ -354,3 +354,33 @@ pub fn run(opts: Options) -> Result<(), String> {
     eprintln!("xdpvs: stopped; XDP programs detached");
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_config_parses_and_flags_override() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let o = Options::from_file(&root.join("configs/xdpvs.toml")).expect("the example parses");
+        assert_eq!(o.interfaces, vec!["eth0", "eth1"]);
+        assert_eq!((o.queues, o.mode().unwrap()), (Some(2), Mode::Auto));
+        let flags =
+            Options { interfaces: vec!["veth0".into()], xdp_mode: Some("generic".into()), ..Options::default() };
+        let o = o.overridden_by(flags);
+        assert_eq!(o.interfaces, vec!["veth0"]);
+        assert_eq!(o.mode().unwrap(), Mode::Generic);
+        assert_eq!(o.cores, vec![1, 2], "unset flags keep the file's values");
+        let bad = Options { xdp_mode: Some("turbo".into()), ..Options::default() };
+        assert!(bad.mode().unwrap_err().contains("turbo"));
+        assert!(toml::from_str::<Options>("interfacez = []").is_err(), "unknown keys are refused");
+    }
+
+    #[test]
+    fn example_rules_load() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let cfg =
+            load_rules(&root.join("configs/example.rules"), NetState::default()).expect("the example rules apply");
+        assert_eq!(cfg.services().count(), 3);
+    }
+}
