@@ -46,6 +46,68 @@ pub fn apply(cfg: &mut Config, cmd: &Command) -> Result<(), ConfigError> {
     }
 }
 
+/// Edits `cur` into `want` with the ordinary operations, so that services,
+/// real servers and local addresses present in both keep their identity
+/// (and their established flows, counters and scheduler state); what is new
+/// is added, what is gone is removed, what changed is edited.
+pub fn reconcile(cur: &mut Config, want: &Config) -> Result<(), ConfigError> {
+    let want_keys: std::collections::HashSet<ServiceKey> = want.services().map(|(_, s)| s.spec.key).collect();
+    let gone: Vec<ServiceKey> = cur.services().map(|(_, s)| s.spec.key).filter(|k| !want_keys.contains(k)).collect();
+    for k in &gone {
+        cur.del_service(k)?;
+    }
+    for (_, ws) in want.services() {
+        let key = ws.spec.key;
+        match cur.find_service(&key) {
+            None => {
+                cur.add_service(ws.spec.clone())?;
+            }
+            Some(slot) => {
+                if cur.service(slot).map(|s| &s.spec) != Some(&ws.spec) {
+                    cur.edit_service(ws.spec.clone())?;
+                }
+            }
+        }
+        let slot = cur.find_service(&key).expect("added or kept above");
+        let wanted: Vec<DestSpec> = ws.dests.iter().filter_map(|&d| want.dest(d)).map(|d| d.spec).collect();
+        let have: Vec<DestSpec> = cur
+            .service(slot)
+            .map(|s| s.dests.iter().filter_map(|&d| cur.dest(d)).map(|d| d.spec).collect())
+            .unwrap_or_default();
+        for h in &have {
+            if !wanted.iter().any(|w| w.addr == h.addr && w.port == h.port) {
+                cur.del_dest(&key, h.addr, h.port)?;
+            }
+        }
+        // Oldest first, so new servers take IPVS's newest-first places.
+        for w in wanted.iter().rev() {
+            match have.iter().find(|h| h.addr == w.addr && h.port == w.port) {
+                None => {
+                    cur.add_dest(&key, *w)?;
+                }
+                Some(h) if h != w => cur.edit_dest(&key, *w)?,
+                Some(_) => {}
+            }
+        }
+        let laddrs = |c: &Config, s: &crate::lb::config::Service| -> Vec<(IpAddr, Option<String>)> {
+            s.laddrs.iter().filter_map(|&l| c.laddr(l)).map(|l| (l.addr, l.iface.clone())).collect()
+        };
+        let want_l = laddrs(want, ws);
+        let have_l = cur.service(slot).map(|s| laddrs(cur, s)).unwrap_or_default();
+        for (a, _) in have_l.iter().filter(|(a, _)| !want_l.iter().any(|(w, _)| w == a)) {
+            cur.del_laddr(&key, *a)?;
+        }
+        for (a, i) in want_l.iter().filter(|(a, _)| !have_l.iter().any(|(h, _)| h == a)) {
+            cur.add_laddr(&key, *a, i.clone())?;
+        }
+    }
+    if cur.timeouts != want.timeouts {
+        cur.timeouts = want.timeouts;
+        cur.set_timeouts(0, 0, 0)?;
+    }
+    Ok(())
+}
+
 /// The service as ipvsadm names it on a command line: `-t VIP:port`,
 /// `-u VIP:port` or `-f MARK`.
 pub fn service_arg(k: &ServiceKey) -> String {
@@ -208,6 +270,25 @@ mod tests {
              -a -t 198.18.0.10:80 -r 198.19.0.11:8080 -m -w 1\n\
              -P -t 198.18.0.10:80 -z 198.19.0.250 -F rs0\n"
         );
+    }
+
+    #[test]
+    fn reconcile_keeps_identities_and_reaches_the_target() {
+        let rules = |t: &str| {
+            let mut c = Config::default();
+            for (_, cmd) in crate::grammar::parse_rules(t) {
+                apply(&mut c, &cmd.unwrap()).unwrap();
+            }
+            c
+        };
+        let mut cur = rules("-A -t 198.18.0.10:80 -s rr\n-a -t 198.18.0.10:80 -r 198.19.0.11:80 -m\n-a -t 198.18.0.10:80 -r 198.19.0.12:80 -m\n-A -t 198.18.0.10:81 -s rr\n");
+        let svc = cur.find_service(&cur.services().next().unwrap().1.spec.key).unwrap();
+        let kept = cur.find_dest(svc, "198.19.0.11".parse().unwrap(), 80).unwrap();
+        let serial = cur.dest(kept).unwrap().serial;
+        let want = rules("--set 1000 0 0\n-A -t 198.18.0.10:80 -s wrr\n-a -t 198.18.0.10:80 -r 198.19.0.11:80 -m -w 5\n-a -t 198.18.0.10:80 -r 198.19.0.13:80 -m\n-P -t 198.18.0.10:80 -z 198.19.0.250\n");
+        reconcile(&mut cur, &want).unwrap();
+        assert_eq!(save(&cur), save(&want));
+        assert_eq!(cur.dest(kept).map(|d| d.serial), Some(serial), "a server in both keeps its identity");
     }
 
     #[test]

@@ -184,6 +184,12 @@ pub fn run(opts: Options) -> Result<(), String> {
         None => Config::new(net.clone()),
     };
     let queues = opts.queues.unwrap_or_else(|| names.iter().map(|n| netinfo::rx_queues(n)).min().unwrap_or(1)).max(1);
+    for n in &names {
+        let have = netinfo::rx_queues(n);
+        if have < queues {
+            return Err(format!("{n} has {have} rx queue(s) but --queues asks for {queues}: lower --queues or add queues (ethtool -L {n} combined {queues})"));
+        }
+    }
     let umem_mb = opts.umem_mb.unwrap_or(16 * queues as usize * names.len());
     let shared = Shared::new(umem_mb << 20, opts.hugepages.unwrap_or(true)).map_err(|e| {
         format!(
@@ -312,10 +318,13 @@ pub fn run(opts: Options) -> Result<(), String> {
         }
         if hup.swap(false, Ordering::Relaxed) {
             if let Some(p) = &opts.restore {
-                match load_rules(p, net.clone()) {
-                    Ok(mut fresh) => {
-                        fresh.generation = cfg.generation + 1;
-                        cfg = fresh;
+                // Apply the difference: what stays keeps its flows.
+                let mut next = cfg.clone();
+                match load_rules(p, net.clone())
+                    .and_then(|want| crate::admin::reconcile(&mut next, &want).map_err(|e| e.to_string()))
+                {
+                    Ok(()) => {
+                        cfg = next;
                         changed = true;
                         eprintln!("xdpvs: reloaded {}", p.display());
                     }
