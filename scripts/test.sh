@@ -55,6 +55,7 @@ e2e() {
 e2e nat
 e2e fullnat
 e2e dr_tun
+e2e queues
 e2e reload
 e2e errors
 step "engine benchmark harness (quick)" cargo run --release -q -p perf -- engine --quick --json

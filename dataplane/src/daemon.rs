@@ -216,7 +216,9 @@ pub fn run(opts: Options) -> Result<(), String> {
     cfg.set_net(Arc::new(net.clone()));
     let published = Arc::new(Published::new(Arc::new(cfg.clone())));
     let (resolve_tx, resolve_rx) = crossbeam_channel::bounded::<IpAddr>(1024);
-    let channels: Vec<_> = (0..queues).map(|_| crossbeam_channel::bounded(4 * RING as usize)).collect();
+    // channels[from][to]: one bounded lock-free ring per ordered core pair.
+    let channels: Vec<Vec<_>> =
+        (0..queues).map(|_| (0..queues).map(|_| crossbeam_channel::bounded(RING as usize)).collect()).collect();
     let start = Instant::now();
     let cpus: Vec<usize> = if opts.cores.is_empty() {
         let n = core_affinity::get_core_ids().map_or(1, |v| v.len());
@@ -256,8 +258,8 @@ pub fn run(opts: Options) -> Result<(), String> {
             port_of_iface: (0..names.len()).map(Some).collect(),
             published: published.clone(),
             stop: stop.clone(),
-            inbox: channels[q as usize].1.clone(),
-            peers: channels.iter().map(|c| c.0.clone()).collect(),
+            inboxes: channels.iter().map(|from| from[q as usize].1.clone()).collect(),
+            peers: channels[q as usize].iter().map(|c| c.0.clone()).collect(),
             resolve: resolve_tx.clone(),
             snapshot,
             start,

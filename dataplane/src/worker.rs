@@ -63,7 +63,9 @@ pub struct Worker {
     pub port_of_iface: Vec<Option<usize>>,
     pub published: Arc<Published>,
     pub stop: Arc<AtomicBool>,
-    pub inbox: Receiver<Held>,
+    /// One channel from each core (single producer, single consumer).
+    pub inboxes: Vec<Receiver<Held>>,
+    /// One channel to each core.
     pub peers: Vec<Sender<Held>>,
     pub resolve: Sender<IpAddr>,
     pub snapshot: Arc<Mutex<Snapshot>>,
@@ -88,13 +90,15 @@ impl Worker {
                 generation = cfg.generation;
                 self.core.set_config(cfg);
             }
-            while held.len() < BATCH {
-                match self.inbox.try_recv() {
-                    Ok(h) => {
-                        held.push(h);
-                        handoff_in += 1;
+            for inbox in &self.inboxes {
+                while held.len() < BATCH {
+                    match inbox.try_recv() {
+                        Ok(h) => {
+                            held.push(h);
+                            handoff_in += 1;
+                        }
+                        Err(_) => break,
                     }
-                    Err(_) => break,
                 }
             }
             self.io.reap_completions();

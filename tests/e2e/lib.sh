@@ -46,8 +46,9 @@ topo_up() {
     local mode="$1"
     trap cleanup EXIT INT TERM
     for n in "$NS_C" "$NS_D" "$NS_S"; do ip netns add "$n"; done
-    ip link add c0 netns "$NS_C" type veth peer name d0 netns "$NS_D"
-    ip link add d1 netns "$NS_D" type veth peer name sd netns "$NS_S"
+    local q="numtxqueues ${QUEUES:-1} numrxqueues ${QUEUES:-1}"
+    ip link add c0 netns "$NS_C" $q type veth peer name d0 netns "$NS_D" $q
+    ip link add d1 netns "$NS_D" $q type veth peer name sd netns "$NS_S" $q
     ns "$NS_S" ip link add br0 type bridge
     ns "$NS_S" ip link set sd master br0
     for n in "$NS_C" "$NS_D" "$NS_S"; do ns "$n" ip link set lo up; done
