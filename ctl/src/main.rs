@@ -8,6 +8,8 @@
 use std::io::Read;
 use std::process::ExitCode;
 use xdpvs::admin::{apply, save};
+mod listing;
+
 use xdpvs::grammar::{parse, parse_rules, Action};
 use xdpvs::lb::config::Config;
 
@@ -51,6 +53,22 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Action::Check => check(),
+        Action::List(l) if inv.stats_from.is_some() => {
+            let path = inv.stats_from.unwrap_or_default();
+            match std::fs::read_to_string(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
+            {
+                Ok(snap) => {
+                    print!("{}", listing::render(&snap, l.stats, l.exact));
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("xdpvsadm: cannot read the stats snapshot {path}: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
         _ => {
             let region = format!("/dev/shm/xdpvs-{}", inv.instance);
             eprintln!(

@@ -48,6 +48,8 @@ pub struct Invocation {
     pub numeric: bool,
     pub json: bool,
     pub instance: String,
+    /// Read the listing from the daemon's stats snapshot file.
+    pub stats_from: Option<String>,
 }
 
 /// A command-line error, worded as ipvsadm words it where it has a word.
@@ -242,6 +244,7 @@ const OPTS: &[(&str, Option<char>, bool)] = &[
     ("match", None, true),
     ("json", None, false),
     ("instance", None, true),
+    ("stats-from", None, true),
     ("start-daemon", None, true),
     ("stop-daemon", None, true),
     ("mcast-interface", None, true),
@@ -405,7 +408,10 @@ fn allowed(cmd: Cmd, name: &str) -> bool {
             return matches!(name, "numeric" | "json" | "instance");
         }
     };
-    matches!(name, "numeric" | "json" | "instance") || SVC.contains(&name) || extra.contains(&name)
+    matches!(name, "numeric" | "json" | "instance")
+        || (cmd == Cmd::List && name == "stats-from")
+        || SVC.contains(&name)
+        || extra.contains(&name)
 }
 
 fn port_of(s: &str) -> Option<u16> {
@@ -494,7 +500,8 @@ pub fn parse(args: &[String]) -> Result<Invocation, ParseError> {
         return Err(ParseError::SyncDaemon);
     }
     let cmd = cmd.ok_or(ParseError::NoCommand)?;
-    let mut inv = Invocation { action: Action::Help, numeric: false, json: false, instance: "default".into() };
+    let mut inv =
+        Invocation { action: Action::Help, numeric: false, json: false, instance: "default".into(), stats_from: None };
     let mut svc: Option<ServiceKey> = None;
     let mut v6_flag = false;
     let mut sched = None;
@@ -572,6 +579,7 @@ pub fn parse(args: &[String]) -> Result<Invocation, ParseError> {
             "ifname" => ifname = Some(v),
             "json" => inv.json = true,
             "instance" => inv.instance = v,
+            "stats-from" => inv.stats_from = Some(v),
             _ => return Err(ParseError::UnknownOption(o.shown.clone())),
         }
     }

@@ -26,6 +26,8 @@ pub struct Results {
     pub unbatched_mpps_10k: f64,
     pub new_conn_reaping_mpps: f64,
     pub unbatched_mpps_1m: f64,
+    pub handoff_classify_ns: f64,
+    pub handoff_channel_ns: f64,
 }
 
 impl Results {
@@ -36,7 +38,8 @@ impl Results {
              established, {:>4}k sessions: {:>8.2} Mpps ({:.2} one frame at a time)\n\
              new connections           : {:>8.2} Mpps ({:.2} with the reaper expiring as many meanwhile)\n\
              memory per IPv4 session   : {:>8.1} bytes (RSS delta; {:.1} bytes of table heap)\n\
-             Maglev build, 1000 RS     : {:>8.3} ms (M = 65537)",
+             Maglev build, 1000 RS     : {:>8.3} ms (M = 65537)\n\
+             handoff to another core   : {:>8.1} ns classify + {:.1} ns channel per frame (+ the owner's processing)",
             self.established_mpps_10k,
             self.unbatched_mpps_10k,
             self.sessions_large / 1000,
@@ -46,7 +49,9 @@ impl Results {
             self.new_conn_reaping_mpps,
             self.bytes_per_session,
             self.heap_bytes_per_session,
-            self.maglev_build_ms_1000
+            self.maglev_build_ms_1000,
+            self.handoff_classify_ns,
+            self.handoff_channel_ns
         )
     }
 
@@ -61,6 +66,8 @@ impl Results {
             "sessions_large": self.sessions_large,
             "unbatched_mpps_10k": round(self.unbatched_mpps_10k),
             "new_conn_with_reaping_mpps": round(self.new_conn_reaping_mpps),
+            "handoff_classify_ns": round(self.handoff_classify_ns),
+            "handoff_channel_ns": round(self.handoff_channel_ns),
             "unbatched_mpps_1m": round(self.unbatched_mpps_1m),
         })
         .to_string()
@@ -191,6 +198,68 @@ pub fn new_connections(n: usize) -> (f64, f64) {
     (create, steady)
 }
 
+/// What handing a frame to its owning core costs, in ns per frame: the
+/// receiving core's classification (the engine answers `Handoff`), plus a
+/// descriptor's trip through a bounded channel to a thread on the other CPU,
+/// plus the owner classifying it again. Returns (classify ns, channel ns).
+pub fn handoff(n: usize) -> (f64, f64) {
+    let (cfg, _) = topo::config(false, Proto::Tcp, Fwd::Nat, SchedKind::Rr, 4);
+    let cfg = Arc::new(cfg);
+    let p =
+        |id| CoreParams { id, ncores: 2, max_sessions: 1 << 16, reserve_sessions: 1 << 12, ..CoreParams::default() };
+    let mut c0 = Core::new(cfg.clone(), p(0), 0);
+    // Frames core 1 owns (ownership follows the client address).
+    let vip = topo::v4().vip;
+    let syn: Vec<u8> = (0..65536usize)
+        .map(|i| {
+            let mut f = Pkt::tcp((client(i), 1024).into(), (vip, 80).into(), SYN).build();
+            f.resize(64, 0);
+            f
+        })
+        .filter(|f| xdpvs::lb::owner::owner_of(&cfg, 2, f) == 1)
+        .take(n)
+        .flatten()
+        .collect();
+    let owned_by_1 = syn.len() / 64;
+    let mut buf = vec![0u8; FRAME];
+    let t = Instant::now();
+    let mut handed = 0;
+    for f in syn.chunks_exact(64) {
+        buf[HEADROOM..HEADROOM + 64].copy_from_slice(f);
+        let mut fr = Frame::new(&mut buf, HEADROOM, 64).expect("fits");
+        handed += usize::from(matches!(c0.process(&mut fr, 1), Verdict::Handoff(1)));
+    }
+    let classify = t.elapsed().as_secs_f64() * 1e9 / owned_by_1 as f64;
+    assert_eq!(handed, owned_by_1);
+    // The descriptor's trip to the other CPU.
+    let (tx, rx) = crossbeam_channel::bounded::<(u64, u32, u32, u16)>(2048);
+    let total = 4_000_000u64;
+    let consumer = std::thread::spawn(move || {
+        if let Some(id) = core_affinity::get_core_ids().and_then(|v| v.into_iter().find(|c| c.id == 0)) {
+            core_affinity::set_for_current(id);
+        }
+        let mut sum = 0u64;
+        let mut got = 0u64;
+        while got < total {
+            if let Ok(d) = rx.try_recv() {
+                sum = sum.wrapping_add(d.0);
+                got += 1;
+            }
+        }
+        sum
+    });
+    let t = Instant::now();
+    let mut i = 0u64;
+    while i < total {
+        if tx.try_send((i, 128, 64, 0)).is_ok() {
+            i += 1;
+        }
+    }
+    black_box(consumer.join().expect("consumer thread"));
+    let channel = t.elapsed().as_secs_f64() * 1e9 / total as f64;
+    (classify, channel)
+}
+
 /// A shuffled visiting order (xorshift; reproducible).
 fn order(n: usize, rounds: usize) -> Vec<u32> {
     let mut v: Vec<u32> = (0..rounds).flat_map(|_| 0..n as u32).collect();
@@ -232,6 +301,7 @@ pub fn run(quick: bool) -> Results {
     let (bytes_per_session, heap_bytes_per_session) = memory(large);
     let (new_conn_mpps, new_conn_reaping_mpps) = new_connections(large);
 
+    let (handoff_classify_ns, handoff_channel_ns) = handoff(if quick { 20_000 } else { 200_000 });
     let members: Vec<(IpAddr, u16, u32)> =
         (0..1000usize).map(|i| (IpAddr::from([198, 19, (i >> 8) as u8, (i & 0xff) as u8]), 80, 1)).collect();
     let mut times: Vec<f64> = (0..if quick { 3 } else { 15 })
@@ -250,6 +320,8 @@ pub fn run(quick: bool) -> Results {
         heap_bytes_per_session,
         maglev_build_ms_1000: times[times.len() / 2],
         unbatched_mpps_10k: single_10k,
+        handoff_classify_ns,
+        handoff_channel_ns,
         new_conn_reaping_mpps,
         unbatched_mpps_1m: single_1m,
         sessions_large: large,

@@ -147,7 +147,7 @@ rs_http() {
     dir="$WORK/rs$i"
     mkdir -p "$dir"
     echo "rs$i" > "$dir/index.html"
-    [ -f "$WORK/big" ] || head -c 104857600 /dev/urandom > "$WORK/big"
+    [ -f "$WORK/big" ] || head -c $((${BIG_MB:-100} * 1048576)) /dev/urandom > "$WORK/big"
     ln -sf "$WORK/big" "$dir/big"
     ip netns exec "$r" /usr/bin/python3 -m http.server "$port" --bind :: --directory "$dir" >/dev/null 2>&1 &
     PIDS+=($!)
