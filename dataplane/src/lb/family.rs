@@ -158,30 +158,13 @@ impl Family for V4 {
         if verify_csum && !ip.verify_checksum() {
             return Err(Drop::BadIpChecksum);
         }
-        Ok(L3 {
-            src: ip.src_bytes(),
-            dst: ip.dst_bytes(),
-            proto: ip.protocol(),
-            l4_off: ip.header_len(),
-            len: usize::from(ip.total_len()),
-            fragmented: ip.is_fragment(),
-            tos: ip.tos(),
-            dont_frag: ip.dont_frag(),
-        })
+        Ok(l3_v4(&ip, ip.is_fragment()))
     }
 
     fn parse_quoted(b: &[u8]) -> Option<L3<[u8; 4]>> {
         let ip = Ipv4Packet::new_checked_quoted(b).ok()?;
-        Some(L3 {
-            src: ip.src_bytes(),
-            dst: ip.dst_bytes(),
-            proto: ip.protocol(),
-            l4_off: ip.header_len(),
-            len: usize::from(ip.total_len()),
-            fragmented: ip.flags_frag() & 0x1fff != 0,
-            tos: ip.tos(),
-            dont_frag: ip.dont_frag(),
-        })
+        // A quoted packet may be a first fragment: only a later one lacks ports.
+        Some(l3_v4(&ip, ip.flags_frag() & 0x1fff != 0))
     }
 
     fn set_src(b: &mut [u8], a: [u8; 4]) {
@@ -280,31 +263,13 @@ impl Family for V6 {
     fn parse(b: &[u8], _verify_csum: bool) -> Result<L3<[u8; 16]>, Drop> {
         let ip = Ipv6Packet::new_checked(b).map_err(|_| Drop::L3Malformed)?;
         let ul = ip.upper_layer().map_err(|_| Drop::L3Malformed)?;
-        Ok(L3 {
-            src: ip.src_bytes(),
-            dst: ip.dst_bytes(),
-            proto: ul.proto,
-            l4_off: ul.offset,
-            len: ip.total_len(),
-            fragmented: ul.fragmented,
-            tos: ip.traffic_class(),
-            dont_frag: true,
-        })
+        Ok(l3_v6(&ip, &ul))
     }
 
     fn parse_quoted(b: &[u8]) -> Option<L3<[u8; 16]>> {
         let ip = Ipv6Packet::new_checked_quoted(b).ok()?;
         let ul = ip.upper_layer().ok()?;
-        Some(L3 {
-            src: ip.src_bytes(),
-            dst: ip.dst_bytes(),
-            proto: ul.proto,
-            l4_off: ul.offset,
-            len: ip.total_len(),
-            fragmented: ul.fragmented,
-            tos: ip.traffic_class(),
-            dont_frag: true,
-        })
+        Some(l3_v6(&ip, &ul))
     }
 
     fn set_src(b: &mut [u8], a: [u8; 16]) {
@@ -350,6 +315,32 @@ impl Family for V6 {
 
     fn icmp_seed(src: [u8; 16], dst: [u8; 16], len: usize) -> u64 {
         checksum::pseudo_v6(src, dst, proto::ICMPV6, len as u32)
+    }
+}
+
+fn l3_v4<T: AsRef<[u8]>>(ip: &Ipv4Packet<T>, fragmented: bool) -> L3<[u8; 4]> {
+    L3 {
+        src: ip.src_bytes(),
+        dst: ip.dst_bytes(),
+        proto: ip.protocol(),
+        l4_off: ip.header_len(),
+        len: usize::from(ip.total_len()),
+        fragmented,
+        tos: ip.tos(),
+        dont_frag: ip.dont_frag(),
+    }
+}
+
+fn l3_v6<T: AsRef<[u8]>>(ip: &Ipv6Packet<T>, ul: &crate::wire::ipv6::UpperLayer) -> L3<[u8; 16]> {
+    L3 {
+        src: ip.src_bytes(),
+        dst: ip.dst_bytes(),
+        proto: ul.proto,
+        l4_off: ul.offset,
+        len: ip.total_len(),
+        fragmented: ul.fragmented,
+        tos: ip.traffic_class(),
+        dont_frag: true,
     }
 }
 

@@ -39,26 +39,12 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
     /// Checks version, IHL and that `total_len` fits in the buffer (trailing
     /// link-layer padding beyond `total_len` is allowed).
     pub fn new_checked(buffer: T) -> Result<Self, Error> {
-        let p = Self::new_unchecked(buffer);
-        let len = p.buffer.as_ref().len();
-        if len < MIN_HEADER_LEN {
-            return Err(Error::Truncated);
-        }
-        if p.version() != 4 {
-            return Err(Error::BadVersion);
-        }
-        let hl = p.header_len();
-        if hl < MIN_HEADER_LEN {
-            return Err(Error::BadHeaderLen);
-        }
-        if hl > len {
-            return Err(Error::Truncated);
-        }
+        let p = Self::new_checked_quoted(buffer)?;
         let tl = usize::from(p.total_len());
-        if tl < hl {
+        if tl < p.header_len() {
             return Err(Error::BadLength);
         }
-        if tl > len {
+        if tl > p.buffer.as_ref().len() {
             return Err(Error::Truncated);
         }
         Ok(p)
