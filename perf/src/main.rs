@@ -7,6 +7,7 @@
 //! inside the timed loop.
 
 mod engine;
+mod gen;
 
 use clap::{Parser, Subcommand};
 
@@ -19,6 +20,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Paced AF_XDP UDP traffic generator (for the veth benchmarks).
+    Gen(gen::Args),
     /// Benchmark the engine alone (no I/O), one core.
     Engine {
         /// Print one JSON object as the last line of stdout.
@@ -42,6 +45,13 @@ enum Cmd {
 
 fn main() {
     match Cli::parse().cmd {
+        Cmd::Gen(a) => match gen::run(&a) {
+            Ok(line) => println!("{line}"),
+            Err(e) => {
+                eprintln!("perf gen: {e}");
+                std::process::exit(1);
+            }
+        },
         Cmd::Engine { json, quick, cpu, profile_sessions, profile_new } => {
             if let Some(id) = core_affinity::get_core_ids().and_then(|ids| ids.into_iter().find(|c| c.id == cpu)) {
                 core_affinity::set_for_current(id);

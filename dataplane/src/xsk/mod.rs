@@ -373,6 +373,36 @@ impl Io {
         }
     }
 
+    /// Transmits up to `n` new frames on port `port`: each takes a free
+    /// chunk, `write(k, buf)` fills frame `k` into the chunk's data area and
+    /// returns its length. Returns how many went onto the ring (it may grant
+    /// fewer slots; untaken chunks stay free). For traffic generators.
+    pub fn transmit_new(&mut self, port: usize, n: usize, mut write: impl FnMut(usize, &mut [u8]) -> usize) -> usize {
+        let head = HEADROOM as usize;
+        let p = &mut self.ports[port];
+        let mut w = p.tx.transmit(n as u32);
+        let mut sent = 0;
+        while sent < n {
+            let Some(&base) = self.free.last() else { break };
+            // SAFETY: `base` is on this worker's free stack: no ring and no
+            // other slice refers to its chunk until it is submitted below.
+            let chunk = unsafe { self.shared.chunk(base) };
+            let len = write(sent, &mut chunk[head..]).min(FRAME_SIZE as usize - head);
+            if !w.insert_once(XdpDesc { addr: base + head as u64, len: len as u32, options: 0 }) {
+                break;
+            }
+            self.free.pop();
+            sent += 1;
+        }
+        w.commit();
+        drop(w);
+        if sent > 0 {
+            p.tx.wake();
+            self.stats.tx += sent as u64;
+        }
+        sent
+    }
+
     /// Frames in the free stack (for tests and stats).
     pub fn free_frames(&self) -> usize {
         self.free.len()
