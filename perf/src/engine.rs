@@ -235,9 +235,8 @@ pub fn handoff(n: usize) -> (f64, f64) {
     let (tx, rx) = crossbeam_channel::bounded::<(u64, u32, u32, u16)>(2048);
     let total = 4_000_000u64;
     let consumer = std::thread::spawn(move || {
-        if let Some(id) = core_affinity::get_core_ids().and_then(|v| v.into_iter().find(|c| c.id == 0)) {
-            core_affinity::set_for_current(id);
-        }
+        // By id: once the main thread is pinned, get_core_ids() lists only its CPU.
+        core_affinity::set_for_current(core_affinity::CoreId { id: 0 });
         let mut sum = 0u64;
         let mut got = 0u64;
         while got < total {

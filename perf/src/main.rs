@@ -53,9 +53,7 @@ fn main() {
             }
         },
         Cmd::Engine { json, quick, cpu, profile_sessions, profile_new } => {
-            if let Some(id) = core_affinity::get_core_ids().and_then(|ids| ids.into_iter().find(|c| c.id == cpu)) {
-                core_affinity::set_for_current(id);
-            }
+            core_affinity::set_for_current(core_affinity::CoreId { id: cpu });
             if let Some(n) = profile_sessions {
                 let (b, s) = engine::established(n, 30_000_000 / n);
                 eprintln!("{n} sessions: {b:.2} Mpps batched, {s:.2} one at a time");
