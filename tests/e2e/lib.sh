@@ -226,7 +226,11 @@ expect_split() {
     local got want
     got=$(sort "$WORK/split" | uniq -c | awk '{print $2, $1}' | tr '\n' ' ')
     want="$*"
-    [ "$got" = "$want " ] || fail "split: got [$got] expected [$want]"
+    if [ "$got" != "$want " ]; then
+        sleep 1.2
+        echo "stats: $(python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); print({k:v for k,v in s["drops"].items() if v}, s["workers"])' "$WORK/stats.json" 2>/dev/null)" >&2
+        fail "split: got [$got] expected [$want]"
+    fi
 }
 
 # curl_split N URL: N requests from the client; prints "rsA count" lines; fails on any error.

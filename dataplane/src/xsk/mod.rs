@@ -176,7 +176,11 @@ pub fn open_ports(shared: &Shared, pairs: &[(String, u32)], first: bool) -> io::
             .umem
             .fq_cq(&sock)
             .map_err(|e| errno(&format!("fill/completion rings on {iface} queue {queue}"), e))?;
-        let cfg = SocketConfig { rx_size: NonZeroU32::new(RING), tx_size: NonZeroU32::new(RING), bind_flags: 0 };
+        // Only the UMEM's own socket may pass bind flags; sockets sharing the
+        // UMEM inherit them (the kernel refuses flags with XDP_SHARED_UMEM).
+        let owner = first && k == 0;
+        let bind_flags = if owner { SocketConfig::XDP_BIND_NEED_WAKEUP } else { 0 };
+        let cfg = SocketConfig { rx_size: NonZeroU32::new(RING), tx_size: NonZeroU32::new(RING), bind_flags };
         let user =
             shared.umem.rx_tx(&sock, &cfg).map_err(|e| errno(&format!("rx/tx rings on {iface} queue {queue}"), e))?;
         let rx = user.map_rx().map_err(|e| errno("map rx ring", e))?;
@@ -262,8 +266,14 @@ impl Io {
                 n += 1;
             }
             w.commit();
+            drop(w);
             if n < want {
                 self.stats.fill_short += 1;
+            }
+            // Zero-copy drivers ask to be woken when they ran dry.
+            if p.dev.needs_wakeup() {
+                p.dev.wake();
+                self.stats.wakeups += 1;
             }
         }
     }
@@ -363,7 +373,9 @@ impl Io {
             }
         }
         held.clear();
-        // Copy mode transmits on a send call.
+        // Copy mode transmits only on a send call, whatever the ring's
+        // need_wakeup flag says (sockets sharing the UMEM on another queue
+        // were seen to stall when the kick waited for the flag).
         for p in &mut self.ports {
             if p.tx_unkicked > 0 {
                 p.tx.wake();
