@@ -52,7 +52,14 @@ pub fn iface(name: &str) -> Result<Iface, String> {
             _ => {}
         }
     }
-    Ok(Iface { name: name.into(), mac, mtu, addr4, addr6 })
+    // The RSS key and indirection table, where the driver shows them (veth does not).
+    let rss = Command::new("ethtool")
+        .args(["-x", name])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| crate::lb::rss::parse_ethtool_x(&String::from_utf8_lossy(&o.stdout)));
+    Ok(Iface { name: name.into(), mac, mtu, addr4, addr6, rss })
 }
 
 fn parse_dst(dst: &str, v6: bool) -> Option<(IpAddr, u8)> {

@@ -394,8 +394,16 @@ pub mod topo {
                 mtu: 1500,
                 addr4: addr4(a4.dir_client),
                 addr6: addr6(a6.dir_client),
+                rss: None,
             },
-            Iface { name: "rs0".into(), mac: RS_IF_MAC, mtu: 1500, addr4: addr4(a4.dir_rs), addr6: addr6(a6.dir_rs) },
+            Iface {
+                name: "rs0".into(),
+                mac: RS_IF_MAC,
+                mtu: 1500,
+                addr4: addr4(a4.dir_rs),
+                addr6: addr6(a6.dir_rs),
+                rss: None,
+            },
         ]);
         for a in [&a4, &a6] {
             n.add_route(Route { net: a.client_net.0, prefix: a.client_net.1, iface: 0, gateway: None });

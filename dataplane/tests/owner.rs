@@ -80,3 +80,50 @@ fn one_core_owns_everything() {
     assert_eq!(owner_of(&cfg, 1, &f), 0);
     assert_eq!(owner_of(&cfg, 3, &[1, 2, 3]), 0);
 }
+
+#[test]
+fn fullnat_ports_follow_the_nic_rss_table() {
+    use xdpvs::lb::rss::Rss;
+    // A NIC on the real-server side with Microsoft's verification key and a
+    // table spreading over two queues.
+    const KEY: [u8; 40] = [
+        0x6d, 0x5a, 0x56, 0xda, 0x25, 0x5b, 0x0e, 0xc2, 0x41, 0x67, 0x25, 0x3d, 0x43, 0xa3, 0x8f, 0xb0, 0xd0, 0xca,
+        0x2b, 0xcb, 0xae, 0x7b, 0x30, 0xb4, 0x77, 0xcb, 0x2d, 0xa3, 0x80, 0x30, 0xf2, 0x0c, 0x6a, 0x42, 0xb7, 0x3b,
+        0xbe, 0xac, 0x01, 0xfa,
+    ];
+    let rss = Rss { key: KEY.to_vec(), indir: (0..128).map(|i| (i % 2) as u16).collect() };
+    let (mut cfg, _) = topo::config(false, Proto::Tcp, Fwd::FullNat, SchedKind::Rr, 3);
+    let mut net = (*cfg.net).clone();
+    net.ifaces[1].rss = Some(rss.clone());
+    cfg.set_net(Arc::new(net));
+    let cfg = Arc::new(cfg);
+    let a = addrs(false);
+    let lip = match a.lip {
+        IpAddr::V4(v) => v.octets(),
+        IpAddr::V6(_) => unreachable!(),
+    };
+    let mut landed = [0usize; 2];
+    for id in 0..2u16 {
+        let mut core = Core::new(
+            cfg.clone(),
+            CoreParams { id, ncores: 2, max_sessions: 4096, reserve_sessions: 64, ..CoreParams::default() },
+            0,
+        );
+        for i in 0..400u16 {
+            let client = IpAddr::from([198, 18, 9, (i % 250) as u8]);
+            let syn = Pkt::tcp(sa(client, 20000 + i), sa(a.vip, 80), SYN_).build();
+            if owner_of(&cfg, 2, &syn) != id {
+                continue;
+            }
+            let (v, out) = process(&mut core, &syn);
+            assert!(matches!(v, Verdict::Tx { .. }), "{v:?}");
+            let s = Summary::parse(&out).unwrap();
+            let IpAddr::V4(rip) = s.ip.dst else { unreachable!() };
+            let q = rss.queue(&rip.octets(), &lip, s.ip.dport, s.ip.sport).unwrap();
+            landed[usize::from(q == id)] += 1;
+            assert_eq!(s.ip.sport % 2, id, "the port stays in the core's partition");
+        }
+    }
+    assert_eq!(landed[0], 0, "every reply hashes to its owner's queue ({} did)", landed[1]);
+    assert!(landed[1] > 300);
+}

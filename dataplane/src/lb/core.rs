@@ -1075,12 +1075,28 @@ impl State {
 
     /// FULLNAT: a local address of the service (round robin) and one of this
     /// core's ports on it.
+    ///
+    /// Where the NIC toward the real server exposes its RSS key and table,
+    /// the port is one whose reply (`RIP:rport → LIP:lport`) hashes to this
+    /// core's queue, so replies need no handoff (a few tries, else any port).
     fn take_lport<F: Family>(
         &mut self,
         cfg: &Config,
         svc_slot: u32,
         svc: &Service,
+        reply_from: (F::Addr, u16, u32),
     ) -> Result<(F::Addr, u16, u16), Drop> {
+        let (rip, rport, nh_rs) = reply_from;
+        let rss = (self.p.ncores > 1)
+            .then(|| {
+                cfg.net
+                    .neighbour(nh_rs)
+                    .and_then(|n| cfg.net.ifaces.get(usize::from(n.iface)))
+                    .and_then(|i| i.rss.as_ref())
+            })
+            .flatten();
+        let tries = 4 * usize::from(self.p.ncores);
+        let me = self.p.id;
         let n = svc.laddrs.len();
         if n == 0 {
             return Err(Drop::NoLocalAddr);
@@ -1095,7 +1111,18 @@ impl State {
             if pool.serial != l.serial {
                 continue;
             }
-            if let (Some(a), Some(port)) = (F::from_ip(l.addr), pool.free.pop_front()) {
+            let Some(a) = F::from_ip(l.addr) else { continue };
+            if let Some(rss) = rss {
+                // Rotate non-matching ports to the back: O(1) per try.
+                for _ in 0..tries.min(pool.free.len()) {
+                    let p = pool.free[0];
+                    if rss.queue(rip.as_ref(), a.as_ref(), rport, p) == Some(me) {
+                        break;
+                    }
+                    pool.free.rotate_left(1);
+                }
+            }
+            if let Some(port) = pool.free.pop_front() {
                 rt.laddr_next = (at + 1) % n;
                 return Ok((a, port, l.serial as u16));
             }
@@ -1155,8 +1182,11 @@ impl State {
             Err(e) if fwd.two_way() => return Err(e),
             Err(_) => NIL,
         };
-        let (lip, lport, laddr_serial) =
-            if fwd == Fwd::FullNat { self.take_lport::<F>(cfg, svc_slot, svc)? } else { (ip.src, l4.sport, 0) };
+        let (lip, lport, laddr_serial) = if fwd == Fwd::FullNat {
+            self.take_lport::<F>(cfg, svc_slot, svc, (rip, rport, nh_rs))?
+        } else {
+            (ip.src, l4.sport, 0)
+        };
         let s = Session {
             cip: ip.src,
             vip: ip.dst,

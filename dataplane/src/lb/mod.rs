@@ -10,6 +10,7 @@ pub mod family;
 pub mod frame;
 pub mod net;
 pub mod owner;
+pub mod rss;
 pub mod sched;
 pub mod session;
 pub mod stats;

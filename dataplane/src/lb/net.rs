@@ -19,6 +19,8 @@ pub struct Iface {
     /// Source for tunnels and generated ICMP.
     pub addr4: Option<Ipv4Addr>,
     pub addr6: Option<Ipv6Addr>,
+    /// The NIC's RSS key and indirection table, when readable.
+    pub rss: Option<super::rss::Rss>,
 }
 
 /// A route: `net/prefix` reached on `iface`, directly or via `gateway`.
