@@ -23,10 +23,10 @@ RULES
 xdpvs_up "$WORK/rules" --iface d0 --iface d1
 curl_split 300 http://198.18.0.10/ >/dev/null
 expect_split "rs1 100" "rs2 100" "rs3 100"
-echo "ok   FULLNAT IPv4: 300 requests, rr split 100/100/100"
+echo "ok   FULLNAT IPv4: 300 requests, rr split 100/100/100 ($(cat "$WORK/rate") req/s, one curl at a time)"
 curl_split 300 'http://[2001:db8::10]/' >/dev/null
 expect_split "rs1 100" "rs2 100" "rs3 100"
-echo "ok   FULLNAT IPv6: 300 requests, rr split 100/100/100"
+echo "ok   FULLNAT IPv6: 300 requests, rr split 100/100/100 ($(cat "$WORK/rate") req/s, one curl at a time)"
 check_big http://198.18.0.10/big
 check_big 'http://[2001:db8::10]/big'
 check_director_untouched

@@ -235,14 +235,16 @@ expect_split() {
 
 # curl_split N URL: N requests from the client; prints "rsA count" lines; fails on any error.
 curl_split() {
-    local n="$1" url="$2" ok=0
+    local n="$1" url="$2" ok=0 t0
     : > "$WORK/split"
+    t0=$(date +%s.%N)
     for _ in $(seq 1 "$n"); do
         if out=$(ns "$NS_C" curl -s --max-time 10 "$url"); then
             echo "$out" >> "$WORK/split"
             ok=$((ok + 1))
         fi
     done
+    python3 -c "import sys; print(round($n / ($(date +%s.%N) - $t0)))" > "$WORK/rate"
     sort "$WORK/split" | uniq -c | awk '{print $2, $1}'
     [ "$ok" -eq "$n" ] || fail "$((n - ok)) of $n requests failed"
 }
