@@ -219,6 +219,10 @@ pub fn run(opts: Options) -> Result<(), String> {
     // channels[from][to]: one bounded lock-free ring per ordered core pair.
     let channels: Vec<Vec<_>> =
         (0..queues).map(|_| (0..queues).map(|_| crossbeam_channel::bounded(RING as usize)).collect()).collect();
+    // returns[from][to]: chunks going back to the worker that owns them.
+    let returns: Vec<Vec<_>> = (0..queues)
+        .map(|_| (0..queues).map(|_| crossbeam_channel::bounded::<u64>(frames_per_worker as usize)).collect())
+        .collect();
     let start = Instant::now();
     let cpus: Vec<usize> = if opts.cores.is_empty() {
         let n = core_affinity::get_core_ids().map_or(1, |v| v.len());
@@ -260,6 +264,8 @@ pub fn run(opts: Options) -> Result<(), String> {
             stop: stop.clone(),
             inboxes: channels.iter().map(|from| from[q as usize].1.clone()).collect(),
             peers: channels[q as usize].iter().map(|c| c.0.clone()).collect(),
+            returns_in: returns.iter().map(|from| from[q as usize].1.clone()).collect(),
+            returns_out: returns[q as usize].iter().map(|c| c.0.clone()).collect(),
             resolve: resolve_tx.clone(),
             snapshot,
             start,
@@ -300,6 +306,7 @@ pub fn run(opts: Options) -> Result<(), String> {
         std::thread::sleep(Duration::from_millis(20));
         let mut changed = false;
         let mut asked = false;
+        let mut reloaded = None;
         while let Ok(a) = resolve_rx.try_recv() {
             netinfo::resolve(a);
             asked = true;
@@ -328,7 +335,7 @@ pub fn run(opts: Options) -> Result<(), String> {
                     Ok(()) => {
                         cfg = next;
                         changed = true;
-                        eprintln!("xdpvs: reloaded {}", p.display());
+                        reloaded = Some(p.clone());
                     }
                     Err(e) => eprintln!("xdpvs: keeping the running rules; {e}"),
                 }
@@ -339,6 +346,10 @@ pub fn run(opts: Options) -> Result<(), String> {
                 eprintln!("xdpvs: updating the steering maps: {e}");
             }
             published.publish(Arc::new(cfg.clone()));
+            if let Some(p) = reloaded {
+                // Said once it is published: workers adopt it before their next burst.
+                eprintln!("xdpvs: reloaded {} (generation {})", p.display(), cfg.generation);
+            }
         }
         if let Some(path) = &opts.stats_file {
             if last_stats.elapsed() >= Duration::from_secs(1) {

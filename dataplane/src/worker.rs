@@ -67,6 +67,9 @@ pub struct Worker {
     pub inboxes: Vec<Receiver<Held>>,
     /// One channel to each core.
     pub peers: Vec<Sender<Held>>,
+    /// Chunks going home: one channel from each core, one to each core.
+    pub returns_in: Vec<Receiver<u64>>,
+    pub returns_out: Vec<Sender<u64>>,
     pub resolve: Sender<IpAddr>,
     pub snapshot: Arc<Mutex<Snapshot>>,
     pub start: Instant,
@@ -102,6 +105,13 @@ impl Worker {
                 }
             }
             self.io.reap_completions();
+            for r in &self.returns_in {
+                while let Ok(base) = r.try_recv() {
+                    self.io.give_back(base);
+                }
+            }
+            let out = &self.returns_out;
+            self.io.return_foreign(|owner, base| out.get(owner).is_some_and(|s| s.try_send(base).is_ok()));
             self.io.refill();
             let room = BATCH - held.len();
             self.io.receive(&mut held, room);

@@ -223,10 +223,18 @@ pub struct IoStats {
 }
 
 /// One worker's sockets and chunks.
+///
+/// Each worker owns a contiguous range of chunks. A frame handed to another
+/// worker takes its chunk along; when that chunk is freed there, it is
+/// queued in `foreign` to go home (`take_foreign` / `give_back`), so no
+/// worker's fill rings starve while another's free stack swells.
 pub struct Io {
     shared: Arc<Shared>,
     ports: Vec<Port>,
     free: Vec<u64>,
+    foreign: Vec<u64>,
+    first: u64,
+    count: u64,
     pub stats: IoStats,
 }
 
@@ -234,7 +242,15 @@ impl Io {
     /// A worker owning `ports` and the chunks `first..first + count`.
     pub fn new(shared: Arc<Shared>, ports: Vec<Port>, first: u32, count: u32) -> Io {
         let free = (first..first + count).rev().map(|i| u64::from(i) * u64::from(FRAME_SIZE)).collect();
-        let mut io = Io { shared, ports, free, stats: IoStats::default() };
+        let mut io = Io {
+            shared,
+            ports,
+            free,
+            foreign: Vec::with_capacity(count as usize),
+            first: u64::from(first),
+            count: u64::from(count),
+            stats: IoStats::default(),
+        };
         io.refill();
         io
     }
@@ -283,7 +299,12 @@ impl Io {
         for p in &mut self.ports {
             let mut r = p.dev.complete(RING);
             while let Some(addr) = r.read() {
-                self.free.push(addr - addr % u64::from(FRAME_SIZE));
+                let base = addr - addr % u64::from(FRAME_SIZE);
+                if (base / u64::from(FRAME_SIZE)).wrapping_sub(self.first) < self.count {
+                    self.free.push(base);
+                } else {
+                    self.foreign.push(base);
+                }
             }
             r.release();
         }
@@ -350,26 +371,27 @@ impl Io {
                 Verdict::Tx { iface } => port_of(*iface),
                 Verdict::Handoff(core) => {
                     if !handoff(*core, *h) {
-                        self.free.push(h.base);
+                        self.release(h.base);
                     }
                     continue;
                 }
                 _ => None,
             };
             let Some(t) = target else {
-                self.free.push(h.base);
+                self.release(h.base);
                 continue;
             };
             let p = &mut self.ports[t];
             let mut w = p.tx.transmit(1);
             let sent = w.insert_once(XdpDesc { addr: h.base + u64::from(h.head), len: h.len, options: 0 });
             w.commit();
+            drop(w);
             if sent {
                 p.tx_unkicked += 1;
                 self.stats.tx += 1;
             } else {
                 self.stats.tx_ring_full += 1;
-                self.free.push(h.base);
+                self.release(h.base);
             }
         }
         held.clear();
@@ -413,6 +435,37 @@ impl Io {
             self.stats.tx += sent as u64;
         }
         sent
+    }
+
+    /// Frees a chunk: onto the free stack if ours, else queued to go home.
+    fn release(&mut self, base: u64) {
+        if (base / u64::from(FRAME_SIZE)).wrapping_sub(self.first) < self.count {
+            self.free.push(base);
+        } else {
+            self.foreign.push(base);
+        }
+    }
+
+    /// Hands every chunk owned by another worker to `send(owner, base)`
+    /// (owner = index of the worker whose range holds it); keeps those it
+    /// could not send for the next round.
+    pub fn return_foreign(&mut self, mut send: impl FnMut(usize, u64) -> bool) {
+        let per = self.count.max(1);
+        let mut kept = 0;
+        for k in 0..self.foreign.len() {
+            let base = self.foreign[k];
+            let owner = ((base / u64::from(FRAME_SIZE)) / per) as usize;
+            if !send(owner, base) {
+                self.foreign[kept] = base;
+                kept += 1;
+            }
+        }
+        self.foreign.truncate(kept);
+    }
+
+    /// Takes back a chunk of ours that another worker returned.
+    pub fn give_back(&mut self, base: u64) {
+        self.release(base);
     }
 
     /// Frames in the free stack (for tests and stats).
