@@ -41,60 +41,71 @@ cleanup() {
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
-# topo_up MODE: nat|fullnat (real servers route back via the director), dr|tun (they do not).
+# The client, on c0 (its peer is made by the caller).
+client_up() {
+    ns "$NS_C" ip addr add 198.18.0.100/24 dev c0
+    ns "$NS_C" ip -6 addr add 2001:db8::100/64 dev c0 nodad
+    ns "$NS_C" ip link set c0 up
+    ns "$NS_C" ethtool -K c0 tx off >/dev/null
+}
+
+# The director's client-side interface d0, with the VIPs (the kernel answers ARP for them).
+director_d0_up() {
+    ns "$NS_D" ip addr add 198.18.0.1/24 dev d0
+    ns "$NS_D" ip addr add 198.18.0.10/32 dev d0
+    ns "$NS_D" ip -6 addr add 2001:db8::1/64 dev d0 nodad
+    ns "$NS_D" ip -6 addr add 2001:db8::10/128 dev d0 nodad
+    ns "$NS_D" ip link set d0 up
+}
+
+# rs_add I NET4 NET6: real server I on the switch, NET4.1I/24 and NET6:1I/64
+# (NET6 like "2001:db8:1:" gives 2001:db8:1::1I).
+rs_add() {
+    local i="$1" net4="$2" net6="$3" r
+    r=$(rs_ns "$i")
+    ip netns add "$r"
+    ip link add r0 netns "$r" type veth peer name "s$i" netns "$NS_S"
+    ns "$NS_S" ip link set "s$i" master br0
+    ns "$NS_S" ip link set "s$i" up
+    ns "$r" ip link set lo up
+    ns "$r" ip addr add "$net4.1$i/24" dev r0
+    ns "$r" ip -6 addr add "$net6:1$i/64" dev r0 nodad
+    ns "$r" ip link set r0 up
+    ns "$r" ethtool -K r0 tx off >/dev/null
+}
+
+# topo_up MODE: two-arm. nat: real servers route back via the director;
+# fullnat: they do not (replies go to the local address).
 topo_up() {
     local mode="$1"
     trap cleanup EXIT INT TERM
-    for n in "$NS_C" "$NS_D" "$NS_S"; do ip netns add "$n"; done
+    for n in "$NS_C" "$NS_D" "$NS_S"; do ip netns add "$n"; ns "$n" ip link set lo up; done
     local q="numtxqueues ${QUEUES:-1} numrxqueues ${QUEUES:-1}"
     ip link add c0 netns "$NS_C" $q type veth peer name d0 netns "$NS_D" $q
     ip link add d1 netns "$NS_D" $q type veth peer name sd netns "$NS_S" $q
     ns "$NS_S" ip link add br0 type bridge
     ns "$NS_S" ip link set sd master br0
-    for n in "$NS_C" "$NS_D" "$NS_S"; do ns "$n" ip link set lo up; done
-    ns "$NS_C" ip addr add 198.18.0.100/24 dev c0
-    ns "$NS_C" ip -6 addr add 2001:db8::100/64 dev c0 nodad
-    ns "$NS_C" ip link set c0 up
+    client_up
     ns "$NS_C" ip route add default via 198.18.0.1
     ns "$NS_C" ip -6 route add default via 2001:db8::1
-    ns "$NS_C" ethtool -K c0 tx off >/dev/null
-    ns "$NS_D" ip addr add 198.18.0.1/24 dev d0
-    ns "$NS_D" ip addr add 198.18.0.10/32 dev d0
-    ns "$NS_D" ip -6 addr add 2001:db8::1/64 dev d0 nodad
-    ns "$NS_D" ip -6 addr add 2001:db8::10/128 dev d0 nodad
+    director_d0_up
     ns "$NS_D" ip addr add 198.19.0.1/24 dev d1
     ns "$NS_D" ip -6 addr add 2001:db8:1::1/64 dev d1 nodad
-    ns "$NS_D" ip link set d0 up
     ns "$NS_D" ip link set d1 up
     ns "$NS_S" ip link set sd up
     ns "$NS_S" ip link set br0 up
     for i in $(seq 1 "$RS_COUNT"); do
-        local r; r=$(rs_ns "$i")
-        ip netns add "$r"
-        ip link add r0 netns "$r" type veth peer name "s$i" netns "$NS_S"
-        ns "$NS_S" ip link set "s$i" master br0
-        ns "$NS_S" ip link set "s$i" up
-        ns "$r" ip link set lo up
-        ns "$r" ip addr add "198.19.0.1$i/24" dev r0
-        ns "$r" ip -6 addr add "2001:db8:1::1$i/64" dev r0 nodad
-        ns "$r" ip link set r0 up
-        ns "$r" ethtool -K r0 tx off >/dev/null
+        rs_add "$i" 198.19.0 2001:db8:1:
         if [ "$mode" = nat ]; then
-            ns "$r" ip route add default via 198.19.0.1
-            ns "$r" ip -6 route add default via 2001:db8:1::1
-        fi
-        if [ "$mode" = dr ] || [ "$mode" = tun ]; then
-            # The real server owns the VIP but does not answer ARP for it (LVS-DR).
-            ns "$r" ip addr add 198.18.0.10/32 dev lo
-            ns "$r" sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2
-            ns "$r" ip route add 198.18.0.0/24 via 198.19.0.1 2>/dev/null || true
+            ns "$(rs_ns "$i")" ip route add default via 198.19.0.1
+            ns "$(rs_ns "$i")" ip -6 route add default via 2001:db8:1::1
         fi
     done
 }
 
 # topo_one_arm: client, director and real servers on one segment (LVS-DR /
 # LVS-TUN): the director has one interface d0; real servers hold the VIP on
-# lo and answer clients directly.
+# lo, do not answer ARP for it, and answer clients directly.
 topo_one_arm() {
     trap cleanup EXIT INT TERM
     for n in "$NS_C" "$NS_D" "$NS_S"; do ip netns add "$n"; ns "$n" ip link set lo up; done
@@ -103,29 +114,14 @@ topo_one_arm() {
     ip link add c0 netns "$NS_C" type veth peer name sc netns "$NS_S"
     ip link add d0 netns "$NS_D" type veth peer name sd netns "$NS_S"
     for p in sc sd; do ns "$NS_S" ip link set "$p" master br0; ns "$NS_S" ip link set "$p" up; done
-    ns "$NS_C" ip addr add 198.18.0.100/24 dev c0
-    ns "$NS_C" ip -6 addr add 2001:db8::100/64 dev c0 nodad
-    ns "$NS_C" ip link set c0 up
-    ns "$NS_C" ethtool -K c0 tx off >/dev/null
-    ns "$NS_D" ip addr add 198.18.0.1/24 dev d0
-    ns "$NS_D" ip addr add 198.18.0.10/32 dev d0
-    ns "$NS_D" ip -6 addr add 2001:db8::1/64 dev d0 nodad
-    ns "$NS_D" ip -6 addr add 2001:db8::10/128 dev d0 nodad
-    ns "$NS_D" ip link set d0 up
+    client_up
+    director_d0_up
     for i in $(seq 1 "$RS_COUNT"); do
         local r; r=$(rs_ns "$i")
-        ip netns add "$r"
-        ip link add r0 netns "$r" type veth peer name "s$i" netns "$NS_S"
-        ns "$NS_S" ip link set "s$i" master br0
-        ns "$NS_S" ip link set "s$i" up
-        ns "$r" ip link set lo up
+        rs_add "$i" 198.18.0 2001:db8:
         ns "$r" sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
-        ns "$r" ip addr add "198.18.0.1$i/24" dev r0
-        ns "$r" ip -6 addr add "2001:db8::1$i/64" dev r0 nodad
         ns "$r" ip addr add 198.18.0.10/32 dev lo
         ns "$r" ip -6 addr add 2001:db8::10/128 dev lo nodad
-        ns "$r" ip link set r0 up
-        ns "$r" ethtool -K r0 tx off >/dev/null
     done
 }
 
