@@ -35,14 +35,15 @@ passed=$((passed + p))
 failed=$((failed + f))
 [ "$test_status" -eq 0 ] || [ "$f" -gt 0 ] || failed=$((failed + 1))
 step "release build" cargo build --release -q --workspace
-step "engine demo, every mode, tcpdump-verified" tests/engine_demo.sh
+step "engine demo, every mode, tcpdump-verified" timeout 600 tests/engine_demo.sh
 
 # End to end through the daemon: namespaces, real clients (curl) and real
 # HTTP servers; each script prints one `ok` line per check.
 e2e() {
     local name="$1" out
     echo "== e2e: $name"
-    if out=$("tests/e2e/$name.sh" 2>&1); then
+    # Bounded: a hang fails this script, it does not stall the run.
+    if out=$(timeout 600 "tests/e2e/$name.sh" 2>&1); then
         echo "$out"
         passed=$((passed + $(grep -c '^ok ' <<<"$out")))
     else
