@@ -56,6 +56,7 @@ e2e() {
 e2e nat
 e2e fullnat
 e2e dr_tun
+e2e sched
 e2e queues
 e2e reload
 e2e errors
