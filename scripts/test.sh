@@ -57,6 +57,7 @@ e2e nat
 e2e fullnat
 e2e dr_tun
 e2e sched
+e2e pmtu
 e2e queues
 e2e reload
 e2e errors

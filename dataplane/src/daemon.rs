@@ -154,7 +154,8 @@ fn stats_json(cfg: &Config, snaps: &[Snapshot], steers: &[Steer]) -> serde_json:
         .map(|s| {
             json!({"rx": s.core.rx, "tx": s.core.tx, "pass": s.core.pass, "handoff_out": s.handoff_out, "handoff_in": s.handoff_in,
                    "sessions": s.sessions.0 + s.sessions.1, "io_rx": s.io.rx, "io_tx": s.io.tx, "tx_ring_full": s.io.tx_ring_full,
-                   "fill_short": s.io.fill_short, "generation": s.generation})
+                   "fill_short": s.io.fill_short, "generation": s.generation,
+                   "icmp_forwarded": s.core.icmp_forwarded, "icmp_generated": s.core.icmp_generated})
         })
         .collect();
     let xdp: Vec<_> = steers
