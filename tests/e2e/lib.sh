@@ -176,6 +176,23 @@ xdpvs_up() {
     fail "xdpvs did not come up"
 }
 
+# xdpvs_reload: SIGHUP the daemon (it re-reads its rules file) and wait
+# until the new generation is published and every worker runs it.
+xdpvs_reload() {
+    local before gen
+    before=$(grep -c reloaded "$WORK/xdpvs.log" || true)
+    kill -HUP "$XDPVS_PID"
+    for _ in $(seq 1 50); do [ "$(grep -c reloaded "$WORK/xdpvs.log")" -gt "$before" ] && break; sleep 0.1; done
+    [ "$(grep -c reloaded "$WORK/xdpvs.log")" -gt "$before" ] || fail "SIGHUP did not reload the rules: $(tail -3 "$WORK/xdpvs.log")"
+    gen=$(sed -n 's/.*reloaded .* (generation \([0-9]*\)).*/\1/p' "$WORK/xdpvs.log" | tail -1)
+    # Every worker reports the generation it runs in the stats snapshot.
+    for _ in $(seq 1 50); do
+        python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); sys.exit(0 if all(w["generation"] >= int(sys.argv[2]) for w in s["workers"]) else 1)' "$WORK/stats.json" "$gen" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    fail "the workers did not adopt generation $gen"
+}
+
 xdpvs_down() {
     kill -TERM "$XDPVS_PID"
     wait "$XDPVS_PID" || true

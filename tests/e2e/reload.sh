@@ -22,15 +22,7 @@ LONG=$!
 PIDS+=("$LONG")
 sleep 1
 rules 3 1 0 > "$WORK/rules"
-kill -HUP "$XDPVS_PID"
-for _ in $(seq 1 50); do grep -q reloaded "$WORK/xdpvs.log" && break; sleep 0.1; done
-grep -q reloaded "$WORK/xdpvs.log" || fail "SIGHUP did not reload the rules: $(cat "$WORK/xdpvs.log")"
-gen=$(sed -n 's/.*reloaded .* (generation \([0-9]*\)).*/\1/p' "$WORK/xdpvs.log" | tail -1)
-# Every worker reports the generation it runs in the stats snapshot.
-for _ in $(seq 1 50); do
-    python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); sys.exit(0 if all(w["generation"] >= int(sys.argv[2]) for w in s["workers"]) else 1)' "$WORK/stats.json" "$gen" 2>/dev/null && break
-    sleep 0.1
-done
+xdpvs_reload
 kill -0 "$LONG" 2>/dev/null || fail "the long transfer ended before the change (too fast to test)"
 curl_split 60 http://198.18.0.10/ >/dev/null
 expect_split "rs1 45" "rs2 15"

@@ -56,20 +56,8 @@ ip netns exec "$NS_C" curl -s --limit-rate 30M --max-time 60 -o "$WORK/long" htt
 LONG=$!
 PIDS+=("$LONG")
 sleep 1
-reload_to() {
-    "$@" > "$WORK/rules"
-    local before
-    before=$(grep -c reloaded "$WORK/xdpvs.log" || true)
-    kill -HUP "$XDPVS_PID"
-    for _ in $(seq 1 50); do [ "$(grep -c reloaded "$WORK/xdpvs.log")" -gt "$before" ] && break; sleep 0.1; done
-    local gen
-    gen=$(sed -n 's/.*reloaded .* (generation \([0-9]*\)).*/\1/p' "$WORK/xdpvs.log" | tail -1)
-    for _ in $(seq 1 50); do
-        python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); sys.exit(0 if all(w["generation"] >= int(sys.argv[2]) for w in s["workers"]) else 1)' "$WORK/stats.json" "$gen" 2>/dev/null && break
-        sleep 0.1
-    done
-}
-reload_to rules 1 1 0
+rules 1 1 0 > "$WORK/rules"
+xdpvs_reload
 kill -0 "$LONG" 2>/dev/null || fail "the long transfer ended before rs3 was quiesced (too fast to test)"
 curl_split 30 http://198.18.0.10/ >/dev/null
 expect_split "rs1 15" "rs2 15"
@@ -77,7 +65,8 @@ echo "ok   weight 0 on rs3: the next 30 connections split 15/15 between rs1 and 
 wait "$LONG" || fail "the transfer on the quiesced server did not finish"
 [ "$(sha256sum < "$WORK/long" | cut -d' ' -f1)" = "$(sha256sum < "$WORK/big" | cut -d' ' -f1)" ] || fail "the transfer on the quiesced server is corrupt"
 echo "ok   the 100 MiB transfer on the quiesced server finished byte-exact"
-reload_to rules 1 x 0
+rules 1 x 0 > "$WORK/rules"
+xdpvs_reload
 curl_split 20 http://198.18.0.10/ >/dev/null
 expect_split "rs1 20"
 echo "ok   rs2 removed: the next 20 connections all on rs1"
