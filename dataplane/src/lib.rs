@@ -14,6 +14,7 @@ pub mod grammar;
 pub mod lb;
 pub mod netinfo;
 pub mod pcap;
+pub mod shm;
 pub mod testkit;
 pub mod wire;
 pub mod worker;
