@@ -5,28 +5,31 @@
 //! interface → one AF_XDP socket per (interface, queue) → workers pinned to
 //! cores. Every failure is one line naming the fix, and a non-zero exit.
 //!
-//! The control loop (this thread) refreshes routes and neighbours every
+//! The control loop (this thread) sleeps on the shared-memory region's
+//! doorbell; it answers `xdpvsadm` commands as they arrive (validated on a
+//! copy, applied whole or not at all), refreshes routes and neighbours every
 //! second (and at once when a worker asks for a resolution), re-reads the
 //! rules on SIGHUP, publishes each new configuration generation to the
-//! workers and the steering maps, and writes a stats snapshot. SIGTERM and
-//! SIGINT stop the workers; dropping the sockets and the programs' links
-//! then detaches everything.
+//! workers, the steering maps and the region's view, and runs IPVS's 2-second
+//! rate estimator. SIGTERM and SIGINT stop the workers; dropping the sockets
+//! and the programs' links then detaches everything, and the region goes.
 
 use crate::admin::apply;
+use crate::control::{Control, FAILED, OK};
 use crate::grammar::parse_rules;
 use crate::lb::config::Config;
 use crate::lb::core::{Core, CoreParams};
 use crate::lb::net::NetState;
-use crate::lb::stats::Drop;
 use crate::netinfo;
-use crate::worker::{Published, Snapshot, Worker};
+use crate::shm::{Region, BLOB_RATES, BLOB_VIEW};
+use crate::worker::{Published, Worker};
 use crate::xsk::steer::{owned_keys, Mode, Steer};
 use crate::xsk::{open_ports, Io, Shared, RING};
 use serde::Deserialize;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Daemon options: the TOML file's keys, overridden by flags.
@@ -51,8 +54,9 @@ pub struct Options {
     pub hugepages: Option<bool>,
     /// Rules to load at start (ipvsadm `-S` format); SIGHUP re-reads them.
     pub restore: Option<PathBuf>,
-    /// Where to write the stats snapshot (JSON), every second.
-    pub stats_file: Option<PathBuf>,
+    /// Group (name or number) allowed to use `xdpvsadm` on this instance
+    /// (the region becomes mode 0660); default: root only (0600).
+    pub shm_group: Option<String>,
     /// Sessions per worker and address family.
     pub max_sessions: Option<u32>,
     /// Busy polls without traffic before a worker sleeps in poll(2).
@@ -71,7 +75,7 @@ impl Options {
         macro_rules! take {
             ($($f:ident),*) => { $( if over.$f.is_some() { self.$f = over.$f; } )* };
         }
-        take!(instance, queues, xdp_mode, umem_mb, hugepages, restore, stats_file, max_sessions, idle_spin);
+        take!(instance, queues, xdp_mode, umem_mb, hugepages, restore, shm_group, max_sessions, idle_spin);
         if !over.interfaces.is_empty() {
             self.interfaces = over.interfaces;
         }
@@ -109,63 +113,20 @@ pub fn load_rules(path: &std::path::Path, net: NetState) -> Result<Config, Strin
     }
 }
 
-/// Sum of the workers' snapshots, as JSON.
-fn stats_json(cfg: &Config, snaps: &[Snapshot], steers: &[Steer]) -> serde_json::Value {
-    use serde_json::json;
-    let sum_core = |f: &dyn Fn(&Snapshot) -> u64| snaps.iter().map(f).sum::<u64>();
-    let drops: serde_json::Map<String, serde_json::Value> =
-        Drop::ALL.iter().map(|d| (d.name().to_string(), json!(sum_core(&|s| s.core.dropped(*d))))).collect();
-    let services: Vec<_> = cfg
-        .services()
-        .map(|(slot, s)| {
-            let mut c = crate::lb::stats::Counters::default();
-            for sn in snaps {
-                if let Some((_, x)) = sn.services.iter().find(|(i, _)| *i == slot) {
-                    c.add(x);
-                }
-            }
-            let dests: Vec<_> = s
-                .dests
-                .iter()
-                .filter_map(|&d| {
-                    let dc = cfg.dest(d)?;
-                    let (mut c, mut active, mut inactive) = (crate::lb::stats::Counters::default(), 0, 0);
-                    for sn in snaps {
-                        if let Some((_, rt)) = sn.dests.iter().find(|(i, rt)| *i == d && rt.serial == dc.serial) {
-                            c.add(&rt.stats);
-                            active += rt.active;
-                            inactive += rt.inactive;
-                        }
-                    }
-                    Some(json!({
-                        "address": dc.spec.addr.to_string(), "port": dc.spec.port, "forward": dc.spec.fwd.name(),
-                        "weight": dc.spec.weight, "active": active, "inactive": inactive,
-                        "conns": c.conns, "inpkts": c.inpkts, "outpkts": c.outpkts, "inbytes": c.inbytes, "outbytes": c.outbytes,
-                    }))
-                })
-                .collect();
-            json!({"service": s.spec.key.to_string(), "scheduler": s.spec.sched.name(),
-                   "conns": c.conns, "inpkts": c.inpkts, "outpkts": c.outpkts, "inbytes": c.inbytes, "outbytes": c.outbytes,
-                   "dests": dests})
+/// A group name or number as a gid (names from /etc/group).
+fn group_id(g: &str) -> Result<u32, String> {
+    if let Ok(n) = g.parse() {
+        return Ok(n);
+    }
+    std::fs::read_to_string("/etc/group")
+        .ok()
+        .and_then(|t| {
+            t.lines().find_map(|l| {
+                let f: Vec<&str> = l.split(':').collect();
+                (f.len() > 2 && f[0] == g).then(|| f[2].parse().ok()).flatten()
+            })
         })
-        .collect();
-    let workers: Vec<_> = snaps
-        .iter()
-        .map(|s| {
-            json!({"rx": s.core.rx, "tx": s.core.tx, "pass": s.core.pass, "handoff_out": s.handoff_out, "handoff_in": s.handoff_in,
-                   "sessions": s.sessions.0 + s.sessions.1, "io_rx": s.io.rx, "io_tx": s.io.tx, "tx_ring_full": s.io.tx_ring_full,
-                   "fill_short": s.io.fill_short, "generation": s.generation,
-                   "icmp_forwarded": s.core.icmp_forwarded, "icmp_generated": s.core.icmp_generated})
-        })
-        .collect();
-    let xdp: Vec<_> = steers
-        .iter()
-        .map(|s| {
-            let (r, p) = s.counters();
-            json!({"iface": s.iface, "mode": format!("{:?}", s.mode), "redirected": r, "passed": p})
-        })
-        .collect();
-    json!({"generation": cfg.generation, "services": services, "drops": drops, "workers": workers, "xdp": xdp})
+        .ok_or_else(|| format!("unknown group '{g}' for shm_group: use an existing group name or number"))
 }
 
 /// Runs the daemon until SIGTERM/SIGINT.
@@ -191,6 +152,10 @@ pub fn run(opts: Options) -> Result<(), String> {
             return Err(format!("{n} has {have} rx queue(s) but --queues asks for {queues}: lower --queues or add queues (ethtool -L {n} combined {queues})"));
         }
     }
+    let instance = opts.instance.clone().unwrap_or_else(|| "default".into());
+    let gid = opts.shm_group.as_deref().map(group_id).transpose()?;
+    let region = Arc::new(Region::create(&instance, queues as usize, gid).map_err(|e| e.to_string())?);
+    let mut control = Control::default();
     let umem_mb = opts.umem_mb.unwrap_or(16 * queues as usize * names.len());
     let shared = Shared::new(umem_mb << 20, opts.hugepages.unwrap_or(true)).map_err(|e| {
         format!(
@@ -231,7 +196,6 @@ pub fn run(opts: Options) -> Result<(), String> {
     } else {
         opts.cores.clone()
     };
-    let mut snapshots = Vec::new();
     let mut handles = Vec::new();
     for q in 0..queues {
         let pairs: Vec<(String, u32)> = names.iter().map(|n| (n.clone(), q)).collect();
@@ -254,8 +218,6 @@ pub fn run(opts: Options) -> Result<(), String> {
             params,
             crate::worker::ticks(start),
         );
-        let snapshot = Arc::new(Mutex::new(Snapshot::default()));
-        snapshots.push(snapshot.clone());
         let worker = Worker {
             id: q as u16,
             core,
@@ -268,7 +230,7 @@ pub fn run(opts: Options) -> Result<(), String> {
             returns_in: returns.iter().map(|from| from[q as usize].1.clone()).collect(),
             returns_out: returns[q as usize].iter().map(|c| c.0.clone()).collect(),
             resolve: resolve_tx.clone(),
-            snapshot,
+            region: region.clone(),
             start,
             spin: opts.idle_spin.unwrap_or(256),
         };
@@ -290,9 +252,16 @@ pub fn run(opts: Options) -> Result<(), String> {
         steers.iter_mut().try_for_each(|s| s.sync(&keys)).map_err(|e| e.to_string())
     };
     sync(&mut steers, &cfg)?;
+    let show = |control: &Control, cfg: &Config| {
+        region.set_generation(cfg.generation);
+        if let Err(e) = region.write_blob(BLOB_VIEW, control.view(cfg, &region).to_string().as_bytes()) {
+            eprintln!("xdpvs: the configuration view does not fit the region: {e}");
+        }
+    };
+    show(&control, &cfg);
     eprintln!(
         "xdpvs: instance {} up: {} on {} queue(s), XDP {}, UMEM {} MiB{}, {} service(s)",
-        opts.instance.as_deref().unwrap_or("default"),
+        instance,
         names.join(" + "),
         queues,
         steers.iter().map(|s| format!("{}={:?}", s.iface, s.mode)).collect::<Vec<_>>().join(" "),
@@ -302,10 +271,39 @@ pub fn run(opts: Options) -> Result<(), String> {
     );
 
     let mut last_refresh = Instant::now();
-    let mut last_stats = Instant::now();
+    let mut last_estimate = Instant::now();
+    let mut last_reclaim = Instant::now();
+    let mut bell = 0;
     while !stop.load(Ordering::Relaxed) {
-        std::thread::sleep(Duration::from_millis(20));
+        region.wait_doorbell(&mut bell, Duration::from_millis(20));
+        region.beat();
         let mut changed = false;
+        // Commands, one at a time: each validated on a copy, then published
+        // before it is answered (its generation goes with the answer).
+        while let Some((slot, req)) = region.next_request() {
+            match control.handle(&mut cfg, &region, &req) {
+                Ok(o) => {
+                    if o.changed {
+                        if let Err(e) = sync(&mut steers, &cfg) {
+                            eprintln!("xdpvs: updating the steering maps: {e}");
+                        }
+                        published.publish(Arc::new(cfg.clone()));
+                    }
+                    show(&control, &cfg);
+                    region.answer(slot, OK, o.text.as_bytes(), cfg.generation);
+                }
+                Err(e) => region.answer(slot, FAILED, e.as_bytes(), cfg.generation),
+            }
+        }
+        if last_reclaim.elapsed() >= Duration::from_secs(1) {
+            last_reclaim = Instant::now();
+            region.reclaim();
+        }
+        if last_estimate.elapsed() >= Duration::from_secs(2) {
+            last_estimate += Duration::from_secs(2);
+            let rates = control.estimate(&cfg, &region).to_string();
+            let _ = region.write_blob(BLOB_RATES, rates.as_bytes());
+        }
         let mut asked = false;
         let mut reloaded = None;
         while let Ok(a) = resolve_rx.try_recv() {
@@ -347,31 +345,15 @@ pub fn run(opts: Options) -> Result<(), String> {
                 eprintln!("xdpvs: updating the steering maps: {e}");
             }
             published.publish(Arc::new(cfg.clone()));
+            show(&control, &cfg);
             if let Some(p) = reloaded {
                 // Said once it is published: workers adopt it before their next burst.
                 eprintln!("xdpvs: reloaded {} (generation {})", p.display(), cfg.generation);
             }
         }
-        if let Some(path) = &opts.stats_file {
-            if last_stats.elapsed() >= Duration::from_secs(1) {
-                last_stats = Instant::now();
-                let snaps: Vec<Snapshot> =
-                    snapshots.iter().map(|s| s.lock().unwrap_or_else(|e| e.into_inner()).clone()).collect();
-                let tmp = path.with_extension("tmp");
-                let text = stats_json(&cfg, &snaps, &steers).to_string();
-                if std::fs::write(&tmp, text).and_then(|_| std::fs::rename(&tmp, path)).is_err() {
-                    eprintln!("xdpvs: cannot write {}", path.display());
-                }
-            }
-        }
     }
     for h in handles {
         let _ = h.join();
-    }
-    if let Some(path) = &opts.stats_file {
-        let snaps: Vec<Snapshot> =
-            snapshots.iter().map(|s| s.lock().unwrap_or_else(|e| e.into_inner()).clone()).collect();
-        let _ = std::fs::write(path, stats_json(&cfg, &snaps, &steers).to_string());
     }
     drop(steers);
     eprintln!("xdpvs: stopped; XDP programs detached");

@@ -9,6 +9,7 @@
 //! may allow it, block by block, each with a `// SAFETY:` line.
 
 pub mod admin;
+pub mod control;
 pub mod daemon;
 pub mod grammar;
 pub mod lb;

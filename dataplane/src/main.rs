@@ -57,12 +57,13 @@ struct DaemonArgs {
     /// Rules to load at start, in ipvsadm -S format (SIGHUP re-reads them).
     #[arg(long, value_name = "FILE")]
     restore: Option<PathBuf>,
-    /// Write a JSON stats snapshot here every second.
-    #[arg(long, value_name = "FILE")]
-    stats_file: Option<PathBuf>,
-    /// Instance name (default: default).
+    /// Instance name (default: default): the shared-memory region
+    /// /dev/shm/xdpvs-NAME that `xdpvsadm --instance NAME` talks to.
     #[arg(long, value_name = "NAME")]
     instance: Option<String>,
+    /// Let this group (name or number) use xdpvsadm: region mode 0660 instead of 0600.
+    #[arg(long, value_name = "GROUP")]
+    shm_group: Option<String>,
     /// Sessions per worker and address family (default 1048576).
     #[arg(long, value_name = "N")]
     max_sessions: Option<u32>,
@@ -100,7 +101,7 @@ fn options(a: DaemonArgs) -> Result<Options, String> {
         umem_mb: a.umem_mb,
         hugepages: a.no_hugepages.then_some(false),
         restore: a.restore,
-        stats_file: a.stats_file,
+        shm_group: a.shm_group,
         max_sessions: a.max_sessions,
         idle_spin: a.idle_spin,
     };

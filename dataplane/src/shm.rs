@@ -692,8 +692,8 @@ impl Region {
         for e in w.dests.iter().filter(|e| (e.slot as usize) < l.max_dests) {
             let x = dest_at + e.slot as usize * DEST_WORDS;
             self.word(x).store(u64::from(e.serial) | 1 << 32, Ordering::Relaxed);
-            self.word(x + 1).store(u64::from(e.active), Ordering::Relaxed);
-            self.word(x + 2).store(u64::from(e.inactive), Ordering::Relaxed);
+            self.word(x + 1).store(u64::from(e.active) | u64::from(e.inactive) << 32, Ordering::Relaxed);
+            self.word(x + 2).store(u64::from(e.persist), Ordering::Relaxed);
             for (k, v) in e.counters.iter().enumerate() {
                 self.word(x + 3 + k).store(*v, Ordering::Relaxed);
             }
@@ -755,11 +755,13 @@ impl Region {
                     for (k, v) in c.iter_mut().enumerate() {
                         *v = self.word(x + 3 + k).load(Ordering::Relaxed);
                     }
+                    let conns = self.word(x + 1).load(Ordering::Relaxed);
                     r.dests.push(DestEntry {
                         slot: i as u32,
                         serial: tag as u32,
-                        active: self.word(x + 1).load(Ordering::Relaxed) as u32,
-                        inactive: self.word(x + 2).load(Ordering::Relaxed) as u32,
+                        active: conns as u32,
+                        inactive: (conns >> 32) as u32,
+                        persist: self.word(x + 2).load(Ordering::Relaxed) as u32,
                         counters: c,
                     });
                 }
@@ -916,6 +918,8 @@ pub struct DestEntry {
     pub serial: u32,
     pub active: u32,
     pub inactive: u32,
+    /// Persistence templates bound to it.
+    pub persist: u32,
     pub counters: [u64; 5],
 }
 
@@ -1002,7 +1006,7 @@ mod tests {
         assert!(r.read_blob(BLOB_RATES).is_empty());
         let counters: Vec<u64> = (0..20).collect();
         let services = [SvcEntry { slot: 2, serial: 9, counters: [1, 2, 3, 4, 5] }];
-        let dests = [DestEntry { slot: 5, serial: 11, active: 3, inactive: 4, counters: [6, 7, 8, 9, 10] }];
+        let dests = [DestEntry { slot: 5, serial: 11, active: 3, inactive: 4, persist: 2, counters: [6, 7, 8, 9, 10] }];
         r.write_core(1, &CoreWrite { counters: &counters, services: &services, dests: &dests });
         r.adopted(1, 42);
         let c = r.read_core(1);

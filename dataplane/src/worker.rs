@@ -3,15 +3,19 @@
 //! A worker owns one queue index on every device, its own chunks of the
 //! UMEM and its own engine core (session tables, counters). It never blocks
 //! on the control plane: a new configuration is picked up between bursts
-//! (an atomic generation number says when), stats are published with a
-//! `try_lock` that skips a round rather than wait, and frames another core
-//! owns go to that core through a bounded channel.
+//! (an atomic generation number says when), stats go to this core's area of
+//! the shared-memory region (it is the area's only writer: readers retry,
+//! the worker never waits), a connection listing is streamed in bounded
+//! steps, and frames another core owns go to that core through a bounded
+//! channel.
 
+use crate::control::encode_conn;
 use crate::lb::config::Config;
-use crate::lb::core::{Core, DestRt, BATCH};
-use crate::lb::stats::{CoreStats, Counters};
+use crate::lb::core::{Core, BATCH};
+use crate::lb::stats::Drop;
 use crate::lb::{Verdict, TICKS_PER_SEC};
-use crate::xsk::{poll_readable, Held, Io, IoStats};
+use crate::shm::{CoreWrite, DestEntry, Region, SvcEntry, COUNTERS, DROPS_AT};
+use crate::xsk::{poll_readable, Held, Io};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -37,19 +41,6 @@ impl Published {
     }
 }
 
-/// What a worker reports, a few times a second.
-#[derive(Debug, Clone, Default)]
-pub struct Snapshot {
-    pub core: CoreStats,
-    pub io: IoStats,
-    pub dests: Vec<(u32, DestRt)>,
-    pub services: Vec<(u32, Counters)>,
-    pub sessions: (u32, u32),
-    pub handoff_out: u64,
-    pub handoff_in: u64,
-    pub generation: u64,
-}
-
 /// The engine clock: ticks since the daemon started.
 pub fn ticks(start: Instant) -> u32 {
     (start.elapsed().as_millis() / u128::from(1000 / TICKS_PER_SEC)) as u32
@@ -71,7 +62,8 @@ pub struct Worker {
     pub returns_in: Vec<Receiver<u64>>,
     pub returns_out: Vec<Sender<u64>>,
     pub resolve: Sender<IpAddr>,
-    pub snapshot: Arc<Mutex<Snapshot>>,
+    /// Where this worker's stats and connection listings go.
+    pub region: Arc<Region>,
     pub start: Instant,
     /// Busy polls without traffic before sleeping in poll(2).
     pub spin: u32,
@@ -86,13 +78,18 @@ impl Worker {
         let (mut handoff_out, mut handoff_in) = (0u64, 0u64);
         let mut last_upkeep = Instant::now();
         let fds = self.io.fds();
+        let mut buf = Publish::default();
+        let mut dump = Dump::default();
+        self.region.adopted(usize::from(self.id), generation);
         while !self.stop.load(Ordering::Relaxed) {
             let g = self.published.generation.load(Ordering::Acquire);
             if g != generation {
                 let cfg = self.published.config.lock().unwrap_or_else(|e| e.into_inner()).clone();
                 generation = cfg.generation;
                 self.core.set_config(cfg);
+                self.region.adopted(usize::from(self.id), generation);
             }
+            self.dump_step(&mut dump, if idle > self.spin { 4096 } else { 256 });
             for inbox in &self.inboxes {
                 while held.len() < BATCH {
                     match inbox.try_recv() {
@@ -147,28 +144,107 @@ impl Worker {
                 for a in self.core.take_resolve_requests() {
                     let _ = self.resolve.try_send(a);
                 }
-                if let Ok(mut s) = self.snapshot.try_lock() {
-                    self.fill(&mut s, generation, handoff_out, handoff_in);
-                }
+                self.publish(&mut buf, handoff_out, handoff_in);
             }
         }
-        // Last word: a complete snapshot (waiting is fine now).
-        let snapshot = self.snapshot.clone();
-        let mut s = snapshot.lock().unwrap_or_else(|e| e.into_inner());
-        self.fill(&mut s, generation, handoff_out, handoff_in);
+        // Last word: the final counters.
+        self.publish(&mut buf, handoff_out, handoff_in);
     }
 
-    fn fill(&self, s: &mut Snapshot, generation: u64, handoff_out: u64, handoff_in: u64) {
-        s.core = self.core.stats().clone();
-        s.io = self.io.stats;
-        s.sessions = self.core.session_count();
-        s.handoff_out = handoff_out;
-        s.handoff_in = handoff_in;
-        s.generation = generation;
+    /// Writes this core's counters and per-service / per-server stats to
+    /// its area of the region (buffers reused: no allocation once warm).
+    fn publish(&self, out: &mut Publish, handoff_out: u64, handoff_in: u64) {
+        let st = self.core.stats();
+        let io = &self.io.stats;
+        let (s4, s6) = self.core.session_count();
+        let mut c = [0u64; COUNTERS];
+        let named = [
+            st.rx,
+            st.tx,
+            st.pass,
+            st.icmp_forwarded,
+            st.icmp_generated,
+            handoff_in,
+            handoff_out,
+            io.rx,
+            io.tx,
+            io.tx_ring_full,
+            io.fill_short,
+            u64::from(s4),
+            u64::from(s6),
+        ];
+        c[..DROPS_AT].copy_from_slice(&named);
+        for (k, d) in Drop::ALL.iter().enumerate() {
+            c[DROPS_AT + k] = st.dropped(*d);
+        }
         let cfg = self.core.config();
-        s.dests.clear();
-        s.dests.extend((0..cfg.dest_slots() as u32).filter_map(|d| Some((d, *self.core.dest_rt(d)?))));
-        s.services.clear();
-        s.services.extend(cfg.services().filter_map(|(i, _)| Some((i, self.core.svc_rt(i)?.stats))));
+        out.services.clear();
+        out.services.extend(cfg.services().filter_map(|(i, _)| {
+            let rt = self.core.svc_rt(i)?;
+            let x = &rt.stats;
+            Some(SvcEntry {
+                slot: i,
+                serial: rt.serial,
+                counters: [x.conns, x.inpkts, x.outpkts, x.inbytes, x.outbytes],
+            })
+        }));
+        out.dests.clear();
+        out.dests.extend((0..cfg.dest_slots() as u32).filter_map(|d| {
+            let rt = self.core.dest_rt(d)?;
+            cfg.dest(d)?;
+            let x = &rt.stats;
+            Some(DestEntry {
+                slot: d,
+                serial: rt.serial,
+                active: rt.active,
+                inactive: rt.inactive,
+                persist: rt.persist,
+                counters: [x.conns, x.inpkts, x.outpkts, x.inbytes, x.outbytes],
+            })
+        }));
+        self.region
+            .write_core(usize::from(self.id), &CoreWrite { counters: &c, services: &out.services, dests: &out.dests });
     }
+
+    /// A connection listing in progress: at most `budget` records per turn,
+    /// and only as many as the ring has room for.
+    fn dump_step(&self, d: &mut Dump, budget: usize) {
+        let me = usize::from(self.id);
+        let req = self.region.dump_request(me);
+        if req == 0 || req == d.finished {
+            return;
+        }
+        if req != d.active {
+            d.active = req;
+            d.cursor = 0;
+            self.region.dump_start(me, req);
+        }
+        let room = self.region.dump_room(me).min(budget);
+        if room == 0 {
+            return;
+        }
+        let region = &self.region;
+        match self.core.sessions_step(d.cursor, room, &mut |s| region.dump_push(me, &encode_conn(s))) {
+            Some(next) => d.cursor = next,
+            None => {
+                self.region.dump_finish(me, req);
+                d.finished = req;
+            }
+        }
+    }
+}
+
+/// Reused buffers of [`Worker::publish`].
+#[derive(Default)]
+struct Publish {
+    services: Vec<SvcEntry>,
+    dests: Vec<DestEntry>,
+}
+
+/// A worker's side of a connection listing.
+#[derive(Default)]
+struct Dump {
+    active: u64,
+    finished: u64,
+    cursor: u64,
 }

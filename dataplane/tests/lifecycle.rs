@@ -304,3 +304,38 @@ fn unresolved_neighbour_keeps_the_session_and_its_server() {
     let (_, next) = h.tx(&to_vip(false, Proto::Tcp, 2, SYN).build());
     assert_ne!(next.ip.dst, out.ip.dst);
 }
+
+/// A client reusing its port for a new connection after the old one ended
+/// (IPVS conn_reuse_mode): the new SYN is scheduled afresh, in DR (replies
+/// unseen: the old session sits in FIN_WAIT) and in NAT (TIME_WAIT).
+#[test]
+fn a_reused_client_port_is_scheduled_afresh() {
+    for fwd in [Fwd::Dr, Fwd::Nat] {
+        let mut h = H::new(false, Proto::Tcp, fwd, SchedKind::Rr, 3);
+        let dst = |h: &mut H, flags| h.tx(&to_vip(false, Proto::Tcp, 40000, flags).build()).1.dst_mac;
+        let first = dst(&mut h, SYN);
+        dst(&mut h, ACK);
+        if fwd == Fwd::Nat {
+            let a = addrs(false);
+            let rs = h.cfg.services().next().unwrap().1.dests[0];
+            let rip = h.cfg.dest(rs).unwrap().spec.addr;
+            let i = a.rs.iter().position(|r| *r == rip).unwrap();
+            let mut p = Pkt::tcp(sa(rip, 8080), sa(a.client, 40000), FIN | ACK);
+            p.src_mac = topo::RS_MACS[i];
+            h.send(&p.build());
+            dst(&mut h, FIN | ACK);
+            assert_eq!(states(&h), vec!["TIME_WAIT"], "{fwd:?}");
+        } else {
+            dst(&mut h, FIN | ACK);
+            assert_eq!(states(&h), vec!["FIN_WAIT"], "{fwd:?}");
+        }
+        // A retransmitted ACK stays on the old connection...
+        assert_eq!(dst(&mut h, ACK), first);
+        // ...a new SYN from the same port is a new connection: the next server.
+        let second = dst(&mut h, SYN);
+        assert_ne!(second, first, "{fwd:?}: the new connection was pinned to the old server");
+        assert_eq!(states(&h), vec!["SYN_RECV"], "{fwd:?}: the old session made way");
+        // A retransmission of that SYN stays with it.
+        assert_eq!(dst(&mut h, SYN), second);
+    }
+}

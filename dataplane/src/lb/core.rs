@@ -486,9 +486,29 @@ impl Core {
     /// Every live session and template (control path: `-L -c`).
     pub fn sessions(&self) -> Vec<SessionInfo> {
         let mut v = Vec::new();
-        self.st.list::<V4>(&self.cfg, &mut v);
-        self.st.list::<V6>(&self.cfg, &mut v);
+        let mut cursor = 0;
+        while let Some(next) = self.sessions_step(cursor, usize::MAX, &mut |i| v.push(i.clone())) {
+            cursor = next;
+        }
         v
+    }
+
+    /// A listing in steps: hands at most `max` sessions from `cursor` on to
+    /// `emit` (walking a bounded stretch of slots, so a step costs little on
+    /// the packet path) and returns where to resume, or `None` when done.
+    /// Cursor 0 starts over; sessions added or removed meanwhile may or may
+    /// not appear, as with IPVS's /proc listing.
+    pub fn sessions_step(&self, cursor: u64, max: usize, emit: &mut dyn FnMut(&SessionInfo)) -> Option<u64> {
+        const V6: u64 = 1 << 32;
+        let walk = max.saturating_mul(4).saturating_add(64);
+        if cursor & V6 == 0 {
+            match self.st.list_step::<V4>(&self.cfg, cursor as u32, max, walk, emit) {
+                Some(next) => Some(u64::from(next)),
+                None => Some(V6),
+            }
+        } else {
+            self.st.list_step::<V6>(&self.cfg, cursor as u32, max, walk, emit).map(|next| V6 | u64::from(next))
+        }
     }
 }
 
@@ -650,6 +670,10 @@ impl State {
         };
         let hit = match found {
             Some((i, _)) if table.get(i).expires <= self.now => {
+                self.expire::<F>(cfg, i);
+                None
+            }
+            Some((i, Side::In)) if proto == Proto::Tcp && self.new_conn_on_old::<F>(cfg, i, l4.flags) => {
                 self.expire::<F>(cfg, i);
                 None
             }
@@ -933,6 +957,30 @@ impl State {
             s.nh_client = nh;
         }
         Ok(nh)
+    }
+
+    /// A client's SYN on the tuple of a connection that has ended (IPVS's
+    /// `conn_reuse_mode` 1 and 2: TIME_WAIT, CLOSE, or FIN_WAIT when replies
+    /// are not seen, as in DR/TUN), or of one whose real server is quiesced
+    /// (`expire_nodest_conn`): a new connection reusing the client's port,
+    /// scheduled afresh rather than pinned to the old server. Connections a
+    /// persistence template controls keep it (the template decides).
+    fn new_conn_on_old<F: Family>(&mut self, cfg: &Config, i: u32, flags: u8) -> bool {
+        if flags & (tcpf::SYN | tcpf::ACK) != tcpf::SYN {
+            return false;
+        }
+        let s = F::table(&mut self.t).get(i);
+        if s.has(flag::TEMPLATE) || s.tmpl != NIL {
+            return false;
+        }
+        let ended = match TcpState::from_u8(s.state) {
+            TcpState::TimeWait | TcpState::Close => true,
+            TcpState::FinWait => s.has(flag::NOOUTPUT),
+            _ => false,
+        };
+        let quiesced = cfg.settings.expire_nodest_conn
+            && cfg.dest(s.dest).is_some_and(|d| d.serial == s.dest_serial && d.spec.weight == 0);
+        ended || quiesced
     }
 
     /// A session whose real server is gone ends here (expire_nodest_conn).
@@ -1312,9 +1360,29 @@ impl State {
         total
     }
 
-    fn list<F: Family>(&self, cfg: &Config, out: &mut Vec<SessionInfo>) {
+    /// One step of a listing: up to `max` sessions from slot `from`,
+    /// looking at no more than `walk` slots; the slot to resume from, or
+    /// `None` at the end of the table.
+    fn list_step<F: Family>(
+        &self,
+        cfg: &Config,
+        from: u32,
+        max: usize,
+        walk: usize,
+        emit: &mut dyn FnMut(&SessionInfo),
+    ) -> Option<u32> {
         let sa = |a: F::Addr, p: u16| SocketAddr::new(F::to_ip(a), p);
-        for (_, s) in F::table_ref(&self.t).iter() {
+        let table = F::table_ref(&self.t);
+        let end = u64::from(from).saturating_add(walk as u64).min(u64::from(table.slots())) as u32;
+        let mut n = 0;
+        for (i, s) in table.iter_from(from) {
+            if i >= end {
+                break;
+            }
+            if n == max {
+                return Some(i);
+            }
+            n += 1;
             let template = s.has(flag::TEMPLATE);
             let proto_nr = s.proto & !TEMPLATE_PROTO;
             let state = if proto_nr == proto::UDP { "UDP" } else { TcpState::from_u8(s.state).name() };
@@ -1322,7 +1390,7 @@ impl State {
                 Some(ServiceKey::Fwmark { mark, .. }) if template => IpAddr::from(mark.to_be_bytes()),
                 _ => F::to_ip(s.vip),
             };
-            out.push(SessionInfo {
+            emit(&SessionInfo {
                 proto: proto_nr,
                 template,
                 state,
@@ -1335,5 +1403,6 @@ impl State {
                 svc: u32::from(s.svc),
             });
         }
+        (end < table.slots()).then_some(end)
     }
 }

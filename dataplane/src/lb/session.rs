@@ -245,7 +245,22 @@ impl<F: Family> SessionTable<F> {
 
     /// Live sessions with their slots (control path: listings).
     pub fn iter(&self) -> impl Iterator<Item = (u32, &Session<F::Addr>)> {
-        self.slab.iter().enumerate().filter(|(_, s)| s.has(flag::LIVE)).map(|(i, s)| (i as u32, s))
+        self.iter_from(0)
+    }
+
+    /// Live sessions from slot `from` on (a listing resumed in steps).
+    pub fn iter_from(&self, from: u32) -> impl Iterator<Item = (u32, &Session<F::Addr>)> {
+        let from = (from as usize).min(self.slab.len());
+        self.slab[from..]
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.has(flag::LIVE))
+            .map(move |(i, s)| ((from + i) as u32, s))
+    }
+
+    /// Slots in use or freed (the end of a listing's walk).
+    pub fn slots(&self) -> u32 {
+        self.slab.len() as u32
     }
 
     #[inline]
