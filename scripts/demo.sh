@@ -18,7 +18,6 @@ esac
 echo "building xdpvs (release)..."
 cargo build --release -q -p xdpvs -p xdpvsadm
 export XDPVS="$PWD/target/release/xdpvs"
-ADM="$PWD/target/release/xdpvsadm"
 BIG_MB=1
 . tests/e2e/lib.sh
 
@@ -40,22 +39,26 @@ rs_wait "$port"
         echo "-P -t 198.18.0.10:80 -z 198.19.0.250 -F d1"
     fi
 } > "$WORK/rules"
-echo
-echo "== rules (ipvsadm syntax)"
-cat "$WORK/rules"
-xdpvs_up "$WORK/rules" "${ifaces[@]}"
+xdpvs_up - "${ifaces[@]}"
 echo
 echo "== $(grep ' up: ' "$WORK/xdpvs.log" | sed 's/^xdpvs: //')"
 echo
+echo "== the service, with ipvsadm's syntax"
+while read -r line; do
+    echo "   xdpvsadm $line"
+    # shellcheck disable=SC2086
+    adm $line
+done < "$WORK/rules"
+echo
 echo "== 300 requests from the client: curl http://198.18.0.10/"
 curl_split 300 http://198.18.0.10/ | sed 's/^/   /'
-sleep 1.2
+sleep 0.1
 echo
 echo "== xdpvsadm -L -n --stats"
-"$ADM" -L -n --stats --stats-from "$WORK/stats.json"
+adm -L -n --stats
 echo
 echo "== xdpvsadm -L -n"
-"$ADM" -L -n --stats-from "$WORK/stats.json"
+adm -L -n
 xdpvs_down
 echo
 echo "xdpvs stopped; namespaces removed on exit."

@@ -1,28 +1,33 @@
 //! `xdpvsadm`: ipvsadm's command line for xdpvs.
 //!
-//! Today it parses and validates every ipvsadm command and, with `--check`,
-//! applies a rules file (the `-R` format) to a scratch configuration offline.
-//! Talking to a running daemon (shared memory, stats, listings) comes with the
-//! control-plane issue; until then commands that need the daemon say so.
+//! Commands go to the daemon through its shared-memory region (a command
+//! slot: the daemon validates, applies and answers with ipvsadm's error
+//! texts); once answered, `xdpvsadm` waits until every worker runs the new
+//! generation, so when it returns the change is in force on every core.
+//! Listings read the region directly: the configuration view, the per-core
+//! stats areas and the rate estimates; `-c` streams the workers'
+//! connections. Nothing here messages a worker or takes a lock.
 
 use std::io::Read;
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 use xdpvs::admin::{apply, save};
+use xdpvs::control::{decode_conn, Request, Totals, OK};
+use xdpvs::grammar::{parse, parse_rules, Action, Invocation, ListOpts};
+use xdpvs::lb::config::{Config, ServiceKey};
+use xdpvs::shm::{monotonic_ns, Region, BLOB_RATES, BLOB_VIEW};
 mod listing;
-
-use xdpvs::grammar::{parse, parse_rules, Action};
-use xdpvs::lb::config::Config;
 
 const USAGE: &str = "\
 xdpvsadm: ipvsadm's command line for xdpvs
   xdpvsadm -A|E -t|u|f service-address [-s scheduler] [-p [timeout]] [-M netmask] [-b sched-flags] [--match PROTO:ADDR:PORT[,PORT]]
   xdpvsadm -D -t|u|f service-address
   xdpvsadm -C
-  xdpvsadm -R            (commands on standard input, as -S writes them)
+  xdpvsadm -R            (commands on standard input, as -S writes them; all or nothing)
   xdpvsadm -S [-n]
   xdpvsadm -a|e -t|u|f service-address -r server-address [-g|i|m|b] [-w weight] [-x upper] [-y lower]
   xdpvsadm -d -t|u|f service-address -r server-address
-  xdpvsadm -L|l [-t|u|f service-address] [-n] [-c] [--stats|--rate|--thresholds|--persistent-conn|--timeout] [--exact] [--sort] [--json]
+  xdpvsadm -L|l [-t|u|f service-address] [-n] [-c] [--stats|--rate|--thresholds|--persistent-conn|--timeout] [--exact] [--sort] [--cores] [--json]
   xdpvsadm -Z [-t|u|f service-address]
   xdpvsadm --set tcp tcpfin udp
   xdpvsadm -P|Q -t|u|f service-address -z local-address [-F ifname]     (FULLNAT local addresses)
@@ -31,7 +36,9 @@ xdpvsadm: ipvsadm's command line for xdpvs
 Forwarding: -g gatewaying (DR, default), -i ipip (TUN), -m masquerading (NAT), -b fullnat.
 Schedulers: rr wrr lc wlc (default) lblc lblcr dh sh sed nq mh.
 Fwmark services name the ports they cover: -A -f 1 -s rr --match tcp:198.18.0.10:80,443
-Every command takes --instance NAME (default: default).";
+--cores: per-core counters and drops by reason. --json: any listing as JSON.
+Every command takes --instance NAME (default: default); the daemon's region is /dev/shm/xdpvs-NAME.
+XDPVSADM_TIMING=1 prints how long a change took to reach every core.";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -43,42 +50,161 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match inv.action {
+    match &inv.action {
         Action::Help => {
             println!("{USAGE}");
-            ExitCode::SUCCESS
+            return ExitCode::SUCCESS;
         }
         Action::Version => {
             println!("xdpvsadm {} (ipvsadm 1.31 grammar)", env!("CARGO_PKG_VERSION"));
-            ExitCode::SUCCESS
+            return ExitCode::SUCCESS;
         }
-        Action::Check => check(),
-        Action::List(l) if inv.stats_from.is_some() => {
-            let path = inv.stats_from.unwrap_or_default();
-            match std::fs::read_to_string(&path)
-                .map_err(|e| e.to_string())
-                .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
-            {
-                Ok(snap) => {
-                    print!("{}", listing::render(&snap, l.stats, l.exact));
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("xdpvsadm: cannot read the stats snapshot {path}: {e}");
-                    ExitCode::from(1)
-                }
+        Action::Check => return check(),
+        _ => {}
+    }
+    let region = match Region::open(&inv.instance) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("xdpvsadm: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = match &inv.action {
+        Action::Admin(_) | Action::Zero(_) => command(&region, Request::Args(args)),
+        Action::Restore => {
+            let mut text = String::new();
+            match std::io::stdin().read_to_string(&mut text) {
+                Ok(_) => command(&region, Request::Rules(text)),
+                Err(e) => Err(format!("xdpvsadm: cannot read standard input: {e}")),
             }
         }
-        _ => {
-            let region = format!("/dev/shm/xdpvs-{}", inv.instance);
-            eprintln!(
-                "xdpvsadm: cannot reach the xdpvs daemon of instance '{}': {region} {} (the shared-memory control plane is not built yet; `xdpvsadm --check` validates rules offline)",
-                inv.instance,
-                if std::path::Path::new(&region).exists() { "exists but speaks no protocol yet" } else { "does not exist" }
-            );
+        Action::Save => view(&region).map(|v| {
+            print!("{}", v.get("save").and_then(|s| s.as_str()).unwrap_or(""));
+        }),
+        Action::List(l) => list(&region, &inv, l),
+        Action::Laddrs(k) => laddrs(&region, &inv, k),
+        Action::Help | Action::Version | Action::Check => Ok(()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{e}");
             ExitCode::from(1)
         }
     }
+}
+
+/// Sends one request; on success waits until every worker has adopted the
+/// generation it produced. Errors come back in ipvsadm's words.
+fn command(region: &Region, req: Request) -> Result<(), String> {
+    let bytes = serde_json::to_vec(&req).map_err(|e| format!("xdpvsadm: {e}"))?;
+    let t0 = monotonic_ns();
+    let (status, text, generation) =
+        region.call(&bytes, Duration::from_secs(30)).map_err(|e| format!("xdpvsadm: {e}"))?;
+    let answered = monotonic_ns();
+    let text = String::from_utf8_lossy(&text).into_owned();
+    if status != OK {
+        return Err(text);
+    }
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let n = region.layout().ncores;
+    loop {
+        let cores: Vec<_> = (0..n).map(|c| region.read_core(c)).collect();
+        if cores.iter().all(|c| c.generation >= generation) {
+            if std::env::var_os("XDPVSADM_TIMING").is_some() {
+                let last = cores.iter().map(|c| c.adopted_ns).max().unwrap_or(answered).max(answered);
+                eprintln!(
+                    "xdpvsadm: generation {generation}: answered after {} us, in force on all {n} core(s) after {} us",
+                    (answered - t0) / 1000,
+                    (last - t0) / 1000
+                );
+            }
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            let late: Vec<String> =
+                cores.iter().enumerate().filter(|(_, c)| c.generation < generation).map(|(i, _)| i.to_string()).collect();
+            return Err(format!(
+                "xdpvsadm: applied (generation {generation}), but worker(s) {} have not picked it up within 2 s",
+                late.join(",")
+            ));
+        }
+        std::thread::sleep(Duration::from_micros(50));
+    }
+}
+
+fn view(region: &Region) -> Result<serde_json::Value, String> {
+    let bytes = region.read_blob(BLOB_VIEW);
+    serde_json::from_slice(&bytes).map_err(|e| format!("xdpvsadm: the daemon's configuration view is unreadable: {e}"))
+}
+
+/// The rows, narrowed to one service when asked.
+fn rows_for(
+    region: &Region,
+    service: Option<&ServiceKey>,
+) -> Result<(serde_json::Value, Totals, Vec<listing::SvcRow>), String> {
+    let v = view(region)?;
+    let totals = Totals::read(region);
+    let rates = serde_json::from_slice(&region.read_blob(BLOB_RATES)).unwrap_or(serde_json::Value::Null);
+    let mut rows = listing::rows(&v, &totals, &rates);
+    if let Some(k) = service {
+        let want = match k {
+            ServiceKey::Addr(m) => {
+                format!("{} {}", if m.proto.name() == "UDP" { "-u" } else { "-t" }, listing::addr_port(m.addr, m.port))
+            }
+            ServiceKey::Fwmark { mark, .. } => format!("-f {mark}"),
+        };
+        rows.retain(|r| r.arg() == want);
+        if rows.is_empty() {
+            return Err("No such service".into());
+        }
+    }
+    Ok((v, totals, rows))
+}
+
+fn list(region: &Region, inv: &Invocation, l: &ListOpts) -> Result<(), String> {
+    let (v, totals, mut rows) = rows_for(region, l.service.as_ref())?;
+    if l.sort {
+        listing::sort(&mut rows);
+    }
+    let conns = if l.connections {
+        let recs = region.dump_connections(Duration::from_secs(60)).map_err(|e| format!("xdpvsadm: {e}"))?;
+        let mut c: Vec<_> = recs.iter().map(decode_conn).collect();
+        if l.service.is_some() {
+            let slots: Vec<u32> = rows.iter().map(|r| r.slot).collect();
+            c.retain(|x| slots.contains(&x.svc));
+        }
+        if l.sort {
+            c.sort_by(|a, b| (a.proto, a.client, a.virt, a.dest).cmp(&(b.proto, b.client, b.virt, b.dest)));
+        }
+        Some(c)
+    } else {
+        None
+    };
+    if inv.json {
+        println!("{}", listing::to_json(&rows, &v, &totals, conns.as_deref()));
+        return Ok(());
+    }
+    if l.timeout {
+        print!("{}", listing::timeouts(&v));
+    } else if let Some(c) = &conns {
+        print!("{}", listing::render_conns(c));
+    } else if l.cores {
+        print!("{}", listing::render_cores(&totals));
+    } else {
+        print!("{}", listing::render(&rows, l, l.service.is_none()));
+    }
+    Ok(())
+}
+
+fn laddrs(region: &Region, inv: &Invocation, k: &ServiceKey) -> Result<(), String> {
+    let (v, totals, rows) = rows_for(region, Some(k))?;
+    if inv.json {
+        println!("{}", listing::to_json(&rows, &v, &totals, None)["services"]);
+    } else {
+        print!("{}", listing::render_laddrs(&rows));
+    }
+    Ok(())
 }
 
 /// `--check`: parse and apply standard input to a scratch configuration;

@@ -39,6 +39,8 @@ pub struct ListOpts {
     pub timeout: bool,
     pub exact: bool,
     pub sort: bool,
+    /// Our addition: per-core counters and drops by reason.
+    pub cores: bool,
 }
 
 /// A whole invocation.
@@ -48,8 +50,6 @@ pub struct Invocation {
     pub numeric: bool,
     pub json: bool,
     pub instance: String,
-    /// Read the listing from the daemon's stats snapshot file.
-    pub stats_from: Option<String>,
 }
 
 /// A command-line error, worded as ipvsadm words it where it has a word.
@@ -244,7 +244,7 @@ const OPTS: &[(&str, Option<char>, bool)] = &[
     ("match", None, true),
     ("json", None, false),
     ("instance", None, true),
-    ("stats-from", None, true),
+    ("cores", None, false),
     ("start-daemon", None, true),
     ("stop-daemon", None, true),
     ("mcast-interface", None, true),
@@ -400,7 +400,7 @@ fn allowed(cmd: Cmd, name: &str) -> bool {
         }
         Cmd::DelServer => &["real-server"],
         Cmd::List => {
-            &["connection", "stats", "rate", "thresholds", "persistent-conn", "timeout", "exact", "sort", "nosort"]
+            &["connection", "stats", "rate", "thresholds", "persistent-conn", "timeout", "exact", "sort", "nosort", "cores"]
         }
         Cmd::Zero => &[],
         Cmd::AddLaddr | Cmd::DelLaddr => &["laddr", "ifname"],
@@ -409,7 +409,6 @@ fn allowed(cmd: Cmd, name: &str) -> bool {
         }
     };
     matches!(name, "numeric" | "json" | "instance")
-        || (cmd == Cmd::List && name == "stats-from")
         || SVC.contains(&name)
         || extra.contains(&name)
 }
@@ -501,7 +500,7 @@ pub fn parse(args: &[String]) -> Result<Invocation, ParseError> {
     }
     let cmd = cmd.ok_or(ParseError::NoCommand)?;
     let mut inv =
-        Invocation { action: Action::Help, numeric: false, json: false, instance: "default".into(), stats_from: None };
+        Invocation { action: Action::Help, numeric: false, json: false, instance: "default".into() };
     let mut svc: Option<ServiceKey> = None;
     let mut v6_flag = false;
     let mut sched = None;
@@ -579,7 +578,7 @@ pub fn parse(args: &[String]) -> Result<Invocation, ParseError> {
             "ifname" => ifname = Some(v),
             "json" => inv.json = true,
             "instance" => inv.instance = v,
-            "stats-from" => inv.stats_from = Some(v),
+            "cores" => list.cores = true,
             _ => return Err(ParseError::UnknownOption(o.shown.clone())),
         }
     }

@@ -14,8 +14,13 @@ RS_COUNT=${RS_COUNT:-3}
 PIDS=()
 WORK=$(mktemp -d)
 XDPVS=${XDPVS:-$PWD/target/release/xdpvs}
+XDPVSADM=${XDPVSADM:-$PWD/target/release/xdpvsadm}
 
 ns() { local n="$1"; shift; ip netns exec "$n" "$@"; }
+# xdpvsadm against this test's daemon (instance = the test's id).
+adm() { "$XDPVSADM" --instance "$ID" "$@"; }
+# The daemon's stats, as xdpvsadm -L -n --json prints them, in $WORK/stats.json.
+stats_json() { adm -L -n --json > "$WORK/stats.json"; }
 rs_ns() { echo "$ID-rs$1"; }
 
 cleanup() {
@@ -36,6 +41,7 @@ cleanup() {
         ip netns del "$n" 2>/dev/null || true
     done
     rm -rf "$WORK"
+    rm -f "/dev/shm/xdpvs-$ID"
     exit $rc
 }
 
@@ -160,11 +166,13 @@ rs_wait() {
     done
 }
 
-# xdpvs_up RULES ARGS...: start the daemon in the director namespace.
+# xdpvs_up RULES ARGS...: start the daemon in the director namespace
+# (RULES: a file for --restore, or - for none).
 xdpvs_up() {
-    local rules="$1"; shift
+    local rules="$1" restore=(); shift
+    [ "$rules" = - ] || restore=(--restore "$rules")
     ns "$NS_D" mount -t bpf bpf /sys/fs/bpf 2>/dev/null || true
-    ip netns exec "$NS_D" "$XDPVS" --restore "$rules" --stats-file "$WORK/stats.json" "$@" >"$WORK/xdpvs.log" 2>&1 &
+    ip netns exec "$NS_D" "$XDPVS" --instance "$ID" "${restore[@]}" "$@" >"$WORK/xdpvs.log" 2>&1 &
     XDPVS_PID=$!
     PIDS+=("$XDPVS_PID")
     for _ in $(seq 1 100); do
@@ -187,6 +195,7 @@ xdpvs_reload() {
     gen=$(sed -n 's/.*reloaded .* (generation \([0-9]*\)).*/\1/p' "$WORK/xdpvs.log" | tail -1)
     # Every worker reports the generation it runs in the stats snapshot.
     for _ in $(seq 1 50); do
+        stats_json
         python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); sys.exit(0 if all(w["generation"] >= int(sys.argv[2]) for w in s["workers"]) else 1)' "$WORK/stats.json" "$gen" 2>/dev/null && return 0
         sleep 0.1
     done
@@ -240,7 +249,7 @@ expect_split() {
     got=$(sort "$WORK/split" | uniq -c | awk '{print $2, $1}' | tr '\n' ' ')
     want="$*"
     if [ "$got" != "$want " ]; then
-        sleep 1.2
+        stats_json
         echo "stats: $(python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); print({k:v for k,v in s["drops"].items() if v}, s["workers"])' "$WORK/stats.json" 2>/dev/null)" >&2
         fail "split: got [$got] expected [$want]"
     fi

@@ -49,7 +49,8 @@ for k in 1 2 3; do
     ns "$NS_C" curl -s --max-time 20 -o "$WORK/got" http://198.18.0.10/onemib || fail "download $k black-holed: the ICMP frag-needed did not reach the real server"
     cmp -s "$WORK/got" "$WORK/onemib" || fail "download $k corrupt"
 done
-sleep 1.2
+sleep 0.1
+stats_json
 icmp=$(python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); print(sum(w["icmp_forwarded"] for w in s["workers"]))' "$WORK/stats.json")
 [ "$icmp" -gt 0 ] || fail "the downloads completed but no ICMP error went through xdpvs (the test did not exercise path MTU discovery)"
 echo "ok   3 downloads of 1 MiB through a 1280-byte hop completed; $icmp ICMP frag-needed errors went to the real servers"

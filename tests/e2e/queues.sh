@@ -17,6 +17,8 @@ xdpvs_up "$WORK/rules" --iface d0 --iface d1 --queues 2 --cores 1,0
 curl_split 300 http://198.18.0.10/ >/dev/null
 echo "ok   two workers: 300 requests, none failed"
 check_big http://198.18.0.10/big
+sleep 0.1
+stats_json
 xdpvs_down
 read -r rx0 rx1 ho < <(python3 -c '
 import json,sys
