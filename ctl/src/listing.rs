@@ -135,7 +135,11 @@ pub fn rows(view: &Value, totals: &Totals, rate_blob: &Value) -> Vec<SvcRow> {
                 let (st, active, inactive, persist) =
                     totals.dests.get(&(dslot as u32, dserial as u32)).copied().unwrap_or_default();
                 DestRow {
-                    addr: d.get("address").and_then(Value::as_str).and_then(|a| a.parse().ok()).unwrap_or(IpAddr::from([0, 0, 0, 0])),
+                    addr: d
+                        .get("address")
+                        .and_then(Value::as_str)
+                        .and_then(|a| a.parse().ok())
+                        .unwrap_or(IpAddr::from([0, 0, 0, 0])),
                     port: u(d, "port") as u16,
                     forward: d.get("forward").and_then(Value::as_str).unwrap_or("?").to_string(),
                     weight: u(d, "weight"),
@@ -183,11 +187,9 @@ pub fn rows(view: &Value, totals: &Totals, rate_blob: &Value) -> Vec<SvcRow> {
 /// `--sort`: services by fwmark, protocol, address, port; real servers by
 /// address, port (as ipvsadm's comparators).
 pub fn sort(rows: &mut [SvcRow]) {
-    rows.sort_by(|a, b| {
-        (a.fwmark, &a.protocol, a.addr, a.port).cmp(&(b.fwmark, &b.protocol, b.addr, b.port))
-    });
+    rows.sort_by(|a, b| (a.fwmark, &a.protocol, a.addr, a.port).cmp(&(b.fwmark, &b.protocol, b.addr, b.port)));
     for r in rows.iter_mut() {
-        r.dests.sort_by(|a, b| (a.addr, a.port).cmp(&(b.addr, b.port)));
+        r.dests.sort_by_key(|d| (d.addr, d.port));
     }
 }
 
@@ -228,17 +230,32 @@ pub fn render(rows: &[SvcRow], o: &ListOpts, header: bool) -> String {
         t
     };
     if o.stats {
-        let _ = writeln!(out, "{}", title("Prot LocalAddress:Port", &["Conns", "InPkts", "OutPkts", "InBytes", "OutBytes"], 8, true));
+        let _ = writeln!(
+            out,
+            "{}",
+            title("Prot LocalAddress:Port", &["Conns", "InPkts", "OutPkts", "InBytes", "OutBytes"], 8, true)
+        );
         let _ = writeln!(out, "  -> RemoteAddress:Port");
     } else if o.rate {
-        let _ = writeln!(out, "{}", title("Prot LocalAddress:Port", &["CPS", "InPPS", "OutPPS", "InBPS", "OutBPS"], 8, true));
+        let _ = writeln!(
+            out,
+            "{}",
+            title("Prot LocalAddress:Port", &["CPS", "InPPS", "OutPPS", "InBPS", "OutBPS"], 8, true)
+        );
         let _ = writeln!(out, "  -> RemoteAddress:Port");
     } else if o.thresholds {
-        let _ =
-            writeln!(out, "{}", title("Prot LocalAddress:Port", &["Uthreshold", "Lthreshold", "ActiveConn", "InActConn"], 10, false));
+        let _ = writeln!(
+            out,
+            "{}",
+            title("Prot LocalAddress:Port", &["Uthreshold", "Lthreshold", "ActiveConn", "InActConn"], 10, false)
+        );
         let _ = writeln!(out, "  -> RemoteAddress:Port");
     } else if o.persistent_conn {
-        let _ = writeln!(out, "{:<33} {:<9} {:<11} {:<10} {:<10}", "Prot LocalAddress:Port", "Weight", "PersistConn", "ActiveConn", "InActConn");
+        let _ = writeln!(
+            out,
+            "{:<33} {:<9} {:<11} {:<10} {:<10}",
+            "Prot LocalAddress:Port", "Weight", "PersistConn", "ActiveConn", "InActConn"
+        );
         let _ = writeln!(out, "  -> RemoteAddress:Port");
     } else {
         let _ = writeln!(out, "Prot LocalAddress:Port Scheduler Flags");
@@ -281,7 +298,11 @@ pub fn render(rows: &[SvcRow], o: &ListOpts, header: bool) -> String {
                     largenum(d.rate[4], o.exact)
                 )
             } else if o.thresholds {
-                writeln!(out, "  -> {dn:<28} {:<10} {:<10} {:<10} {:<10}", d.u_threshold, d.l_threshold, d.active, d.inactive)
+                writeln!(
+                    out,
+                    "  -> {dn:<28} {:<10} {:<10} {:<10} {:<10}",
+                    d.u_threshold, d.l_threshold, d.active, d.inactive
+                )
             } else if o.persistent_conn {
                 writeln!(out, "  -> {dn:<28} {:<9} {:<11} {:<10} {:<10}", d.weight, d.persist, d.active, d.inactive)
             } else {
@@ -312,13 +333,18 @@ pub fn render_conns(conns: &[Conn]) -> String {
     let mut out = String::from("IPVS connection entries\n");
     let fullnat = conns.iter().any(|c| c.local.is_some());
     if fullnat {
-        let _ = writeln!(out, "pro expire {:<11} {:<18} {:<18} {:<18} local", "state", "source", "virtual", "destination");
+        let _ =
+            writeln!(out, "pro expire {:<11} {:<18} {:<18} {:<18} local", "state", "source", "virtual", "destination");
     } else {
         let _ = writeln!(out, "pro expire {:<11} {:<18} {:<18} destination", "state", "source", "virtual");
     }
     for c in conns {
         let expire = format!("{:02}:{:02}", c.expires_in / 60, c.expires_in % 60);
-        let (cn, vn, dn) = (addr_port(c.client.ip(), c.client.port()), addr_port(c.virt.ip(), c.virt.port()), addr_port(c.dest.ip(), c.dest.port()));
+        let (cn, vn, dn) = (
+            addr_port(c.client.ip(), c.client.port()),
+            addr_port(c.virt.ip(), c.virt.port()),
+            addr_port(c.dest.ip(), c.dest.port()),
+        );
         let _ = write!(out, "{:<3} {expire:<6} {:<11} {cn:<18} {vn:<18} ", proto_name(c), c.state);
         let _ = if fullnat {
             let l = c.local.map_or("-".to_string(), |l| addr_port(l.ip(), l.port()));
@@ -410,8 +436,11 @@ pub fn to_json(rows: &[SvcRow], view: &Value, totals: &Totals, conns: Option<&[C
                 m.insert(n.to_string(), json!(counter(c, k)));
             }
             m.insert("sessions".into(), json!(counter(c, 11) + counter(c, 12)));
-            let drops: serde_json::Map<String, Value> =
-                Drop::ALL.iter().enumerate().map(|(k, d)| (d.name().to_string(), json!(counter(c, DROPS_AT + k)))).collect();
+            let drops: serde_json::Map<String, Value> = Drop::ALL
+                .iter()
+                .enumerate()
+                .map(|(k, d)| (d.name().to_string(), json!(counter(c, DROPS_AT + k))))
+                .collect();
             m.insert("drops".into(), Value::Object(drops));
             Value::Object(m)
         })
@@ -466,8 +495,22 @@ mod tests {
                 SvcEntry { slot: 3, serial: 8, counters: [0, 60_000_000 * k, 0, 500_000_000_000 * k, 0] },
             ],
             dests: vec![
-                DestEntry { slot: 0, serial: 2, active: k as u32, inactive: 2 * k as u32, persist: 1, counters: [100 * k, 600 * k, 500 * k, 41_152 * k, 781_892 * k] },
-                DestEntry { slot: 1, serial: 3, active: 0, inactive: k as u32, persist: 0, counters: [50 * k + 5, 300 * k + 5, 250 * k + 5, 20_576 * k + 5, 390_947 * k + 5] },
+                DestEntry {
+                    slot: 0,
+                    serial: 2,
+                    active: k as u32,
+                    inactive: 2 * k as u32,
+                    persist: 1,
+                    counters: [100 * k, 600 * k, 500 * k, 41_152 * k, 781_892 * k],
+                },
+                DestEntry {
+                    slot: 1,
+                    serial: 3,
+                    active: 0,
+                    inactive: k as u32,
+                    persist: 0,
+                    counters: [50 * k + 5, 300 * k + 5, 250 * k + 5, 20_576 * k + 5, 390_947 * k + 5],
+                },
             ],
         };
         let mut t = Totals::default();
@@ -530,7 +573,10 @@ TCP  198.18.0.20:443 mh\n\
         // Above 100 million: K, M, G suffixes; --exact: the whole number.
         assert_eq!(lines[10], "TCP  198.18.0.20:443                     0  120000K        0    1000G        0");
         let exact = render(&rows, &ListOpts { stats: true, exact: true, ..ListOpts::default() }, true);
-        assert!(exact.contains("TCP  198.18.0.20:443                     0 120000000        0 1000000000000        0"), "{exact}");
+        assert!(
+            exact.contains("TCP  198.18.0.20:443                     0 120000000        0 1000000000000        0"),
+            "{exact}"
+        );
         let rate = render(&rows, &ListOpts { rate: true, ..ListOpts::default() }, true);
         let lines: Vec<&str> = rate.lines().collect();
         assert_eq!(lines[1], "Prot LocalAddress:Port                 CPS    InPPS   OutPPS    InBPS   OutBPS");
@@ -571,7 +617,15 @@ pro expire state       source             virtual            destination\n\
 TCP 14:58  ESTABLISHED 198.18.0.100:40000 198.18.0.10:80     198.19.0.12:8080\n\
 UDP 01:05  UDP         198.18.0.100:5353  198.18.0.10:53     198.19.0.11:53\n"
         );
-        let fnat = [c("TCP", "SYN_RECV", 59, "198.18.0.100:1", "198.18.0.20:443", "198.19.0.14:443", Some("198.19.0.250:5001"))];
+        let fnat = [c(
+            "TCP",
+            "SYN_RECV",
+            59,
+            "198.18.0.100:1",
+            "198.18.0.20:443",
+            "198.19.0.14:443",
+            Some("198.19.0.250:5001"),
+        )];
         assert_eq!(
             render_conns(&fnat),
             "IPVS connection entries\n\

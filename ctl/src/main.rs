@@ -112,18 +112,22 @@ fn command(region: &Region, req: Request) -> Result<(), String> {
         let cores: Vec<_> = (0..n).map(|c| region.read_core(c)).collect();
         if cores.iter().all(|c| c.generation >= generation) {
             if std::env::var_os("XDPVSADM_TIMING").is_some() {
-                let last = cores.iter().map(|c| c.adopted_ns).max().unwrap_or(answered).max(answered);
+                let last = cores.iter().map(|c| c.adopted_ns).max().unwrap_or(answered);
                 eprintln!(
                     "xdpvsadm: generation {generation}: answered after {} us, in force on all {n} core(s) after {} us",
                     (answered - t0) / 1000,
-                    (last - t0) / 1000
+                    last.saturating_sub(t0) / 1000
                 );
             }
             return Ok(());
         }
         if Instant::now() >= deadline {
-            let late: Vec<String> =
-                cores.iter().enumerate().filter(|(_, c)| c.generation < generation).map(|(i, _)| i.to_string()).collect();
+            let late: Vec<String> = cores
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| c.generation < generation)
+                .map(|(i, _)| i.to_string())
+                .collect();
             return Err(format!(
                 "xdpvsadm: applied (generation {generation}), but worker(s) {} have not picked it up within 2 s",
                 late.join(",")
@@ -175,7 +179,7 @@ fn list(region: &Region, inv: &Invocation, l: &ListOpts) -> Result<(), String> {
             c.retain(|x| slots.contains(&x.svc));
         }
         if l.sort {
-            c.sort_by(|a, b| (a.proto, a.client, a.virt, a.dest).cmp(&(b.proto, b.client, b.virt, b.dest)));
+            c.sort_by_key(|x| (x.proto, x.client, x.virt, x.dest));
         }
         Some(c)
     } else {

@@ -169,7 +169,9 @@ pub fn matches_text(ms: &[Match]) -> Vec<String> {
 
 /// ipvsadm's `-S` (with `-n`): every service, its real servers and (our
 /// additions, so that `-R` restores everything) its local addresses and
-/// non-default timeouts. Services in slot order, real servers in list order.
+/// non-default timeouts. Services in slot order; real servers oldest first,
+/// so that `-R` (each add going to the head of the list, as in IPVS)
+/// rebuilds the same list order and save → restore round-trips exactly.
 pub fn save(cfg: &Config) -> String {
     let mut out = String::new();
     let def = Timeouts::default();
@@ -201,7 +203,7 @@ pub fn save(cfg: &Config) -> String {
             }
         }
         out.push('\n');
-        for &d in &s.dests {
+        for &d in s.dests.iter().rev() {
             let Some(d) = cfg.dest(d) else { continue };
             let d = d.spec;
             let _ = write!(
@@ -266,8 +268,8 @@ mod tests {
             save(&c),
             "--set 1000 120 300\n\
              -A -t 198.18.0.10:80 -s sh -b sh-fallback,sh-port -p 300 -M 255.255.255.0\n\
-             -a -t 198.18.0.10:80 -r 198.19.0.12:8080 -b -w 3 -x 100 -y 50\n\
              -a -t 198.18.0.10:80 -r 198.19.0.11:8080 -m -w 1\n\
+             -a -t 198.18.0.10:80 -r 198.19.0.12:8080 -b -w 3 -x 100 -y 50\n\
              -P -t 198.18.0.10:80 -z 198.19.0.250 -F rs0\n"
         );
     }

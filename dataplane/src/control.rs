@@ -176,20 +176,19 @@ struct Est {
 
 impl Est {
     fn step(&mut self, now: &Five) {
-        for k in 0..5 {
+        for (k, ((last, scaled), n)) in self.last.iter_mut().zip(self.scaled.iter_mut()).zip(now).enumerate() {
             let shift = if k < 3 { 9 } else { 4 };
-            let delta = now[k].wrapping_sub(self.last[k]) as i64;
-            self.last[k] = now[k];
-            let rate = delta << shift;
-            self.scaled[k] += (rate - self.scaled[k]) >> 2;
+            let delta = n.wrapping_sub(*last) as i64;
+            *last = *n;
+            *scaled += ((delta << shift) - *scaled) >> 2;
         }
     }
 
     fn read(&self) -> Five {
         let mut r = [0u64; 5];
-        for k in 0..5 {
-            let x = self.scaled[k].max(0) as u64;
-            r[k] = if k < 3 { (x + 0x1FF) >> 10 } else { (x + 0xF) >> 5 };
+        for (k, (out, x)) in r.iter_mut().zip(self.scaled).enumerate() {
+            let x = x.max(0) as u64;
+            *out = if k < 3 { (x + 0x1FF) >> 10 } else { (x + 0xF) >> 5 };
         }
         r
     }

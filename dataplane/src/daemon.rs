@@ -180,7 +180,11 @@ pub fn run(opts: Options) -> Result<(), String> {
         .map_err(|e| format!("cannot install signal handler: {e}"))?;
 
     cfg.set_net(Arc::new(net.clone()));
-    let published = Arc::new(Published::new(Arc::new(cfg.clone())));
+    let wakers = (0..queues)
+        .map(|_| crate::xsk::Waker::new().map(Arc::new))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("cannot create an eventfd: {e}"))?;
+    let published = Arc::new(Published::new(Arc::new(cfg.clone()), wakers));
     let (resolve_tx, resolve_rx) = crossbeam_channel::bounded::<IpAddr>(1024);
     // channels[from][to]: one bounded lock-free ring per ordered core pair.
     let channels: Vec<Vec<_>> =
@@ -284,10 +288,12 @@ pub fn run(opts: Options) -> Result<(), String> {
             match control.handle(&mut cfg, &region, &req) {
                 Ok(o) => {
                     if o.changed {
+                        // Workers first (they pick it up within microseconds),
+                        // then the steering maps, the view and the answer.
+                        published.publish(Arc::new(cfg.clone()));
                         if let Err(e) = sync(&mut steers, &cfg) {
                             eprintln!("xdpvs: updating the steering maps: {e}");
                         }
-                        published.publish(Arc::new(cfg.clone()));
                     }
                     show(&control, &cfg);
                     region.answer(slot, OK, o.text.as_bytes(), cfg.generation);

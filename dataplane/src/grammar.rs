@@ -399,18 +399,25 @@ fn allowed(cmd: Cmd, name: &str) -> bool {
             &["real-server", "gatewaying", "ipip", "masquerading", "fullnat", "weight", "u-threshold", "l-threshold"]
         }
         Cmd::DelServer => &["real-server"],
-        Cmd::List => {
-            &["connection", "stats", "rate", "thresholds", "persistent-conn", "timeout", "exact", "sort", "nosort", "cores"]
-        }
+        Cmd::List => &[
+            "connection",
+            "stats",
+            "rate",
+            "thresholds",
+            "persistent-conn",
+            "timeout",
+            "exact",
+            "sort",
+            "nosort",
+            "cores",
+        ],
         Cmd::Zero => &[],
         Cmd::AddLaddr | Cmd::DelLaddr => &["laddr", "ifname"],
         Cmd::Clear | Cmd::Restore | Cmd::Save | Cmd::Set | Cmd::Check | Cmd::Help | Cmd::Version => {
             return matches!(name, "numeric" | "json" | "instance");
         }
     };
-    matches!(name, "numeric" | "json" | "instance")
-        || SVC.contains(&name)
-        || extra.contains(&name)
+    matches!(name, "numeric" | "json" | "instance") || SVC.contains(&name) || extra.contains(&name)
 }
 
 fn port_of(s: &str) -> Option<u16> {
@@ -499,8 +506,7 @@ pub fn parse(args: &[String]) -> Result<Invocation, ParseError> {
         return Err(ParseError::SyncDaemon);
     }
     let cmd = cmd.ok_or(ParseError::NoCommand)?;
-    let mut inv =
-        Invocation { action: Action::Help, numeric: false, json: false, instance: "default".into() };
+    let mut inv = Invocation { action: Action::Help, numeric: false, json: false, instance: "default".into() };
     let mut svc: Option<ServiceKey> = None;
     let mut v6_flag = false;
     let mut sched = None;

@@ -853,8 +853,8 @@ impl Region {
         let mut finished = vec![false; l.ncores];
         while finished.iter().any(|f| !f) {
             let mut progress = false;
-            for c in 0..l.ncores {
-                if finished[c] {
+            for (c, fin) in finished.iter_mut().enumerate() {
+                if *fin {
                     continue;
                 }
                 let at = l.dump(c);
@@ -877,7 +877,7 @@ impl Region {
                     progress = true;
                 }
                 if done && self.word(at + D_HEAD).load(Ordering::Acquire) == head {
-                    finished[c] = true;
+                    *fin = true;
                 }
             }
             if !progress {

@@ -15,7 +15,7 @@ use crate::lb::core::{Core, BATCH};
 use crate::lb::stats::Drop;
 use crate::lb::{Verdict, TICKS_PER_SEC};
 use crate::shm::{CoreWrite, DestEntry, Region, SvcEntry, COUNTERS, DROPS_AT};
-use crate::xsk::{poll_readable, Held, Io};
+use crate::xsk::{poll_readable, Held, Io, Waker};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -26,18 +26,23 @@ use std::time::{Duration, Instant};
 pub struct Published {
     pub generation: AtomicU64,
     pub config: Mutex<Arc<Config>>,
+    /// One per worker: wakes it from an idle poll to adopt a generation.
+    pub wakers: Vec<Arc<Waker>>,
 }
 
 impl Published {
-    pub fn new(cfg: Arc<Config>) -> Self {
-        Self { generation: AtomicU64::new(cfg.generation), config: Mutex::new(cfg) }
+    pub fn new(cfg: Arc<Config>, wakers: Vec<Arc<Waker>>) -> Self {
+        Self { generation: AtomicU64::new(cfg.generation), config: Mutex::new(cfg), wakers }
     }
 
-    /// Publishes a new generation (control thread).
+    /// Publishes a new generation (control thread) and wakes idle workers.
     pub fn publish(&self, cfg: Arc<Config>) {
         let g = cfg.generation;
         *self.config.lock().unwrap_or_else(|e| e.into_inner()) = cfg;
         self.generation.store(g, Ordering::Release);
+        for w in &self.wakers {
+            w.wake();
+        }
     }
 }
 
@@ -77,7 +82,9 @@ impl Worker {
         let mut idle = 0u32;
         let (mut handoff_out, mut handoff_in) = (0u64, 0u64);
         let mut last_upkeep = Instant::now();
-        let fds = self.io.fds();
+        let waker = self.published.wakers.get(usize::from(self.id)).cloned();
+        let mut fds = self.io.fds();
+        fds.extend(waker.as_ref().map(|w| w.fd()));
         let mut buf = Publish::default();
         let mut dump = Dump::default();
         self.region.adopted(usize::from(self.id), generation);
@@ -116,6 +123,9 @@ impl Worker {
                 idle += 1;
                 if idle > self.spin {
                     poll_readable(&fds, 1);
+                    if let Some(w) = &waker {
+                        w.clear();
+                    }
                 }
             } else {
                 idle = 0;

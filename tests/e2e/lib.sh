@@ -202,6 +202,14 @@ xdpvs_reload() {
     fail "the workers did not adopt generation $gen"
 }
 
+# change_latency ARGS...: 20 weight edits `xdpvsadm -e ARGS -w N`, each
+# timed from sending it to every worker running it; prints "median max" (us).
+change_latency() {
+    : > "$WORK/lat"
+    for w in $(seq 1 20); do XDPVSADM_TIMING=1 adm -e "$@" -w "$w" 2>> "$WORK/lat"; done
+    sed -n 's/.*after \([0-9]*\) us$/\1/p' "$WORK/lat" | sort -n | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)], a[NR]}'
+}
+
 xdpvs_down() {
     kill -TERM "$XDPVS_PID"
     wait "$XDPVS_PID" || true

@@ -17,6 +17,9 @@ xdpvs_up "$WORK/rules" --iface d0 --iface d1 --queues 2 --cores 1,0
 curl_split 300 http://198.18.0.10/ >/dev/null
 echo "ok   two workers: 300 requests, none failed"
 check_big http://198.18.0.10/big
+read -r med max < <(change_latency -t 198.18.0.10:80 -r 198.19.0.11:8080 -m)
+[ -n "$med" ] || fail "no timing from XDPVSADM_TIMING: $(cat "$WORK/lat")"
+echo "ok   20 weight edits: in force on both workers a median ${med} us (max ${max} us) after xdpvsadm sent them"
 sleep 0.1
 stats_json
 xdpvs_down

@@ -1374,15 +1374,13 @@ impl State {
         let sa = |a: F::Addr, p: u16| SocketAddr::new(F::to_ip(a), p);
         let table = F::table_ref(&self.t);
         let end = u64::from(from).saturating_add(walk as u64).min(u64::from(table.slots())) as u32;
-        let mut n = 0;
-        for (i, s) in table.iter_from(from) {
+        for (n, (i, s)) in table.iter_from(from).enumerate() {
             if i >= end {
                 break;
             }
             if n == max {
                 return Some(i);
             }
-            n += 1;
             let template = s.has(flag::TEMPLATE);
             let proto_nr = s.proto & !TEMPLATE_PROTO;
             let state = if proto_nr == proto::UDP { "UDP" } else { TcpState::from_u8(s.state).name() };

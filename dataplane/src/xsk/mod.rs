@@ -23,6 +23,7 @@ use crate::lb::Verdict;
 use std::ffi::CString;
 use std::io;
 use std::num::NonZeroU32;
+use std::os::fd::{AsRawFd, FromRawFd};
 use std::ptr::NonNull;
 use std::sync::Arc;
 use xdpilone::xdp::XdpDesc;
@@ -484,11 +485,52 @@ impl Io {
     }
 }
 
-/// Waits until one of `fds` is readable or `timeout_ms` passes.
+/// Waits until one of `fds` (at most 16 are watched) is readable or
+/// `timeout_ms` passes. No allocation: idle workers call it.
 pub fn poll_readable(fds: &[i32], timeout_ms: i32) {
-    let mut p: Vec<libc::pollfd> =
-        fds.iter().map(|&fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 }).collect();
-    // SAFETY: `p` is a valid array of `p.len()` pollfd structs that lives
-    // across the call; poll only writes their `revents`.
-    unsafe { libc::poll(p.as_mut_ptr(), p.len() as libc::nfds_t, timeout_ms) };
+    let mut p = [libc::pollfd { fd: -1, events: libc::POLLIN, revents: 0 }; 16];
+    let n = fds.len().min(p.len());
+    for (slot, &fd) in p.iter_mut().zip(fds) {
+        slot.fd = fd;
+    }
+    // SAFETY: `p[..n]` is a valid array of pollfd structs that lives across
+    // the call; poll only writes their `revents`.
+    unsafe { libc::poll(p.as_mut_ptr(), n as libc::nfds_t, timeout_ms) };
+}
+
+/// An eventfd that wakes a worker sleeping in [`poll_readable`] (a new
+/// configuration generation must not wait for the poll timeout).
+pub struct Waker {
+    fd: std::os::fd::OwnedFd,
+}
+
+impl Waker {
+    pub fn new() -> io::Result<Waker> {
+        // SAFETY: eventfd takes no pointers; a non-negative result is a new
+        // descriptor we own from here on.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `fd` was just returned by eventfd and is owned by no one else.
+        Ok(Waker { fd: unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) } })
+    }
+
+    pub fn fd(&self) -> i32 {
+        self.fd.as_raw_fd()
+    }
+
+    /// Makes the descriptor readable (the sleeping worker returns from poll).
+    pub fn wake(&self) {
+        let one = 1u64.to_ne_bytes();
+        // SAFETY: writes 8 bytes from a live local buffer to our eventfd.
+        unsafe { libc::write(self.fd.as_raw_fd(), one.as_ptr().cast(), 8) };
+    }
+
+    /// Clears it (non-blocking; nothing to clear is fine).
+    pub fn clear(&self) {
+        let mut buf = [0u8; 8];
+        // SAFETY: reads at most 8 bytes into a live local buffer from our eventfd.
+        unsafe { libc::read(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), 8) };
+    }
 }
