@@ -43,8 +43,24 @@ done
 over=$((best * 2))
 read -r _ sent got < <(trial "$over")
 echo "lossless rate: $best pps; at 2x ($over pps offered, $sent sent): $got delivered"
+# The cost of reading stats: the same overload with and without
+# `xdpvsadm -L -n --stats` polled at 10 Hz (pinned beside the generator, as
+# a monitoring agent would run off the worker cores), alternating runs.
+poll_loop() { while :; do adm -L -n --stats > /dev/null; sleep 0.1; done; }
+quiet=(); polled=()
+for _ in 1 2 3; do
+    read -r _ _ g < <(trial "$over"); quiet+=("$g")
+    taskset -c 0 bash -c "$(declare -f adm poll_loop); ID=$ID XDPVSADM=$XDPVSADM poll_loop" & poller=$!
+    PIDS+=("$poller")
+    read -r _ _ g < <(trial "$over"); polled+=("$g")
+    kill "$poller"; wait "$poller" 2>/dev/null || true
+done
+med() { printf '%s\n' "$@" | sort -n | sed -n 2p; }
+q=$(med "${quiet[@]}"); p=$(med "${polled[@]}")
+echo "stats polled at 10 Hz: delivered $p vs $q without (median of 3 each: ${polled[*]} / ${quiet[*]})"
 python3 -c "
 import json
 print(json.dumps({'path': 'xdpvs-nat', 'placement': 'A', 'lossless_pps': $best, 'overload_offered_pps': $over,
-  'overload_sent': $sent, 'overload_delivered': $got, 'delivered_over_lossless': round($got / ($best * $SECONDS_PER_TRIAL), 3)}))"
+  'overload_sent': $sent, 'overload_delivered': $got, 'delivered_over_lossless': round($got / ($best * $SECONDS_PER_TRIAL), 3),
+  'stats_poll_10hz_delivered': $p, 'no_poll_delivered': $q, 'poll_over_no_poll': round($p / max($q, 1), 3)}))"
 xdpvs_down
