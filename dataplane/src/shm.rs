@@ -962,6 +962,27 @@ mod tests {
     }
 
     #[test]
+    fn clients_refuse_another_abi_and_a_dead_daemon() {
+        let r = region("stale", 1);
+        let inst = r.path().file_name().unwrap().to_str().unwrap().trim_start_matches("xdpvs-").to_string();
+        r.word(H_ABI).store(u64::from(ABI) + 1, Ordering::Relaxed);
+        assert!(matches!(Region::open(&inst), Err(ShmError::Version { found, .. }) if found == ABI + 1));
+        r.word(H_ABI).store(u64::from(ABI), Ordering::Relaxed);
+        // A pid that has exited.
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        r.word(H_PID).store(u64::from(dead), Ordering::Relaxed);
+        let e = Region::open(&inst).err().expect("refused");
+        assert!(matches!(e, ShmError::Gone { pid, .. } if pid == dead), "{e}");
+        // A new daemon replaces the stale region.
+        let again = Region::create(&inst, 1, None).expect("stale region replaced");
+        assert_eq!(again.pid(), std::process::id());
+        drop(r);
+        assert!(again.path().exists(), "the old handle does not remove the new daemon's region");
+    }
+
+    #[test]
     fn commands_round_trip_between_threads() {
         let r = std::sync::Arc::new(region("call", 1));
         let d = r.clone();
