@@ -61,7 +61,29 @@ e2e pmtu
 e2e queues
 e2e reload
 e2e errors
+e2e ctl
 step "engine benchmark harness (quick)" cargo run --release -q -p perf -- engine --quick --json
+
+# The veth benchmark in quick mode: proves the harness end to end (every
+# path, both placements, results file and plots); asserts nothing about speed.
+veth_quick() {
+    local out
+    out=$(timeout 900 cargo run --release -q -p perf -- veth --quick --json) || { echo "$out"; return 1; }
+    echo "$out"
+    tail -1 <<<"$out" | python3 -c '
+import json, sys
+r = json.loads(sys.stdin.read())
+paths = ["xdpvs-fullnat", "xdpvs-nat", "xdpvs-dr", "xdpvs-tun", "nft-dnat", "kernel-fwd", "xdp-redirect"]
+for pl in ("placement_a", "placement_b"):
+    for p in paths:
+        x = r[pl][p]
+        assert x["lossless_pps"] >= 0 and x["overload_delivered_pps"] >= 0, (pl, p)
+        assert all(q in x["latency_us"] for q in ("p50", "p99", "p999")), (pl, p)
+assert set(r["cps"]) >= {"xdpvs-nat", "xdpvs-fullnat", "nft-dnat"}, r["cps"]
+assert r["bytes_per_session"] > 0
+print("veth harness: every path in both placements, cps and memory reported")'
+}
+step "veth benchmark harness (quick)" veth_quick
 
 echo
 echo "all: $passed passed, $failed failed"

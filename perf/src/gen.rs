@@ -1,11 +1,18 @@
-//! A paced AF_XDP traffic generator: UDP frames from many source ports (one
-//! flow each) to one destination, at a target rate, from one interface's
-//! queue 0. Used by the veth benchmarks; prints what it sent.
+//! A paced AF_XDP traffic generator: UDP (or TCP) frames from many source
+//! ports (one flow each) to one destination, at a target rate, from one
+//! interface's queue 0. Used by the veth benchmarks; prints what it sent.
+//!
+//! `--tcp` sends one SYN per flow first (so a balancer has a session for
+//! each), then ACK segments. `--stamp` writes a magic and the send time
+//! (CLOCK_MONOTONIC ns) at the start of the UDP payload, for `perf recv`'s
+//! latency histogram (the UDP checksum is 0, which IPv4 allows).
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
+use xdpvs::shm::monotonic_ns;
 use xdpvs::testkit::Pkt;
 use xdpvs::wire::ethernet::parse_mac;
+use xdpvs::wire::tcp::flags::{ACK, PSH, SYN};
 use xdpvs::xsk::{open_ports, Io, Shared};
 
 #[derive(clap::Args)]
@@ -37,26 +44,62 @@ pub struct Args {
     /// Duration in seconds.
     #[arg(long, default_value_t = 1.0)]
     seconds: f64,
+    /// TCP segments instead of UDP datagrams.
+    #[arg(long)]
+    tcp: bool,
+    /// Time-stamp every datagram (UDP over IPv4 only).
+    #[arg(long)]
+    stamp: bool,
 }
+
+/// Marks a stamped payload: the magic, then the send time.
+pub const STAMP_MAGIC: u64 = u64::from_le_bytes(*b"xdpvsTS1");
 
 pub fn run(a: &Args) -> Result<String, String> {
     let (Some(src_mac), Some(dst_mac)) = (parse_mac(&a.src_mac), parse_mac(&a.dst_mac)) else {
         return Err("MAC addresses look like aa:bb:cc:dd:ee:ff".into());
     };
-    let templates: Vec<Vec<u8>> = (0..a.flows)
-        .map(|k| {
-            let hdr = if a.src.is_ipv6() { 14 + 40 + 8 } else { 14 + 20 + 8 };
-            let mut p =
-                Pkt::udp(SocketAddr::new(a.src, 10000 + k), a.dst)
-                    .payload(&vec![0x5a; a.size.max(60).saturating_sub(hdr)]);
-            p.src_mac = src_mac;
-            p.dst_mac = dst_mac;
-            p.build()
-        })
-        .collect();
+    let hdr = match (a.src.is_ipv6(), a.tcp) {
+        (false, false) => 14 + 20 + 8,
+        (true, false) => 14 + 40 + 8,
+        (false, true) => 14 + 20 + 20,
+        (true, true) => 14 + 40 + 20,
+    };
+    if a.stamp && (a.tcp || a.src.is_ipv6()) {
+        return Err("--stamp is for UDP over IPv4".into());
+    }
+    let fill = vec![0x5a; a.size.max(60).saturating_sub(hdr).max(if a.stamp { 16 } else { 0 })];
+    let frame = |k: u16, flags: u8| {
+        let (src, dst) = (SocketAddr::new(a.src, 10000 + k), a.dst);
+        let mut p = if a.tcp { Pkt::tcp(src, dst, flags) } else { Pkt::udp(src, dst) }.payload(&fill);
+        p.src_mac = src_mac;
+        p.dst_mac = dst_mac;
+        let mut f = p.build();
+        if a.stamp {
+            f[14 + 20 + 6..14 + 20 + 8].fill(0);
+        }
+        f
+    };
+    let templates: Vec<Vec<u8>> = (0..a.flows).map(|k| frame(k, ACK | PSH)).collect();
+    let syns: Vec<Vec<u8>> = if a.tcp { (0..a.flows).map(|k| frame(k, SYN)).collect() } else { Vec::new() };
+    let stamp_at = 14 + 20 + 8;
     let shared = Shared::new(16 << 20, false).map_err(|e| format!("UMEM: {e}"))?;
     let ports = open_ports(&shared, &[(a.iface.clone(), 0)], true).map_err(|e| e.to_string())?;
     let mut io = Io::new(shared.clone(), ports, 0, shared.frames());
+    // TCP: every flow's SYN first, unpaced but bounded by the ring.
+    let mut k = 0;
+    while k < syns.len() {
+        io.reap_completions();
+        let n = io.transmit_new(0, (syns.len() - k).min(64), |i, buf| {
+            let t = &syns[k + i];
+            buf[..t.len()].copy_from_slice(t);
+            t.len()
+        });
+        k += n;
+    }
+    if !syns.is_empty() {
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let start = Instant::now();
     let end = Duration::from_secs_f64(a.seconds);
     let mut sent = 0u64;
@@ -70,9 +113,14 @@ pub fn run(a: &Args) -> Result<String, String> {
         while sent < target {
             let burst = (target - sent).min(64) as usize;
             let base = sent;
+            let now = if a.stamp { monotonic_ns() } else { 0 };
             let n = io.transmit_new(0, burst, |k, buf| {
                 let t = &templates[((base + k as u64) % templates.len() as u64) as usize];
                 buf[..t.len()].copy_from_slice(t);
+                if a.stamp {
+                    buf[stamp_at..stamp_at + 8].copy_from_slice(&STAMP_MAGIC.to_le_bytes());
+                    buf[stamp_at + 8..stamp_at + 16].copy_from_slice(&now.to_le_bytes());
+                }
                 t.len()
             });
             if n == 0 {

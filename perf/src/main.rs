@@ -5,9 +5,14 @@
 //! per session, Maglev build time. Each frame is copied into its buffer
 //! before processing (as a NIC's DMA would put it there), and that copy is
 //! inside the timed loop.
+//!
+//! `veth`: xdpvs on veth in namespaces, side by side with nftables DNAT,
+//! kernel forwarding and an in-kernel XDP redirect (see perf/veth.sh).
 
 mod engine;
 mod gen;
+mod probe;
+mod veth;
 
 use clap::{Parser, Subcommand};
 
@@ -22,6 +27,41 @@ struct Cli {
 enum Cmd {
     /// Paced AF_XDP UDP traffic generator (for the veth benchmarks).
     Gen(gen::Args),
+    /// UDP receiver with a latency histogram of `gen --stamp` datagrams.
+    Recv {
+        #[arg(long)]
+        bind: std::net::SocketAddr,
+        #[arg(long, default_value_t = 1.0)]
+        seconds: f64,
+    },
+    /// TCP server for `cps`: accepts, reads to the end, closes (runs until killed).
+    CpsServer {
+        #[arg(long)]
+        bind: std::net::SocketAddr,
+        #[arg(long, default_value_t = 4)]
+        threads: usize,
+    },
+    /// Whole TCP connections per second to DST.
+    Cps {
+        #[arg(long)]
+        dst: std::net::SocketAddr,
+        #[arg(long, default_value_t = 4)]
+        threads: usize,
+        #[arg(long, default_value_t = 2.0)]
+        seconds: f64,
+    },
+    /// The veth benchmark: every path side by side (builds its own namespaces).
+    Veth {
+        /// Seconds instead of minutes: proves the harness, not the speed.
+        #[arg(long)]
+        quick: bool,
+        /// Print one JSON object as the last line of stdout.
+        #[arg(long)]
+        json: bool,
+        /// Where results go (default perf/results/<time>).
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
     /// Benchmark the engine alone (no I/O), one core.
     Engine {
         /// Print one JSON object as the last line of stdout.
@@ -43,8 +83,34 @@ enum Cmd {
     },
 }
 
+fn print_or_exit(what: &str, r: Result<String, String>) {
+    match r {
+        Ok(line) => println!("{line}"),
+        Err(e) => {
+            eprintln!("perf {what}: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
 fn main() {
     match Cli::parse().cmd {
+        Cmd::Recv { bind, seconds } => print_or_exit("recv", probe::recv(bind, seconds)),
+        Cmd::CpsServer { bind, threads } => {
+            print_or_exit("cps-server", probe::cps_server(bind, threads).map(|_| String::new()))
+        }
+        Cmd::Cps { dst, threads, seconds } => print_or_exit("cps", probe::cps(dst, threads, seconds)),
+        Cmd::Veth { quick, json, out } => match veth::run(quick, out) {
+            Ok(v) => {
+                if json {
+                    println!("{v}");
+                }
+            }
+            Err(e) => {
+                eprintln!("perf veth: {e}");
+                std::process::exit(1);
+            }
+        },
         Cmd::Gen(a) => match gen::run(&a) {
             Ok(line) => println!("{line}"),
             Err(e) => {

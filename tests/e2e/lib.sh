@@ -23,14 +23,15 @@ adm() { "$XDPVSADM" --instance "$ID" "$@"; }
 stats_json() { adm -L -n --json > "$WORK/stats.json"; }
 rs_ns() { echo "$ID-rs$1"; }
 
-cleanup() {
-    local rc=$?
+# teardown: end every process we started and delete our namespaces.
+teardown() {
     for p in "${PIDS[@]:-}"; do
         [ -n "$p" ] && kill "$p" 2>/dev/null || true
     done
     for p in "${PIDS[@]:-}"; do
         [ -n "$p" ] && wait "$p" 2>/dev/null || true
     done
+    PIDS=()
     for n in $(ip netns list | awk '{print $1}' | grep "^$ID-" || true); do
         # Anything still running in our namespaces is ours: end it by pid.
         for p in $(ip netns pids "$n" 2>/dev/null); do kill "$p" 2>/dev/null || true; done
@@ -40,8 +41,13 @@ cleanup() {
         for p in $(ip netns pids "$n" 2>/dev/null); do kill -9 "$p" 2>/dev/null || true; done
         ip netns del "$n" 2>/dev/null || true
     done
-    rm -rf "$WORK"
     rm -f "/dev/shm/xdpvs-$ID"
+}
+
+cleanup() {
+    local rc=$?
+    teardown
+    rm -rf "$WORK"
     exit $rc
 }
 

@@ -1,0 +1,211 @@
+#!/usr/bin/env bash
+# The network half of `perf veth` (which runs it, then adds memory per
+# session, the table, the JSON and the plots). Every path side by side on
+# one topology, rebuilt per placement:
+#
+#   client c0 ── d0 [director] d1 ── sd (bridge) s1 ── r0 real server
+#   AF_XDP generator                                   XDP sink / perf recv / cps-server
+#
+# Paths: xdpvs-{nat,fullnat,dr,tun}; nft-dnat (nftables DNAT + conntrack);
+# kernel-fwd (plain routing to the real server); xdp-redirect (an XDP
+# program on d0 redirecting to d1: the ceiling of the veth path).
+# Placement A: generator on CPU 0 (the director's kernel receive work runs
+# there too, in the sender's context), xdpvs's worker alone on CPU 1.
+# Placement B: the director's receive NAPI threaded and pinned to CPU 1 with
+# the worker: all of the director's work on one core.
+#
+# Per path and placement: RFC 2544 binary search for the highest offered
+# rate with ≤ 0.01 % loss (64-byte UDP, 4096 flows), delivered rate at 2×
+# that, one-way latency at 50 % of it (time stamps in the payload, HDR
+# histogram). Placement A also: 512-byte UDP and 64-byte TCP (full runs),
+# and whole TCP connections per second. Raw results: $RESULTS/raw.jsonl.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/common.sh
+need_packages clang libbpf-dev iproute2 ethtool nftables python3 python3-matplotlib
+RESULTS=${RESULTS:?set RESULTS to the results directory}
+QUICK=${QUICK:-0}
+if [ "$QUICK" = 1 ]; then TRIAL=0.3; ITER=3; LAT_SECS=0.5; CPS_SECS=1; else TRIAL=1; ITER=8; LAT_SECS=2; CPS_SECS=3; fi
+FLOWS=4096
+RS_COUNT=1
+BIG_MB=1
+. tests/e2e/lib.sh
+PERF="$PWD/target/release/perf"
+RAW="$RESULTS/raw.jsonl"
+: > "$RAW"
+VIP=198.18.0.10
+RIP=198.19.0.11
+# VETH_PATHS / VETH_PLACEMENTS narrow a run (e.g. while investigating one path).
+read -r -a PATHS <<< "${VETH_PATHS:-xdpvs-nat xdpvs-fullnat xdpvs-dr xdpvs-tun nft-dnat kernel-fwd xdp-redirect}"
+
+log() { echo "$*" >&2; }
+jsonl() { echo "$1" >> "$RAW"; }
+
+# The topology for one placement: two-arm, the real server routes back via
+# the director (NAT, nft, kernel forwarding need it), has the VIP on lo (DR,
+# TUN, the redirect path) and the IPIP decapsulator.
+setup() {
+    topo_up nat
+    rs_decap
+    local r; r=$(rs_ns 1)
+    ns "$r" ip addr add "$VIP/32" dev lo
+    ns "$r" sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.r0.rp_filter=0 net.ipv4.conf.lo.rp_filter=0
+    ns "$NS_D" sysctl -qw net.ipv4.ip_forward=1
+    ns "$NS_D" ip addr add 198.19.0.250/32 dev d1
+    ns "$NS_C" sysctl -qw net.ipv4.tcp_tw_reuse=1 net.ipv4.ip_local_port_range="1024 65000"
+    clang -O2 -g -target bpf -I/usr/include/"$(uname -m)"-linux-gnu -c perf/xdp_drop.c -o "$WORK/drop.o"
+    local src dst idx
+    src=$(ns "$NS_D" cat /sys/class/net/d1/address | sed 's/^/0x/; s/:/,0x/g')
+    dst=$(ns "$r" cat /sys/class/net/r0/address | sed 's/^/0x/; s/:/,0x/g')
+    idx=$(ns "$NS_D" cat /sys/class/net/d1/ifindex)
+    clang -O2 -g -target bpf -I/usr/include/"$(uname -m)"-linux-gnu -DSRC_MAC="$src" -DDST_MAC="$dst" \
+        -DOUT_IFINDEX="$idx" -c perf/xdp_redirect.c -o "$WORK/redirect.o"
+    sink_on
+    ip netns exec "$r" taskset -c 0 "$PERF" cps-server --bind 0.0.0.0:80 >/dev/null 2>&1 &
+    PIDS+=($!)
+    SRC_MAC=$(ns "$NS_C" cat /sys/class/net/c0/address)
+    DST_MAC=$(ns "$NS_D" cat /sys/class/net/d0/address)
+}
+sink_on() { ns "$(rs_ns 1)" ip link set dev r0 xdpdrv obj "$WORK/drop.o" sec xdp; }
+sink_off() { ns "$(rs_ns 1)" ip link set dev r0 xdp off; }
+
+# Placement B: d0's receive NAPI in a kernel thread on CPU 1.
+placement() {
+    PLACEMENT=$1
+    if [ "$1" = B ]; then
+        ns "$NS_D" ethtool -K d0 gro on >/dev/null 2>&1 || true
+        ns "$NS_D" sh -c 'echo 1 > /sys/class/net/d0/threaded'
+    fi
+}
+pin_napi() {
+    [ "$PLACEMENT" = B ] || return 0
+    local t
+    for t in $(ps -e -o pid=,comm= | awk '$2 ~ /^napi\/d0-/ {print $1}'); do taskset -pc 1 "$t" >/dev/null; done
+}
+
+# start_path PATH: make the director forward PATH; sets DST (generator target).
+start_path() {
+    local p=$1 rules="$WORK/rules"
+    DST=$VIP
+    case $p in
+        xdpvs-*)
+            local f
+            case $p in xdpvs-nat) f=m ;; xdpvs-fullnat) f=b ;; xdpvs-dr) f=g ;; xdpvs-tun) f=i ;; esac
+            {
+                echo "-A -u $VIP:5000 -s rr"; echo "-a -u $VIP:5000 -r $RIP:5000 -$f"
+                echo "-A -t $VIP:5000 -s rr"; echo "-a -t $VIP:5000 -r $RIP:5000 -$f"
+                echo "-A -t $VIP:80 -s rr"; echo "-a -t $VIP:80 -r $RIP:80 -$f"
+                if [ $f = b ]; then
+                    for s in "-u $VIP:5000" "-t $VIP:5000" "-t $VIP:80"; do echo "-P $s -z 198.19.0.250 -F d1"; done
+                fi
+            } > "$rules"
+            xdpvs_up "$rules" --iface d0 --iface d1 --cores 1 --queues 1 --max-sessions 1048576
+            ;;
+        nft-dnat)
+            ns "$NS_D" nft -f - <<NFT
+table ip xdpvsbench {
+    chain pre { type nat hook prerouting priority -100; ip daddr $VIP udp dport 5000 dnat to $RIP; ip daddr $VIP tcp dport { 80, 5000 } dnat to $RIP; }
+}
+NFT
+            ;;
+        kernel-fwd) DST=$RIP ;;
+        xdp-redirect)
+            DST=$RIP
+            ns "$NS_D" ip link set dev d0 xdpdrv obj "$WORK/redirect.o" sec xdp
+            ns "$NS_S" ip link set dev sd xdpdrv obj "$WORK/redirect.o" sec xdp/pass
+            ;;
+    esac
+    pin_napi
+}
+stop_path() {
+    case $1 in
+        xdpvs-*) xdpvs_down ;;
+        nft-dnat) ns "$NS_D" nft delete table ip xdpvsbench; ns "$NS_D" conntrack -F >/dev/null 2>&1 || true ;;
+        xdp-redirect) ns "$NS_D" ip link set dev d0 xdp off; ns "$NS_S" ip link set dev sd xdp off ;;
+    esac
+}
+
+delivered() { ns "$NS_S" cat /sys/class/net/s1/statistics/tx_packets; }
+
+# trial PPS [GEN ARGS...]: prints "sent delivered seconds" and records it.
+trial() {
+    local pps=$1 before after out sent secs; shift
+    before=$(delivered)
+    out=$(ip netns exec "$NS_C" taskset -c 0 "$PERF" gen --iface c0 --src-mac "$SRC_MAC" --dst-mac "$DST_MAC" \
+        --src 198.18.0.100 --dst "$DST:5000" --flows $FLOWS --pps "$pps" --seconds "$TRIAL" "$@")
+    sleep 0.2
+    after=$(delivered)
+    read -r sent secs < <(python3 -c 'import json,sys; j=json.loads(sys.argv[1]); print(j["sent"], j["seconds"])' "$out")
+    jsonl "{\"kind\":\"trial\",\"placement\":\"$PLACEMENT\",\"path\":\"$CUR\",\"frame\":\"$FRAME\",\"offered_pps\":$pps,\"sent\":$sent,\"delivered\":$((after - before)),\"seconds\":$secs}"
+    echo "$sent $((after - before)) $secs"
+}
+lossless() { [ $(( $2 )) -ge $(( $1 - $1 / 10000 )) ]; }
+
+# search [GEN ARGS...]: RFC 2544 binary search; prints "lossless gen_max".
+search() {
+    local lo=0 hi best=0 sent got secs mid
+    read -r sent got secs < <(trial 3000000 "$@")
+    hi=$(python3 -c "print(int($sent / $secs))")
+    if lossless "$sent" "$got"; then echo "$hi $hi"; return; fi
+    local max=$hi
+    for _ in $(seq 1 "$ITER"); do
+        mid=$(( (lo + hi) / 2 ))
+        read -r sent got secs < <(trial "$mid" "$@")
+        if lossless "$sent" "$got"; then best=$mid; lo=$mid; else hi=$mid; fi
+    done
+    echo "$best $max"
+}
+
+# latency PPS: one-way delay at PPS, measured by perf recv on the server.
+latency() {
+    local pps=$1 out
+    sink_off
+    ip netns exec "$(rs_ns 1)" "$PERF" recv --bind 0.0.0.0:5000 --seconds "$(python3 -c "print($LAT_SECS + 1)")" > "$WORK/recv" &
+    local rp=$!
+    PIDS+=($rp)
+    sleep 0.3
+    ip netns exec "$NS_C" taskset -c 0 "$PERF" gen --iface c0 --src-mac "$SRC_MAC" --dst-mac "$DST_MAC" \
+        --src 198.18.0.100 --dst "$DST:5000" --flows $FLOWS --pps "$pps" --seconds "$LAT_SECS" --stamp >/dev/null
+    wait $rp || true
+    sink_on
+    python3 -c 'import json,sys; j=json.loads(open(sys.argv[1]).read()); print(json.dumps(j["latency_us"], separators=(",", ":")), j["stamped"])' "$WORK/recv"
+}
+
+run_placement() {
+    placement "$1"
+    for CUR in "${PATHS[@]}"; do
+        start_path "$CUR"
+        FRAME=warmup; trial 20000 >/dev/null
+        FRAME=udp64
+        read -r best max < <(search)
+        local over=$(( best * 2 )) note=""
+        [ "$over" -gt "$max" ] && { over=$max; note=" (capped at the generator's maximum)"; }
+        FRAME=overload
+        read -r sent got secs < <(trial "$over")
+        local over_pps; over_pps=$(python3 -c "print(round($got / $secs))")
+        read -r lat stamped < <(latency $(( best / 2 > 1000 ? best / 2 : 1000 )))
+        local extra=""
+        if [ "$1" = A ] && [ "$QUICK" != 1 ]; then
+            FRAME=udp512; read -r b512 _ < <(search --size 512)
+            FRAME=tcp64; read -r btcp _ < <(search --tcp)
+            extra=",\"lossless_pps_udp512\":$b512,\"lossless_pps_tcp64\":$btcp"
+        fi
+        jsonl "{\"kind\":\"path\",\"placement\":\"$1\",\"path\":\"$CUR\",\"lossless_pps\":$best,\"generator_max_pps\":$max,\"overload_offered_pps\":$over,\"overload_delivered_pps\":$over_pps,\"latency_us\":$lat,\"latency_samples\":$stamped$extra}"
+        log "$(printf '%-2s %-14s lossless %8s pps   2x: %8s offered -> %8s delivered%s   latency %s' "$1" "$CUR" "$best" "$over" "$over_pps" "$note" "$lat")"
+        if [ "$1" = A ] && [ "$CUR" != xdp-redirect ] && [ "$CUR" != xdpvs-dr ] && [ "$CUR" != xdpvs-tun ]; then
+            local c target=$VIP
+            [ "$CUR" = kernel-fwd ] && target=$RIP
+            c=$(ip netns exec "$NS_C" taskset -c 0 "$PERF" cps --dst "$target:80" --threads 4 --seconds "$CPS_SECS")
+            jsonl "{\"kind\":\"cps\",\"path\":\"$CUR\",\"result\":$c}"
+            log "   $CUR: $(python3 -c 'import json,sys; j=json.loads(sys.argv[1]); print(j["cps"], "connections/s,", j["failed"], "failed")' "$c")"
+        fi
+        stop_path "$CUR"
+    done
+}
+
+for pl in ${VETH_PLACEMENTS:-A B}; do
+    log "== placement $pl"
+    setup
+    run_placement "$pl"
+    teardown
+done
