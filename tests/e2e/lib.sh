@@ -161,6 +161,59 @@ rs_http() {
     PIDS+=($!)
 }
 
+# rs_udp I PORT [ADDR...]: a UDP server in real server I answering each
+# datagram with "rsI:" + the datagram, bound to ADDR (default: every IPv4
+# and IPv6 address; DR and TUN servers bind the VIP so replies come from it).
+rs_udp() {
+    local i="$1" port="$2"; shift 2
+    local addrs=("$@")
+    [ ${#addrs[@]} -gt 0 ] || addrs=(0.0.0.0 ::)
+    for a in "${addrs[@]}"; do
+        ip netns exec "$(rs_ns "$i")" /usr/bin/python3 -c '
+import socket, sys
+a, port, name = sys.argv[1], int(sys.argv[2]), sys.argv[3].encode()
+s = socket.socket(socket.AF_INET6 if ":" in a else socket.AF_INET, socket.SOCK_DGRAM)
+if ":" in a:
+    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+s.bind((a, port))
+while True:
+    d, peer = s.recvfrom(2048)
+    s.sendto(name + b":" + d, peer)' "$a" "$port" "rs$i" >/dev/null 2>&1 &
+        PIDS+=($!)
+    done
+}
+
+# udp_split N ADDR PORT: N datagrams from the client, each from its own
+# source port (a new flow); every one must be answered, from ADDR:PORT. Writes
+# the servers to $WORK/split (as curl_split does).
+udp_split() {
+    local n="$1" addr="$2" port="$3"
+    ns "$NS_C" /usr/bin/python3 -c '
+import socket, sys
+n, addr, port = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
+for k in range(n):
+    s = socket.socket(fam, socket.SOCK_DGRAM)
+    # Distinct source ports: a port the kernel happened to pick twice would
+    # be the same flow (and, rightly, the same server).
+    s.bind(("::" if ":" in addr else "0.0.0.0", 20000 + k))
+    s.settimeout(3)
+    payload = b"datagram %d" % k
+    for attempt in range(3):
+        s.sendto(payload, (addr, port))
+        try:
+            d, peer = s.recvfrom(2048)
+            break
+        except socket.timeout:
+            if attempt == 2:
+                sys.exit("datagram %d to %s:%d: no answer" % (k, addr, port))
+    name, _, echo = d.partition(b":")
+    if echo != payload or peer[0] != addr or peer[1] != port:
+        sys.exit("datagram %d: answer %r from %r" % (k, d, peer))
+    print(name.decode())
+    s.close()' "$n" "$addr" "$port" > "$WORK/split" || fail "UDP through $addr:$port: $(tail -1 "$WORK/split")"
+}
+
 # Waits until every real server answers on PORT (from the switch side).
 rs_wait() {
     local port="$1"
