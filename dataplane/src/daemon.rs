@@ -217,11 +217,7 @@ pub fn run(opts: Options) -> Result<(), String> {
             seed: 0x5eed ^ u64::from(q),
             ..CoreParams::default()
         };
-        let core = Core::new(
-            published.config.lock().unwrap_or_else(|e| e.into_inner()).clone(),
-            params,
-            crate::worker::ticks(start),
-        );
+        let core = Core::new(published.config.load_full(), params, crate::worker::ticks(start));
         let worker = Worker {
             id: q as u16,
             core,

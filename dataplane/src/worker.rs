@@ -16,29 +16,31 @@ use crate::lb::stats::Drop;
 use crate::lb::{Verdict, TICKS_PER_SEC};
 use crate::shm::{CoreWrite, DestEntry, Region, SvcEntry, COUNTERS, DROPS_AT};
 use crate::xsk::{poll_readable, Held, Io, Waker};
+use arc_swap::ArcSwap;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The configuration the control thread publishes.
 pub struct Published {
     pub generation: AtomicU64,
-    pub config: Mutex<Arc<Config>>,
+    /// Swapped whole by the control thread; a worker's load never waits.
+    pub config: ArcSwap<Config>,
     /// One per worker: wakes it from an idle poll to adopt a generation.
     pub wakers: Vec<Arc<Waker>>,
 }
 
 impl Published {
     pub fn new(cfg: Arc<Config>, wakers: Vec<Arc<Waker>>) -> Self {
-        Self { generation: AtomicU64::new(cfg.generation), config: Mutex::new(cfg), wakers }
+        Self { generation: AtomicU64::new(cfg.generation), config: ArcSwap::new(cfg), wakers }
     }
 
     /// Publishes a new generation (control thread) and wakes idle workers.
     pub fn publish(&self, cfg: Arc<Config>) {
         let g = cfg.generation;
-        *self.config.lock().unwrap_or_else(|e| e.into_inner()) = cfg;
+        self.config.store(cfg);
         self.generation.store(g, Ordering::Release);
         for w in &self.wakers {
             w.wake();
@@ -91,7 +93,7 @@ impl Worker {
         while !self.stop.load(Ordering::Relaxed) {
             let g = self.published.generation.load(Ordering::Acquire);
             if g != generation {
-                let cfg = self.published.config.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                let cfg = self.published.config.load_full();
                 generation = cfg.generation;
                 self.core.set_config(cfg);
                 self.region.adopted(usize::from(self.id), generation);
