@@ -47,6 +47,9 @@ pub struct Args {
     /// TCP segments instead of UDP datagrams.
     #[arg(long)]
     tcp: bool,
+    /// With --tcp: no SYN first (the flows are mid-stream).
+    #[arg(long)]
+    no_syn: bool,
     /// Time-stamp every datagram (UDP over IPv4 only).
     #[arg(long)]
     stamp: bool,
@@ -81,7 +84,8 @@ pub fn run(a: &Args) -> Result<String, String> {
         f
     };
     let templates: Vec<Vec<u8>> = (0..a.flows).map(|k| frame(k, ACK | PSH)).collect();
-    let syns: Vec<Vec<u8>> = if a.tcp { (0..a.flows).map(|k| frame(k, SYN)).collect() } else { Vec::new() };
+    let syns: Vec<Vec<u8>> =
+        if a.tcp && !a.no_syn { (0..a.flows).map(|k| frame(k, SYN)).collect() } else { Vec::new() };
     let stamp_at = 14 + 20 + 8;
     let shared = Shared::new(16 << 20, false).map_err(|e| format!("UMEM: {e}"))?;
     let ports = open_ports(&shared, &[(a.iface.clone(), 0)], true).map_err(|e| e.to_string())?;
