@@ -11,7 +11,7 @@
 use std::io::Read;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
-use xdpvs::admin::{apply, save};
+use xdpvs::admin::{apply, note, save};
 use xdpvs::control::{decode_conn, Request, Totals, OK};
 use xdpvs::grammar::{parse, parse_rules, Action, Invocation, ListOpts};
 use xdpvs::lb::config::{Config, ServiceKey};
@@ -34,7 +34,7 @@ xdpvsadm: ipvsadm's command line for xdpvs
   xdpvsadm -G -t|u|f service-address
   xdpvsadm --check       (validate -R input offline and print it as -S would)
 Forwarding: -g gatewaying (DR, default), -i ipip (TUN), -m masquerading (NAT), -b fullnat.
-Schedulers: rr wrr lc wlc (default) lblc lblcr dh sh sed nq mh.
+Schedulers: rr wrr lc wlc (default) lblc lblcr dh sh sed nq fo ovf mh.
 Fwmark services name the ports they cover: -A -f 1 -s rr --match tcp:198.18.0.10:80,443
 --cores: per-core counters and drops by reason. --json: any listing as JSON.
 Every command takes --instance NAME (default: default); the daemon's region is /dev/shm/xdpvs-NAME.
@@ -105,6 +105,9 @@ fn command(region: &Region, req: Request) -> Result<(), String> {
     let text = String::from_utf8_lossy(&text).into_owned();
     if status != OK {
         return Err(text);
+    }
+    for line in text.lines().filter(|l| !l.is_empty()) {
+        eprintln!("xdpvsadm: note: {line}");
     }
     let deadline = Instant::now() + Duration::from_secs(2);
     let n = region.layout().ncores;
@@ -222,10 +225,17 @@ fn check() -> ExitCode {
     let mut cfg = Config::default();
     let mut errors = 0;
     for (line, r) in parse_rules(&text) {
-        let res = r.map_err(|e| e.to_string()).and_then(|c| apply(&mut cfg, &c).map_err(|e| e.to_string()));
-        if let Err(e) = res {
-            eprintln!("xdpvsadm: line {line}: {e}");
-            errors += 1;
+        let res = r.map_err(|e| e.to_string()).and_then(|c| apply(&mut cfg, &c).map(|()| c).map_err(|e| e.to_string()));
+        match res {
+            Ok(c) => {
+                if let Some(n) = note(&cfg, &c) {
+                    eprintln!("xdpvsadm: line {line}: note: {n}");
+                }
+            }
+            Err(e) => {
+                eprintln!("xdpvsadm: line {line}: {e}");
+                errors += 1;
+            }
         }
     }
     print!("{}", save(&cfg));

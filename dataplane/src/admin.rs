@@ -31,7 +31,17 @@ pub enum Command {
 pub fn apply(cfg: &mut Config, cmd: &Command) -> Result<(), ConfigError> {
     match cmd {
         Command::AddService(s) => cfg.add_service(s.clone()).map(drop),
-        Command::EditService(s) => cfg.edit_service(s.clone()),
+        Command::EditService(s) => {
+            // ipvsadm's `-E -f MARK …` knows nothing of --match: an edit that
+            // names no ports keeps the ones the mark covers.
+            let mut s = s.clone();
+            if s.matches.is_empty() {
+                if let Some(old) = cfg.find_service(&s.key).and_then(|slot| cfg.service(slot)) {
+                    s.matches.clone_from(&old.spec.matches);
+                }
+            }
+            cfg.edit_service(s)
+        }
         Command::DelService(k) => cfg.del_service(k),
         Command::Clear => {
             cfg.clear();
@@ -44,6 +54,21 @@ pub fn apply(cfg: &mut Config, cmd: &Command) -> Result<(), ConfigError> {
         Command::AddLaddr(k, a, i) => cfg.add_laddr(k, *a, i.clone()).map(drop),
         Command::DelLaddr(k, a) => cfg.del_laddr(k, *a),
     }
+}
+
+/// What an operator should know about a command that succeeded: a fwmark
+/// service whose ports are not named yet covers no traffic (xdpvs sees
+/// packets before netfilter marks them).
+pub fn note(cfg: &Config, cmd: &Command) -> Option<String> {
+    let (Command::AddService(s) | Command::EditService(s)) = cmd else { return None };
+    let ServiceKey::Fwmark { mark, .. } = s.key else { return None };
+    let svc = cfg.find_service(&s.key).and_then(|slot| cfg.service(slot))?;
+    svc.spec.matches.is_empty().then(|| {
+        format!(
+            "fwmark service {mark} covers no traffic yet: xdpvs sees packets before netfilter marks them; \
+             name its ports with -E -f {mark} --match tcp:VIP:PORT[,PORT]"
+        )
+    })
 }
 
 /// Edits `cur` into `want` with the ordinary operations, so that services,
@@ -304,5 +329,27 @@ mod tests {
         assert_eq!(matches_text(&ms), vec!["tcp:[2001:db8::10]:80,443", "udp:[2001:db8::10]:443"]);
         assert_eq!(netmask_text(24, false), "255.255.255.0");
         assert_eq!(netmask_text(64, true), "64");
+    }
+
+    #[test]
+    fn fwmark_edit_without_match_keeps_ports_and_notes_an_empty_mark() {
+        let mut cfg = Config::default();
+        let cmd = |l: &str| match crate::grammar::parse(&l.split(' ').map(String::from).collect::<Vec<_>>()) {
+            Ok(crate::grammar::Invocation { action: crate::grammar::Action::Admin(c), .. }) => c,
+            other => panic!("{l}: {other:?}"),
+        };
+        let add = cmd("-A -f 1 -s rr -p 600");
+        apply(&mut cfg, &add).unwrap();
+        assert!(note(&cfg, &add).unwrap().contains("-E -f 1 --match"));
+        let ports = cmd("-E -f 1 -s rr -p 600 --match tcp:198.18.0.10:80,443");
+        apply(&mut cfg, &ports).unwrap();
+        assert_eq!(note(&cfg, &ports), None);
+        let edit = cmd("-E -f 1 -s wlc -p 300");
+        apply(&mut cfg, &edit).unwrap();
+        assert_eq!(
+            cfg.lookup(Proto::Tcp, "198.18.0.10".parse().unwrap(), 443),
+            cfg.find_service(&ServiceKey::Fwmark { mark: 1, v6: false })
+        );
+        assert!(save(&cfg).contains("-A -f 1 -s wlc -p 300 --match tcp:198.18.0.10:80,443"), "{}", save(&cfg));
     }
 }

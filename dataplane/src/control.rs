@@ -3,7 +3,7 @@
 //! a dump ring, the configuration view the daemon publishes, the stats
 //! totals read from the per-core areas, and IPVS's rate estimator.
 
-use crate::admin::{apply, matches_text, netmask_text, save, sched_flags_text};
+use crate::admin::{apply, matches_text, netmask_text, note, save, sched_flags_text};
 use crate::grammar::{parse, parse_rules, Action};
 use crate::lb::config::{Config, Fwd, ServiceKey};
 use crate::lb::core::SessionInfo;
@@ -221,8 +221,9 @@ impl Control {
                         let mut next = cfg.clone();
                         apply(&mut next, &cmd).map_err(|e| e.to_string())?;
                         check_capacity(&next, region)?;
+                        let text = note(&next, &cmd).unwrap_or_default();
                         *cfg = next;
-                        Ok(Outcome { text: String::new(), changed: true })
+                        Ok(Outcome { text, changed: true })
                     }
                     Action::Zero(key) => {
                         self.zero(cfg, region, key.as_ref())?;
@@ -234,18 +235,24 @@ impl Control {
             Request::Rules(text) => {
                 let mut next = cfg.clone();
                 let mut n = 0;
+                let mut cmds = Vec::new();
                 for (line, r) in parse_rules(&text) {
-                    r.map_err(|e| e.to_string())
-                        .and_then(|c| apply(&mut next, &c).map_err(|e| e.to_string()))
+                    let c = r
+                        .map_err(|e| e.to_string())
+                        .and_then(|c| apply(&mut next, &c).map(|()| c).map_err(|e| e.to_string()))
                         .map_err(|e| format!("line {line}: {e} (nothing applied)"))?;
+                    cmds.push(c);
                     n += 1;
                 }
                 check_capacity(&next, region)?;
+                // Notes about the end state, once per service.
+                let mut notes: Vec<String> = cmds.iter().filter_map(|c| note(&next, c)).collect();
+                notes.dedup();
                 let changed = n > 0;
                 if changed {
                     *cfg = next;
                 }
-                Ok(Outcome { text: format!("{n} command(s) applied"), changed })
+                Ok(Outcome { text: notes.join("\n"), changed })
             }
         }
     }

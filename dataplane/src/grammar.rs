@@ -99,8 +99,6 @@ pub enum ParseError {
     BadMatch(String),
     #[error("--match is for fwmark (-f) services")]
     MatchWithoutFwmark,
-    #[error("a fwmark service needs --match PROTO:ADDR:PORT[,PORT...] to say which ports the mark covers")]
-    FwmarkNeedsMatch,
     #[error("{0} needs a service (-t, -u or -f)")]
     NeedsService(&'static str),
     #[error("{0} needs a real server (-r)")]
@@ -115,6 +113,10 @@ pub enum ParseError {
     Sctp,
     #[error("connection synchronisation daemons are not supported")]
     SyncDaemon,
+    #[error("one-packet scheduling (-o/--ops) is not supported: each UDP flow keeps its real server for the udp timeout (--set)")]
+    OnePacket,
+    #[error("persistence engine '{0}' is not supported: persistence (-p) is by client address and netmask (-M)")]
+    PersistenceEngine(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -180,7 +182,8 @@ impl Cmd {
             'Q' => Cmd::DelLaddr,
             'G' => Cmd::GetLaddr,
             'h' => Cmd::Help,
-            'V' => Cmd::Version,
+            // ipvsadm's -v; -V kept for those who guess it.
+            'v' | 'V' => Cmd::Version,
             _ => return None,
         })
     }
@@ -235,7 +238,7 @@ const OPTS: &[(&str, Option<char>, bool)] = &[
     ("thresholds", None, false),
     ("persistent-conn", None, false),
     ("timeout", None, false),
-    ("exact", None, false),
+    ("exact", Some('X'), false),
     ("sort", None, false),
     ("nosort", None, false),
     ("ipv6", Some('6'), false),
@@ -249,6 +252,9 @@ const OPTS: &[(&str, Option<char>, bool)] = &[
     ("stop-daemon", None, true),
     ("mcast-interface", None, true),
     ("syncid", None, true),
+    ("daemon", None, false),
+    ("ops", Some('o'), false),
+    ("pe", None, true),
 ];
 
 fn is_command_token(long: &str) -> bool {
@@ -502,8 +508,14 @@ fn parse_match(s: &str) -> Option<Vec<Match>> {
 /// Parses one invocation (the words after the program name).
 pub fn parse(args: &[String]) -> Result<Invocation, ParseError> {
     let Words { cmd, occ, pos } = tokenize(args)?;
-    if occ.iter().any(|o| matches!(o.name, "start-daemon" | "stop-daemon")) {
+    if occ.iter().any(|o| matches!(o.name, "start-daemon" | "stop-daemon" | "daemon")) {
         return Err(ParseError::SyncDaemon);
+    }
+    if occ.iter().any(|o| o.name == "ops") {
+        return Err(ParseError::OnePacket);
+    }
+    if let Some(o) = occ.iter().find(|o| o.name == "pe") {
+        return Err(ParseError::PersistenceEngine(o.value.clone().unwrap_or_default()));
     }
     let cmd = cmd.ok_or(ParseError::NoCommand)?;
     let mut inv = Invocation { action: Action::Help, numeric: false, json: false, instance: "default".into() };
@@ -622,9 +634,6 @@ pub fn parse(args: &[String]) -> Result<Invocation, ParseError> {
             let is_fwmark = matches!(key, ServiceKey::Fwmark { .. });
             if !is_fwmark && !matches.is_empty() {
                 return Err(ParseError::MatchWithoutFwmark);
-            }
-            if is_fwmark && matches.is_empty() {
-                return Err(ParseError::FwmarkNeedsMatch);
             }
             if let ServiceKey::Addr(m) = key {
                 if m.port == 0 && persistent.is_none() {
@@ -780,7 +789,9 @@ mod tests {
         };
         assert_eq!(s.key, ServiceKey::Fwmark { mark: 7, v6: true });
         assert_eq!(s.matches.len(), 3);
-        assert_eq!(p("-A -f 7 -s rr"), Err(ParseError::FwmarkNeedsMatch));
+        // As in ipvsadm scripts: the mark alone; its ports can be named later with -E.
+        let Command::AddService(s) = admin("-A -f 7 -s rr") else { panic!() };
+        assert!(s.matches.is_empty());
         assert_eq!(p("-A -t 198.18.0.10:80 --match tcp:198.18.0.10:80"), Err(ParseError::MatchWithoutFwmark));
         assert!(matches!(p("-A -f 7 --match sctp:198.18.0.10:80"), Err(ParseError::BadMatch(_))));
         assert!(matches!(p("-A -f 0 --match tcp:198.18.0.10:80"), Err(ParseError::BadFwmark(_))));
@@ -818,6 +829,10 @@ mod tests {
         assert_eq!(admin("--del-laddr -t 198.18.0.10:80 --laddr 198.19.0.250"), Command::DelLaddr(svc, lip));
         assert_eq!(p("-G -t 198.18.0.10:80").unwrap().action, Action::Laddrs(svc));
         assert_eq!(p("-h").unwrap().action, Action::Help);
+        assert_eq!(p("-v").unwrap().action, Action::Version);
+        assert_eq!(p("--version").unwrap().action, Action::Version);
+        let Action::List(l) = p("-LnX --stats").unwrap().action else { panic!() };
+        assert!(l.exact && l.stats, "-X is --exact");
     }
 
     #[test]
@@ -854,6 +869,10 @@ mod tests {
             ("--set 900 120 x", ParseError::BadTimeout("x".into())),
             ("-A --sctp-service 198.18.0.10:80", ParseError::Sctp),
             ("--start-daemon master", ParseError::SyncDaemon),
+            ("-L --daemon", ParseError::SyncDaemon),
+            ("-A -u 198.18.0.10:53 -s rr -o", ParseError::OnePacket),
+            ("-A -u 198.18.0.10:53 --ops", ParseError::OnePacket),
+            ("-A -t 198.18.0.10:5060 -p --pe sip", ParseError::PersistenceEngine("sip".into())),
             ("-L stray", ParseError::Unexpected("stray".into())),
         ];
         for (line, want) in cases {

@@ -103,10 +103,12 @@ pub enum SchedKind {
     Sed,
     Nq,
     Mh,
+    Fo,
+    Ovf,
 }
 
 impl SchedKind {
-    pub const ALL: [SchedKind; 11] = [
+    pub const ALL: [SchedKind; 13] = [
         SchedKind::Rr,
         SchedKind::Wrr,
         SchedKind::Lc,
@@ -118,6 +120,8 @@ impl SchedKind {
         SchedKind::Sed,
         SchedKind::Nq,
         SchedKind::Mh,
+        SchedKind::Fo,
+        SchedKind::Ovf,
     ];
 
     pub fn name(self) -> &'static str {
@@ -133,6 +137,8 @@ impl SchedKind {
             SchedKind::Sed => "sed",
             SchedKind::Nq => "nq",
             SchedKind::Mh => "mh",
+            SchedKind::Fo => "fo",
+            SchedKind::Ovf => "ovf",
         }
     }
 
@@ -334,8 +340,6 @@ pub enum ConfigError {
     BadThresholds(u32, u32),
     #[error("illegal netmask /{0} for this address family")]
     BadNetmask(u8),
-    #[error("a fwmark service needs at least one protocol:address:port it covers")]
-    FwmarkWithoutMatch,
     #[error("invalid timeout value {0}")]
     BadTimeout(u32),
 }
@@ -489,11 +493,6 @@ impl Config {
         let max = if spec.key.is_v6() { 128 } else { 32 };
         if spec.netmask == 0 || spec.netmask > max {
             return Err(ConfigError::BadNetmask(spec.netmask));
-        }
-        if let ServiceKey::Fwmark { .. } = spec.key {
-            if spec.matches.is_empty() {
-                return Err(ConfigError::FwmarkWithoutMatch);
-            }
         }
         let own_match = match spec.key {
             ServiceKey::Addr(m) => Some(m),
@@ -808,12 +807,16 @@ mod tests {
     fn fwmark_matches_are_exclusive() {
         let mut c = Config::default();
         let vip: IpAddr = "198.18.0.10".parse().unwrap();
-        let mut spec = ServiceSpec::new(ServiceKey::Fwmark { mark: 1, v6: false }, SchedKind::Rr);
-        assert_eq!(c.add_service(spec.clone()), Err(ConfigError::FwmarkWithoutMatch));
+        let fwm = ServiceKey::Fwmark { mark: 1, v6: false };
+        // A mark alone covers nothing yet; -E names its ports.
+        let mut spec = ServiceSpec::new(fwm, SchedKind::Rr);
+        let s = c.add_service(spec.clone()).unwrap();
+        assert_eq!(c.lookup(Proto::Tcp, vip, 443), None);
         spec.matches =
             vec![Match { proto: Proto::Tcp, addr: vip, port: 80 }, Match { proto: Proto::Tcp, addr: vip, port: 443 }];
-        let s = c.add_service(spec).unwrap();
+        c.edit_service(spec).unwrap();
         assert_eq!(c.lookup(Proto::Tcp, vip, 443), Some(s));
+
         let err = c.add_service(ServiceSpec::new(key("198.18.0.10:443"), SchedKind::Rr)).unwrap_err();
         assert!(matches!(err, ConfigError::MatchTaken(..)), "{err}");
         // Removing the service frees its matches and its dest slots.

@@ -11,11 +11,13 @@
 //! (except the lblc/lblcr cache, which follows IPVS's own overload rule).
 
 pub mod dh;
+pub mod fo;
 pub mod lblc;
 pub mod lblcr;
 pub mod lc;
 pub mod mh;
 pub mod nq;
+pub mod ovf;
 pub mod rr;
 pub mod sed;
 pub mod sh;
@@ -97,6 +99,8 @@ pub enum AnyScheduler {
     Lblc(lblc::Lblc),
     Lblcr(lblcr::Lblcr),
     Mh(mh::Mh),
+    Fo(fo::Fo),
+    Ovf(ovf::Ovf),
 }
 
 impl AnyScheduler {
@@ -115,6 +119,8 @@ impl AnyScheduler {
             SchedKind::Lblc => Self::Lblc(lblc::Lblc::new(lblc::DEFAULT_CAPACITY)),
             SchedKind::Lblcr => Self::Lblcr(lblcr::Lblcr::new(lblc::DEFAULT_CAPACITY)),
             SchedKind::Mh => Self::Mh(mh::Mh::new(svc.maglev.clone().unwrap_or_default(), flags)),
+            SchedKind::Fo => Self::Fo(fo::Fo),
+            SchedKind::Ovf => Self::Ovf(ovf::Ovf),
         }
     }
 
@@ -143,6 +149,8 @@ impl Scheduler for AnyScheduler {
             Self::Lblc(s) => s.schedule(c, f),
             Self::Lblcr(s) => s.schedule(c, f),
             Self::Mh(s) => s.schedule(c, f),
+            Self::Fo(s) => s.schedule(c, f),
+            Self::Ovf(s) => s.schedule(c, f),
         }
     }
 }
