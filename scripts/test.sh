@@ -4,7 +4,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 . scripts/common.sh
-need_packages clang libbpf-dev iproute2 iputils-ping ethtool curl python3 tcpdump || exit 1
+need_packages clang libbpf-dev iproute2 iputils-ping ethtool curl python3 tcpdump nginx apache2-utils wrk || exit 1
 need_cargo || exit 1
 
 passed=0
@@ -62,6 +62,7 @@ e2e queues
 e2e reload
 e2e errors
 e2e ctl
+e2e load
 step "engine benchmark harness (quick)" cargo run --release -q -p perf -- engine --quick --json
 
 # The veth benchmark in quick mode: proves the harness end to end (every

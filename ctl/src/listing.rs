@@ -373,14 +373,17 @@ pub fn render_laddrs(rows: &[SvcRow]) -> String {
 /// Per-core counters and drops by reason (`--cores`).
 pub fn render_cores(totals: &Totals) -> String {
     let mut out = String::new();
-    let _ = write!(out, "{:<16}", "Counter");
+    // Wide enough for the longest name ("drop:session_table_full").
+    let w =
+        COUNTER_NAMES.iter().map(|n| n.len()).chain(Drop::ALL.iter().map(|d| d.name().len() + 5)).max().unwrap_or(16);
+    let _ = write!(out, "{:<w$}", "Counter");
     for c in 0..totals.cores.len() {
         let _ = write!(out, " {:>14}", format!("core{c}"));
     }
     let _ = writeln!(out, " {:>14}", "total");
     let mut row = |name: &str, k: usize| {
         let vals: Vec<u64> = totals.cores.iter().map(|c| c.counters.get(k).copied().unwrap_or(0)).collect();
-        let _ = write!(out, "{name:<16}");
+        let _ = write!(out, "{name:<w$}");
         for v in &vals {
             let _ = write!(out, " {v:>14}");
         }

@@ -95,6 +95,27 @@ impl Options {
     }
 }
 
+/// Asks the kernel to resolve the next hop of every real server, and every
+/// gateway of the interfaces' routes (the way back to routed clients), that
+/// has none yet: the kernel never sees the traffic xdpvs forwards, so it
+/// would not look them up by itself, and a first connection would lose its
+/// first packet to the wait. True if anything was asked.
+fn resolve_servers(cfg: &Config, net: &NetState) -> bool {
+    let servers =
+        cfg.services().flat_map(|(_, svc)| svc.dests.iter().filter_map(|&d| cfg.dest(d)).map(|d| d.spec.addr));
+    let gateways = net.routes().iter().filter_map(|r| r.gateway);
+    let mut asked: Vec<IpAddr> = Vec::new();
+    for a in servers.chain(gateways) {
+        if let Err(crate::lb::net::NextHopError::Unresolved(hop)) = net.next_hop(a) {
+            if !asked.contains(&hop) {
+                netinfo::resolve(hop);
+                asked.push(hop);
+            }
+        }
+    }
+    !asked.is_empty()
+}
+
 /// Applies a rules file to a fresh configuration over `net`.
 pub fn load_rules(path: &std::path::Path, net: NetState) -> Result<Config, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read rules {}: {e}", path.display()))?;
@@ -184,6 +205,13 @@ pub fn run(opts: Options) -> Result<(), String> {
     signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone())
         .map_err(|e| format!("cannot install signal handler: {e}"))?;
 
+    if resolve_servers(&cfg, &net) {
+        // The restored servers' neighbours, before the first client arrives.
+        std::thread::sleep(Duration::from_millis(30));
+        if let Err(e) = netinfo::refresh(&mut net, &names) {
+            eprintln!("xdpvs: reading routes and neighbours: {e}");
+        }
+    }
     cfg.set_net(Arc::new(net.clone()));
     let wakers = (0..queues)
         .map(|_| crate::xsk::Waker::new().map(Arc::new))
@@ -276,6 +304,8 @@ pub fn run(opts: Options) -> Result<(), String> {
     );
 
     let mut last_refresh = Instant::now();
+    // Real servers' next hops are resolved ahead of their first connection.
+    let mut servers_changed = true;
     let mut last_estimate = Instant::now();
     let mut last_reclaim = Instant::now();
     let mut bell = 0;
@@ -289,6 +319,7 @@ pub fn run(opts: Options) -> Result<(), String> {
             match control.handle(&mut cfg, &region, &req) {
                 Ok(o) => {
                     if o.changed {
+                        servers_changed = true;
                         // Workers first (they pick it up within microseconds),
                         // then the steering maps, the view and the answer.
                         published.publish(Arc::new(cfg.clone()));
@@ -317,6 +348,10 @@ pub fn run(opts: Options) -> Result<(), String> {
             netinfo::resolve(a);
             asked = true;
         }
+        if servers_changed || last_refresh.elapsed() >= Duration::from_secs(1) {
+            servers_changed = false;
+            asked |= resolve_servers(&cfg, &net);
+        }
         if asked || last_refresh.elapsed() >= Duration::from_secs(1) {
             if asked {
                 std::thread::sleep(Duration::from_millis(30));
@@ -341,6 +376,7 @@ pub fn run(opts: Options) -> Result<(), String> {
                     Ok(()) => {
                         cfg = next;
                         changed = true;
+                        servers_changed = true;
                         reloaded = Some(p.clone());
                     }
                     Err(e) => eprintln!("xdpvs: keeping the running rules; {e}"),

@@ -161,6 +161,31 @@ rs_http() {
     PIDS+=($!)
 }
 
+# rs_nginx I PORT: nginx in real server I, answering every request with "rsI".
+rs_nginx() {
+    local i="$1" port="$2" dir="$WORK/nginx$i"
+    mkdir -p "$dir"
+    cat > "$dir/nginx.conf" <<CONF
+user root;
+worker_processes 1;
+pid $dir/nginx.pid;
+error_log $dir/error.log;
+events { worker_connections 4096; }
+http {
+    access_log ${NGINX_LOG:-off};
+    client_body_temp_path $dir; proxy_temp_path $dir; fastcgi_temp_path $dir; uwsgi_temp_path $dir; scgi_temp_path $dir;
+    keepalive_requests 1000000;
+    server {
+        listen $port backlog=4096;
+        listen [::]:$port backlog=4096;
+        location / { default_type text/plain; return 200 "rs$i\n"; }
+    }
+}
+CONF
+    ip netns exec "$(rs_ns "$i")" nginx -c "$dir/nginx.conf" -g 'daemon off;' >/dev/null 2>&1 &
+    PIDS+=($!)
+}
+
 # rs_udp I PORT [ADDR...]: a UDP server in real server I answering each
 # datagram with "rsI:" + the datagram, bound to ADDR (default: every IPv4
 # and IPv6 address; DR and TUN servers bind the VIP so replies come from it).
