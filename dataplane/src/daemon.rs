@@ -155,8 +155,40 @@ fn group_id(g: &str) -> Result<u32, String> {
         .ok_or_else(|| format!("unknown group '{g}' for shm_group: use an existing group name or number"))
 }
 
+/// The capabilities xdpvs cannot work without, missing from this process
+/// (effective set, from /proc/self/status): XDP and AF_XDP need CAP_NET_ADMIN
+/// and CAP_BPF (or CAP_SYS_ADMIN), the UMEM CAP_IPC_LOCK, AF_XDP sockets
+/// CAP_NET_RAW.
+fn missing_capabilities() -> Vec<&'static str> {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let Some(eff) =
+        status.lines().find_map(|l| l.strip_prefix("CapEff:")).and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+    else {
+        return Vec::new(); // not Linux's procfs: let the calls themselves tell
+    };
+    let has = |bit: u32| eff & (1u64 << bit) != 0;
+    let (net_admin, net_raw, ipc_lock, sys_admin, bpf) = (12, 13, 14, 21, 39);
+    let mut missing = Vec::new();
+    for (bit, name) in [(net_admin, "CAP_NET_ADMIN"), (net_raw, "CAP_NET_RAW"), (ipc_lock, "CAP_IPC_LOCK")] {
+        if !has(bit) {
+            missing.push(name);
+        }
+    }
+    if !has(bpf) && !has(sys_admin) {
+        missing.push("CAP_BPF");
+    }
+    missing
+}
+
 /// Runs the daemon until SIGTERM/SIGINT.
 pub fn run(opts: Options) -> Result<(), String> {
+    let missing = missing_capabilities();
+    if !missing.is_empty() {
+        return Err(format!(
+            "not enough privileges (missing {}): run xdpvs as root (sudo xdpvs …) or grant them with setcap",
+            missing.join(", ")
+        ));
+    }
     if opts.interfaces.is_empty() {
         return Err(
             "no interface given: use --iface DEV (once for one-arm, twice for client side + server side)".into()

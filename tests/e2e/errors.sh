@@ -8,16 +8,21 @@ for i in 1 2 3; do rs_http "$i" 8080; done
 rs_wait 8080
 printf -- '-A -t 198.18.0.10:80 -s rr\n-a -t 198.18.0.10:80 -r 198.19.0.11:8080 -m\n' > "$WORK/rules"
 
+XDPVS_WRAP=()
 expect_error() {
     local what="$1" pattern="$2"; shift 2
     local out rc
-    out=$(ip netns exec "$NS_D" "$XDPVS" "$@" 2>&1) && rc=0 || rc=$?
+    out=$(ip netns exec "$NS_D" "${XDPVS_WRAP[@]}" "$XDPVS" "$@" 2>&1) && rc=0 || rc=$?
     [ "$rc" -ne 0 ] || fail "$what: exit status 0"
     grep -q -- "$pattern" <<<"$out" || fail "$what: expected /$pattern/, got: $out"
     [ "$(grep -c '^xdpvs: ' <<<"$out")" -le 2 ] || fail "$what: more than a line or two: $out"
     echo "ok   $what: $(grep '^xdpvs: ' <<<"$out" | tail -1)"
 }
 
+# Root without capabilities (uid 0 keeps its access to this checkout).
+XDPVS_WRAP=(setpriv --bounding-set=-all --inh-caps=-all)
+expect_error "no privileges" "not enough privileges (missing CAP_NET_ADMIN" --iface d0 --restore "$WORK/rules"
+XDPVS_WRAP=()
 expect_error "unknown interface" "no network interface named 'nosuch0'" --iface nosuch0 --restore "$WORK/rules"
 expect_error "no interface" "no interface given" --restore "$WORK/rules"
 expect_error "bad XDP mode" "unknown XDP mode 'turbo'" --iface d0 --xdp-mode turbo
