@@ -374,28 +374,39 @@ pub fn run(opts: Options) -> Result<(), String> {
             let rates = control.estimate(&cfg, &region).to_string();
             let _ = region.write_blob(BLOB_RATES, rates.as_bytes());
         }
-        let mut asked = false;
+        // Workers asked: frames wait parked for the answer (look again every
+        // 2 ms for up to 30 ms). Servers' hops asked ahead of traffic: a few
+        // looks. Otherwise one look a second.
+        let mut tries = 0;
         let mut reloaded = None;
         while let Ok(a) = resolve_rx.try_recv() {
             netinfo::resolve(a);
-            asked = true;
+            tries = 15;
         }
         if servers_changed || last_refresh.elapsed() >= Duration::from_secs(1) {
             servers_changed = false;
-            asked |= resolve_servers(&cfg, &net);
-        }
-        if asked || last_refresh.elapsed() >= Duration::from_secs(1) {
-            if asked {
-                std::thread::sleep(Duration::from_millis(30));
+            if resolve_servers(&cfg, &net) {
+                tries = tries.max(3);
             }
+        }
+        if tries > 0 || last_refresh.elapsed() >= Duration::from_secs(1) {
             last_refresh = Instant::now();
-            match netinfo::refresh(&mut net, &names) {
-                Ok(true) => {
-                    cfg.set_net(Arc::new(net.clone()));
-                    changed = true;
+            for _ in 0..tries.max(1) {
+                if tries > 0 {
+                    std::thread::sleep(Duration::from_millis(2));
                 }
-                Ok(false) => {}
-                Err(e) => eprintln!("xdpvs: reading routes and neighbours: {e}"),
+                match netinfo::refresh(&mut net, &names) {
+                    Ok(true) => {
+                        cfg.set_net(Arc::new(net.clone()));
+                        changed = true;
+                        break;
+                    }
+                    Ok(false) => {}
+                    Err(e) => {
+                        eprintln!("xdpvs: reading routes and neighbours: {e}");
+                        break;
+                    }
+                }
             }
         }
         if hup.swap(false, Ordering::Relaxed) {

@@ -495,6 +495,14 @@ impl Region {
         *seen = bell.load(Ordering::Acquire);
     }
 
+    /// Wakes the daemon's control thread from [`Self::wait_doorbell`] (a
+    /// command was submitted, or a worker needs a neighbour resolved).
+    pub fn ring(&self) {
+        let bell = self.word32(H_DOORBELL);
+        bell.fetch_add(1, Ordering::Release);
+        futex_wake(bell);
+    }
+
     // ---- command slots ----
 
     /// Client: send `req`, wait for the answer (`Ok(status, answer, generation)`).
@@ -529,9 +537,7 @@ impl Region {
         self.word(slot + S_REQ_LEN).store(req.len() as u64, Ordering::Relaxed);
         let state = self.word32(slot + S_STATE);
         state.store(SUBMITTED, Ordering::Release);
-        let bell = self.word32(H_DOORBELL);
-        bell.fetch_add(1, Ordering::Release);
-        futex_wake(bell);
+        self.ring();
         loop {
             let s = state.load(Ordering::Acquire);
             if s == DONE {

@@ -48,6 +48,12 @@ impl Published {
     }
 }
 
+/// At most this many frames wait for a neighbour at once ([`Verdict::Park`]),
+/// each at most [`PARK_FOR`] (the kernel queues 3 packets per incomplete
+/// neighbour; a client retransmits after 1 s).
+const PARK_MAX: usize = 64;
+const PARK_FOR: Duration = Duration::from_millis(500);
+
 /// The engine clock: ticks since the daemon started.
 pub fn ticks(start: Instant) -> u32 {
     (start.elapsed().as_millis() / u128::from(1000 / TICKS_PER_SEC)) as u32
@@ -89,14 +95,25 @@ impl Worker {
         fds.extend(waker.as_ref().map(|w| w.fd()));
         let mut buf = Publish::default();
         let mut dump = Dump::default();
+        // Frames waiting for a neighbour, and when each first waited; the
+        // ones offered again in this turn, by chunk, with that time.
+        let mut parked: Vec<(Held, Instant)> = Vec::with_capacity(PARK_MAX);
+        let mut offered: Vec<(u64, Instant)> = Vec::with_capacity(PARK_MAX);
         self.region.adopted(usize::from(self.id), generation);
         while !self.stop.load(Ordering::Relaxed) {
             let g = self.published.generation.load(Ordering::Acquire);
+            offered.clear();
             if g != generation {
                 let cfg = self.published.config.load_full();
                 generation = cfg.generation;
                 self.core.set_config(cfg);
                 self.region.adopted(usize::from(self.id), generation);
+                // A new generation may carry the neighbours they wait for.
+                while held.len() < BATCH {
+                    let Some((h, since)) = parked.pop() else { break };
+                    offered.push((h.base, since));
+                    held.push(h);
+                }
             }
             self.dump_step(&mut dump, if idle > self.spin { 4096 } else { 256 });
             for inbox in &self.inboxes {
@@ -137,6 +154,7 @@ impl Worker {
                 self.io.with_frames(&mut held, |frames| core.process_batch(frames, now, &mut verdicts[..n]));
                 let port_of = &self.port_of_iface;
                 let peers = &self.peers;
+                let core = &mut self.core;
                 self.io.dispose(
                     &mut held,
                     &verdicts[..n],
@@ -148,10 +166,37 @@ impl Worker {
                         }
                         Some(Err(TrySendError::Full(_) | TrySendError::Disconnected(_))) | None => false,
                     },
+                    |h| {
+                        let since = offered.iter().find(|o| o.0 == h.base).map_or_else(Instant::now, |o| o.1);
+                        if parked.len() < PARK_MAX && since.elapsed() < PARK_FOR {
+                            parked.push((h, since));
+                            true
+                        } else {
+                            core.give_up();
+                            false
+                        }
+                    },
                 );
+                // Frames are waiting: the control thread hears of it now.
+                if self.core.wants_resolve() {
+                    for a in self.core.take_resolve_requests() {
+                        let _ = self.resolve.try_send(a);
+                    }
+                    self.region.ring();
+                }
             }
             if idle > self.spin || last_upkeep.elapsed() >= Duration::from_millis(20) {
                 last_upkeep = Instant::now();
+                // Frames whose neighbour never came: dropped, counted.
+                let (core, io) = (&mut self.core, &mut self.io);
+                parked.retain(|&(h, since)| {
+                    let keep = since.elapsed() < PARK_FOR;
+                    if !keep {
+                        core.give_up();
+                        io.discard(h);
+                    }
+                    keep
+                });
                 self.core.housekeep(ticks(self.start));
                 for a in self.core.take_resolve_requests() {
                     let _ = self.resolve.try_send(a);

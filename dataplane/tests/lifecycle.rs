@@ -287,19 +287,27 @@ fn unresolved_neighbour_keeps_the_session_and_its_server() {
     }
     cfg.set_net(Arc::new(net.clone()));
     let mut h = H::with(cfg.clone(), key, CoreParams::default());
-    assert_eq!(h.send(&to_vip(false, Proto::Tcp, 1, SYN).build()).0, Verdict::Drop(Drop::NeighUnresolved));
-    assert_eq!(h.core.session_count().0, 1, "the session exists though its first packet was dropped");
+    let syn = to_vip(false, Proto::Tcp, 1, SYN).build();
+    let (v, parked) = h.send(&syn);
+    assert_eq!(v, Verdict::Park, "the frame waits for the neighbour");
+    assert_eq!(parked, syn, "a parked frame is left as it came");
+    assert_eq!(h.core.session_count().0, 1, "the session exists though its first packet waits");
     let asked: Vec<_> = h.core.take_resolve_requests().collect();
     assert_eq!(asked.len(), 1, "the kernel is asked to resolve the real server");
-    // The kernel resolved it; the retransmitted SYN goes to the same server.
+    // Still unresolved when offered again: parked again, nothing counted.
+    assert_eq!(h.send(&parked).0, Verdict::Park);
+    assert_eq!(h.core.stats().dropped(Drop::NeighUnresolved), 0);
+    // The kernel resolved it; the parked SYN goes to the scheduled server.
     for (i, rs) in a.rs.iter().enumerate() {
         net.set_neighbour(*rs, 1, Some(topo::RS_MACS[i]));
     }
     cfg.set_net(Arc::new(net));
     h.cfg = cfg;
     h.publish();
-    let (_, out) = h.tx(&to_vip(false, Proto::Tcp, 1, SYN).build());
+    let (_, out) = h.tx(&parked);
     assert_eq!(out.ip.dst.to_string(), asked[0].to_string());
+    assert_eq!(out.ip.ttl, 63, "rewritten once: the TTL went down by one");
+    assert_eq!(h.core.give_up(), Verdict::Drop(Drop::NeighUnresolved), "a frame never offered again is a counted drop");
     // And no pick was wasted: the next client gets the next server in rr order.
     let (_, next) = h.tx(&to_vip(false, Proto::Tcp, 2, SYN).build());
     assert_ne!(next.ip.dst, out.ip.dst);

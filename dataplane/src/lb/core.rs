@@ -367,6 +367,17 @@ impl Core {
         self.st.t.v4.heap_bytes() + self.st.t.v6.heap_bytes()
     }
 
+    /// A parked frame (see [`Verdict::Park`]) that will not be offered
+    /// again: counted as dropped for its unresolved neighbour.
+    pub fn give_up(&mut self) -> Verdict {
+        self.st.drop(Drop::NeighUnresolved)
+    }
+
+    /// Whether [`Self::take_resolve_requests`] has anything.
+    pub fn wants_resolve(&self) -> bool {
+        self.st.resolve_len > 0
+    }
+
     /// Addresses whose neighbour entry is missing: ask the kernel to resolve them.
     pub fn take_resolve_requests(&mut self) -> impl Iterator<Item = IpAddr> + '_ {
         let n = std::mem::take(&mut self.st.resolve_len);
@@ -523,6 +534,17 @@ impl State {
     fn drop(&mut self, d: Drop) -> Verdict {
         self.stats.drop(d);
         Verdict::Drop(d)
+    }
+
+    /// A session's next hop failed: an unresolved neighbour parks the
+    /// (untouched) frame, anything else drops it.
+    #[inline]
+    fn park_or_drop(&mut self, d: Drop) -> Verdict {
+        if d == Drop::NeighUnresolved {
+            Verdict::Park
+        } else {
+            self.drop(d)
+        }
     }
 
     /// Drop `d` if `dst` is the balancer's address, else pass to the kernel.
@@ -714,11 +736,12 @@ impl State {
                 Err(d) => return self.drop(d),
             },
         };
-        // 2. State and timeout; the next hop.
-        self.step::<F>(cfg, i, Dir::Input, l4.flags);
+        // 2. The next hop (before the state moves: a parked frame comes back
+        // and must find the session as it left it); state and timeout.
         if let Err(d) = self.session_hop::<F>(cfg, i, true) {
-            return self.drop(d);
+            return self.park_or_drop(d);
         }
+        self.step::<F>(cfg, i, Dir::Input, l4.flags);
         let s = *F::table(&mut self.t).get(i);
         // 3. Rewrite for the real server's forwarding method.
         let b = &mut frame.data_mut()[l3..];
@@ -758,10 +781,10 @@ impl State {
         if let Err(d) = self.check_dest::<F>(cfg, i) {
             return self.drop(d);
         }
-        self.step::<F>(cfg, i, Dir::Output, l4.flags);
         if let Err(d) = self.session_hop::<F>(cfg, i, false) {
-            return self.drop(d);
+            return self.park_or_drop(d);
         }
+        self.step::<F>(cfg, i, Dir::Output, l4.flags);
         let s = *F::table(&mut self.t).get(i);
         let b = &mut frame.data_mut()[l3..];
         if !F::decrement_ttl(b) {

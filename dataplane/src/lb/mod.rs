@@ -30,6 +30,12 @@ pub enum Verdict {
     Drop(stats::Drop),
     /// Another core owns this frame's session: hand it over unchanged.
     Handoff(u16),
+    /// The session's next hop is being resolved (the kernel was asked): the
+    /// frame is unchanged and its session untouched. Hold it and offer it
+    /// again once the neighbour table changes, as the kernel queues packets
+    /// for an incomplete neighbour; one never offered again is the caller's
+    /// to drop with [`core::Core::give_up`].
+    Park,
 }
 
 /// SplitMix64's finaliser: the one hash mixer of the engine.

@@ -207,7 +207,7 @@ pub fn open_ports(shared: &Shared, pairs: &[(String, u32)], first: bool) -> io::
 /// length, and the port it came from.
 #[derive(Debug, Clone, Copy)]
 pub struct Held {
-    base: u64,
+    pub(crate) base: u64,
     head: u32,
     len: u32,
     pub port: u16,
@@ -366,12 +366,19 @@ impl Io {
         verdicts: &[Verdict],
         port_of: impl Fn(u16) -> Option<usize>,
         mut handoff: impl FnMut(u16, Held) -> bool,
+        mut park: impl FnMut(Held) -> bool,
     ) {
         for (h, v) in held.iter().zip(verdicts) {
             let target = match v {
                 Verdict::Tx { iface } => port_of(*iface),
                 Verdict::Handoff(core) => {
                     if !handoff(*core, *h) {
+                        self.release(h.base);
+                    }
+                    continue;
+                }
+                Verdict::Park => {
+                    if !park(*h) {
                         self.release(h.base);
                     }
                     continue;
@@ -436,6 +443,12 @@ impl Io {
             self.stats.tx += sent as u64;
         }
         sent
+    }
+
+    /// Frees the chunk of a frame this worker will not send (a parked frame
+    /// given up on).
+    pub fn discard(&mut self, h: Held) {
+        self.release(h.base);
     }
 
     /// Frees a chunk: onto the free stack if ours, else queued to go home.

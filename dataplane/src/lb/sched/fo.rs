@@ -3,22 +3,14 @@
 //! tie. Lowering that server's weight (or quiescing it) fails over to the
 //! next-heaviest.
 
-use super::{Candidates, Flow, Scheduler};
+use super::{heaviest, Candidates, Flow, Scheduler};
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Fo;
 
 impl Scheduler for Fo {
     fn schedule(&mut self, c: &dyn Candidates, _f: &Flow) -> Option<usize> {
-        let mut best: Option<(usize, u32)> = None;
-        for i in 0..c.len() {
-            let l = c.load(i);
-            // IPVS starts from weight 0 and replaces only on a strictly higher one.
-            if l.available() && best.is_none_or(|(_, w)| l.weight > w) {
-                best = Some((i, l.weight));
-            }
-        }
-        best.map(|b| b.0)
+        heaviest(c, |_| true)
     }
 }
 

@@ -193,6 +193,20 @@ pub(crate) fn weighted_least(c: &dyn Candidates, overhead: impl Fn(&Load) -> u64
     best.map(|b| b.0)
 }
 
+/// The available server of the highest weight among those `eligible`
+/// allows; the first in list order wins a tie (IPVS replaces its candidate
+/// only on a strictly higher weight). Shared by fo and ovf.
+pub(crate) fn heaviest(c: &dyn Candidates, eligible: impl Fn(&Load) -> bool) -> Option<usize> {
+    let mut best: Option<(usize, u32)> = None;
+    for i in 0..c.len() {
+        let l = c.load(i);
+        if l.available() && eligible(&l) && best.is_none_or(|(_, w)| l.weight > w) {
+            best = Some((i, l.weight));
+        }
+    }
+    best.map(|b| b.0)
+}
+
 #[cfg(test)]
 pub(crate) mod testing {
     use super::*;

@@ -3,24 +3,14 @@
 //! weight; then the next-heaviest one does. The weight is a connection
 //! budget, not a share.
 
-use super::{Candidates, Flow, Scheduler};
+use super::{heaviest, Candidates, Flow, Scheduler};
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Ovf;
 
 impl Scheduler for Ovf {
     fn schedule(&mut self, c: &dyn Candidates, _f: &Flow) -> Option<usize> {
-        let mut best: Option<(usize, u32)> = None;
-        for i in 0..c.len() {
-            let l = c.load(i);
-            if !l.available() || l.active > l.weight {
-                continue;
-            }
-            if best.is_none_or(|(_, w)| l.weight > w) {
-                best = Some((i, l.weight));
-            }
-        }
-        best.map(|b| b.0)
+        heaviest(c, |l| l.active <= l.weight)
     }
 }
 
