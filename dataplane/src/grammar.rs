@@ -113,6 +113,10 @@ pub enum ParseError {
     Sctp,
     #[error("connection synchronisation daemons are not supported")]
     SyncDaemon,
+    #[error("tunnel type '{0}' is not supported: xdpvs tunnels in IPIP (IPv6-in-IPv6 for IPv6), --tun-type ipip")]
+    TunnelType(String),
+    #[error("{0} is for GUE tunnels, which xdpvs does not build (--tun-type ipip)")]
+    TunnelOption(String),
     #[error("one-packet scheduling (-o/--ops) is not supported: each UDP flow keeps its real server for the udp timeout (--set)")]
     OnePacket,
     #[error("persistence engine '{0}' is not supported: persistence (-p) is by client address and netmask (-M)")]
@@ -253,6 +257,11 @@ const OPTS: &[(&str, Option<char>, bool)] = &[
     ("mcast-interface", None, true),
     ("syncid", None, true),
     ("daemon", None, false),
+    ("tun-type", None, true),
+    ("tun-port", None, true),
+    ("tun-nocsum", None, false),
+    ("tun-csum", None, false),
+    ("tun-remcsum", None, false),
     ("ops", Some('o'), false),
     ("pe", None, true),
 ];
@@ -401,9 +410,21 @@ fn allowed(cmd: Cmd, name: &str) -> bool {
     let extra: &[&str] = match cmd {
         Cmd::AddService | Cmd::EditService => &["scheduler", "persistent", "netmask", "sched-flags", "match"],
         Cmd::DelService | Cmd::GetLaddr => &[],
-        Cmd::AddServer | Cmd::EditServer => {
-            &["real-server", "gatewaying", "ipip", "masquerading", "fullnat", "weight", "u-threshold", "l-threshold"]
-        }
+        Cmd::AddServer | Cmd::EditServer => &[
+            "real-server",
+            "gatewaying",
+            "ipip",
+            "masquerading",
+            "fullnat",
+            "weight",
+            "u-threshold",
+            "l-threshold",
+            "tun-type",
+            "tun-port",
+            "tun-nocsum",
+            "tun-csum",
+            "tun-remcsum",
+        ],
         Cmd::DelServer => &["real-server"],
         Cmd::List => &[
             "connection",
@@ -597,6 +618,12 @@ pub fn parse(args: &[String]) -> Result<Invocation, ParseError> {
             "json" => inv.json = true,
             "instance" => inv.instance = v,
             "cores" => list.cores = true,
+            // ipvsadm 1.31's tunnel options: IPIP is what -i builds.
+            "tun-type" if v.eq_ignore_ascii_case("ipip") => {}
+            "tun-type" => return Err(ParseError::TunnelType(v)),
+            "tun-port" | "tun-nocsum" | "tun-csum" | "tun-remcsum" => {
+                return Err(ParseError::TunnelOption(o.shown.clone()))
+            }
             _ => return Err(ParseError::UnknownOption(o.shown.clone())),
         }
     }
@@ -830,6 +857,10 @@ mod tests {
         assert_eq!(p("-G -t 198.18.0.10:80").unwrap().action, Action::Laddrs(svc));
         assert_eq!(p("-h").unwrap().action, Action::Help);
         assert_eq!(p("-v").unwrap().action, Action::Version);
+        assert_eq!(
+            admin("-a -t 198.18.0.10:80 -r 198.19.0.1 -i --tun-type ipip"),
+            admin("-a -t 198.18.0.10:80 -r 198.19.0.1 -i")
+        );
         assert_eq!(p("--version").unwrap().action, Action::Version);
         let Action::List(l) = p("-LnX --stats").unwrap().action else { panic!() };
         assert!(l.exact && l.stats, "-X is --exact");
@@ -870,6 +901,8 @@ mod tests {
             ("-A --sctp-service 198.18.0.10:80", ParseError::Sctp),
             ("--start-daemon master", ParseError::SyncDaemon),
             ("-L --daemon", ParseError::SyncDaemon),
+            ("-a -t 198.18.0.10:80 -r 198.19.0.1 -i --tun-type gue", ParseError::TunnelType("gue".into())),
+            ("-a -t 198.18.0.10:80 -r 198.19.0.1 -i --tun-port 6080", ParseError::TunnelOption("--tun-port".into())),
             ("-A -u 198.18.0.10:53 -s rr -o", ParseError::OnePacket),
             ("-A -u 198.18.0.10:53 --ops", ParseError::OnePacket),
             ("-A -t 198.18.0.10:5060 -p --pe sip", ParseError::PersistenceEngine("sip".into())),
