@@ -44,6 +44,8 @@ pub struct SvcRow {
     pub flags: String,
     pub persistent: Option<u64>,
     pub netmask: Option<String>,
+    /// `-o`: one-packet scheduling.
+    pub ops: bool,
     pub stats: Five,
     pub rate: Five,
     pub dests: Vec<DestRow>,
@@ -164,6 +166,7 @@ pub fn rows(view: &Value, totals: &Totals, rate_blob: &Value) -> Vec<SvcRow> {
             flags: s.get("flags").and_then(Value::as_str).unwrap_or("").to_string(),
             persistent: s.get("persistent").and_then(Value::as_u64),
             netmask: s.get("netmask").and_then(Value::as_str).map(str::to_string),
+            ops: s.get("ops").and_then(Value::as_bool).unwrap_or(false),
             stats: sub(stats, five(s.get("baseline"))),
             rate: svc_rates.get(&(slot, serial)).copied().unwrap_or_default(),
             dests,
@@ -277,6 +280,9 @@ pub fn render(rows: &[SvcRow], o: &ListOpts, header: bool) -> String {
                 if let Some(m) = &s.netmask {
                     let _ = write!(out, " mask {m}");
                 }
+            }
+            if s.ops {
+                out.push_str(" ops");
             }
             out.push('\n');
         }
@@ -421,7 +427,7 @@ pub fn to_json(rows: &[SvcRow], view: &Value, totals: &Totals, conns: Option<&[C
                 .collect();
             json!({"service": s.name().split_whitespace().collect::<Vec<_>>().join(" "), "protocol": s.protocol,
                 "address": s.addr.map(|a| a.to_string()), "port": s.port, "fwmark": s.fwmark,
-                "scheduler": s.scheduler, "flags": s.flags, "persistent": s.persistent, "netmask": s.netmask,
+                "scheduler": s.scheduler, "flags": s.flags, "persistent": s.persistent, "netmask": s.netmask, "ops": s.ops,
                 "stats": five_json(&s.stats, STATS), "rate": five_json(&s.rate, RATE), "dests": dests,
                 "laddrs": s.laddrs.iter().map(|(a, i)| json!({"address": a, "iface": i})).collect::<Vec<_>>()})
         })
@@ -478,7 +484,7 @@ mod tests {
                {"slot": 1, "serial": 3, "address": "198.19.0.11", "port": 8080, "forward": "Masq", "weight": 1, "u_threshold": 100, "l_threshold": 50, "baseline": [10,10,10,10,10]}],
              "laddrs": []},
             {"slot": 1, "serial": 4, "protocol": "UDP", "address": "2001:db8::10", "port": 53, "fwmark": null, "v6": true,
-             "scheduler": "sh", "flags": "sh-fallback,sh-port", "persistent": null, "netmask": null, "baseline": [0,0,0,0,0],
+             "scheduler": "sh", "flags": "sh-fallback,sh-port", "persistent": null, "netmask": null, "ops": true, "baseline": [0,0,0,0,0],
              "dests": [{"slot": 2, "serial": 5, "address": "2001:db8::11", "port": 53, "forward": "Route", "weight": 1, "u_threshold": 0, "l_threshold": 0, "baseline": [0,0,0,0,0]}],
              "laddrs": []},
             {"slot": 2, "serial": 6, "protocol": "FWM", "address": null, "port": 0, "fwmark": 7, "v6": false,
@@ -551,7 +557,7 @@ Prot LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port           Forwar
 TCP  198.18.0.10:80 wrr persistent 300 mask 255.255.255.0\n\
 \x20 -> 198.19.0.12:8080             Masq    3      2          4         \n\
 \x20 -> 198.19.0.11:8080             Masq    1      0          2         \n\
-UDP  [2001:db8::10]:53 sh (sh-fallback,sh-port)\n\
+UDP  [2001:db8::10]:53 sh (sh-fallback,sh-port) ops\n\
 \x20 -> [2001:db8::11]:53            Route   1      0          0         \n\
 FWM  7 rr persistent 60\n\
 \x20 -> 198.19.0.13:0                Tunnel  2      0          0         \n\

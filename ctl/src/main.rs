@@ -20,7 +20,7 @@ mod listing;
 
 const USAGE: &str = "\
 xdpvsadm: ipvsadm's command line for xdpvs
-  xdpvsadm -A|E -t|u|f service-address [-s scheduler] [-p [timeout]] [-M netmask] [-b sched-flags] [--match PROTO:ADDR:PORT[,PORT]]
+  xdpvsadm -A|E -t|u|f service-address [-s scheduler] [-p [timeout]] [-M netmask] [-b sched-flags] [-o] [--match PROTO:ADDR:PORT[,PORT]]
   xdpvsadm -D -t|u|f service-address
   xdpvsadm -C
   xdpvsadm -R            (commands on standard input, as -S writes them; all or nothing)

@@ -219,6 +219,9 @@ pub fn save(cfg: &Config) -> String {
                 let _ = write!(out, " -M {}", netmask_text(spec.netmask, spec.key.is_v6()));
             }
         }
+        if spec.ops {
+            out.push_str(" -o");
+        }
         if let ServiceKey::Fwmark { v6, .. } = spec.key {
             if v6 {
                 out.push_str(" -6");
@@ -329,6 +332,21 @@ mod tests {
         assert_eq!(matches_text(&ms), vec!["tcp:[2001:db8::10]:80,443", "udp:[2001:db8::10]:443"]);
         assert_eq!(netmask_text(24, false), "255.255.255.0");
         assert_eq!(netmask_text(64, true), "64");
+    }
+
+    #[test]
+    fn one_packet_scheduling_round_trips_through_save() {
+        let mut cfg = Config::default();
+        for (_, c) in crate::grammar::parse_rules("-A -u 198.18.0.10:53 -s rr -o\n-A -u 198.18.0.10:54 -s rr\n") {
+            apply(&mut cfg, &c.unwrap()).unwrap();
+        }
+        let saved = save(&cfg);
+        assert_eq!(saved, "-A -u 198.18.0.10:53 -s rr -o\n-A -u 198.18.0.10:54 -s rr\n");
+        let mut again = Config::default();
+        for (_, c) in crate::grammar::parse_rules(&saved) {
+            apply(&mut again, &c.unwrap()).unwrap();
+        }
+        assert_eq!(save(&again), saved);
     }
 
     #[test]

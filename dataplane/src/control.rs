@@ -342,7 +342,7 @@ impl Control {
                 json!({"slot": slot, "serial": s.serial, "protocol": proto, "address": addr, "port": port,
                     "fwmark": fwmark, "v6": v6, "scheduler": spec.sched.name(),
                     "flags": sched_flags_text(spec.flags, spec.sched.name()),
-                    "persistent": spec.persistent,
+                    "persistent": spec.persistent, "ops": spec.ops,
                     "netmask": (spec.persistent.is_some() && spec.netmask != full).then(|| netmask_text(spec.netmask, v6)),
                     "matches": matches_text(&spec.matches),
                     "baseline": base((false, slot, s.serial)), "dests": dests, "laddrs": laddrs})

@@ -117,8 +117,8 @@ pub enum ParseError {
     TunnelType(String),
     #[error("{0} is for GUE tunnels, which xdpvs does not build (--tun-type ipip)")]
     TunnelOption(String),
-    #[error("one-packet scheduling (-o/--ops) is not supported: each UDP flow keeps its real server for the udp timeout (--set)")]
-    OnePacket,
+    #[error("One-Packet Scheduling is only for UDP virtual services")]
+    OnePacketNotUdp,
     #[error("persistence engine '{0}' is not supported: persistence (-p) is by client address and netmask (-M)")]
     PersistenceEngine(String),
 }
@@ -408,7 +408,7 @@ fn take_number(args: &[String], i: &mut usize) -> Option<String> {
 fn allowed(cmd: Cmd, name: &str) -> bool {
     const SVC: &[&str] = &["tcp-service", "udp-service", "sctp-service", "fwmark-service", "ipv6"];
     let extra: &[&str] = match cmd {
-        Cmd::AddService | Cmd::EditService => &["scheduler", "persistent", "netmask", "sched-flags", "match"],
+        Cmd::AddService | Cmd::EditService => &["scheduler", "persistent", "netmask", "sched-flags", "match", "ops"],
         Cmd::DelService | Cmd::GetLaddr => &[],
         Cmd::AddServer | Cmd::EditServer => &[
             "real-server",
@@ -532,9 +532,6 @@ pub fn parse(args: &[String]) -> Result<Invocation, ParseError> {
     if occ.iter().any(|o| matches!(o.name, "start-daemon" | "stop-daemon" | "daemon")) {
         return Err(ParseError::SyncDaemon);
     }
-    if occ.iter().any(|o| o.name == "ops") {
-        return Err(ParseError::OnePacket);
-    }
     if let Some(o) = occ.iter().find(|o| o.name == "pe") {
         return Err(ParseError::PersistenceEngine(o.value.clone().unwrap_or_default()));
     }
@@ -547,6 +544,7 @@ pub fn parse(args: &[String]) -> Result<Invocation, ParseError> {
     let mut persistent = None;
     let mut netmask_text = None;
     let mut matches = Vec::new();
+    let mut ops = false;
     let mut rs: Option<(IpAddr, Option<u16>)> = None;
     let mut fwd = None;
     let (mut weight, mut upper, mut lower) = (1u32, 0u32, 0u32);
@@ -590,6 +588,7 @@ pub fn parse(args: &[String]) -> Result<Invocation, ParseError> {
             }
             "netmask" => netmask_text = Some(v),
             "sched-flags" => flags = parse_sched_flags(&v).ok_or_else(|| ParseError::BadSchedFlags(v.clone()))?,
+            "ops" => ops = true,
             "match" => matches.extend(parse_match(&v).ok_or_else(|| ParseError::BadMatch(v.clone()))?),
             "real-server" => rs = Some(addr_port(&v).ok_or_else(|| ParseError::BadRealServer(v.clone()))?),
             "gatewaying" => fwd = Some(Fwd::Dr),
@@ -666,11 +665,15 @@ pub fn parse(args: &[String]) -> Result<Invocation, ParseError> {
                 if m.port == 0 && persistent.is_none() {
                     return Err(ParseError::ZeroPort);
                 }
+                if ops && m.proto != Proto::Udp {
+                    return Err(ParseError::OnePacketNotUdp);
+                }
             }
             let mut spec = ServiceSpec::new(key, sched.unwrap_or(SchedKind::Wlc));
             spec.flags = flags;
             spec.persistent = persistent;
             spec.matches = matches;
+            spec.ops = ops;
             if let Some(t) = netmask_text {
                 spec.netmask = parse_netmask(&t, key.is_v6()).ok_or(ParseError::BadNetmask(t))?;
             }
@@ -857,6 +860,10 @@ mod tests {
         assert_eq!(p("-G -t 198.18.0.10:80").unwrap().action, Action::Laddrs(svc));
         assert_eq!(p("-h").unwrap().action, Action::Help);
         assert_eq!(p("-v").unwrap().action, Action::Version);
+        let Command::AddService(s) = admin("-A -u 198.18.0.10:53 -s rr -o") else { panic!() };
+        assert!(s.ops, "-o: one-packet scheduling");
+        let Command::AddService(s) = admin("-A -u 198.18.0.10:53 -s rr --ops") else { panic!() };
+        assert!(s.ops);
         assert_eq!(
             admin("-a -t 198.18.0.10:80 -r 198.19.0.1 -i --tun-type ipip"),
             admin("-a -t 198.18.0.10:80 -r 198.19.0.1 -i")
@@ -903,8 +910,8 @@ mod tests {
             ("-L --daemon", ParseError::SyncDaemon),
             ("-a -t 198.18.0.10:80 -r 198.19.0.1 -i --tun-type gue", ParseError::TunnelType("gue".into())),
             ("-a -t 198.18.0.10:80 -r 198.19.0.1 -i --tun-port 6080", ParseError::TunnelOption("--tun-port".into())),
-            ("-A -u 198.18.0.10:53 -s rr -o", ParseError::OnePacket),
-            ("-A -u 198.18.0.10:53 --ops", ParseError::OnePacket),
+            ("-A -t 198.18.0.10:80 -s rr -o", ParseError::OnePacketNotUdp),
+            ("-a -u 198.18.0.10:53 -r 198.19.0.1 -o", ParseError::IllegalOption("-o".into(), "add-server")),
             ("-A -t 198.18.0.10:5060 -p --pe sip", ParseError::PersistenceEngine("sip".into())),
             ("-L stray", ParseError::Unexpected("stray".into())),
         ];

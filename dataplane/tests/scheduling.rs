@@ -195,3 +195,44 @@ fn every_scheduler_runs_in_the_engine_and_never_picks_weight_zero() {
         }
     }
 }
+
+/// One-packet scheduling (`-o`, UDP): every datagram of one client socket is
+/// scheduled on its own (rr walks the servers), a reply to the latest
+/// datagram is translated back, and the session table holds one session per
+/// client socket, not one per datagram. Without `-o` the flow sticks.
+#[test]
+fn one_packet_scheduling_schedules_every_datagram() {
+    for fwd in [Fwd::Nat, Fwd::FullNat, Fwd::Dr] {
+        for ops in [true, false] {
+            let a = addrs(false);
+            let mut h = H::new(false, Proto::Udp, fwd, SchedKind::Rr, 3);
+            let mut spec = h.cfg.service(h.cfg.find_service(&h.key).unwrap()).unwrap().spec.clone();
+            spec.ops = ops;
+            h.cfg.edit_service(spec).unwrap();
+            h.publish();
+            let mut seen = Vec::new();
+            for _ in 0..6 {
+                let (_, out) = h.tx(&to_vip(false, Proto::Udp, 5353, 0).build());
+                // The server, by its MAC (DR leaves the IP packet as it is).
+                seen.push(topo::RS_MACS.iter().position(|m| *m == out.dst_mac).expect("a real server's MAC"));
+            }
+            let distinct: std::collections::HashSet<_> = seen.iter().collect();
+            if ops {
+                assert_eq!(distinct.len(), 3, "{fwd:?} -o: six datagrams over the three servers: {seen:?}");
+                assert_eq!(seen[0..3], seen[3..6], "{fwd:?} -o: rr order repeats");
+            } else {
+                assert_eq!(distinct.len(), 1, "{fwd:?} without -o: one flow, one server: {seen:?}");
+            }
+            assert_eq!(h.core.session_count().0, 1, "{fwd:?}: one session per client socket");
+            if fwd == Fwd::Nat {
+                // The server that got the last datagram answers: back from the VIP.
+                let last = *seen.last().unwrap();
+                let mut reply = Pkt::udp(sa(a.rs[last], 8080), sa(a.client, 5353)).payload(b"pong");
+                reply.src_mac = topo::RS_MACS[last];
+                reply.dst_mac = topo::RS_IF_MAC;
+                let (_, back) = h.tx(&reply.build());
+                assert_eq!((back.ip.src, back.ip.sport, back.ip.dst), (a.vip, 80, a.client));
+            }
+        }
+    }
+}

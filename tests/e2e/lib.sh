@@ -209,19 +209,20 @@ while True:
 }
 
 # udp_split N ADDR PORT: N datagrams from the client, each from its own
-# source port (a new flow); every one must be answered, from ADDR:PORT. Writes
-# the servers to $WORK/split (as curl_split does).
+# source port (a new flow; with UDP_ONE_PORT=P all from port P); every one
+# must be answered, from ADDR:PORT. Writes the servers to $WORK/split (as
+# curl_split does).
 udp_split() {
     local n="$1" addr="$2" port="$3"
     ns "$NS_C" /usr/bin/python3 -c '
 import socket, sys
-n, addr, port = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+n, addr, port, one = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
 for k in range(n):
     s = socket.socket(fam, socket.SOCK_DGRAM)
     # Distinct source ports: a port the kernel happened to pick twice would
     # be the same flow (and, rightly, the same server).
-    s.bind(("::" if ":" in addr else "0.0.0.0", 20000 + k))
+    s.bind(("::" if ":" in addr else "0.0.0.0", one or 20000 + k))
     s.settimeout(3)
     payload = b"datagram %d" % k
     for attempt in range(3):
@@ -236,7 +237,7 @@ for k in range(n):
     if echo != payload or peer[0] != addr or peer[1] != port:
         sys.exit("datagram %d: answer %r from %r" % (k, d, peer))
     print(name.decode())
-    s.close()' "$n" "$addr" "$port" > "$WORK/split" || fail "UDP through $addr:$port: $(tail -1 "$WORK/split")"
+    s.close()' "$n" "$addr" "$port" "${UDP_ONE_PORT:-0}" > "$WORK/split" || fail "UDP through $addr:$port: $(tail -1 "$WORK/split")"
 }
 
 # Waits until every real server answers on PORT (from the switch side).

@@ -24,6 +24,10 @@ cat > "$WORK/rules" <<'RULES'
 -a -u [2001:db8::10]:53 -r [2001:db8:1::11]:5353 -m
 -a -u [2001:db8::10]:53 -r [2001:db8:1::12]:5353 -m
 -a -u [2001:db8::10]:53 -r [2001:db8:1::13]:5353 -m
+-A -u 198.18.0.10:54 -s rr -o
+-a -u 198.18.0.10:54 -r 198.19.0.11:5353 -m
+-a -u 198.18.0.10:54 -r 198.19.0.12:5353 -m
+-a -u 198.18.0.10:54 -r 198.19.0.13:5353 -m
 RULES
 xdpvs_up "$WORK/rules" --iface d0 --iface d1
 curl_split 300 http://198.18.0.10/ >/dev/null
@@ -38,6 +42,13 @@ echo "ok   NAT UDP IPv4: 30 flows answered from 198.18.0.10:53, rr split 10/10/1
 udp_split 30 2001:db8::10 53
 expect_split "rs1 10" "rs2 10" "rs3 10"
 echo "ok   NAT UDP IPv6: 30 flows answered from [2001:db8::10]:53, rr split 10/10/10"
+UDP_ONE_PORT=21000 udp_split 30 198.18.0.10 53
+[ "$(sort -u "$WORK/split" | wc -l)" -eq 1 ] || fail "one UDP flow went to several servers: $(sort "$WORK/split" | uniq -c | tr '\n' ' ')"
+# (Another client port: a NAT reply RIP:5353 → CIP:21000 could not tell
+# the two services apart.)
+UDP_ONE_PORT=21001 udp_split 30 198.18.0.10 54
+expect_split "rs1 10" "rs2 10" "rs3 10"
+echo "ok   one client socket, 30 datagrams: all to one server by default, rr split 10/10/10 with one-packet scheduling (-o), every answer from the VIP"
 check_big http://198.18.0.10/big
 check_big 'http://[2001:db8::10]/big'
 check_director_untouched

@@ -220,12 +220,15 @@ pub struct ServiceSpec {
     pub netmask: u8,
     /// For fwmark services: the matches the mark covers.
     pub matches: Vec<Match>,
+    /// `-o`: one-packet scheduling (UDP): every datagram is scheduled on its
+    /// own, as IPVS's IP_VS_SVC_F_ONEPACKET.
+    pub ops: bool,
 }
 
 impl ServiceSpec {
     pub fn new(key: ServiceKey, sched: SchedKind) -> Self {
         let netmask = if key.is_v6() { 128 } else { 32 };
-        Self { key, sched, flags: 0, persistent: None, netmask, matches: Vec::new() }
+        Self { key, sched, flags: 0, persistent: None, netmask, matches: Vec::new(), ops: false }
     }
 }
 

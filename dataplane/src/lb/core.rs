@@ -699,6 +699,11 @@ impl State {
                 self.expire::<F>(cfg, i);
                 None
             }
+            // One-packet scheduling: every datagram is a new connection.
+            Some((i, Side::In)) if F::table(&mut self.t).get(i).has(flag::ONE_PACKET) => {
+                self.expire::<F>(cfg, i);
+                None
+            }
             hit => hit,
         };
         match hit {
@@ -1269,7 +1274,9 @@ impl State {
             lport,
             proto: ip.proto,
             state: TcpState::None as u8,
-            flags: flag::INACTIVE | if fwd.two_way() { flag::HASHED_OUT } else { flag::NOOUTPUT },
+            flags: flag::INACTIVE
+                | if fwd.two_way() { flag::HASHED_OUT } else { flag::NOOUTPUT }
+                | if svc.spec.ops && ip.proto == proto::UDP { flag::ONE_PACKET } else { 0 },
             fwd,
             expires: now + cfg.timeouts.tcp(TcpState::None) * TICKS_PER_SEC,
             tmpl,

@@ -37,6 +37,10 @@ pub mod flag {
     /// A template taken out of the index (its server became unusable); it
     /// lives on only until the connections it controls end.
     pub const UNHASHED: u8 = 32;
+    /// Of a one-packet-scheduling service (`-o`): the client's next datagram
+    /// is scheduled afresh; this session only carries the replies to the
+    /// last one.
+    pub const ONE_PACKET: u8 = 64;
 }
 
 /// `queued` of a slot in no bucket (a tick's low 16 bits never reach it
