@@ -11,7 +11,7 @@
 use std::io::Read;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
-use xdpvs::admin::{apply, note, save};
+use xdpvs::admin::{apply_line, note, save};
 use xdpvs::control::{decode_conn, Request, Totals, OK};
 use xdpvs::grammar::{parse, parse_rules, Action, Invocation, ListOpts};
 use xdpvs::lb::config::{Config, ServiceKey};
@@ -225,8 +225,7 @@ fn check() -> ExitCode {
     let mut cfg = Config::default();
     let mut errors = 0;
     for (line, r) in parse_rules(&text) {
-        let res = r.map_err(|e| e.to_string()).and_then(|c| apply(&mut cfg, &c).map(|()| c).map_err(|e| e.to_string()));
-        match res {
+        match apply_line(&mut cfg, r) {
             Ok(c) => {
                 if let Some(n) = note(&cfg, &c) {
                     eprintln!("xdpvsadm: line {line}: note: {n}");

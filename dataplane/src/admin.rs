@@ -27,6 +27,14 @@ pub enum Command {
     DelLaddr(ServiceKey, IpAddr),
 }
 
+/// Applies one parsed line of `-R` input (see `grammar::parse_rules`):
+/// the command it applied, or the error of parsing or applying it.
+pub fn apply_line(cfg: &mut Config, parsed: Result<Command, crate::grammar::ParseError>) -> Result<Command, String> {
+    let cmd = parsed.map_err(|e| e.to_string())?;
+    apply(cfg, &cmd).map_err(|e| e.to_string())?;
+    Ok(cmd)
+}
+
 /// Applies one command (validated: nothing changes on error).
 pub fn apply(cfg: &mut Config, cmd: &Command) -> Result<(), ConfigError> {
     match cmd {

@@ -3,7 +3,7 @@
 //! a dump ring, the configuration view the daemon publishes, the stats
 //! totals read from the per-core areas, and IPVS's rate estimator.
 
-use crate::admin::{apply, matches_text, netmask_text, note, save, sched_flags_text};
+use crate::admin::{apply, apply_line, matches_text, netmask_text, note, save, sched_flags_text};
 use crate::grammar::{parse, parse_rules, Action};
 use crate::lb::config::{Config, Fwd, ServiceKey};
 use crate::lb::core::SessionInfo;
@@ -234,21 +234,16 @@ impl Control {
             }
             Request::Rules(text) => {
                 let mut next = cfg.clone();
-                let mut n = 0;
                 let mut cmds = Vec::new();
                 for (line, r) in parse_rules(&text) {
-                    let c = r
-                        .map_err(|e| e.to_string())
-                        .and_then(|c| apply(&mut next, &c).map(|()| c).map_err(|e| e.to_string()))
-                        .map_err(|e| format!("line {line}: {e} (nothing applied)"))?;
-                    cmds.push(c);
-                    n += 1;
+                    cmds.push(apply_line(&mut next, r).map_err(|e| format!("line {line}: {e} (nothing applied)"))?);
                 }
                 check_capacity(&next, region)?;
                 // Notes about the end state, once per service.
                 let mut notes: Vec<String> = cmds.iter().filter_map(|c| note(&next, c)).collect();
+                notes.sort();
                 notes.dedup();
-                let changed = n > 0;
+                let changed = !cmds.is_empty();
                 if changed {
                     *cfg = next;
                 }

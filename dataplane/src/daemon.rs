@@ -14,7 +14,7 @@
 //! rate estimator. SIGTERM and SIGINT stop the workers; dropping the sockets
 //! and the programs' links then detaches everything, and the region goes.
 
-use crate::admin::{apply, note};
+use crate::admin::{apply_line, note};
 use crate::control::{Control, FAILED, OK};
 use crate::grammar::parse_rules;
 use crate::lb::config::Config;
@@ -122,8 +122,7 @@ pub fn load_rules(path: &std::path::Path, net: NetState) -> Result<Config, Strin
     let mut cfg = Config::new(net);
     let mut errors = Vec::new();
     for (line, r) in parse_rules(&text) {
-        let res = r.map_err(|e| e.to_string()).and_then(|c| apply(&mut cfg, &c).map(|()| c).map_err(|e| e.to_string()));
-        match res {
+        match apply_line(&mut cfg, r) {
             Ok(c) => {
                 if let Some(n) = note(&cfg, &c) {
                     eprintln!("xdpvs: {}:{line}: note: {n}", path.display());

@@ -4,8 +4,7 @@
 cd "$(dirname "$0")/../.."
 . tests/e2e/lib.sh
 topo_up fullnat
-ns "$NS_D" ip addr add 198.19.0.250/32 dev d1
-ns "$NS_D" ip -6 addr add 2001:db8:1::250/128 dev d1 nodad
+director_laddrs
 for i in 1 2 3; do rs_http "$i" 8080; done
 rs_wait 8080
 for i in 1 2 3; do rs_udp "$i" 5353; done

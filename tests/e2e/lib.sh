@@ -70,6 +70,12 @@ director_d0_up() {
     ns "$NS_D" ip link set d0 up
 }
 
+# director_laddrs: the FULLNAT local addresses on the real-server side d1.
+director_laddrs() {
+    ns "$NS_D" ip addr add 198.19.0.250/32 dev d1
+    ns "$NS_D" ip -6 addr add 2001:db8:1::250/128 dev d1 nodad
+}
+
 # rs_add I NET4 NET6: real server I on the switch, NET4.1I/24 and NET6:1I/64
 # (NET6 like "2001:db8:1:" gives 2001:db8:1::1I).
 rs_add() {
