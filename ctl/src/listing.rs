@@ -6,191 +6,141 @@
 //! of the per-core stats areas and the rate estimates. Counters are shown
 //! minus the `-Z` zero point the view carries.
 
+use hashbrown::HashMap;
 use serde_json::{json, Value};
 use std::fmt::Write as _;
 use std::net::IpAddr;
-use xdpvs::control::{Conn, Five, Totals};
-use xdpvs::grammar::ListOpts;
-use xdpvs::lb::stats::Drop;
-use xdpvs::shm::{COUNTER_NAMES, DROPS_AT};
+use xdpvs_api::config::ServiceKey;
+use xdpvs_api::counters::{Counter, DropReason, Stats};
+use xdpvs_api::grammar::ListOpts;
+use xdpvs_api::msg::{Conn, DestView, LaddrView, Rates, Totals, View};
+use xdpvs_api::text::{addr_port, netmask_text, sched_flags_text};
 
 /// One real server as listed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DestRow {
     pub addr: IpAddr,
     pub port: u16,
-    pub forward: String,
-    pub weight: u64,
-    pub u_threshold: u64,
-    pub l_threshold: u64,
-    pub active: u64,
-    pub inactive: u64,
-    pub persist: u64,
-    pub stats: Five,
-    pub rate: Five,
+    pub forward: &'static str,
+    pub weight: u32,
+    pub u_threshold: u32,
+    pub l_threshold: u32,
+    pub active: u32,
+    pub inactive: u32,
+    pub persist: u32,
+    pub stats: Stats,
+    pub rate: Stats,
 }
 
 /// One service as listed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SvcRow {
     pub slot: u32,
-    /// "TCP", "UDP" or "FWM".
-    pub protocol: String,
-    pub addr: Option<IpAddr>,
-    pub port: u16,
-    pub fwmark: Option<u64>,
-    pub v6: bool,
-    pub scheduler: String,
+    pub key: ServiceKey,
+    pub scheduler: &'static str,
     pub flags: String,
-    pub persistent: Option<u64>,
+    pub persistent: Option<u32>,
     pub netmask: Option<String>,
     /// `-o`: one-packet scheduling.
     pub ops: bool,
-    pub stats: Five,
-    pub rate: Five,
+    pub stats: Stats,
+    pub rate: Stats,
     pub dests: Vec<DestRow>,
-    pub laddrs: Vec<(String, Option<String>)>,
+    pub laddrs: Vec<LaddrView>,
 }
 
 impl SvcRow {
+    /// "TCP", "UDP" or "FWM".
+    pub fn protocol(&self) -> &'static str {
+        match self.key {
+            ServiceKey::Addr(m) => m.proto.name(),
+            ServiceKey::Fwmark { .. } => "FWM",
+        }
+    }
+
+    pub fn addr(&self) -> Option<(IpAddr, u16)> {
+        match self.key {
+            ServiceKey::Addr(m) => Some((m.addr, m.port)),
+            ServiceKey::Fwmark { .. } => None,
+        }
+    }
+
+    pub fn fwmark(&self) -> Option<u32> {
+        match self.key {
+            ServiceKey::Fwmark { mark, .. } => Some(mark),
+            ServiceKey::Addr(_) => None,
+        }
+    }
+
     /// ipvsadm's service name: `TCP  addr:port`, `FWM  mark [IPv6]`.
     pub fn name(&self) -> String {
-        match (self.fwmark, self.addr) {
-            (Some(m), _) => format!("FWM  {m}{}", if self.v6 { " IPv6" } else { "" }),
-            (None, Some(a)) => {
-                let mut n = format!("{}  {}", self.protocol, addr_port(a, self.port));
-                if !self.v6 {
+        match self.key {
+            ServiceKey::Fwmark { mark, v6 } => format!("FWM  {mark}{}", if v6 { " IPv6" } else { "" }),
+            ServiceKey::Addr(m) => {
+                let mut n = format!("{}  {}", m.proto.name(), addr_port(m.addr, m.port));
+                if !self.key.is_v6() {
                     n.truncate(33);
                 }
                 n
             }
-            (None, None) => self.protocol.clone(),
         }
     }
 
-    /// ipvsadm's service option: `-t addr:port`, `-u addr:port`, `-f mark`.
-    pub fn arg(&self) -> String {
-        match (self.fwmark, self.addr) {
-            (Some(m), _) => format!("-f {m}"),
-            (None, Some(a)) => {
-                format!("{} {}", if self.protocol == "UDP" { "-u" } else { "-t" }, addr_port(a, self.port))
+    /// Sort key of ipvsadm's comparator: fwmark, protocol, address, port.
+    fn order(&self) -> (Option<u32>, &'static str, Option<(IpAddr, u16)>) {
+        (self.fwmark(), self.protocol(), self.addr())
+    }
+}
+
+/// The rows of a listing: the view's services with every core's counters
+/// (minus the `-Z` zero point) and the rate estimates.
+pub fn rows(view: &View, totals: &Totals, rates: &Rates) -> Vec<SvcRow> {
+    let (svc_rates, dest_rates) = (Rates::index(&rates.services), Rates::index(&rates.dests));
+    view.services
+        .iter()
+        .map(|s| {
+            let spec = &s.spec;
+            let full = if spec.key.is_v6() { 128 } else { 32 };
+            let stats = totals.services.get(&(s.slot, s.serial)).copied().unwrap_or_default();
+            SvcRow {
+                slot: s.slot,
+                key: spec.key,
+                scheduler: spec.sched.name(),
+                flags: sched_flags_text(spec.flags, spec.sched.name()),
+                persistent: spec.persistent,
+                netmask: (spec.persistent.is_some() && spec.netmask != full)
+                    .then(|| netmask_text(spec.netmask, spec.key.is_v6())),
+                ops: spec.ops,
+                stats: stats.minus(&s.baseline),
+                rate: svc_rates.get(&(s.slot, s.serial)).copied().unwrap_or_default(),
+                dests: s.dests.iter().map(|d| dest_row(d, totals, &dest_rates)).collect(),
+                laddrs: s.laddrs.clone(),
             }
-            (None, None) => String::new(),
-        }
-    }
+        })
+        .collect()
 }
 
-pub fn addr_port(a: IpAddr, p: u16) -> String {
-    match a {
-        IpAddr::V4(a) => format!("{a}:{p}"),
-        IpAddr::V6(a) => format!("[{a}]:{p}"),
+fn dest_row(d: &DestView, totals: &Totals, rates: &HashMap<(u32, u32), Stats>) -> DestRow {
+    let t = totals.dests.get(&(d.slot, d.serial)).copied().unwrap_or_default();
+    DestRow {
+        addr: d.spec.addr,
+        port: d.spec.port,
+        forward: d.spec.fwd.name(),
+        weight: d.spec.weight,
+        u_threshold: d.spec.u_threshold,
+        l_threshold: d.spec.l_threshold,
+        active: t.active,
+        inactive: t.inactive,
+        persist: t.persist,
+        stats: t.stats.minus(&d.baseline),
+        rate: rates.get(&(d.slot, d.serial)).copied().unwrap_or_default(),
     }
-}
-
-fn five(v: Option<&Value>) -> Five {
-    let mut f = [0u64; 5];
-    if let Some(a) = v.and_then(Value::as_array) {
-        for (x, y) in f.iter_mut().zip(a) {
-            *x = y.as_u64().unwrap_or(0);
-        }
-    }
-    f
-}
-
-fn sub(a: Five, b: Five) -> Five {
-    let mut r = a;
-    for (x, y) in r.iter_mut().zip(b) {
-        *x = x.saturating_sub(y);
-    }
-    r
-}
-
-fn u(v: &Value, k: &str) -> u64 {
-    v.get(k).and_then(Value::as_u64).unwrap_or(0)
-}
-
-/// Rate estimates by (slot, serial): `[[slot, serial, cps, inpps, outpps, inbps, outbps], …]`.
-fn rates(rates: &Value, kind: &str) -> hashbrown::HashMap<(u64, u64), Five> {
-    let mut m = hashbrown::HashMap::new();
-    for r in rates.get(kind).and_then(Value::as_array).into_iter().flatten() {
-        let Some(a) = r.as_array() else { continue };
-        let g = |i: usize| a.get(i).and_then(Value::as_u64).unwrap_or(0);
-        m.insert((g(0), g(1)), [g(2), g(3), g(4), g(5), g(6)]);
-    }
-    m
-}
-
-/// The rows of a listing.
-pub fn rows(view: &Value, totals: &Totals, rate_blob: &Value) -> Vec<SvcRow> {
-    let (svc_rates, dest_rates) = (rates(rate_blob, "services"), rates(rate_blob, "dests"));
-    let mut out = Vec::new();
-    for s in view.get("services").and_then(Value::as_array).into_iter().flatten() {
-        let (slot, serial) = (u(s, "slot"), u(s, "serial"));
-        let stats = totals.services.get(&(slot as u32, serial as u32)).copied().unwrap_or_default();
-        let dests = s
-            .get("dests")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .map(|d| {
-                let (dslot, dserial) = (u(d, "slot"), u(d, "serial"));
-                let (st, active, inactive, persist) =
-                    totals.dests.get(&(dslot as u32, dserial as u32)).copied().unwrap_or_default();
-                DestRow {
-                    addr: d
-                        .get("address")
-                        .and_then(Value::as_str)
-                        .and_then(|a| a.parse().ok())
-                        .unwrap_or(IpAddr::from([0, 0, 0, 0])),
-                    port: u(d, "port") as u16,
-                    forward: d.get("forward").and_then(Value::as_str).unwrap_or("?").to_string(),
-                    weight: u(d, "weight"),
-                    u_threshold: u(d, "u_threshold"),
-                    l_threshold: u(d, "l_threshold"),
-                    active: u64::from(active),
-                    inactive: u64::from(inactive),
-                    persist: u64::from(persist),
-                    stats: sub(st, five(d.get("baseline"))),
-                    rate: dest_rates.get(&(dslot, dserial)).copied().unwrap_or_default(),
-                }
-            })
-            .collect();
-        out.push(SvcRow {
-            slot: slot as u32,
-            protocol: s.get("protocol").and_then(Value::as_str).unwrap_or("?").to_string(),
-            addr: s.get("address").and_then(Value::as_str).and_then(|a| a.parse().ok()),
-            port: u(s, "port") as u16,
-            fwmark: s.get("fwmark").and_then(Value::as_u64),
-            v6: s.get("v6").and_then(Value::as_bool).unwrap_or(false),
-            scheduler: s.get("scheduler").and_then(Value::as_str).unwrap_or("?").to_string(),
-            flags: s.get("flags").and_then(Value::as_str).unwrap_or("").to_string(),
-            persistent: s.get("persistent").and_then(Value::as_u64),
-            netmask: s.get("netmask").and_then(Value::as_str).map(str::to_string),
-            ops: s.get("ops").and_then(Value::as_bool).unwrap_or(false),
-            stats: sub(stats, five(s.get("baseline"))),
-            rate: svc_rates.get(&(slot, serial)).copied().unwrap_or_default(),
-            dests,
-            laddrs: s
-                .get("laddrs")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .map(|l| {
-                    (
-                        l.get("address").and_then(Value::as_str).unwrap_or("?").to_string(),
-                        l.get("iface").and_then(Value::as_str).map(str::to_string),
-                    )
-                })
-                .collect(),
-        });
-    }
-    out
 }
 
 /// `--sort`: services by fwmark, protocol, address, port; real servers by
 /// address, port (as ipvsadm's comparators).
 pub fn sort(rows: &mut [SvcRow]) {
-    rows.sort_by(|a, b| (a.fwmark, &a.protocol, a.addr, a.port).cmp(&(b.fwmark, &b.protocol, b.addr, b.port)));
+    rows.sort_by(|a, b| a.order().cmp(&b.order()));
     for r in rows.iter_mut() {
         r.dests.sort_by_key(|d| (d.addr, d.port));
     }
@@ -210,119 +160,132 @@ pub fn largenum(n: u64, exact: bool) -> String {
     }
 }
 
-fn nums(v: &Five, exact: bool) -> String {
-    v.iter().map(|n| largenum(*n, exact)).collect()
+fn nums(v: &Stats, exact: bool) -> String {
+    v.fields().iter().map(|n| largenum(*n, exact)).collect()
+}
+
+/// Which `-L` layout.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    Plain,
+    Stats,
+    Rate,
+    Thresholds,
+    PersistentConn,
+}
+
+impl Layout {
+    fn of(o: &ListOpts) -> Layout {
+        match () {
+            _ if o.stats => Layout::Stats,
+            _ if o.rate => Layout::Rate,
+            _ if o.thresholds => Layout::Thresholds,
+            _ if o.persistent_conn => Layout::PersistentConn,
+            _ => Layout::Plain,
+        }
+    }
+
+    /// The two title lines.
+    fn titles(self) -> String {
+        let title = |cols: &[&str], w: usize, right: bool| {
+            let mut t = format!("{:<33}", "Prot LocalAddress:Port");
+            for c in cols {
+                let _ = if right { write!(t, " {c:>w$}") } else { write!(t, " {c:<w$}") };
+            }
+            t
+        };
+        let first = match self {
+            Layout::Stats => title(&["Conns", "InPkts", "OutPkts", "InBytes", "OutBytes"], 8, true),
+            Layout::Rate => title(&["CPS", "InPPS", "OutPPS", "InBPS", "OutBPS"], 8, true),
+            Layout::Thresholds => title(&["Uthreshold", "Lthreshold", "ActiveConn", "InActConn"], 10, false),
+            Layout::PersistentConn => format!(
+                "{:<33} {:<9} {:<11} {:<10} {:<10}",
+                "Prot LocalAddress:Port", "Weight", "PersistConn", "ActiveConn", "InActConn"
+            ),
+            Layout::Plain => {
+                return "Prot LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n"
+                    .into()
+            }
+        };
+        format!("{first}\n  -> RemoteAddress:Port\n")
+    }
+
+    fn service(self, s: &SvcRow, exact: bool) -> String {
+        let name = s.name();
+        match self {
+            Layout::Stats => format!("{name:<33}{}\n", nums(&s.stats, exact)),
+            Layout::Rate => format!("{name:<33}{}\n", nums(&s.rate, exact)),
+            _ => {
+                let mut out = format!("{name} {}", s.scheduler);
+                if !s.flags.is_empty() {
+                    let _ = write!(out, " ({})", s.flags);
+                }
+                if let Some(p) = s.persistent {
+                    let _ = write!(out, " persistent {p}");
+                    if let Some(m) = &s.netmask {
+                        let _ = write!(out, " mask {m}");
+                    }
+                }
+                if s.ops {
+                    out.push_str(" ops");
+                }
+                out.push('\n');
+                out
+            }
+        }
+    }
+
+    fn dest(self, d: &DestRow, v6: bool, exact: bool) -> String {
+        let mut dn = addr_port(d.addr, d.port);
+        if !v6 {
+            dn.truncate(28);
+        }
+        match self {
+            Layout::Stats => format!("  -> {dn:<28}{}\n", nums(&d.stats, exact)),
+            Layout::Rate => format!(
+                "  -> {dn:<28} {:>8} {:>8} {:>8}{}{}\n",
+                d.rate.conns,
+                d.rate.inpkts,
+                d.rate.outpkts,
+                largenum(d.rate.inbytes, exact),
+                largenum(d.rate.outbytes, exact)
+            ),
+            Layout::Thresholds => format!(
+                "  -> {dn:<28} {:<10} {:<10} {:<10} {:<10}\n",
+                d.u_threshold, d.l_threshold, d.active, d.inactive
+            ),
+            Layout::PersistentConn => {
+                format!("  -> {dn:<28} {:<9} {:<11} {:<10} {:<10}\n", d.weight, d.persist, d.active, d.inactive)
+            }
+            Layout::Plain => {
+                format!("  -> {dn:<28} {:<7} {:<6} {:<10} {:<10}\n", d.forward, d.weight, d.active, d.inactive)
+            }
+        }
+    }
 }
 
 /// The `-L` text for `rows`. `header`: the version line (ipvsadm omits it
 /// when one service is asked for).
 pub fn render(rows: &[SvcRow], o: &ListOpts, header: bool) -> String {
+    let layout = Layout::of(o);
     let mut out = String::new();
     if header {
-        let _ = writeln!(out, "IP Virtual Server version 1.2.1 (size=4096)");
+        out.push_str("IP Virtual Server version 1.2.1 (size=4096)\n");
     }
-    let title = |a: &str, cols: &[&str], w: usize, right: bool| {
-        let mut t = format!("{a:<33}");
-        for c in cols {
-            if right {
-                let _ = write!(t, " {c:>w$}");
-            } else {
-                let _ = write!(t, " {c:<w$}");
-            }
-        }
-        t
-    };
-    if o.stats {
-        let _ = writeln!(
-            out,
-            "{}",
-            title("Prot LocalAddress:Port", &["Conns", "InPkts", "OutPkts", "InBytes", "OutBytes"], 8, true)
-        );
-        let _ = writeln!(out, "  -> RemoteAddress:Port");
-    } else if o.rate {
-        let _ = writeln!(
-            out,
-            "{}",
-            title("Prot LocalAddress:Port", &["CPS", "InPPS", "OutPPS", "InBPS", "OutBPS"], 8, true)
-        );
-        let _ = writeln!(out, "  -> RemoteAddress:Port");
-    } else if o.thresholds {
-        let _ = writeln!(
-            out,
-            "{}",
-            title("Prot LocalAddress:Port", &["Uthreshold", "Lthreshold", "ActiveConn", "InActConn"], 10, false)
-        );
-        let _ = writeln!(out, "  -> RemoteAddress:Port");
-    } else if o.persistent_conn {
-        let _ = writeln!(
-            out,
-            "{:<33} {:<9} {:<11} {:<10} {:<10}",
-            "Prot LocalAddress:Port", "Weight", "PersistConn", "ActiveConn", "InActConn"
-        );
-        let _ = writeln!(out, "  -> RemoteAddress:Port");
-    } else {
-        let _ = writeln!(out, "Prot LocalAddress:Port Scheduler Flags");
-        let _ = writeln!(out, "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn");
-    }
+    out.push_str(&layout.titles());
     for s in rows {
-        let name = s.name();
-        if o.stats {
-            let _ = writeln!(out, "{name:<33}{}", nums(&s.stats, o.exact));
-        } else if o.rate {
-            let _ = writeln!(out, "{name:<33}{}", nums(&s.rate, o.exact));
-        } else {
-            let _ = write!(out, "{name} {}", s.scheduler);
-            if !s.flags.is_empty() {
-                let _ = write!(out, " ({})", s.flags);
-            }
-            if let Some(p) = s.persistent {
-                let _ = write!(out, " persistent {p}");
-                if let Some(m) = &s.netmask {
-                    let _ = write!(out, " mask {m}");
-                }
-            }
-            if s.ops {
-                out.push_str(" ops");
-            }
-            out.push('\n');
-        }
+        out.push_str(&layout.service(s, o.exact));
         for d in &s.dests {
-            let mut dn = addr_port(d.addr, d.port);
-            if !s.v6 {
-                dn.truncate(28);
-            }
-            let _ = if o.stats {
-                writeln!(out, "  -> {dn:<28}{}", nums(&d.stats, o.exact))
-            } else if o.rate {
-                writeln!(
-                    out,
-                    "  -> {dn:<28} {:>8} {:>8} {:>8}{}{}",
-                    d.rate[0],
-                    d.rate[1],
-                    d.rate[2],
-                    largenum(d.rate[3], o.exact),
-                    largenum(d.rate[4], o.exact)
-                )
-            } else if o.thresholds {
-                writeln!(
-                    out,
-                    "  -> {dn:<28} {:<10} {:<10} {:<10} {:<10}",
-                    d.u_threshold, d.l_threshold, d.active, d.inactive
-                )
-            } else if o.persistent_conn {
-                writeln!(out, "  -> {dn:<28} {:<9} {:<11} {:<10} {:<10}", d.weight, d.persist, d.active, d.inactive)
-            } else {
-                writeln!(out, "  -> {dn:<28} {:<7} {:<6} {:<10} {:<10}", d.forward, d.weight, d.active, d.inactive)
-            };
+            out.push_str(&layout.dest(d, s.key.is_v6(), o.exact));
         }
     }
     out
 }
 
 /// `--timeout`.
-pub fn timeouts(view: &Value) -> String {
-    let t = view.get("timeouts").cloned().unwrap_or(Value::Null);
-    format!("Timeout (tcp tcpfin udp): {} {} {}\n", u(&t, "tcp"), u(&t, "tcpfin"), u(&t, "udp"))
+pub fn timeouts(view: &View) -> String {
+    let t = view.timeouts;
+    format!("Timeout (tcp tcpfin udp): {} {} {}\n", t.tcp, t.tcpfin, t.udp)
 }
 
 fn proto_name(c: &Conn) -> &'static str {
@@ -331,6 +294,10 @@ fn proto_name(c: &Conn) -> &'static str {
         17 => "UDP",
         _ => "IP",
     }
+}
+
+fn sock(a: std::net::SocketAddr) -> String {
+    addr_port(a.ip(), a.port())
 }
 
 /// `-c`: ipvsadm's connection listing; FULLNAT connections add their local
@@ -346,15 +313,10 @@ pub fn render_conns(conns: &[Conn]) -> String {
     }
     for c in conns {
         let expire = format!("{:02}:{:02}", c.expires_in / 60, c.expires_in % 60);
-        let (cn, vn, dn) = (
-            addr_port(c.client.ip(), c.client.port()),
-            addr_port(c.virt.ip(), c.virt.port()),
-            addr_port(c.dest.ip(), c.dest.port()),
-        );
-        let _ = write!(out, "{:<3} {expire:<6} {:<11} {cn:<18} {vn:<18} ", proto_name(c), c.state);
+        let (cn, vn, dn) = (sock(c.client), sock(c.virt), sock(c.dest));
+        let _ = write!(out, "{:<3} {expire:<6} {:<11} {cn:<18} {vn:<18} ", proto_name(c), c.state.name());
         let _ = if fullnat {
-            let l = c.local.map_or("-".to_string(), |l| addr_port(l.ip(), l.port()));
-            writeln!(out, "{dn:<18} {l}")
+            writeln!(out, "{dn:<18} {}", c.local.map_or("-".to_string(), sock))
         } else {
             writeln!(out, "{dn}")
         };
@@ -367,10 +329,17 @@ pub fn render_conns(conns: &[Conn]) -> String {
 pub fn render_laddrs(rows: &[SvcRow]) -> String {
     let mut out = format!("{:<20} {:<8} {:<20} {:<10}\n", "VIP:VPORT", "TOTAL", "LADDR", "IFACE");
     for s in rows {
-        let vip = s.addr.map_or_else(|| format!("FWM {}", s.fwmark.unwrap_or(0)), |a| addr_port(a, s.port));
+        let vip = s.addr().map_or_else(|| format!("FWM {}", s.fwmark().unwrap_or(0)), |(a, p)| addr_port(a, p));
         let _ = writeln!(out, "{vip:<20} {:<8}", s.laddrs.len());
-        for (a, i) in &s.laddrs {
-            let _ = writeln!(out, "{:<20} {:<8} {a:<20} {:<10}", "", "", i.as_deref().unwrap_or("-"));
+        for l in &s.laddrs {
+            let _ = writeln!(
+                out,
+                "{:<20} {:<8} {:<20} {:<10}",
+                "",
+                "",
+                l.addr.to_string(),
+                l.iface.as_deref().unwrap_or("-")
+            );
         }
     }
     out
@@ -379,88 +348,71 @@ pub fn render_laddrs(rows: &[SvcRow]) -> String {
 /// Per-core counters and drops by reason (`--cores`).
 pub fn render_cores(totals: &Totals) -> String {
     let mut out = String::new();
+    let names = Counter::ALL.iter().map(|c| (c.name().to_string(), c.index()));
+    let names: Vec<(String, usize)> =
+        names.chain(DropReason::ALL.iter().map(|d| (format!("drop:{}", d.name()), d.index()))).collect();
     // Wide enough for the longest name ("drop:session_table_full").
-    let w =
-        COUNTER_NAMES.iter().map(|n| n.len()).chain(Drop::ALL.iter().map(|d| d.name().len() + 5)).max().unwrap_or(16);
+    let w = names.iter().map(|n| n.0.len()).max().unwrap_or(16);
     let _ = write!(out, "{:<w$}", "Counter");
     for c in 0..totals.cores.len() {
         let _ = write!(out, " {:>14}", format!("core{c}"));
     }
     let _ = writeln!(out, " {:>14}", "total");
-    let mut row = |name: &str, k: usize| {
-        let vals: Vec<u64> = totals.cores.iter().map(|c| c.counters.get(k).copied().unwrap_or(0)).collect();
+    for (name, k) in names {
+        let vals: Vec<u64> = totals.cores.iter().map(|c| c.counters.0[k]).collect();
         let _ = write!(out, "{name:<w$}");
         for v in &vals {
             let _ = write!(out, " {v:>14}");
         }
         let _ = writeln!(out, " {:>14}", vals.iter().sum::<u64>());
-    };
-    for (k, name) in COUNTER_NAMES.iter().enumerate() {
-        row(name, k);
-    }
-    for (k, d) in Drop::ALL.iter().enumerate() {
-        row(&format!("drop:{}", d.name()), DROPS_AT + k);
     }
     out
 }
 
-fn five_json(f: &Five, names: [&str; 5]) -> Value {
-    Value::Object(names.iter().zip(f).map(|(n, v)| (n.to_string(), json!(v))).collect())
+fn stats_json(f: &Stats, names: [&str; 5]) -> Value {
+    Value::Object(names.iter().zip(f.fields()).map(|(n, v)| (n.to_string(), json!(v))).collect())
+}
+
+fn service_json(s: &SvcRow) -> Value {
+    let dests: Vec<Value> = s
+        .dests
+        .iter()
+        .map(|d| {
+            json!({"address": d.addr.to_string(), "port": d.port, "forward": d.forward, "weight": d.weight,
+                "u_threshold": d.u_threshold, "l_threshold": d.l_threshold, "active": d.active,
+                "inactive": d.inactive, "persistent_conns": d.persist,
+                "stats": stats_json(&d.stats, Stats::NAMES), "rate": stats_json(&d.rate, Stats::RATE_NAMES)})
+        })
+        .collect();
+    json!({"service": s.name().split_whitespace().collect::<Vec<_>>().join(" "), "protocol": s.protocol(),
+        "address": s.addr().map(|a| a.0.to_string()), "port": s.addr().map_or(0, |a| a.1), "fwmark": s.fwmark(),
+        "scheduler": s.scheduler, "flags": s.flags, "persistent": s.persistent, "netmask": s.netmask, "ops": s.ops,
+        "stats": stats_json(&s.stats, Stats::NAMES), "rate": stats_json(&s.rate, Stats::RATE_NAMES), "dests": dests,
+        "laddrs": s.laddrs.iter().map(|l| json!({"address": l.addr.to_string(), "iface": l.iface})).collect::<Vec<_>>()})
+}
+
+fn drops_json(c: &xdpvs_api::counters::CounterArray) -> Value {
+    Value::Object(DropReason::ALL.iter().map(|&d| (d.name().to_string(), json!(c.dropped(d)))).collect())
+}
+
+fn worker_json(i: usize, c: &xdpvs_api::shm::CoreRead) -> Value {
+    let mut m = serde_json::Map::new();
+    m.insert("core".into(), json!(i));
+    m.insert("generation".into(), json!(c.generation));
+    for &k in Counter::ALL {
+        m.insert(k.name().to_string(), json!(c.counters.get(k)));
+    }
+    m.insert("sessions".into(), json!(c.counters.get(Counter::SessionsV4) + c.counters.get(Counter::SessionsV6)));
+    m.insert("drops".into(), drops_json(&c.counters));
+    Value::Object(m)
 }
 
 /// Everything as one JSON object.
-pub fn to_json(rows: &[SvcRow], view: &Value, totals: &Totals, conns: Option<&[Conn]>) -> Value {
-    const STATS: [&str; 5] = ["conns", "inpkts", "outpkts", "inbytes", "outbytes"];
-    const RATE: [&str; 5] = ["cps", "inpps", "outpps", "inbps", "outbps"];
-    let services: Vec<Value> = rows
-        .iter()
-        .map(|s| {
-            let dests: Vec<Value> = s
-                .dests
-                .iter()
-                .map(|d| {
-                    json!({"address": d.addr.to_string(), "port": d.port, "forward": d.forward, "weight": d.weight,
-                        "u_threshold": d.u_threshold, "l_threshold": d.l_threshold, "active": d.active,
-                        "inactive": d.inactive, "persistent_conns": d.persist,
-                        "stats": five_json(&d.stats, STATS), "rate": five_json(&d.rate, RATE)})
-                })
-                .collect();
-            json!({"service": s.name().split_whitespace().collect::<Vec<_>>().join(" "), "protocol": s.protocol,
-                "address": s.addr.map(|a| a.to_string()), "port": s.port, "fwmark": s.fwmark,
-                "scheduler": s.scheduler, "flags": s.flags, "persistent": s.persistent, "netmask": s.netmask, "ops": s.ops,
-                "stats": five_json(&s.stats, STATS), "rate": five_json(&s.rate, RATE), "dests": dests,
-                "laddrs": s.laddrs.iter().map(|(a, i)| json!({"address": a, "iface": i})).collect::<Vec<_>>()})
-        })
-        .collect();
-    let counter = |c: &xdpvs::shm::CoreRead, k: usize| c.counters.get(k).copied().unwrap_or(0);
-    let workers: Vec<Value> = totals
-        .cores
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            let mut m = serde_json::Map::new();
-            m.insert("core".into(), json!(i));
-            m.insert("generation".into(), json!(c.generation));
-            for (k, n) in COUNTER_NAMES.iter().enumerate() {
-                m.insert(n.to_string(), json!(counter(c, k)));
-            }
-            m.insert("sessions".into(), json!(counter(c, 11) + counter(c, 12)));
-            let drops: serde_json::Map<String, Value> = Drop::ALL
-                .iter()
-                .enumerate()
-                .map(|(k, d)| (d.name().to_string(), json!(counter(c, DROPS_AT + k))))
-                .collect();
-            m.insert("drops".into(), Value::Object(drops));
-            Value::Object(m)
-        })
-        .collect();
-    let drops: serde_json::Map<String, Value> = Drop::ALL
-        .iter()
-        .enumerate()
-        .map(|(k, d)| (d.name().to_string(), json!(totals.cores.iter().map(|c| counter(c, DROPS_AT + k)).sum::<u64>())))
-        .collect();
-    let mut v = json!({"generation": view.get("generation"), "pid": view.get("pid"), "timeouts": view.get("timeouts"),
-        "services": services, "workers": workers, "drops": drops});
+pub fn to_json(rows: &[SvcRow], view: &View, totals: &Totals, conns: Option<&[Conn]>) -> Value {
+    let workers: Vec<Value> = totals.cores.iter().enumerate().map(|(i, c)| worker_json(i, c)).collect();
+    let mut v = json!({"generation": view.generation, "pid": view.pid, "timeouts": view.timeouts,
+        "services": rows.iter().map(service_json).collect::<Vec<_>>(), "workers": workers,
+        "drops": drops_json(&totals.counters())});
     if let Some(c) = conns {
         v["connections"] = json!(c);
     }
@@ -470,79 +422,108 @@ pub fn to_json(rows: &[SvcRow], view: &Value, totals: &Totals, conns: Option<&[C
 #[cfg(test)]
 mod tests {
     use super::*;
-    use xdpvs::shm::{CoreRead, DestEntry, SvcEntry};
+    use xdpvs_api::config::{sched_flags, DestSpec, Fwd, Match, Proto, SchedKind, ServiceSpec};
+    use xdpvs_api::counters::CounterArray;
+    use xdpvs_api::msg::{ConnState, RateEntry, ServiceView, TimeoutView};
+    use xdpvs_api::shm::{CoreRead, DestEntry, SvcEntry};
+    use xdpvs_api::state::TcpState;
+
+    fn key(proto: Proto, a: &str, port: u16) -> ServiceKey {
+        ServiceKey::Addr(Match { proto, addr: a.parse().unwrap(), port })
+    }
+
+    fn svc(slot: u32, serial: u32, spec: ServiceSpec, dests: Vec<DestView>) -> ServiceView {
+        ServiceView { slot, serial, spec, baseline: Stats::default(), dests, laddrs: vec![] }
+    }
+
+    fn dest(slot: u32, serial: u32, a: &str, port: u16, fwd: Fwd, weight: u32) -> DestView {
+        let addr = a.parse().unwrap();
+        let spec = DestSpec { addr, port, weight, fwd, u_threshold: 0, l_threshold: 0 };
+        DestView { slot, serial, spec, baseline: Stats::default() }
+    }
 
     /// A fixed service set: NAT with persistence, an IPv6 DR service, a
     /// fwmark service and a FULLNAT one.
-    fn fixture() -> (Value, Totals, Value) {
-        let view = json!({"generation": 9, "pid": 1, "timeouts": {"tcp": 900, "tcpfin": 120, "udp": 300},
-          "services": [
-            {"slot": 0, "serial": 1, "protocol": "TCP", "address": "198.18.0.10", "port": 80, "fwmark": null, "v6": false,
-             "scheduler": "wrr", "flags": "", "persistent": 300, "netmask": "255.255.255.0", "baseline": [0,0,0,0,0],
-             "dests": [
-               {"slot": 0, "serial": 2, "address": "198.19.0.12", "port": 8080, "forward": "Masq", "weight": 3, "u_threshold": 0, "l_threshold": 0, "baseline": [0,0,0,0,0]},
-               {"slot": 1, "serial": 3, "address": "198.19.0.11", "port": 8080, "forward": "Masq", "weight": 1, "u_threshold": 100, "l_threshold": 50, "baseline": [10,10,10,10,10]}],
-             "laddrs": []},
-            {"slot": 1, "serial": 4, "protocol": "UDP", "address": "2001:db8::10", "port": 53, "fwmark": null, "v6": true,
-             "scheduler": "sh", "flags": "sh-fallback,sh-port", "persistent": null, "netmask": null, "ops": true, "baseline": [0,0,0,0,0],
-             "dests": [{"slot": 2, "serial": 5, "address": "2001:db8::11", "port": 53, "forward": "Route", "weight": 1, "u_threshold": 0, "l_threshold": 0, "baseline": [0,0,0,0,0]}],
-             "laddrs": []},
-            {"slot": 2, "serial": 6, "protocol": "FWM", "address": null, "port": 0, "fwmark": 7, "v6": false,
-             "scheduler": "rr", "flags": "", "persistent": 60, "netmask": null, "baseline": [0,0,0,0,0],
-             "dests": [{"slot": 3, "serial": 7, "address": "198.19.0.13", "port": 0, "forward": "Tunnel", "weight": 2, "u_threshold": 0, "l_threshold": 0, "baseline": [0,0,0,0,0]}],
-             "laddrs": []},
-            {"slot": 3, "serial": 8, "protocol": "TCP", "address": "198.18.0.20", "port": 443, "fwmark": null, "v6": false,
-             "scheduler": "mh", "flags": "", "persistent": null, "netmask": null, "baseline": [0,0,0,0,0],
-             "dests": [{"slot": 4, "serial": 9, "address": "198.19.0.14", "port": 443, "forward": "FullNat", "weight": 1, "u_threshold": 0, "l_threshold": 0, "baseline": [0,0,0,0,0]}],
-             "laddrs": [{"address": "198.19.0.250", "iface": "d1"}]}]});
-        let core = |k: u64| CoreRead {
+    fn fixture() -> (View, Totals, Rates) {
+        let mut nat = ServiceSpec::new(key(Proto::Tcp, "198.18.0.10", 80), SchedKind::Wrr);
+        (nat.persistent, nat.netmask) = (Some(300), 24);
+        let mut slow = dest(1, 3, "198.19.0.11", 8080, Fwd::Nat, 1);
+        (slow.spec.u_threshold, slow.spec.l_threshold) = (100, 50);
+        slow.baseline = Stats::from_fields([10; 5]);
+        let mut dns = ServiceSpec::new(key(Proto::Udp, "2001:db8::10", 53), SchedKind::Sh);
+        (dns.flags, dns.ops) = (sched_flags::FALLBACK | sched_flags::PORT, true);
+        let mut fwm = ServiceSpec::new(ServiceKey::Fwmark { mark: 7, v6: false }, SchedKind::Rr);
+        fwm.persistent = Some(60);
+        let mut fnat = svc(
+            3,
+            8,
+            ServiceSpec::new(key(Proto::Tcp, "198.18.0.20", 443), SchedKind::Mh),
+            vec![dest(4, 9, "198.19.0.14", 443, Fwd::FullNat, 1)],
+        );
+        fnat.laddrs = vec![LaddrView { addr: "198.19.0.250".parse().unwrap(), iface: Some("d1".into()) }];
+        let view = View {
             generation: 9,
-            adopted_ns: 0,
-            counters: vec![k; 64],
+            pid: 1,
+            timeouts: TimeoutView { tcp: 900, tcpfin: 120, udp: 300 },
             services: vec![
-                SvcEntry { slot: 0, serial: 1, counters: [150 * k, 900 * k, 750 * k, 61_728 * k, 1_172_839 * k] },
-                SvcEntry { slot: 3, serial: 8, counters: [0, 60_000_000 * k, 0, 500_000_000_000 * k, 0] },
+                svc(0, 1, nat, vec![dest(0, 2, "198.19.0.12", 8080, Fwd::Nat, 3), slow]),
+                svc(1, 4, dns, vec![dest(2, 5, "2001:db8::11", 53, Fwd::Dr, 1)]),
+                svc(2, 6, fwm, vec![dest(3, 7, "198.19.0.13", 0, Fwd::Tun, 2)]),
+                fnat,
             ],
-            dests: vec![
-                DestEntry {
-                    slot: 0,
-                    serial: 2,
-                    active: k as u32,
-                    inactive: 2 * k as u32,
-                    persist: 1,
-                    counters: [100 * k, 600 * k, 500 * k, 41_152 * k, 781_892 * k],
-                },
-                DestEntry {
-                    slot: 1,
-                    serial: 3,
-                    active: 0,
-                    inactive: k as u32,
-                    persist: 0,
-                    counters: [50 * k + 5, 300 * k + 5, 250 * k + 5, 20_576 * k + 5, 390_947 * k + 5],
-                },
-            ],
+            ..View::default()
         };
-        let mut t = Totals::default();
-        for k in [1u64, 1] {
-            let c = core(k);
-            for s in &c.services {
-                let e = t.services.entry((s.slot, s.serial)).or_default();
-                for (x, y) in e.iter_mut().zip(s.counters) {
-                    *x += y;
-                }
+        let core = |k: u64| {
+            let mut counters = CounterArray::default();
+            counters.0 = [k; xdpvs_api::counters::ARRAY_LEN];
+            CoreRead {
+                generation: 9,
+                adopted_ns: 0,
+                counters,
+                services: vec![
+                    SvcEntry {
+                        slot: 0,
+                        serial: 1,
+                        stats: Stats::from_fields([150 * k, 900 * k, 750 * k, 61_728 * k, 1_172_839 * k]),
+                    },
+                    SvcEntry {
+                        slot: 3,
+                        serial: 8,
+                        stats: Stats::from_fields([0, 60_000_000 * k, 0, 500_000_000_000 * k, 0]),
+                    },
+                ],
+                dests: vec![
+                    DestEntry {
+                        slot: 0,
+                        serial: 2,
+                        active: k as u32,
+                        inactive: 2 * k as u32,
+                        persist: 1,
+                        stats: Stats::from_fields([100 * k, 600 * k, 500 * k, 41_152 * k, 781_892 * k]),
+                    },
+                    DestEntry {
+                        slot: 1,
+                        serial: 3,
+                        active: 0,
+                        inactive: k as u32,
+                        persist: 0,
+                        stats: Stats::from_fields([
+                            50 * k + 5,
+                            300 * k + 5,
+                            250 * k + 5,
+                            20_576 * k + 5,
+                            390_947 * k + 5,
+                        ]),
+                    },
+                ],
             }
-            for d in &c.dests {
-                let e = t.dests.entry((d.slot, d.serial)).or_default();
-                for (x, y) in e.0.iter_mut().zip(d.counters) {
-                    *x += y;
-                }
-                e.1 += d.active;
-                e.2 += d.inactive;
-                e.3 += d.persist;
-            }
-            t.cores.push(c);
-        }
-        let rates = json!({"services": [[0, 1, 12, 80, 70, 6000, 120000]], "dests": [[0, 2, 8, 53, 47, 4000, 80000]]});
+        };
+        let t = Totals::of(vec![core(1), core(1)]);
+        let rate = |slot, serial, f| RateEntry { slot, serial, rate: Stats::from_fields(f) };
+        let rates = Rates {
+            services: vec![rate(0, 1, [12, 80, 70, 6000, 120000])],
+            dests: vec![rate(0, 2, [8, 53, 47, 4000, 80000])],
+        };
         (view, t, rates)
     }
 
@@ -603,21 +584,29 @@ TCP  198.18.0.20:443 mh\n\
 
     #[test]
     fn golden_connections_and_laddrs() {
-        let c = |p: &str, st: &str, e, cl: &str, vi: &str, de: &str, lo: Option<&str>| Conn {
+        let c = |p: &str, st: ConnState, e, cl: &str, vi: &str, de: &str, lo: Option<&str>| Conn {
             proto: if p == "TCP" { 6 } else { 17 },
             template: false,
-            state: st.into(),
+            state: st,
             expires_in: e,
             client: cl.parse().unwrap(),
             virt: vi.parse().unwrap(),
             dest: de.parse().unwrap(),
             local: lo.map(|l| l.parse().unwrap()),
-            forward: "Masq",
+            fwd: Fwd::Nat,
             svc: 0,
         };
         let conns = [
-            c("TCP", "ESTABLISHED", 898, "198.18.0.100:40000", "198.18.0.10:80", "198.19.0.12:8080", None),
-            c("UDP", "UDP", 65, "198.18.0.100:5353", "198.18.0.10:53", "198.19.0.11:53", None),
+            c(
+                "TCP",
+                ConnState::Tcp(TcpState::Established),
+                898,
+                "198.18.0.100:40000",
+                "198.18.0.10:80",
+                "198.19.0.12:8080",
+                None,
+            ),
+            c("UDP", ConnState::Udp, 65, "198.18.0.100:5353", "198.18.0.10:53", "198.19.0.11:53", None),
         ];
         assert_eq!(
             render_conns(&conns),
@@ -628,7 +617,7 @@ UDP 01:05  UDP         198.18.0.100:5353  198.18.0.10:53     198.19.0.11:53\n"
         );
         let fnat = [c(
             "TCP",
-            "SYN_RECV",
+            ConnState::Tcp(TcpState::SynRecv),
             59,
             "198.18.0.100:1",
             "198.18.0.20:443",

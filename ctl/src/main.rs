@@ -11,11 +11,11 @@
 use std::io::Read;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
-use xdpvs::admin::{apply_line, note, save};
-use xdpvs::control::{decode_conn, Request, Totals, OK};
-use xdpvs::grammar::{parse, parse_rules, Action, Invocation, ListOpts};
-use xdpvs::lb::config::{Config, ServiceKey};
-use xdpvs::shm::{monotonic_ns, Region, BLOB_RATES, BLOB_VIEW};
+use xdpvs_api::admin::{apply_rules, save};
+use xdpvs_api::config::{Config, ServiceKey};
+use xdpvs_api::grammar::{parse, Action, Invocation, ListOpts};
+use xdpvs_api::msg::{decode_blob, Conn, Rates, Request, Totals, View, OK};
+use xdpvs_api::shm::{monotonic_ns, Region, BLOB_RATES, BLOB_VIEW};
 mod listing;
 
 const USAGE: &str = "\
@@ -70,7 +70,8 @@ fn main() -> ExitCode {
         }
     };
     let result = match &inv.action {
-        Action::Admin(_) | Action::Zero(_) => command(&region, Request::Args(args)),
+        Action::Admin(cmd) => command(&region, Request::Command(cmd.clone())),
+        Action::Zero(key) => command(&region, Request::Zero(*key)),
         Action::Restore => {
             let mut text = String::new();
             match std::io::stdin().read_to_string(&mut text) {
@@ -78,9 +79,7 @@ fn main() -> ExitCode {
                 Err(e) => Err(format!("xdpvsadm: cannot read standard input: {e}")),
             }
         }
-        Action::Save => view(&region).map(|v| {
-            print!("{}", v.get("save").and_then(|s| s.as_str()).unwrap_or(""));
-        }),
+        Action::Save => view(&region).map(|v| print!("{}", v.save)),
         Action::List(l) => list(&region, &inv, l),
         Action::Laddrs(k) => laddrs(&region, &inv, k),
         Action::Help | Action::Version | Action::Check => Ok(()),
@@ -97,10 +96,9 @@ fn main() -> ExitCode {
 /// Sends one request; on success waits until every worker has adopted the
 /// generation it produced. Errors come back in ipvsadm's words.
 fn command(region: &Region, req: Request) -> Result<(), String> {
-    let bytes = serde_json::to_vec(&req).map_err(|e| format!("xdpvsadm: {e}"))?;
     let t0 = monotonic_ns();
     let (status, text, generation) =
-        region.call(&bytes, Duration::from_secs(30)).map_err(|e| format!("xdpvsadm: {e}"))?;
+        region.call(&req.encode(), Duration::from_secs(30)).map_err(|e| format!("xdpvsadm: {e}"))?;
     let answered = monotonic_ns();
     let text = String::from_utf8_lossy(&text).into_owned();
     if status != OK {
@@ -140,28 +138,19 @@ fn command(region: &Region, req: Request) -> Result<(), String> {
     }
 }
 
-fn view(region: &Region) -> Result<serde_json::Value, String> {
-    let bytes = region.read_blob(BLOB_VIEW);
-    serde_json::from_slice(&bytes).map_err(|e| format!("xdpvsadm: the daemon's configuration view is unreadable: {e}"))
+fn view(region: &Region) -> Result<View, String> {
+    decode_blob("configuration view", &region.read_blob(BLOB_VIEW))
 }
 
 /// The rows, narrowed to one service when asked.
-fn rows_for(
-    region: &Region,
-    service: Option<&ServiceKey>,
-) -> Result<(serde_json::Value, Totals, Vec<listing::SvcRow>), String> {
+fn rows_for(region: &Region, service: Option<&ServiceKey>) -> Result<(View, Totals, Vec<listing::SvcRow>), String> {
     let v = view(region)?;
     let totals = Totals::read(region);
-    let rates = serde_json::from_slice(&region.read_blob(BLOB_RATES)).unwrap_or(serde_json::Value::Null);
+    // No estimate yet (the first comes 2 s after start): rates read as zero.
+    let rates: Rates = decode_blob("rate estimate", &region.read_blob(BLOB_RATES)).unwrap_or_default();
     let mut rows = listing::rows(&v, &totals, &rates);
     if let Some(k) = service {
-        let want = match k {
-            ServiceKey::Addr(m) => {
-                format!("{} {}", if m.proto.name() == "UDP" { "-u" } else { "-t" }, listing::addr_port(m.addr, m.port))
-            }
-            ServiceKey::Fwmark { mark, .. } => format!("-f {mark}"),
-        };
-        rows.retain(|r| r.arg() == want);
+        rows.retain(|r| r.key == *k);
         if rows.is_empty() {
             return Err("No such service".into());
         }
@@ -176,7 +165,7 @@ fn list(region: &Region, inv: &Invocation, l: &ListOpts) -> Result<(), String> {
     }
     let conns = if l.connections {
         let recs = region.dump_connections(Duration::from_secs(60)).map_err(|e| format!("xdpvsadm: {e}"))?;
-        let mut c: Vec<_> = recs.iter().map(decode_conn).collect();
+        let mut c: Vec<_> = recs.iter().map(Conn::decode).collect();
         if l.service.is_some() {
             let slots: Vec<u32> = rows.iter().map(|r| r.slot).collect();
             c.retain(|x| slots.contains(&x.svc));
@@ -223,22 +212,15 @@ fn check() -> ExitCode {
         return ExitCode::from(1);
     }
     let mut cfg = Config::default();
-    let mut errors = 0;
-    for (line, r) in parse_rules(&text) {
-        match apply_line(&mut cfg, r) {
-            Ok(c) => {
-                if let Some(n) = note(&cfg, &c) {
-                    eprintln!("xdpvsadm: line {line}: note: {n}");
-                }
-            }
-            Err(e) => {
-                eprintln!("xdpvsadm: line {line}: {e}");
-                errors += 1;
-            }
-        }
+    let applied = apply_rules(&mut cfg, &text);
+    let notes = applied.notes(&cfg).into_iter().map(|(l, n)| (l, format!("note: {n}")));
+    let mut said: Vec<(usize, String)> = applied.errors.iter().cloned().chain(notes).collect();
+    said.sort_by_key(|(line, _)| *line);
+    for (line, text) in said {
+        eprintln!("xdpvsadm: line {line}: {text}");
     }
     print!("{}", save(&cfg));
-    if errors == 0 {
+    if applied.errors.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

@@ -8,14 +8,13 @@
 use std::fs::File;
 use std::io::BufWriter;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
-use xdpvs::lb::config::{Config, DestSpec, Fwd, Proto, SchedKind, ServiceKey};
 use xdpvs::lb::core::{Core, CoreParams};
 use xdpvs::lb::frame::Frame;
 use xdpvs::lb::{Verdict, TICKS_PER_SEC};
 use xdpvs::pcap::PcapWriter;
 use xdpvs::testkit::{topo, Pkt, Summary};
 use xdpvs::wire::tcp::flags::{ACK, FIN, PSH, SYN};
+use xdpvs_api::config::{Config, DestSpec, Fwd, Proto, SchedKind, ServiceKey};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -115,7 +114,7 @@ pub fn run(a: &Args) -> i32 {
         },
         None => None,
     };
-    let cfg = Arc::new(cfg);
+    let cfg = topo::snapshot(&cfg);
     let core = Core::new(
         cfg.clone(),
         CoreParams { max_sessions: 1 << 16, reserve_sessions: 1 << 12, ..CoreParams::default() },
@@ -233,7 +232,7 @@ fn report(sim: &Sim, cfg: &Config, key: &ServiceKey, answered: &std::collections
     let ServiceKey::Addr(m) = s.spec.key else {
         return;
     };
-    let name = xdpvs::lb::config::fmt_addr_port(m.addr, m.port);
+    let name = xdpvs_api::text::addr_port(m.addr, m.port);
     println!(
         "{:<4} {:<28} {:>8} {:>8} {:>8} {:>8} {:>8}",
         m.proto.name(),
@@ -248,7 +247,7 @@ fn report(sim: &Sim, cfg: &Config, key: &ServiceKey, answered: &std::collections
         let (Some(dc), Some(rt)) = (cfg.dest(d), sim.core.dest_rt(d)) else {
             continue;
         };
-        let name = xdpvs::lb::config::fmt_addr_port(dc.spec.addr, dc.spec.port);
+        let name = xdpvs_api::text::addr_port(dc.spec.addr, dc.spec.port);
         let x = rt.stats;
         println!(
             "  -> {:<28} {:>8} {:>8} {:>8} {:>8} {:>8}",

@@ -2,8 +2,8 @@
 //! and `xdpvs simulate` use it. Frames built here carry correct checksums;
 //! [`Summary`] reads a frame back and says whether its checksums hold.
 
-use crate::lb::config::{Config, DestSpec, Fwd, Match, Proto, SchedKind, ServiceKey, ServiceSpec};
 use crate::lb::net::{Iface, NetState, Route};
+use crate::lb::snapshot::Snapshot;
 use crate::wire::ethernet::{ethertype, EthernetFrame, Mac};
 use crate::wire::icmp::IcmpPacket;
 use crate::wire::ipv4::Ipv4Packet;
@@ -12,6 +12,8 @@ use crate::wire::tcp::TcpSegment;
 use crate::wire::udp::UdpDatagram;
 use crate::wire::{checksum, proto, put16, put32};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use xdpvs_api::config::{Config, DestSpec, Fwd, Match, Proto, SchedKind, ServiceKey, ServiceSpec};
 
 /// A TCP/UDP packet to build.
 #[derive(Debug, Clone)]
@@ -425,7 +427,7 @@ pub mod topo {
     /// address for FULLNAT.
     pub fn config(v6: bool, proto_: Proto, fwd: Fwd, sched: SchedKind, n: usize) -> (Config, ServiceKey) {
         let a = if v6 { super::topo::v6() } else { super::topo::v4() };
-        let mut c = Config::new(net());
+        let mut c = Config::default();
         let key = ServiceKey::Addr(Match { proto: proto_, addr: a.vip, port: 80 });
         c.add_service(ServiceSpec::new(key, sched)).expect("fresh config");
         for rs in a.rs.iter().take(n) {
@@ -434,5 +436,10 @@ pub mod topo {
         }
         c.add_laddr(&key, a.lip, None).expect("fresh service");
         (c, key)
+    }
+
+    /// `cfg` over [`net`], as a core runs it.
+    pub fn snapshot(cfg: &Config) -> Arc<Snapshot> {
+        Arc::new(Snapshot::new(cfg.clone(), Arc::new(net())))
     }
 }

@@ -9,12 +9,10 @@
 //! steps, and frames another core owns go to that core through a bounded
 //! channel.
 
-use crate::control::encode_conn;
-use crate::lb::config::Config;
 use crate::lb::core::{Core, BATCH};
-use crate::lb::stats::Drop;
+use crate::lb::snapshot::Snapshot;
+use crate::lb::stats::DropReason;
 use crate::lb::{Verdict, TICKS_PER_SEC};
-use crate::shm::{CoreWrite, DestEntry, Region, SvcEntry, COUNTERS, DROPS_AT};
 use crate::xsk::{poll_readable, Held, Io, Waker};
 use arc_swap::ArcSwap;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
@@ -22,23 +20,25 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use xdpvs_api::counters::{Counter, CounterArray};
+use xdpvs_api::shm::{CoreWrite, DestEntry, Region, SvcEntry};
 
 /// The configuration the control thread publishes.
 pub struct Published {
     pub generation: AtomicU64,
     /// Swapped whole by the control thread; a worker's load never waits.
-    pub config: ArcSwap<Config>,
+    pub config: ArcSwap<Snapshot>,
     /// One per worker: wakes it from an idle poll to adopt a generation.
     pub wakers: Vec<Arc<Waker>>,
 }
 
 impl Published {
-    pub fn new(cfg: Arc<Config>, wakers: Vec<Arc<Waker>>) -> Self {
+    pub fn new(cfg: Arc<Snapshot>, wakers: Vec<Arc<Waker>>) -> Self {
         Self { generation: AtomicU64::new(cfg.generation), config: ArcSwap::new(cfg), wakers }
     }
 
     /// Publishes a new generation (control thread) and wakes idle workers.
-    pub fn publish(&self, cfg: Arc<Config>) {
+    pub fn publish(&self, cfg: Arc<Snapshot>) {
         let g = cfg.generation;
         self.config.store(cfg);
         self.generation.store(g, Ordering::Release);
@@ -214,49 +214,44 @@ impl Worker {
         let st = self.core.stats();
         let io = &self.io.stats;
         let (s4, s6) = self.core.session_count();
-        let mut c = [0u64; COUNTERS];
-        let named = [
-            st.rx,
-            st.tx,
-            st.pass,
-            st.icmp_forwarded,
-            st.icmp_generated,
-            handoff_in,
-            handoff_out,
-            io.rx,
-            io.tx,
-            io.tx_ring_full,
-            io.fill_short,
-            u64::from(s4),
-            u64::from(s6),
-        ];
-        c[..DROPS_AT].copy_from_slice(&named);
-        for (k, d) in Drop::ALL.iter().enumerate() {
-            c[DROPS_AT + k] = st.dropped(*d);
+        let mut c = CounterArray::default();
+        for (k, v) in [
+            (Counter::Rx, st.rx),
+            (Counter::Tx, st.tx),
+            (Counter::Pass, st.pass),
+            (Counter::IcmpForwarded, st.icmp_forwarded),
+            (Counter::IcmpGenerated, st.icmp_generated),
+            (Counter::HandoffIn, handoff_in),
+            (Counter::HandoffOut, handoff_out),
+            (Counter::IoRx, io.rx),
+            (Counter::IoTx, io.tx),
+            (Counter::TxRingFull, io.tx_ring_full),
+            (Counter::FillShort, io.fill_short),
+            (Counter::SessionsV4, u64::from(s4)),
+            (Counter::SessionsV6, u64::from(s6)),
+        ] {
+            c.set(k, v);
+        }
+        for &d in DropReason::ALL {
+            c.set_dropped(d, st.dropped(d));
         }
         let cfg = self.core.config();
         out.services.clear();
         out.services.extend(cfg.services().filter_map(|(i, _)| {
             let rt = self.core.svc_rt(i)?;
-            let x = &rt.stats;
-            Some(SvcEntry {
-                slot: i,
-                serial: rt.serial,
-                counters: [x.conns, x.inpkts, x.outpkts, x.inbytes, x.outbytes],
-            })
+            Some(SvcEntry { slot: i, serial: rt.serial, stats: rt.stats })
         }));
         out.dests.clear();
         out.dests.extend((0..cfg.dest_slots() as u32).filter_map(|d| {
             let rt = self.core.dest_rt(d)?;
             cfg.dest(d)?;
-            let x = &rt.stats;
             Some(DestEntry {
                 slot: d,
                 serial: rt.serial,
                 active: rt.active,
                 inactive: rt.inactive,
                 persist: rt.persist,
-                counters: [x.conns, x.inpkts, x.outpkts, x.inbytes, x.outbytes],
+                stats: rt.stats,
             })
         }));
         self.region
@@ -281,7 +276,7 @@ impl Worker {
             return;
         }
         let region = &self.region;
-        match self.core.sessions_step(d.cursor, room, &mut |s| region.dump_push(me, &encode_conn(s))) {
+        match self.core.sessions_step(d.cursor, room, &mut |s| region.dump_push(me, &s.encode())) {
             Some(next) => d.cursor = next,
             None => {
                 self.region.dump_finish(me, req);

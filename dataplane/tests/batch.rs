@@ -5,12 +5,12 @@
 mod common;
 use common::*;
 use std::net::IpAddr;
-use xdpvs::lb::config::{Fwd, Proto, SchedKind};
 use xdpvs::lb::core::{CoreParams, BATCH};
 use xdpvs::lb::frame::Frame;
 use xdpvs::lb::Verdict;
 use xdpvs::testkit::{icmp_error, topo, Pkt};
 use xdpvs::wire::tcp::flags::*;
+use xdpvs_api::config::{Fwd, Proto, SchedKind};
 
 /// A reproducible mix: SYNs of new flows, data of earlier flows, server
 /// replies, RSTs, ICMP errors, junk.

@@ -4,10 +4,10 @@
 
 mod common;
 use common::*;
-use xdpvs::lb::config::{Fwd, Proto, SchedKind};
 use xdpvs::lb::Verdict;
 use xdpvs::testkit::{topo, Pkt};
 use xdpvs::wire::proto as ipproto;
+use xdpvs_api::config::{Fwd, Proto, SchedKind};
 
 #[derive(Debug, Clone, Copy)]
 struct Case {

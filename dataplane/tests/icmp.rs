@@ -3,11 +3,11 @@
 
 mod common;
 use common::*;
-use xdpvs::lb::config::{Fwd, Proto, SchedKind};
-use xdpvs::lb::stats::Drop;
+use xdpvs::lb::stats::DropReason;
 use xdpvs::lb::Verdict;
 use xdpvs::testkit::{icmp_error, topo, IpSummary, Pkt};
 use xdpvs::wire::icmp::{v4, v6};
+use xdpvs_api::config::{Fwd, Proto, SchedKind};
 
 /// (type, code, rest) of frag-needed / packet-too-big with `mtu`.
 fn too_big(v6: bool, mtu: u32) -> (u8, u8, u32) {
@@ -120,7 +120,7 @@ fn tun_too_big_answers_the_client() {
     let mut h = H::new(false, Proto::Udp, Fwd::Tun, SchedKind::Rr, 1);
     let mut p = to_vip(false, Proto::Udp, 40000, 0).payload(&[0u8; 1472]);
     p.df = false;
-    assert_eq!(h.send(&p.build()).0, Verdict::Drop(Drop::TooBigNoDf));
+    assert_eq!(h.send(&p.build()).0, Verdict::Drop(DropReason::TooBigNoDf));
 }
 
 #[test]

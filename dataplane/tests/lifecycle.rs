@@ -3,15 +3,15 @@
 
 mod common;
 use common::*;
-use xdpvs::lb::config::{DestSpec, Fwd, Proto, SchedKind};
 use xdpvs::lb::core::CoreParams;
-use xdpvs::lb::stats::Drop;
+use xdpvs::lb::stats::DropReason;
 use xdpvs::lb::Verdict;
 use xdpvs::testkit::{topo, Pkt};
 use xdpvs::wire::tcp::flags::*;
+use xdpvs_api::config::{DestSpec, Fwd, Proto, SchedKind};
 
 fn states(h: &H) -> Vec<&'static str> {
-    h.core.sessions().iter().filter(|s| !s.template).map(|s| s.state).collect()
+    h.core.sessions().iter().filter(|s| !s.template).map(|s| s.state.name()).collect()
 }
 
 /// A NAT connection from client port `cp`: client packets in, server packets out.
@@ -112,7 +112,7 @@ fn udp_times_out_after_300s_and_set_changes_it() {
 fn non_syn_without_session_is_dropped_not_scheduled() {
     let mut h = H::new(false, Proto::Tcp, Fwd::Nat, SchedKind::Rr, 1);
     let (v, _) = h.send(&to_vip(false, Proto::Tcp, 9, ACK).build());
-    assert_eq!(v, Verdict::Drop(Drop::TcpNoSession));
+    assert_eq!(v, Verdict::Drop(DropReason::TcpNoSession));
     assert_eq!(h.core.session_count(), (0, 0));
 }
 
@@ -124,8 +124,8 @@ fn full_table_refuses_new_flows_and_keeps_established() {
         h.tx(&to_vip(false, Proto::Tcp, cp, SYN).build());
     }
     let (v, _) = h.send(&to_vip(false, Proto::Tcp, 4, SYN).build());
-    assert_eq!(v, Verdict::Drop(Drop::SessionTableFull));
-    assert_eq!(h.core.stats().dropped(Drop::SessionTableFull), 1);
+    assert_eq!(v, Verdict::Drop(DropReason::SessionTableFull));
+    assert_eq!(h.core.stats().dropped(DropReason::SessionTableFull), 1);
     for cp in 1..=3 {
         h.tx(&to_vip(false, Proto::Tcp, cp, ACK).build());
     }
@@ -152,12 +152,12 @@ fn weight_zero_drains_and_removal_ends_flows() {
     h.cfg.del_dest(&h.key.clone(), a.rs[0], 8080).unwrap();
     h.publish();
     let (v, _) = h.send(&to_vip(false, Proto::Tcp, 2, ACK).build());
-    assert_eq!(v, Verdict::Drop(Drop::DestRemoved));
+    assert_eq!(v, Verdict::Drop(DropReason::DestRemoved));
     let (_, o) = h.tx(&to_vip(false, Proto::Tcp, 1, ACK).build());
     assert_eq!(o.ip.dst, a.rs[1], "other flows untouched by the removal");
     // No server with weight > 0 left: new flows find none.
     let (v, _) = h.send(&to_vip(false, Proto::Tcp, 50, SYN).build());
-    assert_eq!(v, Verdict::Drop(Drop::NoDest));
+    assert_eq!(v, Verdict::Drop(DropReason::NoDest));
 }
 
 #[test]
@@ -209,12 +209,12 @@ fn lower_threshold_governs_reentry() {
         h.now += 10; // one second apart
     }
     let (v, _) = h.send(&to_vip(false, Proto::Udp, 2000, 0).build());
-    assert_eq!(v, Verdict::Drop(Drop::NoDest), "overloaded at the upper threshold");
+    assert_eq!(v, Verdict::Drop(DropReason::NoDest), "overloaded at the upper threshold");
     // One ends (3 left): 3 is not below the lower threshold 2.
     h.now = 300 * 10;
     h.core.housekeep(h.now);
     assert_eq!(h.conns(a.rs[0]), (0, 3));
-    assert_eq!(h.send(&to_vip(false, Proto::Udp, 2001, 0).build()).0, Verdict::Drop(Drop::NoDest));
+    assert_eq!(h.send(&to_vip(false, Proto::Udp, 2001, 0).build()).0, Verdict::Drop(DropReason::NoDest));
     h.now += 20;
     h.core.housekeep(h.now);
     assert_eq!(h.conns(a.rs[0]), (0, 1));
@@ -231,7 +231,7 @@ fn config_swap_keeps_established_flows() {
     }
     // Change the scheduler and a weight; add a server.
     let key = h.key;
-    let mut spec = xdpvs::lb::config::ServiceSpec::new(key, SchedKind::Wlc);
+    let mut spec = xdpvs_api::config::ServiceSpec::new(key, SchedKind::Wlc);
     spec.flags = 0;
     h.cfg.edit_service(spec).unwrap();
     h.cfg
@@ -272,21 +272,19 @@ fn fullnat_without_local_address_is_a_named_drop() {
     let key = h.key;
     h.cfg.del_laddr(&key, addrs(false).lip).unwrap();
     h.publish();
-    assert_eq!(h.send(&to_vip(false, Proto::Tcp, 1, SYN).build()).0, Verdict::Drop(Drop::NoLocalAddr));
+    assert_eq!(h.send(&to_vip(false, Proto::Tcp, 1, SYN).build()).0, Verdict::Drop(DropReason::NoLocalAddr));
 }
 
 #[test]
 fn unresolved_neighbour_keeps_the_session_and_its_server() {
-    use std::sync::Arc;
     let a = addrs(false);
-    let (mut cfg, key) = topo::config(false, Proto::Tcp, Fwd::Nat, SchedKind::Rr, 3);
+    let (cfg, key) = topo::config(false, Proto::Tcp, Fwd::Nat, SchedKind::Rr, 3);
+    let mut h = H::with(cfg, key, CoreParams::default());
     // Forget the real servers' MACs.
-    let mut net = (*cfg.net).clone();
     for rs in &a.rs {
-        net.set_neighbour(*rs, 1, None);
+        h.net.set_neighbour(*rs, 1, None);
     }
-    cfg.set_net(Arc::new(net.clone()));
-    let mut h = H::with(cfg.clone(), key, CoreParams::default());
+    h.publish();
     let syn = to_vip(false, Proto::Tcp, 1, SYN).build();
     let (v, parked) = h.send(&syn);
     assert_eq!(v, Verdict::Park, "the frame waits for the neighbour");
@@ -296,18 +294,20 @@ fn unresolved_neighbour_keeps_the_session_and_its_server() {
     assert_eq!(asked.len(), 1, "the kernel is asked to resolve the real server");
     // Still unresolved when offered again: parked again, nothing counted.
     assert_eq!(h.send(&parked).0, Verdict::Park);
-    assert_eq!(h.core.stats().dropped(Drop::NeighUnresolved), 0);
+    assert_eq!(h.core.stats().dropped(DropReason::NeighUnresolved), 0);
     // The kernel resolved it; the parked SYN goes to the scheduled server.
     for (i, rs) in a.rs.iter().enumerate() {
-        net.set_neighbour(*rs, 1, Some(topo::RS_MACS[i]));
+        h.net.set_neighbour(*rs, 1, Some(topo::RS_MACS[i]));
     }
-    cfg.set_net(Arc::new(net));
-    h.cfg = cfg;
     h.publish();
     let (_, out) = h.tx(&parked);
     assert_eq!(out.ip.dst.to_string(), asked[0].to_string());
     assert_eq!(out.ip.ttl, 63, "rewritten once: the TTL went down by one");
-    assert_eq!(h.core.give_up(), Verdict::Drop(Drop::NeighUnresolved), "a frame never offered again is a counted drop");
+    assert_eq!(
+        h.core.give_up(),
+        Verdict::Drop(DropReason::NeighUnresolved),
+        "a frame never offered again is a counted drop"
+    );
     // And no pick was wasted: the next client gets the next server in rr order.
     let (_, next) = h.tx(&to_vip(false, Proto::Tcp, 2, SYN).build());
     assert_ne!(next.ip.dst, out.ip.dst);

@@ -5,12 +5,13 @@ mod common;
 use common::*;
 use std::net::IpAddr;
 use std::sync::Arc;
-use xdpvs::lb::config::{Fwd, Proto, SchedKind};
 use xdpvs::lb::core::{Core, CoreParams};
 use xdpvs::lb::frame::Frame;
 use xdpvs::lb::owner::owner_of;
+use xdpvs::lb::snapshot::Snapshot;
 use xdpvs::lb::Verdict;
 use xdpvs::testkit::{icmp_error, topo, Pkt, Summary};
+use xdpvs_api::config::{Fwd, Proto, SchedKind};
 
 fn process(core: &mut Core, f: &[u8]) -> (Verdict, Vec<u8>) {
     let mut buf = vec![0u8; HEADROOM + f.len() + 64];
@@ -25,7 +26,7 @@ fn both_directions_and_errors_land_on_the_owner() {
     for fwd in [Fwd::Nat, Fwd::FullNat] {
         for v6 in [false, true] {
             let (cfg, _) = topo::config(v6, Proto::Tcp, fwd, SchedKind::Rr, 3);
-            let cfg = Arc::new(cfg);
+            let cfg = topo::snapshot(&cfg);
             let n = 4u16;
             let mut cores: Vec<Core> = (0..n)
                 .map(|id| {
@@ -92,11 +93,10 @@ fn fullnat_ports_follow_the_nic_rss_table() {
         0xbe, 0xac, 0x01, 0xfa,
     ];
     let rss = Rss { key: KEY.to_vec(), indir: (0..128).map(|i| (i % 2) as u16).collect() };
-    let (mut cfg, _) = topo::config(false, Proto::Tcp, Fwd::FullNat, SchedKind::Rr, 3);
-    let mut net = (*cfg.net).clone();
+    let (cfg, _) = topo::config(false, Proto::Tcp, Fwd::FullNat, SchedKind::Rr, 3);
+    let mut net = topo::net();
     net.ifaces[1].rss = Some(rss.clone());
-    cfg.set_net(Arc::new(net));
-    let cfg = Arc::new(cfg);
+    let cfg = Arc::new(Snapshot::new(cfg, Arc::new(net)));
     let a = addrs(false);
     let lip = match a.lip {
         IpAddr::V4(v) => v.octets(),

@@ -5,10 +5,10 @@
 mod common;
 use common::*;
 use proptest::prelude::*;
-use xdpvs::lb::config::{Fwd, Proto, SchedKind};
 use xdpvs::lb::Verdict;
 use xdpvs::testkit::{icmp_error, topo, Pkt, Summary};
 use xdpvs::wire::{ethernet, icmp, ipv4, ipv6, tcp, udp};
+use xdpvs_api::config::{Fwd, Proto, SchedKind};
 
 fn all_views(b: &[u8]) {
     if let Ok(e) = ethernet::EthernetFrame::new_checked(b) {

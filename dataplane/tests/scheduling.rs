@@ -5,8 +5,8 @@ mod common;
 use common::*;
 use std::collections::HashMap;
 use std::net::IpAddr;
-use xdpvs::lb::config::{DestSpec, Fwd, Match, Proto, SchedKind, ServiceKey, ServiceSpec};
 use xdpvs::testkit::{topo, Pkt};
+use xdpvs_api::config::{DestSpec, Fwd, Match, Proto, SchedKind, ServiceKey, ServiceSpec};
 
 fn split(h: &mut H, n: u16, from: impl Fn(u16) -> Pkt) -> HashMap<IpAddr, usize> {
     let mut m = HashMap::new();
@@ -188,7 +188,7 @@ fn every_scheduler_runs_in_the_engine_and_never_picks_weight_zero() {
                 }
                 // sh and dh give no server when the hashed one is unavailable,
                 // ovf when every server has more active connections than its weight (IPVS).
-                xdpvs::lb::Verdict::Drop(xdpvs::lb::stats::Drop::NoDest)
+                xdpvs::lb::Verdict::Drop(xdpvs::lb::stats::DropReason::NoDest)
                     if matches!(kind, SchedKind::Sh | SchedKind::Dh | SchedKind::Mh | SchedKind::Ovf) => {}
                 v => panic!("{}: {v:?}", kind.name()),
             }

@@ -2,15 +2,14 @@
 
 use std::hint::black_box;
 use std::net::IpAddr;
-use std::sync::Arc;
 use std::time::Instant;
-use xdpvs::lb::config::{Fwd, Proto, SchedKind};
 use xdpvs::lb::core::{Core, CoreParams, BATCH};
 use xdpvs::lb::frame::Frame;
 use xdpvs::lb::sched::mh::{Maglev, DEFAULT_TABLE_SIZE};
 use xdpvs::lb::Verdict;
 use xdpvs::testkit::{topo, Pkt};
 use xdpvs::wire::tcp::flags::{ACK, SYN};
+use xdpvs_api::config::{Fwd, Proto, SchedKind};
 
 const HEADROOM: usize = 256;
 const FRAME: usize = 2048;
@@ -111,7 +110,7 @@ fn frames(order: &[u32], flags: u8) -> Vec<u8> {
 fn core(max: u32) -> Core {
     let (cfg, _) = topo::config(false, Proto::Tcp, Fwd::Nat, SchedKind::Rr, 4);
     let p = CoreParams { max_sessions: max, reserve_sessions: max, reap_budget: 256, ..CoreParams::default() };
-    Core::new(Arc::new(cfg), p, 0)
+    Core::new(topo::snapshot(&cfg), p, 0)
 }
 
 /// Runs every frame of `frames` through `core` once, copy-in included;
@@ -204,7 +203,7 @@ pub fn new_connections(n: usize) -> (f64, f64) {
 /// plus the owner classifying it again. Returns (classify ns, channel ns).
 pub fn handoff(n: usize) -> (f64, f64) {
     let (cfg, _) = topo::config(false, Proto::Tcp, Fwd::Nat, SchedKind::Rr, 4);
-    let cfg = Arc::new(cfg);
+    let cfg = topo::snapshot(&cfg);
     let p =
         |id| CoreParams { id, ncores: 2, max_sessions: 1 << 16, reserve_sessions: 1 << 12, ..CoreParams::default() };
     let mut c0 = Core::new(cfg.clone(), p(0), 0);

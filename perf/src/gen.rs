@@ -9,11 +9,11 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
-use xdpvs::shm::monotonic_ns;
 use xdpvs::testkit::Pkt;
 use xdpvs::wire::ethernet::parse_mac;
 use xdpvs::wire::tcp::flags::{ACK, PSH, SYN};
 use xdpvs::xsk::{open_ports, Io, Shared};
+use xdpvs_api::shm::monotonic_ns;
 
 #[derive(clap::Args)]
 pub struct Args {

@@ -12,7 +12,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use xdpvs::shm::monotonic_ns;
+use xdpvs_api::shm::monotonic_ns;
 
 use crate::gen::STAMP_MAGIC;
 

@@ -12,18 +12,18 @@
 //! - [`State::icmp`]: an ICMP error quoting a tracked flow goes to that
 //!   flow's peer with the quoted header rewritten to match.
 //!
-//! Every early return is a named [`Drop`] (counted) or a pass to the kernel.
-//! The configuration is an `Arc<Config>` swapped between batches
+//! Every early return is a named [`DropReason`] (counted) or a pass to the kernel.
+//! The configuration is an `Arc<Snapshot>` swapped between batches
 //! ([`Core::set_config`]); nothing on the packet path allocates, locks or
 //! touches an atomic once the tables are warm.
 
-use super::config::{Config, Fwd, Proto, Service, ServiceKey};
 use super::family::{Family, HeaderOpts, L3, V4, V6};
 use super::frame::Frame;
 use super::net::NextHopError;
 use super::sched::{AnyScheduler, Candidates, Flow, Load, Scheduler};
 use super::session::{flag, Refused, Session, SessionTable, Side, Tables, Tuple, NIL, TEMPLATE_PROTO};
-use super::stats::{CoreStats, Counters, Drop};
+use super::snapshot::Snapshot;
+use super::stats::{CoreStats, DropReason, Stats};
 use super::tcp_state::{next_state, Dir, TcpState};
 use super::{Verdict, TICKS_PER_SEC};
 use crate::wire::checksum;
@@ -35,6 +35,8 @@ use crate::wire::{be16, proto, put16};
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use xdpvs_api::config::{Fwd, Proto, Service, ServiceKey};
+use xdpvs_api::msg::{Conn, ConnState};
 
 /// Fixed parameters of a core.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,7 +80,7 @@ pub struct DestRt {
     /// Persistence templates bound to it.
     pub persist: u32,
     pub overloaded: bool,
-    pub stats: Counters,
+    pub stats: Stats,
     /// Next hop toward it, resolved once per configuration generation.
     nh: Option<u32>,
 }
@@ -89,7 +91,7 @@ pub struct SvcRt {
     pub serial: u32,
     pub epoch: u32,
     pub sched: AnyScheduler,
-    pub stats: Counters,
+    pub stats: Stats,
     laddr_next: usize,
 }
 
@@ -112,28 +114,10 @@ impl PortPool {
     }
 }
 
-/// A connection or template as listings show it (control path).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SessionInfo {
-    /// IP protocol (6, 17; 0 for a fwmark template).
-    pub proto: u8,
-    pub template: bool,
-    pub state: &'static str,
-    /// Seconds until expiry.
-    pub expires_in: u32,
-    pub client: SocketAddr,
-    pub virt: SocketAddr,
-    pub dest: SocketAddr,
-    /// FULLNAT local address and port.
-    pub local: Option<SocketAddr>,
-    pub fwd: Fwd,
-    pub svc: u32,
-}
-
 /// The real servers of a service as this core's schedulers see them.
 struct SvcCandidates<'a> {
     slots: &'a [u32],
-    cfg: &'a Config,
+    cfg: &'a Snapshot,
     rt: &'a [DestRt],
 }
 
@@ -309,12 +293,12 @@ pub struct State {
 
 /// One core: its configuration snapshot and its state.
 pub struct Core {
-    cfg: Arc<Config>,
+    cfg: Arc<Snapshot>,
     st: State,
 }
 
 impl Core {
-    pub fn new(cfg: Arc<Config>, p: CoreParams, now: u32) -> Self {
+    pub fn new(cfg: Arc<Snapshot>, p: CoreParams, now: u32) -> Self {
         let st = State {
             p,
             t: Tables {
@@ -332,7 +316,7 @@ impl Core {
             last_sched_upkeep: now,
             pre: Vec::with_capacity(BATCH),
         };
-        let mut core = Self { cfg: Arc::new(Config::default()), st };
+        let mut core = Self { cfg: Arc::new(Snapshot::default()), st };
         core.set_config(cfg);
         core
     }
@@ -341,7 +325,7 @@ impl Core {
         &self.st.p
     }
 
-    pub fn config(&self) -> &Arc<Config> {
+    pub fn config(&self) -> &Arc<Snapshot> {
         &self.cfg
     }
 
@@ -370,7 +354,7 @@ impl Core {
     /// A parked frame (see [`Verdict::Park`]) that will not be offered
     /// again: counted as dropped for its unresolved neighbour.
     pub fn give_up(&mut self) -> Verdict {
-        self.st.drop(Drop::NeighUnresolved)
+        self.st.drop(DropReason::NeighUnresolved)
     }
 
     /// Whether [`Self::take_resolve_requests`] has anything.
@@ -384,10 +368,10 @@ impl Core {
         self.st.resolve[..n].iter_mut().filter_map(Option::take)
     }
 
-    /// Adopts a new configuration generation (between batches). Counters of
+    /// Adopts a new configuration generation (between batches). Stats of
     /// real servers and services that still exist carry over; schedulers of
     /// changed services are rebuilt; local addresses get this core's ports.
-    pub fn set_config(&mut self, cfg: Arc<Config>) {
+    pub fn set_config(&mut self, cfg: Arc<Snapshot>) {
         let st = &mut self.st;
         st.dest_rt.resize(cfg.dest_slots(), DestRt::default());
         st.dest_rt.truncate(cfg.dest_slots());
@@ -413,7 +397,7 @@ impl Core {
                     *rt = Some(SvcRt {
                         serial: s.serial,
                         epoch: s.epoch,
-                        sched: AnyScheduler::new(s, &c),
+                        sched: AnyScheduler::new(s, cfg.maglev(slot as u32), &c),
                         stats,
                         laddr_next: 0,
                     });
@@ -495,7 +479,7 @@ impl Core {
     }
 
     /// Every live session and template (control path: `-L -c`).
-    pub fn sessions(&self) -> Vec<SessionInfo> {
+    pub fn sessions(&self) -> Vec<Conn> {
         let mut v = Vec::new();
         let mut cursor = 0;
         while let Some(next) = self.sessions_step(cursor, usize::MAX, &mut |i| v.push(i.clone())) {
@@ -509,7 +493,7 @@ impl Core {
     /// the packet path) and returns where to resume, or `None` when done.
     /// Cursor 0 starts over; sessions added or removed meanwhile may or may
     /// not appear, as with IPVS's /proc listing.
-    pub fn sessions_step(&self, cursor: u64, max: usize, emit: &mut dyn FnMut(&SessionInfo)) -> Option<u64> {
+    pub fn sessions_step(&self, cursor: u64, max: usize, emit: &mut dyn FnMut(&Conn)) -> Option<u64> {
         const V6: u64 = 1 << 32;
         let walk = max.saturating_mul(4).saturating_add(64);
         if cursor & V6 == 0 {
@@ -531,7 +515,7 @@ impl State {
     }
 
     #[inline]
-    fn drop(&mut self, d: Drop) -> Verdict {
+    fn drop(&mut self, d: DropReason) -> Verdict {
         self.stats.drop(d);
         Verdict::Drop(d)
     }
@@ -539,16 +523,16 @@ impl State {
     /// A session's next hop failed: an unresolved neighbour parks the
     /// (untouched) frame, anything else drops it.
     #[inline]
-    fn park_or_drop(&mut self, d: Drop) -> Verdict {
-        if d == Drop::NeighUnresolved {
+    fn park_or_drop(&mut self, d: DropReason) -> Verdict {
+        if d == DropReason::NeighUnresolved {
             Verdict::Park
         } else {
             self.drop(d)
         }
     }
 
-    /// Drop `d` if `dst` is the balancer's address, else pass to the kernel.
-    fn ours_or_pass(&mut self, cfg: &Config, dst: IpAddr, d: Drop) -> Verdict {
+    /// DropReason `d` if `dst` is the balancer's address, else pass to the kernel.
+    fn ours_or_pass(&mut self, cfg: &Snapshot, dst: IpAddr, d: DropReason) -> Verdict {
         if cfg.is_local(dst) {
             self.drop(d)
         } else {
@@ -564,30 +548,30 @@ impl State {
         self.resolve_len += 1;
     }
 
-    fn next_hop(&mut self, cfg: &Config, dst: IpAddr, need_on_link: bool) -> Result<u32, Drop> {
+    fn next_hop(&mut self, cfg: &Snapshot, dst: IpAddr, need_on_link: bool) -> Result<u32, DropReason> {
         match cfg.net.next_hop(dst) {
-            Ok(nh) if need_on_link && !nh.on_link => Err(Drop::DrNotOnLink),
+            Ok(nh) if need_on_link && !nh.on_link => Err(DropReason::DrNotOnLink),
             Ok(nh) => Ok(nh.neigh),
-            Err(NextHopError::NoRoute) => Err(Drop::NoRoute),
+            Err(NextHopError::NoRoute) => Err(DropReason::NoRoute),
             Err(NextHopError::Unresolved(a)) => {
                 self.request_resolve(a);
-                Err(Drop::NeighUnresolved)
+                Err(DropReason::NeighUnresolved)
             }
         }
     }
 
     /// Sets the MACs for next hop `nh` and answers the transmit verdict.
-    fn l2(&mut self, cfg: &Config, frame: &mut Frame<'_>, nh: u32) -> Verdict {
+    fn l2(&mut self, cfg: &Snapshot, frame: &mut Frame<'_>, nh: u32) -> Verdict {
         let Some(n) = cfg.net.neighbour(nh) else {
-            return self.drop(Drop::NoRoute);
+            return self.drop(DropReason::NoRoute);
         };
         let Some(mac) = n.mac else {
             let a = n.addr;
             self.request_resolve(a);
-            return self.drop(Drop::NeighUnresolved);
+            return self.drop(DropReason::NeighUnresolved);
         };
         let Some(ifc) = cfg.net.ifaces.get(usize::from(n.iface)) else {
-            return self.drop(Drop::NoRoute);
+            return self.drop(DropReason::NoRoute);
         };
         let mut eth = EthernetFrame::new_unchecked(frame.data_mut());
         eth.set_dst(mac);
@@ -598,7 +582,7 @@ impl State {
 
     /// First look at a frame: ownership, L2, the IP header (checksum
     /// verified, link padding trimmed) and the TCP/UDP ports.
-    fn classify(&mut self, cfg: &Config, frame: &mut Frame<'_>) -> Pre {
+    fn classify(&mut self, cfg: &Snapshot, frame: &mut Frame<'_>) -> Pre {
         self.stats.rx += 1;
         if self.p.ncores > 1 {
             let owner = super::owner::owner_of(cfg, self.p.ncores, frame.data());
@@ -661,7 +645,7 @@ impl State {
         }
     }
 
-    fn finish(&mut self, cfg: &Config, frame: &mut Frame<'_>, p: Pre) -> Verdict {
+    fn finish(&mut self, cfg: &Snapshot, frame: &mut Frame<'_>, p: Pre) -> Verdict {
         match p {
             Pre::Done(v) => v,
             Pre::V4(x) => self.ip::<V4>(cfg, frame, x),
@@ -670,7 +654,7 @@ impl State {
     }
 
     /// IP dispatch: ICMP, a session hit either way, a new flow, or not ours.
-    fn ip<F: Family>(&mut self, cfg: &Config, frame: &mut Frame<'_>, p: Parsed<F::Addr>) -> Verdict {
+    fn ip<F: Family>(&mut self, cfg: &Snapshot, frame: &mut Frame<'_>, p: Parsed<F::Addr>) -> Verdict {
         let (l3, ip) = (p.l3, p.ip);
         if ip.proto == F::ICMP_PROTO {
             return self.icmp::<F>(cfg, frame, l3, &ip);
@@ -679,10 +663,10 @@ impl State {
             return self.pass();
         };
         if ip.fragmented {
-            return self.ours_or_pass(cfg, F::to_ip(ip.dst), Drop::Fragment);
+            return self.ours_or_pass(cfg, F::to_ip(ip.dst), DropReason::Fragment);
         }
         let (Some(l4), Some(t)) = (p.l4, p.tuple()) else {
-            return self.ours_or_pass(cfg, F::to_ip(ip.dst), Drop::L4Malformed);
+            return self.ours_or_pass(cfg, F::to_ip(ip.dst), DropReason::L4Malformed);
         };
         let table = F::table(&mut self.t);
         let found = match p.hint {
@@ -711,7 +695,7 @@ impl State {
             Some((i, Side::Out)) => self.outbound::<F>(cfg, frame, l3, &ip, &l4, i),
             None => match cfg.lookup(proto, F::to_ip(ip.dst), l4.dport) {
                 Some(svc) => self.inbound::<F>(cfg, frame, l3, &ip, &l4, Err(svc)),
-                None if cfg.laddr_slot(F::to_ip(ip.dst)).is_some() => self.drop(Drop::NoSession),
+                None if cfg.laddr_slot(F::to_ip(ip.dst)).is_some() => self.drop(DropReason::NoSession),
                 None => self.pass(),
             },
         }
@@ -720,7 +704,7 @@ impl State {
     /// Client → service. `hit`: the session, or the service to schedule in.
     fn inbound<F: Family>(
         &mut self,
-        cfg: &Config,
+        cfg: &Snapshot,
         frame: &mut Frame<'_>,
         l3: usize,
         ip: &L3<F::Addr>,
@@ -728,7 +712,7 @@ impl State {
         hit: Result<u32, u32>,
     ) -> Verdict {
         if cfg.settings.verify_l4_checksum && !l4_checksum_ok::<F>(&frame.data()[l3..], ip) {
-            return self.drop(Drop::BadL4Checksum);
+            return self.drop(DropReason::BadL4Checksum);
         }
         // 1. The session: found, or scheduled now.
         let i = match hit {
@@ -754,7 +738,7 @@ impl State {
             Fwd::Dr => {}
             Fwd::Nat | Fwd::FullNat => {
                 if !F::decrement_ttl(b) {
-                    return self.drop(Drop::TtlExceeded);
+                    return self.drop(DropReason::TtlExceeded);
                 }
                 let snat = (s.fwd == Fwd::FullNat).then_some((s.lip, s.lport));
                 rewrite::<F>(b, ip.l4_off, ip.proto, snat, Some((s.rip, s.rport)));
@@ -773,7 +757,7 @@ impl State {
     /// Real server → client (NAT/FULLNAT replies).
     fn outbound<F: Family>(
         &mut self,
-        cfg: &Config,
+        cfg: &Snapshot,
         frame: &mut Frame<'_>,
         l3: usize,
         ip: &L3<F::Addr>,
@@ -781,7 +765,7 @@ impl State {
         i: u32,
     ) -> Verdict {
         if cfg.settings.verify_l4_checksum && !l4_checksum_ok::<F>(&frame.data()[l3..], ip) {
-            return self.drop(Drop::BadL4Checksum);
+            return self.drop(DropReason::BadL4Checksum);
         }
         if let Err(d) = self.check_dest::<F>(cfg, i) {
             return self.drop(d);
@@ -793,7 +777,7 @@ impl State {
         let s = *F::table(&mut self.t).get(i);
         let b = &mut frame.data_mut()[l3..];
         if !F::decrement_ttl(b) {
-            return self.drop(Drop::TtlExceeded);
+            return self.drop(DropReason::TtlExceeded);
         }
         let dnat = (s.fwd == Fwd::FullNat).then_some((s.cip, s.cport));
         rewrite::<F>(b, ip.l4_off, ip.proto, Some((s.vip, s.vport)), dnat);
@@ -803,10 +787,10 @@ impl State {
 
     /// ICMP: errors about tracked flows go to the flow's peer; the rest
     /// (echo to the VIP, errors about unknown flows) is the kernel's.
-    fn icmp<F: Family>(&mut self, cfg: &Config, frame: &mut Frame<'_>, l3: usize, ip: &L3<F::Addr>) -> Verdict {
+    fn icmp<F: Family>(&mut self, cfg: &Snapshot, frame: &mut Frame<'_>, l3: usize, ip: &L3<F::Addr>) -> Verdict {
         let (start, end) = (l3 + ip.l4_off, l3 + ip.len);
         let Ok(msg) = IcmpPacket::new_checked(&frame.data()[start..end]) else {
-            return self.ours_or_pass(cfg, F::to_ip(ip.dst), Drop::L4Malformed);
+            return self.ours_or_pass(cfg, F::to_ip(ip.dst), DropReason::L4Malformed);
         };
         if !F::icmp_is_error(msg.msg_type()) || ip.fragmented {
             return self.pass();
@@ -826,7 +810,7 @@ impl State {
             return self.pass();
         };
         if cfg.settings.verify_l4_checksum && !l4_checksum_ok::<F>(&frame.data()[l3..], ip) {
-            return self.drop(Drop::BadL4Checksum);
+            return self.drop(DropReason::BadL4Checksum);
         }
         if let Err(d) = self.check_dest::<F>(cfg, i) {
             return self.drop(d);
@@ -850,7 +834,7 @@ impl State {
                     Fwd::Nat | Fwd::FullNat => {
                         let b = &mut frame.data_mut()[l3..end];
                         if !F::decrement_ttl(b) {
-                            return self.drop(Drop::TtlExceeded);
+                            return self.drop(DropReason::TtlExceeded);
                         }
                         let local = (s.fwd == Fwd::FullNat).then_some((s.lip, s.lport));
                         rewrite::<F>(&mut b[inner_at..], inner.l4_off, inner.proto, Some((s.rip, s.rport)), local);
@@ -868,7 +852,7 @@ impl State {
             Side::Out => {
                 let b = &mut frame.data_mut()[l3..end];
                 if !F::decrement_ttl(b) {
-                    return self.drop(Drop::TtlExceeded);
+                    return self.drop(DropReason::TtlExceeded);
                 }
                 let client = (s.fwd == Fwd::FullNat).then_some((s.cip, s.cport));
                 rewrite::<F>(&mut b[inner_at..], inner.l4_off, inner.proto, client, Some((s.vip, s.vport)));
@@ -887,28 +871,28 @@ impl State {
     /// copied, DF copied), or answer "too big" when it would not fit.
     fn encap<F: Family>(
         &mut self,
-        cfg: &Config,
+        cfg: &Snapshot,
         frame: &mut Frame<'_>,
         l3: usize,
         ip: &L3<F::Addr>,
         s: &Session<F::Addr>,
     ) -> Result<(), Verdict> {
         let Some(iface) = cfg.net.neighbour(s.nh_rs).map(|n| n.iface) else {
-            return Err(self.drop(Drop::NoRoute));
+            return Err(self.drop(DropReason::NoRoute));
         };
         let mtu = cfg.net.ifaces.get(usize::from(iface)).map_or(1500, |i| usize::from(i.mtu));
         if ip.len + F::HEADER_LEN > mtu {
             if !ip.dont_frag {
-                return Err(self.drop(Drop::TooBigNoDf));
+                return Err(self.drop(DropReason::TooBigNoDf));
             }
             let path_mtu = mtu.saturating_sub(F::HEADER_LEN);
             return Err(self.too_big::<F>(cfg, frame, l3, ip, path_mtu, s.nh_client));
         }
         let Some(src) = cfg.net.iface_addr(iface, F::IS_V6).and_then(F::from_ip) else {
-            return Err(self.drop(Drop::NoSourceAddr));
+            return Err(self.drop(DropReason::NoSourceAddr));
         };
         if !frame.push_head(F::HEADER_LEN) {
-            return Err(self.drop(Drop::NoHeadroom));
+            return Err(self.drop(DropReason::NoHeadroom));
         }
         self.ident = self.ident.wrapping_add(1);
         let d = frame.data_mut();
@@ -928,7 +912,7 @@ impl State {
     /// "packet too big" from the VIP to the client, quoting the packet.
     fn too_big<F: Family>(
         &mut self,
-        cfg: &Config,
+        cfg: &Snapshot,
         frame: &mut Frame<'_>,
         l3: usize,
         ip: &L3<F::Addr>,
@@ -947,7 +931,7 @@ impl State {
         let quote = ip.len.min(F::ICMP_ERROR_MAX - F::HEADER_LEN - ICMP_HDR);
         let grow = F::HEADER_LEN + ICMP_HDR;
         if !frame.push_head(grow) {
-            return self.drop(Drop::NoHeadroom);
+            return self.drop(DropReason::NoHeadroom);
         }
         frame.data_mut().copy_within(grow..grow + l3, 0);
         frame.set_len(l3 + grow + quote);
@@ -970,7 +954,7 @@ impl State {
 
     /// The session's next hop toward its real server (`to_rs`) or its
     /// client, resolved now if it was not when the session began.
-    fn session_hop<F: Family>(&mut self, cfg: &Config, i: u32, to_rs: bool) -> Result<u32, Drop> {
+    fn session_hop<F: Family>(&mut self, cfg: &Snapshot, i: u32, to_rs: bool) -> Result<u32, DropReason> {
         let s = *F::table(&mut self.t).get(i);
         let nh = if to_rs { s.nh_rs } else { s.nh_client };
         if nh != NIL {
@@ -993,7 +977,7 @@ impl State {
     /// (`expire_nodest_conn`): a new connection reusing the client's port,
     /// scheduled afresh rather than pinned to the old server. Connections a
     /// persistence template controls keep it (the template decides).
-    fn new_conn_on_old<F: Family>(&mut self, cfg: &Config, i: u32, flags: u8) -> bool {
+    fn new_conn_on_old<F: Family>(&mut self, cfg: &Snapshot, i: u32, flags: u8) -> bool {
         if flags & (tcpf::SYN | tcpf::ACK) != tcpf::SYN {
             return false;
         }
@@ -1012,18 +996,18 @@ impl State {
     }
 
     /// A session whose real server is gone ends here (expire_nodest_conn).
-    fn check_dest<F: Family>(&mut self, cfg: &Config, i: u32) -> Result<(), Drop> {
+    fn check_dest<F: Family>(&mut self, cfg: &Snapshot, i: u32) -> Result<(), DropReason> {
         let s = F::table(&mut self.t).get(i);
         if cfg.dest(s.dest).is_some_and(|d| d.serial == s.dest_serial) || !cfg.settings.expire_nodest_conn {
             return Ok(());
         }
         self.expire::<F>(cfg, i);
-        Err(Drop::DestRemoved)
+        Err(DropReason::DestRemoved)
     }
 
     /// One TCP state step (and the ActiveConn/InActConn moves IPVS makes),
     /// then the new timeout.
-    fn step<F: Family>(&mut self, cfg: &Config, i: u32, dir: Dir, tcp_flags: u8) {
+    fn step<F: Family>(&mut self, cfg: &Snapshot, i: u32, dir: Dir, tcp_flags: u8) {
         let s = F::table(&mut self.t).get_mut(i);
         let secs = if s.proto == proto::TCP {
             let dir = if s.has(flag::NOOUTPUT) {
@@ -1063,7 +1047,7 @@ impl State {
         s.expires = self.now + secs * TICKS_PER_SEC;
     }
 
-    fn count<F: Family>(&mut self, cfg: &Config, s: &Session<F::Addr>, bytes: usize, inbound: bool) {
+    fn count<F: Family>(&mut self, cfg: &Snapshot, s: &Session<F::Addr>, bytes: usize, inbound: bool) {
         if cfg.dest(s.dest).is_some_and(|d| d.serial == s.dest_serial) {
             if let Some(rt) = self.dest_rt.get_mut(s.dest as usize) {
                 if inbound {
@@ -1082,10 +1066,10 @@ impl State {
         }
     }
 
-    fn schedule(&mut self, cfg: &Config, svc_slot: u32, svc: &Service, flow: &Flow) -> Result<u32, Drop> {
-        let rt = self.svc_rt.get_mut(svc_slot as usize).and_then(Option::as_mut).ok_or(Drop::NoDest)?;
+    fn schedule(&mut self, cfg: &Snapshot, svc_slot: u32, svc: &Service, flow: &Flow) -> Result<u32, DropReason> {
+        let rt = self.svc_rt.get_mut(svc_slot as usize).and_then(Option::as_mut).ok_or(DropReason::NoDest)?;
         let c = SvcCandidates { slots: &svc.dests, cfg, rt: &self.dest_rt };
-        let pos = rt.sched.schedule(&c, flow).ok_or(Drop::NoDest)?;
+        let pos = rt.sched.schedule(&c, flow).ok_or(DropReason::NoDest)?;
         Ok(svc.dests[pos])
     }
 
@@ -1094,13 +1078,13 @@ impl State {
     /// Returns the server and the template slot.
     fn persist<F: Family>(
         &mut self,
-        cfg: &Config,
+        cfg: &Snapshot,
         svc_slot: u32,
         svc: &Service,
         ip: &L3<F::Addr>,
         flow: &Flow,
         timeout: u32,
-    ) -> Result<(u32, u32), Drop> {
+    ) -> Result<(u32, u32), DropReason> {
         let now = self.now;
         let ticks = timeout * TICKS_PER_SEC;
         let key = template_tuple::<F>(svc, ip.src, ip.dst, ip.proto);
@@ -1142,7 +1126,7 @@ impl State {
             svc: svc_slot as u16,
             ..Session::default()
         };
-        let ti = F::table(&mut self.t).insert(t).map_err(|_| Drop::SessionTableFull)?;
+        let ti = F::table(&mut self.t).insert(t).map_err(|_| DropReason::SessionTableFull)?;
         if let Some(rt) = self.dest_rt.get_mut(dest as usize) {
             rt.persist += 1;
         }
@@ -1157,11 +1141,11 @@ impl State {
     /// core's queue, so replies need no handoff (a few tries, else any port).
     fn take_lport<F: Family>(
         &mut self,
-        cfg: &Config,
+        cfg: &Snapshot,
         svc_slot: u32,
         svc: &Service,
         reply_from: (F::Addr, u16, u32),
-    ) -> Result<(F::Addr, u16, u16), Drop> {
+    ) -> Result<(F::Addr, u16, u16), DropReason> {
         let (rip, rport, nh_rs) = reply_from;
         let rss = (self.p.ncores > 1)
             .then(|| {
@@ -1175,9 +1159,9 @@ impl State {
         let me = self.p.id;
         let n = svc.laddrs.len();
         if n == 0 {
-            return Err(Drop::NoLocalAddr);
+            return Err(DropReason::NoLocalAddr);
         }
-        let rt = self.svc_rt.get_mut(svc_slot as usize).and_then(Option::as_mut).ok_or(Drop::NoLocalAddr)?;
+        let rt = self.svc_rt.get_mut(svc_slot as usize).and_then(Option::as_mut).ok_or(DropReason::NoLocalAddr)?;
         for k in 0..n {
             let at = (rt.laddr_next + k) % n;
             let slot = svc.laddrs[at];
@@ -1203,10 +1187,10 @@ impl State {
                 return Ok((a, port, l.serial as u16));
             }
         }
-        Err(Drop::NoLocalPort)
+        Err(DropReason::NoLocalPort)
     }
 
-    fn release_lport<F: Family>(&mut self, cfg: &Config, lip: F::Addr, lport: u16, serial: u16) {
+    fn release_lport<F: Family>(&mut self, cfg: &Snapshot, lip: F::Addr, lport: u16, serial: u16) {
         if let Some(slot) = cfg.laddr_slot(F::to_ip(lip)) {
             if let Some(pool) = self.pools.get_mut(slot as usize).filter(|p| p.serial as u16 == serial) {
                 pool.free.push_back(lport);
@@ -1216,14 +1200,20 @@ impl State {
 
     /// A new connection: schedule (with persistence), take a local port
     /// (FULLNAT), resolve next hops, store, and bind to the real server.
-    fn new_session<F: Family>(&mut self, cfg: &Config, svc_slot: u32, ip: &L3<F::Addr>, l4: &L4) -> Result<u32, Drop> {
+    fn new_session<F: Family>(
+        &mut self,
+        cfg: &Snapshot,
+        svc_slot: u32,
+        ip: &L3<F::Addr>,
+        l4: &L4,
+    ) -> Result<u32, DropReason> {
         let now = self.now;
-        let svc = cfg.service(svc_slot).ok_or(Drop::NoDest)?;
+        let svc = cfg.service(svc_slot).ok_or(DropReason::NoDest)?;
         if ip.proto == proto::TCP {
             let f = l4.flags & (tcpf::SYN | tcpf::ACK | tcpf::RST | tcpf::FIN);
             let schedulable = if cfg.settings.sloppy_tcp { f & tcpf::RST == 0 } else { f == tcpf::SYN };
             if !schedulable {
-                return Err(Drop::TcpNoSession);
+                return Err(DropReason::TcpNoSession);
             }
         }
         let flow = Flow { src: F::to_ip(ip.src), sport: l4.sport, dst: F::to_ip(ip.dst), dport: l4.dport, now };
@@ -1233,7 +1223,7 @@ impl State {
         };
         let d = cfg.dest(dest).expect("a scheduled slot is live");
         let fwd = d.spec.fwd;
-        let rip = F::from_ip(d.spec.addr).ok_or(Drop::NoDest)?;
+        let rip = F::from_ip(d.spec.addr).ok_or(DropReason::NoDest)?;
         let rport = if fwd.two_way() && d.spec.port != 0 { d.spec.port } else { l4.dport };
         // An unresolved neighbour does not stop the session (IPVS lets the
         // kernel queue the packet meanwhile): this packet is dropped, counted,
@@ -1248,13 +1238,13 @@ impl State {
                     }
                     nh
                 }
-                Err(Drop::NeighUnresolved) => NIL,
+                Err(DropReason::NeighUnresolved) => NIL,
                 Err(e) => return Err(e),
             },
         };
         let nh_client = match self.next_hop(cfg, flow.src, false) {
             Ok(nh) => nh,
-            Err(Drop::NeighUnresolved) => NIL,
+            Err(DropReason::NeighUnresolved) => NIL,
             Err(e) if fwd.two_way() => return Err(e),
             Err(_) => NIL,
         };
@@ -1290,8 +1280,8 @@ impl State {
         };
         let table = F::table(&mut self.t);
         let stored = table.insert(s).map_err(|r| match r {
-            Refused::Full => Drop::SessionTableFull,
-            Refused::Conflict => Drop::TupleConflict,
+            Refused::Full => DropReason::SessionTableFull,
+            Refused::Conflict => DropReason::TupleConflict,
         });
         let i = match stored {
             Ok(i) => i,
@@ -1323,7 +1313,7 @@ impl State {
     }
 
     /// Ends a session (or re-arms a template that still controls connections).
-    fn expire<F: Family>(&mut self, cfg: &Config, i: u32) {
+    fn expire<F: Family>(&mut self, cfg: &Snapshot, i: u32) {
         let now = self.now;
         let table = F::table(&mut self.t);
         let s = *table.get(i);
@@ -1366,7 +1356,7 @@ impl State {
         self.stats.sessions_expired += 1;
     }
 
-    fn reap<F: Family>(&mut self, cfg: &Config) -> usize {
+    fn reap<F: Family>(&mut self, cfg: &Snapshot) -> usize {
         let mut buf = [0u32; 64];
         let mut total = 0;
         let mut budget = self.p.reap_budget;
@@ -1395,11 +1385,11 @@ impl State {
     /// `None` at the end of the table.
     fn list_step<F: Family>(
         &self,
-        cfg: &Config,
+        cfg: &Snapshot,
         from: u32,
         max: usize,
         walk: usize,
-        emit: &mut dyn FnMut(&SessionInfo),
+        emit: &mut dyn FnMut(&Conn),
     ) -> Option<u32> {
         let sa = |a: F::Addr, p: u16| SocketAddr::new(F::to_ip(a), p);
         let table = F::table_ref(&self.t);
@@ -1413,12 +1403,13 @@ impl State {
             }
             let template = s.has(flag::TEMPLATE);
             let proto_nr = s.proto & !TEMPLATE_PROTO;
-            let state = if proto_nr == proto::UDP { "UDP" } else { TcpState::from_u8(s.state).name() };
+            let state =
+                if proto_nr == proto::UDP { ConnState::Udp } else { ConnState::Tcp(TcpState::from_u8(s.state)) };
             let vip = match cfg.service(u32::from(s.svc)).map(|x| x.spec.key) {
                 Some(ServiceKey::Fwmark { mark, .. }) if template => IpAddr::from(mark.to_be_bytes()),
                 _ => F::to_ip(s.vip),
             };
-            emit(&SessionInfo {
+            emit(&Conn {
                 proto: proto_nr,
                 template,
                 state,

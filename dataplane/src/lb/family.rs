@@ -9,7 +9,7 @@ use std::hash::Hash;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::session::{SessionTable, Tables};
-use super::stats::Drop;
+use super::stats::DropReason;
 
 /// The fields of an IP header the pipeline needs, read once.
 #[derive(Debug, Clone, Copy)]
@@ -88,7 +88,7 @@ pub trait Family: Copy + Debug + Default + Send + Sync + 'static {
     fn fold(a: Self::Addr) -> u32;
 
     /// Parses and checks the IP header at the start of `b`.
-    fn parse(b: &[u8], verify_csum: bool) -> Result<L3<Self::Addr>, Drop>;
+    fn parse(b: &[u8], verify_csum: bool) -> Result<L3<Self::Addr>, DropReason>;
     /// Parses a header quoted inside an ICMP error (may be cut short).
     fn parse_quoted(b: &[u8]) -> Option<L3<Self::Addr>>;
     /// Rewrites the source address (IPv4: with header checksum update).
@@ -153,10 +153,10 @@ impl Family for V4 {
         u32::from_be_bytes(a)
     }
 
-    fn parse(b: &[u8], verify_csum: bool) -> Result<L3<[u8; 4]>, Drop> {
-        let ip = Ipv4Packet::new_checked(b).map_err(|_| Drop::L3Malformed)?;
+    fn parse(b: &[u8], verify_csum: bool) -> Result<L3<[u8; 4]>, DropReason> {
+        let ip = Ipv4Packet::new_checked(b).map_err(|_| DropReason::L3Malformed)?;
         if verify_csum && !ip.verify_checksum() {
-            return Err(Drop::BadIpChecksum);
+            return Err(DropReason::BadIpChecksum);
         }
         Ok(l3_v4(&ip, ip.is_fragment()))
     }
@@ -260,9 +260,9 @@ impl Family for V6 {
         w(0) ^ w(4) ^ w(8) ^ w(12)
     }
 
-    fn parse(b: &[u8], _verify_csum: bool) -> Result<L3<[u8; 16]>, Drop> {
-        let ip = Ipv6Packet::new_checked(b).map_err(|_| Drop::L3Malformed)?;
-        let ul = ip.upper_layer().map_err(|_| Drop::L3Malformed)?;
+    fn parse(b: &[u8], _verify_csum: bool) -> Result<L3<[u8; 16]>, DropReason> {
+        let ip = Ipv6Packet::new_checked(b).map_err(|_| DropReason::L3Malformed)?;
+        let ul = ip.upper_layer().map_err(|_| DropReason::L3Malformed)?;
         Ok(l3_v6(&ip, &ul))
     }
 

@@ -4,7 +4,6 @@
 
 #![forbid(unsafe_code)]
 
-pub mod config;
 pub mod core;
 pub mod family;
 pub mod frame;
@@ -13,6 +12,7 @@ pub mod owner;
 pub mod rss;
 pub mod sched;
 pub mod session;
+pub mod snapshot;
 pub mod stats;
 pub mod tcp_state;
 
@@ -27,7 +27,7 @@ pub enum Verdict {
     /// Not the balancer's: give it to the kernel unchanged.
     Pass,
     /// Drop, counted under the reason.
-    Drop(stats::Drop),
+    Drop(stats::DropReason),
     /// Another core owns this frame's session: hand it over unchanged.
     Handoff(u16),
     /// The session's next hop is being resolved (the kernel was asked): the

@@ -10,13 +10,13 @@
 //!   (each core hands out only its own ports);
 //! - an ICMP error belongs where the packet it quotes, reversed, would.
 
-use super::config::{Config, Proto};
 use super::family::{Family, V4, V6};
 use super::mix;
 use super::session::addr_word;
 use crate::wire::ethernet::{ethertype, EthernetFrame};
 use crate::wire::icmp::IcmpPacket;
 use crate::wire::{be16, proto};
+use xdpvs_api::config::{Config, Proto};
 
 /// The owning core of `frame` among `ncores` (0 for anything unparsable:
 /// whoever gets it drops or passes it).

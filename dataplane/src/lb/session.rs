@@ -15,10 +15,10 @@
 //!
 //! Single-threaded by design: one table per core, no locks, no atomics.
 
-use super::config::Fwd;
 use super::family::{Family, V4, V6};
 use hashbrown::hash_table::Entry;
 use hashbrown::HashTable;
+use xdpvs_api::config::Fwd;
 
 /// No session / no template.
 pub const NIL: u32 = u32::MAX;

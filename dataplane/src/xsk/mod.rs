@@ -499,8 +499,8 @@ impl Io {
 }
 
 /// Waits until one of `fds` (at most 16 are watched) is readable or
-/// `timeout_ms` passes. No allocation: idle workers call it.
-pub fn poll_readable(fds: &[i32], timeout_ms: i32) {
+/// `timeout_ms` passes; true if one is. No allocation: idle workers call it.
+pub fn poll_readable(fds: &[i32], timeout_ms: i32) -> bool {
     let mut p = [libc::pollfd { fd: -1, events: libc::POLLIN, revents: 0 }; 16];
     let n = fds.len().min(p.len());
     for (slot, &fd) in p.iter_mut().zip(fds) {
@@ -508,7 +508,7 @@ pub fn poll_readable(fds: &[i32], timeout_ms: i32) {
     }
     // SAFETY: `p[..n]` is a valid array of pollfd structs that lives across
     // the call; poll only writes their `revents`.
-    unsafe { libc::poll(p.as_mut_ptr(), n as libc::nfds_t, timeout_ms) };
+    unsafe { libc::poll(p.as_mut_ptr(), n as libc::nfds_t, timeout_ms) > 0 }
 }
 
 /// An eventfd that wakes a worker sleeping in [`poll_readable`] (a new

@@ -2,13 +2,13 @@
 //! queue's AF_XDP sockets and keep its `owned` map in step with the
 //! configuration (see `bpf/steer.c` for what each key kind means).
 
-use crate::lb::config::{Config, Fwd};
 use aya::maps::{HashMap as BpfHashMap, MapData, PerCpuArray, XskMap};
 use aya::programs::xdp::XdpLinkId;
 use aya::programs::{ProgramError, Xdp, XdpMode};
 use aya::Ebpf;
 use std::collections::HashSet;
 use std::net::IpAddr;
+use xdpvs_api::config::{Config, Fwd};
 
 static PROGRAM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/steer.o"));
 
@@ -230,7 +230,7 @@ mod tests {
     #[test]
     fn keys_cover_services_vips_locals_and_nat_servers() {
         let (cfg, _) =
-            topo::config(false, crate::lb::config::Proto::Tcp, Fwd::Nat, crate::lb::config::SchedKind::Rr, 2);
+            topo::config(false, xdpvs_api::config::Proto::Tcp, Fwd::Nat, xdpvs_api::config::SchedKind::Rr, 2);
         let k = owned_keys(&cfg);
         let a = topo::v4();
         assert!(k.contains(&key(KIND_SERVICE, 6, a.vip, 80)));
@@ -241,7 +241,7 @@ mod tests {
         assert_eq!(k.len(), 2 + 1 + 2 * 2);
         // Layout of struct owned_key: kind, family, proto, pad, port (network order), pad, addr[16].
         assert_eq!(&key(KIND_SERVICE, 17, a.vip, 53)[..8], &[1, 4, 17, 0, 0, 53, 0, 0]);
-        let (dr, _) = topo::config(false, crate::lb::config::Proto::Tcp, Fwd::Dr, crate::lb::config::SchedKind::Rr, 2);
+        let (dr, _) = topo::config(false, xdpvs_api::config::Proto::Tcp, Fwd::Dr, xdpvs_api::config::SchedKind::Rr, 2);
         assert!(!owned_keys(&dr).iter().any(|k| k[0] == KIND_REAL), "DR replies never pass the director");
     }
 }

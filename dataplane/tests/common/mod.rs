@@ -3,12 +3,13 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use xdpvs::lb::config::{Config, Fwd, Proto, SchedKind, ServiceKey};
 use xdpvs::lb::core::{Core, CoreParams};
 use xdpvs::lb::frame::Frame;
+use xdpvs::lb::net::NetState;
 use xdpvs::lb::{Verdict, TICKS_PER_SEC};
 use xdpvs::testkit::{topo, Pkt, Summary};
 use xdpvs::wire::tcp::flags::*;
+use xdpvs_api::config::{Config, Fwd, Proto, SchedKind, ServiceKey};
 
 pub const HEADROOM: usize = 256;
 
@@ -16,6 +17,8 @@ pub struct H {
     pub core: Core,
     pub now: u32,
     pub cfg: Config,
+    /// The network state the next [`H::publish`] goes out with.
+    pub net: NetState,
     pub key: ServiceKey,
 }
 
@@ -26,13 +29,16 @@ impl H {
     }
 
     pub fn with(cfg: Config, key: ServiceKey, p: CoreParams) -> Self {
-        let core = Core::new(Arc::new(cfg.clone()), p, 0);
-        Self { core, now: 0, cfg, key }
+        let core = Core::new(topo::snapshot(&cfg), p, 0);
+        Self { core, now: 0, cfg, net: topo::net(), key }
     }
 
-    /// Publishes the edited configuration to the core.
+    /// Publishes the edited configuration (and network state) to the core,
+    /// as the daemon does: a new generation.
     pub fn publish(&mut self) {
-        self.core.set_config(Arc::new(self.cfg.clone()));
+        self.cfg.bump_generation();
+        let next = self.core.config().next(self.cfg.clone(), Arc::new(self.net.clone()));
+        self.core.set_config(Arc::new(next));
     }
 
     pub fn send(&mut self, frame: &[u8]) -> (Verdict, Vec<u8>) {
@@ -57,7 +63,7 @@ impl H {
     }
 
     pub fn drops(&self) -> Vec<(&'static str, u64)> {
-        xdpvs::lb::stats::Drop::ALL
+        xdpvs::lb::stats::DropReason::ALL
             .iter()
             .map(|d| (d.name(), self.core.stats().dropped(*d)))
             .filter(|x| x.1 > 0)

@@ -10,9 +10,9 @@
 //! entries when the chosen server is unavailable.
 
 use super::{Candidates, Flow, Scheduler};
-use crate::lb::config::sched_flags;
 use std::net::IpAddr;
 use std::sync::Arc;
+use xdpvs_api::config::sched_flags;
 
 /// IPVS's default table size (a prime).
 pub const DEFAULT_TABLE_SIZE: usize = 65537;

@@ -24,8 +24,9 @@ pub mod sh;
 pub mod wlc;
 pub mod wrr;
 
-use super::config::{SchedKind, Service};
 use std::net::IpAddr;
+use std::sync::Arc;
+use xdpvs_api::config::{SchedKind, Service};
 
 /// Per-core runtime state of a real server, as schedulers need it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -105,7 +106,7 @@ pub enum AnyScheduler {
 
 impl AnyScheduler {
     /// Builds the scheduler of `svc` for its current real servers.
-    pub fn new(svc: &Service, c: &dyn Candidates) -> Self {
+    pub fn new(svc: &Service, maglev: Option<&Arc<mh::Maglev>>, c: &dyn Candidates) -> Self {
         let flags = svc.spec.flags;
         match svc.spec.sched {
             SchedKind::Rr => Self::Rr(rr::Rr::default()),
@@ -118,7 +119,7 @@ impl AnyScheduler {
             SchedKind::Dh => Self::Dh(dh::Dh::new(c)),
             SchedKind::Lblc => Self::Lblc(lblc::Lblc::new(lblc::DEFAULT_CAPACITY)),
             SchedKind::Lblcr => Self::Lblcr(lblcr::Lblcr::new(lblc::DEFAULT_CAPACITY)),
-            SchedKind::Mh => Self::Mh(mh::Mh::new(svc.maglev.clone().unwrap_or_default(), flags)),
+            SchedKind::Mh => Self::Mh(mh::Mh::new(maglev.cloned().unwrap_or_default(), flags)),
             SchedKind::Fo => Self::Fo(fo::Fo),
             SchedKind::Ovf => Self::Ovf(ovf::Ovf),
         }

@@ -4,7 +4,7 @@
 //! unavailable server's clients move to the next available bucket.
 
 use super::{fold, hash_32, Candidates, Flow, Scheduler};
-use crate::lb::config::sched_flags;
+use xdpvs_api::config::sched_flags;
 
 pub const TAB_BITS: u32 = 8;
 pub const TAB_SIZE: usize = 1 << TAB_BITS;

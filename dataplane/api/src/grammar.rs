@@ -8,7 +8,7 @@
 //! `-a`/`-e`, as in DPVS.
 
 use crate::admin::Command;
-use crate::lb::config::{sched_flags, DestSpec, Fwd, Match, Proto, SchedKind, ServiceKey, ServiceSpec, MAX_WEIGHT};
+use crate::config::{sched_flags, DestSpec, Fwd, Match, Proto, SchedKind, ServiceKey, ServiceSpec, MAX_WEIGHT};
 use std::net::{IpAddr, Ipv4Addr};
 
 /// What was asked.
@@ -650,8 +650,7 @@ pub fn parse(args: &[String]) -> Result<Invocation, ParseError> {
         Cmd::Set => {
             let [tcp, fin, udp] = pos.as_slice() else { return Err(ParseError::SetNeedsThree) };
             let t = |s: &String| {
-                number(s, 0u32, crate::lb::tcp_state::Timeouts::MAX_SECS)
-                    .ok_or_else(|| ParseError::BadTimeout(s.clone()))
+                number(s, 0u32, crate::state::Timeouts::MAX_SECS).ok_or_else(|| ParseError::BadTimeout(s.clone()))
             };
             Action::Admin(Command::SetTimeouts(t(tcp)?, t(fin)?, t(udp)?))
         }
@@ -930,12 +929,12 @@ mod tests {
         assert_eq!(r.len(), 3);
         assert_eq!((r[0].0, r[1].0, r[2].0), (3, 4, 5));
         assert!(r[2].1.is_err(), "-R accepts configuration commands only");
-        let mut cfg = crate::lb::config::Config::default();
+        let mut cfg = crate::config::Config::default();
         for (_, c) in r.into_iter().take(2) {
             crate::admin::apply(&mut cfg, &c.unwrap()).unwrap();
         }
         let saved = crate::admin::save(&cfg);
-        let mut again = crate::lb::config::Config::default();
+        let mut again = crate::config::Config::default();
         for (_, c) in parse_rules(&saved) {
             crate::admin::apply(&mut again, &c.unwrap()).unwrap();
         }

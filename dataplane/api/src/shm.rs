@@ -38,10 +38,12 @@ use std::ptr::NonNull;
 use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::counters::{CounterArray, Stats, ARRAY_LEN};
+
 /// "XDPVSshm", little endian.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"XDPVSshm");
 /// Bumped on any change of the layout or of a message's meaning.
-pub const ABI: u32 = 1;
+pub const ABI: u32 = 2;
 
 /// Command slots (concurrent `xdpvsadm` invocations in flight).
 pub const SLOTS: usize = 16;
@@ -54,8 +56,9 @@ pub const MAX_DESTS: usize = 32768;
 pub const BLOB_BYTES: usize = 8 << 20;
 /// Connection records per core ring.
 pub const DUMP_RECORDS: usize = 8192;
-/// Per-core counters (see [`COUNTER_NAMES`]).
+/// Room for a core's counter array (`counters::ARRAY_LEN` of it is used).
 pub const COUNTERS: usize = 64;
+const _: () = assert!(ARRAY_LEN <= COUNTERS, "the counter array outgrew its room in the region");
 
 /// The blobs.
 pub const BLOB_VIEW: usize = 0;
@@ -122,25 +125,6 @@ const D_DONE: usize = 4;
 const DUMP_HEAD: usize = 8;
 /// Words per connection record.
 pub const REC_WORDS: usize = 16;
-
-/// Names of the per-core counters, by index.
-pub const COUNTER_NAMES: [&str; 13] = [
-    "rx",
-    "tx",
-    "pass",
-    "icmp_forwarded",
-    "icmp_generated",
-    "handoff_in",
-    "handoff_out",
-    "io_rx",
-    "io_tx",
-    "tx_ring_full",
-    "fill_short",
-    "sessions_v4",
-    "sessions_v6",
-];
-/// Index of the first drop counter (drops follow in `Drop::ALL` order).
-pub const DROPS_AT: usize = COUNTER_NAMES.len();
 
 /// Word offsets of everything, from the sizes in the header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -680,7 +664,7 @@ impl Region {
         let s = seq.load(Ordering::Relaxed);
         seq.store(s + 1, Ordering::Relaxed);
         fence(Ordering::Release);
-        for (k, v) in w.counters.iter().take(COUNTERS).enumerate() {
+        for (k, v) in w.counters.0.iter().enumerate() {
             self.word(at + CORE_HEAD + k).store(*v, Ordering::Relaxed);
         }
         let svc_at = at + CORE_HEAD + COUNTERS;
@@ -688,7 +672,7 @@ impl Region {
         for e in w.services.iter().filter(|e| (e.slot as usize) < l.max_services) {
             let x = svc_at + e.slot as usize * SVC_WORDS;
             self.word(x).store(u64::from(e.serial) | 1 << 32, Ordering::Relaxed);
-            for (k, v) in e.counters.iter().enumerate() {
+            for (k, v) in e.stats.fields().iter().enumerate() {
                 self.word(x + 1 + k).store(*v, Ordering::Relaxed);
             }
             nsvc = nsvc.max(e.slot as usize + 1);
@@ -700,7 +684,7 @@ impl Region {
             self.word(x).store(u64::from(e.serial) | 1 << 32, Ordering::Relaxed);
             self.word(x + 1).store(u64::from(e.active) | u64::from(e.inactive) << 32, Ordering::Relaxed);
             self.word(x + 2).store(u64::from(e.persist), Ordering::Relaxed);
-            for (k, v) in e.counters.iter().enumerate() {
+            for (k, v) in e.stats.fields().iter().enumerate() {
                 self.word(x + 3 + k).store(*v, Ordering::Relaxed);
             }
             ndest = ndest.max(e.slot as usize + 1);
@@ -721,6 +705,14 @@ impl Region {
         seq.store(s + 2, Ordering::Release);
     }
 
+    fn read_counters(&self, at: usize) -> CounterArray {
+        let mut c = CounterArray::default();
+        for (k, v) in c.0.iter_mut().enumerate() {
+            *v = self.word(at + k).load(Ordering::Relaxed);
+        }
+        c
+    }
+
     /// A consistent copy of core `c`'s stats.
     pub fn read_core(&self, c: usize) -> CoreRead {
         let l = self.layout;
@@ -735,7 +727,7 @@ impl Region {
             let mut r = CoreRead {
                 generation: self.word(at + C_GENERATION).load(Ordering::Acquire),
                 adopted_ns: self.word(at + C_ADOPTED_NS).load(Ordering::Relaxed),
-                counters: (0..COUNTERS).map(|k| self.word(at + CORE_HEAD + k).load(Ordering::Relaxed)).collect(),
+                counters: self.read_counters(at + CORE_HEAD),
                 ..CoreRead::default()
             };
             let nsvc = (self.word(at + C_NSVC).load(Ordering::Relaxed) as usize).min(l.max_services);
@@ -749,7 +741,7 @@ impl Region {
                     for (k, v) in c.iter_mut().enumerate() {
                         *v = self.word(x + 1 + k).load(Ordering::Relaxed);
                     }
-                    r.services.push(SvcEntry { slot: i as u32, serial: tag as u32, counters: c });
+                    r.services.push(SvcEntry { slot: i as u32, serial: tag as u32, stats: Stats::from_fields(c) });
                 }
             }
             let dest_at = svc_at + l.max_services * SVC_WORDS;
@@ -768,7 +760,7 @@ impl Region {
                         active: conns as u32,
                         inactive: (conns >> 32) as u32,
                         persist: self.word(x + 2).load(Ordering::Relaxed) as u32,
-                        counters: c,
+                        stats: Stats::from_fields(c),
                     });
                 }
             }
@@ -904,17 +896,17 @@ impl Region {
 
 /// What a worker writes.
 pub struct CoreWrite<'a> {
-    pub counters: &'a [u64],
+    pub counters: &'a CounterArray,
     pub services: &'a [SvcEntry],
     pub dests: &'a [DestEntry],
 }
 
-/// Per-service counters: conns, inpkts, outpkts, inbytes, outbytes.
+/// Per-service counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SvcEntry {
     pub slot: u32,
     pub serial: u32,
-    pub counters: [u64; 5],
+    pub stats: Stats,
 }
 
 /// Per-real-server counters and connection counts.
@@ -926,7 +918,7 @@ pub struct DestEntry {
     pub inactive: u32,
     /// Persistence templates bound to it.
     pub persist: u32,
-    pub counters: [u64; 5],
+    pub stats: Stats,
 }
 
 /// A copy of one core's area.
@@ -934,7 +926,7 @@ pub struct DestEntry {
 pub struct CoreRead {
     pub generation: u64,
     pub adopted_ns: u64,
-    pub counters: Vec<u64>,
+    pub counters: CounterArray,
     pub services: Vec<SvcEntry>,
     pub dests: Vec<DestEntry>,
 }
@@ -1031,15 +1023,25 @@ mod tests {
         r.write_blob(BLOB_VIEW, b"{\"generation\": 3}").unwrap();
         assert_eq!(r.read_blob(BLOB_VIEW), b"{\"generation\": 3}");
         assert!(r.read_blob(BLOB_RATES).is_empty());
-        let counters: Vec<u64> = (0..20).collect();
-        let services = [SvcEntry { slot: 2, serial: 9, counters: [1, 2, 3, 4, 5] }];
-        let dests = [DestEntry { slot: 5, serial: 11, active: 3, inactive: 4, persist: 2, counters: [6, 7, 8, 9, 10] }];
+        let mut counters = CounterArray::default();
+        for (k, v) in counters.0.iter_mut().enumerate() {
+            *v = k as u64;
+        }
+        let services = [SvcEntry { slot: 2, serial: 9, stats: Stats::from_fields([1, 2, 3, 4, 5]) }];
+        let dests = [DestEntry {
+            slot: 5,
+            serial: 11,
+            active: 3,
+            inactive: 4,
+            persist: 2,
+            stats: Stats::from_fields([6, 7, 8, 9, 10]),
+        }];
         r.write_core(1, &CoreWrite { counters: &counters, services: &services, dests: &dests });
         r.adopted(1, 42);
         let c = r.read_core(1);
         assert_eq!(
-            (c.generation, &c.counters[..20], &c.services[..], &c.dests[..]),
-            (42, &counters[..], &services[..], &dests[..])
+            (c.generation, &c.counters, &c.services[..], &c.dests[..]),
+            (42, &counters, &services[..], &dests[..])
         );
         // A slot that disappears reads as empty.
         r.write_core(1, &CoreWrite { counters: &counters, services: &[], dests: &[] });

@@ -1,23 +1,24 @@
 //! The configuration model: services, real servers, local addresses,
 //! timeouts — with IPVS's semantics and ipvsadm's error texts.
 //!
-//! A [`Config`] is an immutable snapshot once published: the control plane
-//! edits a private copy (every edit validates first and changes nothing on
-//! error), bumps `generation`, and hands an `Arc` of it to every core; cores
-//! pick it up between batches. Slots (`services`, `dests`, `laddrs`) are
-//! stable indexes that sessions keep; a `serial` distinguishes a reused slot
-//! from the object a session was bound to.
+//! Contract: every edit validates first and changes nothing on error, and
+//! bumps `generation` on success. The daemon edits a private copy and
+//! publishes it whole (with what the packet path derives from it) to every
+//! core; clients use the same type offline (`xdpvsadm --check`). Slots
+//! (`services`, `dests`, `laddrs`) are stable indexes that sessions keep; a
+//! `serial` distinguishes a reused slot from the object a session was bound
+//! to; a service's `epoch` changes whenever anything its scheduler depends
+//! on changes.
 
-use super::net::NetState;
-use super::sched::mh::Maglev;
-use super::tcp_state::{TcpState, Timeouts};
+use crate::state::{TcpState, Timeouts};
+use crate::text::addr_port;
 use hashbrown::HashMap;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::net::IpAddr;
-use std::sync::Arc;
 
 /// Transport protocol of a service.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Proto {
     Tcp,
     Udp,
@@ -26,15 +27,15 @@ pub enum Proto {
 impl Proto {
     pub fn number(self) -> u8 {
         match self {
-            Proto::Tcp => crate::wire::proto::TCP,
-            Proto::Udp => crate::wire::proto::UDP,
+            Proto::Tcp => 6,
+            Proto::Udp => 17,
         }
     }
 
     pub fn from_number(n: u8) -> Option<Self> {
         match n {
-            crate::wire::proto::TCP => Some(Proto::Tcp),
-            crate::wire::proto::UDP => Some(Proto::Udp),
+            6 => Some(Proto::Tcp),
+            17 => Some(Proto::Udp),
             _ => None,
         }
     }
@@ -49,7 +50,7 @@ impl Proto {
 }
 
 /// Forwarding method, chosen per real server as in ipvsadm.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[repr(u8)]
 pub enum Fwd {
     /// `-g`, gatewaying: rewrite the destination MAC.
@@ -90,7 +91,7 @@ impl Fwd {
 }
 
 /// The eleven schedulers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum SchedKind {
     Rr,
     Wrr,
@@ -158,7 +159,7 @@ pub mod sched_flags {
 }
 
 /// One (protocol, address, port) a service answers on; port 0 = all ports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Match {
     pub proto: Proto,
     pub addr: IpAddr,
@@ -167,12 +168,12 @@ pub struct Match {
 
 impl fmt::Display for Match {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", self.proto.name(), fmt_addr_port(self.addr, self.port))
+        write!(f, "{} {}", self.proto.name(), addr_port(self.addr, self.port))
     }
 }
 
 /// How a service is named.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum ServiceKey {
     /// `-t|-u VIP:port` (port 0: every port).
     Addr(Match),
@@ -200,16 +201,8 @@ impl fmt::Display for ServiceKey {
     }
 }
 
-/// `addr:port`, with brackets for IPv6.
-pub fn fmt_addr_port(a: IpAddr, port: u16) -> String {
-    match a {
-        IpAddr::V4(a) => format!("{a}:{port}"),
-        IpAddr::V6(a) => format!("[{a}]:{port}"),
-    }
-}
-
 /// What `-A`/`-E` say about a service.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServiceSpec {
     pub key: ServiceKey,
     pub sched: SchedKind,
@@ -233,7 +226,7 @@ impl ServiceSpec {
 }
 
 /// What `-a`/`-e` say about a real server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DestSpec {
     pub addr: IpAddr,
     /// 0: the port the client asked for.
@@ -260,8 +253,6 @@ pub struct Service {
     pub dests: Vec<u32>,
     /// Local-address slots (FULLNAT).
     pub laddrs: Vec<u32>,
-    /// Maglev lookup table (mh only), built off the packet path.
-    pub maglev: Option<Arc<Maglev>>,
 }
 
 impl Service {
@@ -356,7 +347,6 @@ pub struct Config {
     laddrs: Vec<Option<Laddr>>,
     pub timeouts: Timeouts,
     pub settings: Settings,
-    pub net: Arc<NetState>,
     index: HashMap<Match, u32>,
     laddr_index: HashMap<IpAddr, u32>,
     vips: hashbrown::HashSet<IpAddr>,
@@ -366,12 +356,6 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Self::new(NetState::default())
-    }
-}
-
-impl Config {
-    pub fn new(net: NetState) -> Self {
         Self {
             generation: 1,
             services: Vec::new(),
@@ -379,7 +363,6 @@ impl Config {
             laddrs: Vec::new(),
             timeouts: Timeouts::default(),
             settings: Settings::default(),
-            net: Arc::new(net),
             index: HashMap::new(),
             laddr_index: HashMap::new(),
             vips: hashbrown::HashSet::new(),
@@ -387,7 +370,9 @@ impl Config {
             next_serial: 1,
         }
     }
+}
 
+impl Config {
     // ---- read side (cores, listings) ----
 
     #[inline]
@@ -522,9 +507,8 @@ impl Config {
         }
         self.check_service_spec(&spec, None)?;
         let serial = self.serial();
-        let svc = Service { spec, serial, epoch: 1, dests: Vec::new(), laddrs: Vec::new(), maglev: None };
+        let svc = Service { spec, serial, epoch: 1, dests: Vec::new(), laddrs: Vec::new() };
         let slot = place(&mut self.services, svc);
-        self.rebuild_service(slot);
         self.reindex();
         self.touched();
         Ok(slot)
@@ -537,7 +521,6 @@ impl Config {
         let s = self.services[slot as usize].as_mut().expect("found above");
         s.spec = spec;
         s.epoch += 1;
-        self.rebuild_service(slot);
         self.reindex();
         self.touched();
         Ok(())
@@ -592,7 +575,6 @@ impl Config {
         let s = self.services[svc as usize].as_mut().expect("found");
         s.dests.insert(0, slot);
         s.epoch += 1;
-        self.rebuild_service(svc);
         self.touched();
         Ok(slot)
     }
@@ -604,7 +586,6 @@ impl Config {
         self.check_dest(self.service(svc).expect("found"), &d)?;
         self.dests[slot as usize].as_mut().expect("found").spec = d;
         self.services[svc as usize].as_mut().expect("found").epoch += 1;
-        self.rebuild_service(svc);
         self.touched();
         Ok(())
     }
@@ -617,7 +598,6 @@ impl Config {
         let s = self.services[svc as usize].as_mut().expect("found");
         s.dests.retain(|&x| x != slot);
         s.epoch += 1;
-        self.rebuild_service(svc);
         self.touched();
         Ok(())
     }
@@ -698,30 +678,15 @@ impl Config {
         Ok(())
     }
 
-    /// Replaces the network view (routes, neighbours); slots of neighbours
-    /// must be kept by the caller (see [`NetState::set_neighbour`]).
-    pub fn set_net(&mut self, net: Arc<NetState>) {
-        self.net = net;
+    /// A new generation with the same rules: the daemon's view of the
+    /// kernel (routes, neighbours) changed and goes out with it.
+    pub fn bump_generation(&mut self) {
         self.touched();
     }
 
     pub fn set_settings(&mut self, s: Settings) {
         self.settings = s;
         self.touched();
-    }
-
-    fn rebuild_service(&mut self, slot: u32) {
-        let s = self.services[slot as usize].as_ref().expect("caller holds a live slot");
-        let maglev = (s.spec.sched == SchedKind::Mh).then(|| {
-            let members: Vec<(IpAddr, u16, u32)> = s
-                .dests
-                .iter()
-                .filter_map(|&d| self.dest(d))
-                .map(|d| (d.spec.addr, d.spec.port, d.spec.weight))
-                .collect();
-            Arc::new(Maglev::build(&members, super::sched::mh::DEFAULT_TABLE_SIZE))
-        });
-        self.services[slot as usize].as_mut().expect("live").maglev = maglev;
     }
 
     fn reindex(&mut self) {

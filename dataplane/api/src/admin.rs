@@ -1,18 +1,21 @@
-//! Administrative commands: what `xdpvsadm` asks and the daemon applies to
-//! its [`Config`], and the `-S` (save) text that `-R` reads back.
+//! Administrative commands: what a client asks and the daemon applies to
+//! its [`Config`], the `-S` (save) text that `-R` reads back, and the one
+//! way `-R` text is applied ([`apply_rules`]).
 //!
-//! The grammar that produces [`Command`]s lives in `xdpvsadm`; the daemon
-//! applies them with [`apply`], so both ends share one meaning.
+//! The grammar (`grammar`) turns a command line into a [`Command`]; the
+//! client sends it typed, the daemon applies it with [`apply`], so both ends
+//! share one meaning.
 
-use crate::lb::config::{
-    fmt_addr_port, sched_flags, Config, ConfigError, DestSpec, Match, Proto, ServiceKey, ServiceSpec,
-};
-use crate::lb::tcp_state::{TcpState, Timeouts};
+use crate::config::{Config, ConfigError, DestSpec, Service, ServiceKey, ServiceSpec};
+use crate::grammar::{parse_rules, ParseError};
+use crate::state::{TcpState, Timeouts};
+use crate::text::{addr_port, matches_text, netmask_text, sched_flags_text, service_arg};
+use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 use std::net::IpAddr;
 
 /// One configuration change.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Command {
     AddService(ServiceSpec),
     EditService(ServiceSpec),
@@ -27,9 +30,46 @@ pub enum Command {
     DelLaddr(ServiceKey, IpAddr),
 }
 
-/// Applies one parsed line of `-R` input (see `grammar::parse_rules`):
-/// the command it applied, or the error of parsing or applying it.
-pub fn apply_line(cfg: &mut Config, parsed: Result<Command, crate::grammar::ParseError>) -> Result<Command, String> {
+/// What applying `-R` text did: every line that applied, every line that
+/// did not (by line number, in order).
+#[derive(Debug, Default)]
+pub struct Applied {
+    pub commands: Vec<(usize, Command)>,
+    pub errors: Vec<(usize, String)>,
+}
+
+impl Applied {
+    /// What the operator should know about the end state, once per service,
+    /// with the line of the last command that named it.
+    pub fn notes(&self, cfg: &Config) -> Vec<(usize, String)> {
+        let mut notes: Vec<(usize, String)> = Vec::new();
+        for (line, c) in self.commands.iter().rev() {
+            if let Some(n) = note(cfg, c) {
+                if !notes.iter().any(|(_, m)| *m == n) {
+                    notes.push((*line, n));
+                }
+            }
+        }
+        notes.reverse();
+        notes
+    }
+}
+
+/// Applies `-R` text (as `-S` writes it) to `cfg` line by line; a line that
+/// does not parse or apply is recorded and skipped. Callers that need all or
+/// nothing apply to a copy and keep it only when `errors` is empty.
+pub fn apply_rules(cfg: &mut Config, text: &str) -> Applied {
+    let mut out = Applied::default();
+    for (line, parsed) in parse_rules(text) {
+        match apply_parsed(cfg, parsed) {
+            Ok(c) => out.commands.push((line, c)),
+            Err(e) => out.errors.push((line, e)),
+        }
+    }
+    out
+}
+
+fn apply_parsed(cfg: &mut Config, parsed: Result<Command, ParseError>) -> Result<Command, String> {
     let cmd = parsed.map_err(|e| e.to_string())?;
     apply(cfg, &cmd).map_err(|e| e.to_string())?;
     Ok(cmd)
@@ -122,7 +162,7 @@ pub fn reconcile(cur: &mut Config, want: &Config) -> Result<(), ConfigError> {
                 Some(_) => {}
             }
         }
-        let laddrs = |c: &Config, s: &crate::lb::config::Service| -> Vec<(IpAddr, Option<String>)> {
+        let laddrs = |c: &Config, s: &Service| -> Vec<(IpAddr, Option<String>)> {
             s.laddrs.iter().filter_map(|&l| c.laddr(l)).map(|l| (l.addr, l.iface.clone())).collect()
         };
         let want_l = laddrs(want, ws);
@@ -139,65 +179,6 @@ pub fn reconcile(cur: &mut Config, want: &Config) -> Result<(), ConfigError> {
         cur.set_timeouts(0, 0, 0)?;
     }
     Ok(())
-}
-
-/// The service as ipvsadm names it on a command line: `-t VIP:port`,
-/// `-u VIP:port` or `-f MARK`.
-pub fn service_arg(k: &ServiceKey) -> String {
-    match k {
-        ServiceKey::Addr(m) => {
-            let flag = if m.proto == Proto::Tcp { "-t" } else { "-u" };
-            format!("{flag} {}", fmt_addr_port(m.addr, m.port))
-        }
-        ServiceKey::Fwmark { mark, .. } => format!("-f {mark}"),
-    }
-}
-
-/// A prefix length as ipvsadm writes a netmask: dotted for IPv4, a number
-/// for IPv6.
-pub fn netmask_text(prefix: u8, v6: bool) -> String {
-    if v6 {
-        prefix.to_string()
-    } else {
-        let m = if prefix == 0 { 0 } else { u32::MAX << (32 - u32::from(prefix.min(32))) };
-        std::net::Ipv4Addr::from(m).to_string()
-    }
-}
-
-/// `-b` flags as text (`sh-fallback,sh-port` style for sh and mh).
-pub fn sched_flags_text(flags: u8, sched: &str) -> String {
-    let prefix = if sched == "sh" || sched == "mh" { sched } else { "" };
-    let mut v = Vec::new();
-    if flags & sched_flags::FALLBACK != 0 {
-        v.push(if prefix.is_empty() { "flag-1".to_string() } else { format!("{prefix}-fallback") });
-    }
-    if flags & sched_flags::PORT != 0 {
-        v.push(if prefix.is_empty() { "flag-2".to_string() } else { format!("{prefix}-port") });
-    }
-    if flags & sched_flags::FLAG3 != 0 {
-        v.push("flag-3".to_string());
-    }
-    v.join(",")
-}
-
-/// The `--match` text of a fwmark service's matches, one argument per
-/// (protocol, address) with its ports: `tcp:198.18.0.10:80,443`.
-pub fn matches_text(ms: &[Match]) -> Vec<String> {
-    let mut groups: Vec<(Proto, IpAddr, Vec<u16>)> = Vec::new();
-    for m in ms {
-        match groups.iter_mut().find(|g| g.0 == m.proto && g.1 == m.addr) {
-            Some(g) => g.2.push(m.port),
-            None => groups.push((m.proto, m.addr, vec![m.port])),
-        }
-    }
-    groups
-        .into_iter()
-        .map(|(p, a, ports)| {
-            let ports: Vec<String> = ports.iter().map(u16::to_string).collect();
-            let addr = if a.is_ipv6() { format!("[{a}]") } else { a.to_string() };
-            format!("{}:{addr}:{}", p.name().to_lowercase(), ports.join(","))
-        })
-        .collect()
 }
 
 /// ipvsadm's `-S` (with `-n`): every service, its real servers and (our
@@ -246,7 +227,7 @@ pub fn save(cfg: &Config) -> String {
                 out,
                 "-a {} -r {} {} -w {}",
                 service_arg(&spec.key),
-                fmt_addr_port(d.addr, d.port),
+                addr_port(d.addr, d.port),
                 d.fwd.flag(),
                 d.weight
             );
@@ -273,7 +254,7 @@ pub fn save(cfg: &Config) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lb::config::{Fwd, SchedKind};
+    use crate::config::{sched_flags, Fwd, Match, Proto, SchedKind};
 
     #[test]
     fn save_lists_services_servers_and_local_addresses() {

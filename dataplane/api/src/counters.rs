@@ -1,0 +1,236 @@
+//! The per-core counters and the drop reasons: one definition of each name
+//! and of its place in a core's counter array (the shared-memory region's
+//! per-core area), used by the workers that write them and by every reader.
+//!
+//! A core's array is `[Counter::ALL..., DropReason::ALL...]`: counter `c` at
+//! `c.index()`, drop reason `d` at `d.index()` (after the counters). Adding a
+//! name here changes the array for everyone; the region's ABI version covers
+//! its length.
+
+use serde::{Deserialize, Serialize};
+
+/// Declares a fieldless enum with `ALL`, `COUNT` and a stable `name()`.
+macro_rules! named {
+    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $v:ident => $s:literal,)* }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[repr(u8)]
+        pub enum $name { $($(#[$vm])* $v,)* }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$v,)*];
+            pub const COUNT: usize = Self::ALL.len();
+
+            /// The stable name (shown by `xdpvsadm`, used in JSON and metrics).
+            pub const fn name(self) -> &'static str {
+                match self { $($name::$v => $s,)* }
+            }
+        }
+    };
+}
+
+named! {
+    /// A core's own counters (not per service).
+    Counter {
+        /// Frames the engine looked at.
+        Rx => "rx",
+        /// Frames the engine sent on.
+        Tx => "tx",
+        /// Frames given back to the kernel.
+        Pass => "pass",
+        IcmpForwarded => "icmp_forwarded",
+        IcmpGenerated => "icmp_generated",
+        /// Frames another core handed to this one.
+        HandoffIn => "handoff_in",
+        /// Frames this core handed to their owner.
+        HandoffOut => "handoff_out",
+        /// Frames received from the AF_XDP rings.
+        IoRx => "io_rx",
+        /// Frames put on the AF_XDP transmit rings.
+        IoTx => "io_tx",
+        /// Frames dropped because a transmit ring was full.
+        TxRingFull => "tx_ring_full",
+        /// Fill-ring refills that got fewer slots than asked.
+        FillShort => "fill_short",
+        SessionsV4 => "sessions_v4",
+        SessionsV6 => "sessions_v6",
+    }
+}
+
+named! {
+    /// Why a frame was dropped. Every drop on the packet path names one of
+    /// these, and each has its own counter.
+    DropReason {
+        /// IP header malformed or truncated.
+        L3Malformed => "l3_malformed",
+        /// TCP/UDP/ICMP header malformed or truncated.
+        L4Malformed => "l4_malformed",
+        /// IPv4 header checksum wrong.
+        BadIpChecksum => "bad_ip_checksum",
+        /// TCP/UDP/ICMP checksum wrong.
+        BadL4Checksum => "bad_l4_checksum",
+        /// An IP fragment for a service (no reassembly, as documented).
+        Fragment => "fragment",
+        /// TTL / hop limit would reach zero.
+        TtlExceeded => "ttl_exceeded",
+        /// A TCP segment other than a SYN with no session.
+        TcpNoSession => "tcp_no_session",
+        /// A reply to a local address with no session.
+        NoSession => "no_session",
+        /// The scheduler found no available real server.
+        NoDest => "no_dest",
+        /// The session table is full: new flows refused, established untouched.
+        SessionTableFull => "session_table_full",
+        /// The reply tuple a new session needs is taken by another session.
+        TupleConflict => "tuple_conflict",
+        /// A FULLNAT service has no local address.
+        NoLocalAddr => "no_local_addr",
+        /// Every local port of the service's local addresses is in use.
+        NoLocalPort => "no_local_port",
+        /// No route to the real server or the client.
+        NoRoute => "no_route",
+        /// The next hop's MAC is not resolved yet (resolution was requested).
+        NeighUnresolved => "neigh_unresolved",
+        /// The session's real server was removed (IPVS expire_nodest_conn).
+        DestRemoved => "dest_removed",
+        /// DR needs the real server on-link; the route goes via a gateway.
+        DrNotOnLink => "dr_not_on_link",
+        /// TUN/ICMP needs a source address on the egress interface.
+        NoSourceAddr => "no_source_addr",
+        /// Too big after encapsulation and DF clear (no fragmentation here).
+        TooBigNoDf => "too_big_no_df",
+        /// Not enough headroom to grow the frame.
+        NoHeadroom => "no_headroom",
+        /// A frame bigger than its buffer after rewriting (cannot happen with
+        /// a sane UMEM frame size).
+        NoTailroom => "no_tailroom",
+    }
+}
+
+impl Counter {
+    /// Its place in a core's counter array.
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl DropReason {
+    /// Its place in a core's counter array (after the counters).
+    pub const fn index(self) -> usize {
+        Counter::COUNT + self as usize
+    }
+}
+
+/// Traffic counters of a service or a real server (IPVS's `ip_vs_stats`);
+/// the same five fields carry rates (per second) in the rate estimates.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Stats {
+    pub conns: u64,
+    pub inpkts: u64,
+    pub outpkts: u64,
+    pub inbytes: u64,
+    pub outbytes: u64,
+}
+
+impl Stats {
+    /// The field names, in [`Stats::fields`] order, as counts and as rates.
+    pub const NAMES: [&'static str; 5] = ["conns", "inpkts", "outpkts", "inbytes", "outbytes"];
+    pub const RATE_NAMES: [&'static str; 5] = ["cps", "inpps", "outpps", "inbps", "outbps"];
+
+    #[inline]
+    pub fn count_in(&mut self, bytes: usize) {
+        self.inpkts += 1;
+        self.inbytes += bytes as u64;
+    }
+
+    #[inline]
+    pub fn count_out(&mut self, bytes: usize) {
+        self.outpkts += 1;
+        self.outbytes += bytes as u64;
+    }
+
+    pub fn fields(&self) -> [u64; 5] {
+        [self.conns, self.inpkts, self.outpkts, self.inbytes, self.outbytes]
+    }
+
+    pub fn from_fields(f: [u64; 5]) -> Self {
+        let [conns, inpkts, outpkts, inbytes, outbytes] = f;
+        Self { conns, inpkts, outpkts, inbytes, outbytes }
+    }
+
+    /// Field by field, wrapping.
+    pub fn add(&mut self, o: &Stats) {
+        let mut f = self.fields();
+        for (x, y) in f.iter_mut().zip(o.fields()) {
+            *x = x.wrapping_add(y);
+        }
+        *self = Self::from_fields(f);
+    }
+
+    /// Field by field, never below zero.
+    pub fn minus(&self, o: &Stats) -> Stats {
+        let mut f = self.fields();
+        for (x, y) in f.iter_mut().zip(o.fields()) {
+            *x = x.saturating_sub(y);
+        }
+        Self::from_fields(f)
+    }
+}
+
+/// Length of a core's counter array.
+pub const ARRAY_LEN: usize = Counter::COUNT + DropReason::COUNT;
+
+/// A core's counters as an array indexed by [`Counter::index`] and
+/// [`DropReason::index`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CounterArray(pub [u64; ARRAY_LEN]);
+
+impl Default for CounterArray {
+    fn default() -> Self {
+        Self([0; ARRAY_LEN])
+    }
+}
+
+impl CounterArray {
+    pub fn get(&self, c: Counter) -> u64 {
+        self.0[c.index()]
+    }
+
+    pub fn set(&mut self, c: Counter, v: u64) {
+        self.0[c.index()] = v;
+    }
+
+    pub fn dropped(&self, d: DropReason) -> u64 {
+        self.0[d.index()]
+    }
+
+    pub fn set_dropped(&mut self, d: DropReason, v: u64) {
+        self.0[d.index()] = v;
+    }
+
+    /// Every name with its value, counters first.
+    pub fn named(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        let counters = Counter::ALL.iter().map(|&c| (c.name(), self.get(c)));
+        counters.chain(DropReason::ALL.iter().map(|&d| (d.name(), self.dropped(d))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_places_follow_the_lists() {
+        let mut names: Vec<&str> = Counter::ALL.iter().map(|c| c.name()).collect();
+        names.extend(DropReason::ALL.iter().map(|d| d.name()));
+        let n = names.len();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), n, "a name is used twice");
+        assert_eq!(DropReason::L3Malformed.index(), Counter::COUNT);
+        assert_eq!(DropReason::NoTailroom.index(), ARRAY_LEN - 1);
+        for (i, c) in Counter::ALL.iter().enumerate() {
+            assert_eq!(c.index(), i);
+        }
+    }
+}

@@ -1,0 +1,181 @@
+//! The control thread after startup: one method per duty, run in turn by
+//! [`ControlLoop::run`] each time the region's doorbell rings (a command, a
+//! worker asking for a next hop, a kernel event) or 20 ms pass.
+//!
+//! - commands: each validated on a copy, published before it is answered
+//!   (its generation goes with the answer);
+//! - the kernel: next hops the workers asked for are handed to the kernel's
+//!   resolution; its link, address, route and neighbour events (the netlink
+//!   thread's flag) make it re-read the network state, so a learned
+//!   neighbour reaches the workers at once;
+//! - SIGHUP: the rules file re-read, only the difference applied;
+//! - every 2 s, IPVS's rate estimator; every second, dead clients' slots.
+
+use super::startup::{resolve_servers, Running};
+use crate::control::Control;
+use crate::netlink;
+use crate::xsk::steer::owned_keys;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use xdpvs_api::admin::reconcile;
+use xdpvs_api::msg::{FAILED, OK};
+use xdpvs_api::shm::{BLOB_RATES, BLOB_VIEW};
+
+pub struct ControlLoop {
+    r: Running,
+    control: Control,
+    /// Something the workers run changed: publish it.
+    changed: bool,
+    /// Real servers changed: ask for their next hops now.
+    servers_changed: bool,
+    last_resolve: Instant,
+    last_estimate: Instant,
+    last_reclaim: Instant,
+    bell: u32,
+}
+
+impl ControlLoop {
+    pub fn new(r: Running) -> Self {
+        let now = Instant::now();
+        let c = ControlLoop {
+            r,
+            control: Control::default(),
+            changed: false,
+            servers_changed: true,
+            last_resolve: now,
+            last_estimate: now,
+            last_reclaim: now,
+            bell: 0,
+        };
+        c.show();
+        c
+    }
+
+    pub fn run(&mut self) {
+        while !self.r.signals.stop.load(Ordering::Relaxed) {
+            self.r.region.wait_doorbell(&mut self.bell, Duration::from_millis(20));
+            self.r.region.beat();
+            self.answer_commands();
+            self.reclaim_slots();
+            self.estimate_rates();
+            self.follow_kernel();
+            let reloaded = self.reload_on_hup();
+            if std::mem::take(&mut self.changed) {
+                self.publish();
+                if let Some(p) = reloaded {
+                    // Said once it is published: workers adopt it before their next burst.
+                    eprintln!("xdpvs: reloaded {} (generation {})", p.display(), self.r.cfg.generation);
+                }
+            }
+        }
+    }
+
+    /// Stops the workers and detaches every XDP program.
+    pub fn shutdown(self) {
+        for h in self.r.workers {
+            let _ = h.join();
+        }
+        drop(self.r.steers);
+        eprintln!("xdpvs: stopped; XDP programs detached");
+    }
+
+    /// Commands, one at a time.
+    fn answer_commands(&mut self) {
+        while let Some((slot, req)) = self.r.region.next_request() {
+            match self.control.handle(&mut self.r.cfg, &self.r.region, &req) {
+                Ok(o) => {
+                    if o.changed {
+                        self.servers_changed = true;
+                        self.publish();
+                    } else {
+                        self.show();
+                    }
+                    self.r.region.answer(slot, OK, o.text.as_bytes(), self.r.cfg.generation);
+                }
+                Err(e) => self.r.region.answer(slot, FAILED, e.as_bytes(), self.r.cfg.generation),
+            }
+        }
+    }
+
+    fn reclaim_slots(&mut self) {
+        if self.last_reclaim.elapsed() >= Duration::from_secs(1) {
+            self.last_reclaim = Instant::now();
+            self.r.region.reclaim();
+        }
+    }
+
+    fn estimate_rates(&mut self) {
+        if self.last_estimate.elapsed() >= Duration::from_secs(2) {
+            self.last_estimate += Duration::from_secs(2);
+            let rates = self.control.estimate(&self.r.cfg, &self.r.region);
+            let bytes = serde_json::to_vec(&rates).unwrap_or_default();
+            let _ = self.r.region.write_blob(BLOB_RATES, &bytes);
+        }
+    }
+
+    /// Next hops asked for, and the kernel's news.
+    fn follow_kernel(&mut self) {
+        while let Ok(a) = self.r.resolve.try_recv() {
+            netlink::resolve(a);
+        }
+        if self.servers_changed || self.last_resolve.elapsed() >= Duration::from_secs(1) {
+            self.servers_changed = false;
+            self.last_resolve = Instant::now();
+            resolve_servers(&self.r.cfg, &self.r.net);
+        }
+        if self.r.kernel_changed.swap(false, Ordering::Acquire) {
+            match self.r.kernel.refresh(&mut self.r.net) {
+                Ok(true) => {
+                    self.r.cfg.bump_generation();
+                    self.changed = true;
+                }
+                Ok(false) => {}
+                Err(e) => eprintln!("xdpvs: reading routes and neighbours: {e}"),
+            }
+        }
+    }
+
+    /// SIGHUP: apply the difference, so what stays keeps its flows.
+    fn reload_on_hup(&mut self) -> Option<std::path::PathBuf> {
+        if !self.r.signals.hup.swap(false, Ordering::Relaxed) {
+            return None;
+        }
+        let p = self.r.opts.restore.clone()?;
+        let mut next = self.r.cfg.clone();
+        match super::load_rules(&p).and_then(|want| reconcile(&mut next, &want).map_err(|e| e.to_string())) {
+            Ok(()) => {
+                self.r.cfg = next;
+                self.changed = true;
+                self.servers_changed = true;
+                Some(p)
+            }
+            Err(e) => {
+                eprintln!("xdpvs: keeping the running rules; {e}");
+                None
+            }
+        }
+    }
+
+    /// Workers first (they pick it up within microseconds), then the
+    /// steering maps and the region's view.
+    fn publish(&mut self) {
+        let next = self.r.snapshot.next(self.r.cfg.clone(), Arc::new(self.r.net.clone()));
+        self.r.snapshot = Arc::new(next);
+        self.r.published.publish(self.r.snapshot.clone());
+        let keys = owned_keys(&self.r.cfg);
+        if let Err(e) = self.r.steers.iter_mut().try_for_each(|s| s.sync(&keys)) {
+            eprintln!("xdpvs: updating the steering maps: {e}");
+        }
+        self.show();
+    }
+
+    fn show(&self) {
+        let region = &self.r.region;
+        region.set_generation(self.r.cfg.generation);
+        let view = serde_json::to_vec(&self.control.view(&self.r.cfg, region)).unwrap_or_default();
+        if let Err(e) = region.write_blob(BLOB_VIEW, &view) {
+            eprintln!("xdpvs: the configuration view does not fit the region: {e}");
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! The daemon's options: the TOML file's keys, overridden by flags.
+
+use crate::xsk::steer::Mode;
+use serde::Deserialize;
+use std::path::PathBuf;
+
+/// Daemon options: the TOML file's keys, overridden by flags.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Options {
+    /// Instance name (several daemons on one host need different names).
+    pub instance: Option<String>,
+    /// Interfaces: one (one-arm, as LVS-DR) or client side + server side.
+    #[serde(default)]
+    pub interfaces: Vec<String>,
+    /// CPUs to pin workers on, in order (default: CPUs 1, 2, … then 0).
+    #[serde(default)]
+    pub cores: Vec<usize>,
+    /// Queues per device (default: every rx queue of the device with fewest).
+    pub queues: Option<u32>,
+    /// native | generic | auto.
+    pub xdp_mode: Option<String>,
+    /// UMEM size in MiB (default 16 per queue and interface).
+    pub umem_mb: Option<usize>,
+    /// Use 2 MiB huge pages for the UMEM when reserved.
+    pub hugepages: Option<bool>,
+    /// Rules to load at start (ipvsadm `-S` format); SIGHUP re-reads them.
+    pub restore: Option<PathBuf>,
+    /// Group (name or number) allowed to use `xdpvsadm` on this instance
+    /// (the region becomes mode 0660); default: root only (0600).
+    pub shm_group: Option<String>,
+    /// Sessions per worker and address family.
+    pub max_sessions: Option<u32>,
+    /// Busy polls without traffic before a worker sleeps in poll(2).
+    pub idle_spin: Option<u32>,
+}
+
+impl Options {
+    /// Reads a TOML file.
+    pub fn from_file(path: &std::path::Path) -> Result<Options, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// `self` with every field `over` sets replaced.
+    pub fn overridden_by(mut self, over: Options) -> Options {
+        macro_rules! take {
+            ($($f:ident),*) => { $( if over.$f.is_some() { self.$f = over.$f; } )* };
+        }
+        take!(instance, queues, xdp_mode, umem_mb, hugepages, restore, shm_group, max_sessions, idle_spin);
+        if !over.interfaces.is_empty() {
+            self.interfaces = over.interfaces;
+        }
+        if !over.cores.is_empty() {
+            self.cores = over.cores;
+        }
+        self
+    }
+
+    pub fn mode(&self) -> Result<Mode, String> {
+        match self.xdp_mode.as_deref().unwrap_or("auto") {
+            "native" | "drv" | "driver" => Ok(Mode::Native),
+            "generic" | "skb" => Ok(Mode::Generic),
+            "auto" => Ok(Mode::Auto),
+            other => Err(format!("unknown XDP mode '{other}': use native, generic or auto")),
+        }
+    }
+}
+
+/// A group name or number as a gid (names from /etc/group).
+pub fn group_id(g: &str) -> Result<u32, String> {
+    if let Ok(n) = g.parse() {
+        return Ok(n);
+    }
+    std::fs::read_to_string("/etc/group")
+        .ok()
+        .and_then(|t| {
+            t.lines().find_map(|l| {
+                let f: Vec<&str> = l.split(':').collect();
+                (f.len() > 2 && f[0] == g).then(|| f[2].parse().ok()).flatten()
+            })
+        })
+        .ok_or_else(|| format!("unknown group '{g}' for shm_group: use an existing group name or number"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_config_parses_and_flags_override() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let o = Options::from_file(&root.join("configs/xdpvs.toml")).expect("the example parses");
+        assert_eq!(o.interfaces, vec!["eth0", "eth1"]);
+        assert_eq!((o.queues, o.mode().unwrap()), (Some(2), Mode::Auto));
+        let flags =
+            Options { interfaces: vec!["veth0".into()], xdp_mode: Some("generic".into()), ..Options::default() };
+        let o = o.overridden_by(flags);
+        assert_eq!(o.interfaces, vec!["veth0"]);
+        assert_eq!(o.mode().unwrap(), Mode::Generic);
+        assert_eq!(o.cores, vec![1, 2], "unset flags keep the file's values");
+        let bad = Options { xdp_mode: Some("turbo".into()), ..Options::default() };
+        assert!(bad.mode().unwrap_err().contains("turbo"));
+        assert!(toml::from_str::<Options>("interfacez = []").is_err(), "unknown keys are refused");
+    }
+}

@@ -1,0 +1,108 @@
+//! What a core runs on: one published generation of the rules (the shared
+//! configuration model, `xdpvs_api::config::Config`), the kernel's network
+//! state at that time, and the tables the packet path derives from the
+//! rules (Maglev lookup tables), built here, off the packet path.
+//!
+//! Contract: a [`Snapshot`] is immutable once built. The control thread
+//! builds the next one with [`Snapshot::next`] (reusing every table whose
+//! service did not change) and hands an `Arc` of it to every core; cores pick
+//! it up between batches. Derefs to the rules, so `cfg.service(slot)` reads
+//! as it would on the model.
+
+use super::net::NetState;
+use super::sched::mh::{Maglev, DEFAULT_TABLE_SIZE};
+use std::net::IpAddr;
+use std::ops::Deref;
+use std::sync::Arc;
+use xdpvs_api::config::{Config, SchedKind, Service};
+
+/// A Maglev table and the service version it was built for.
+#[derive(Debug, Clone)]
+struct Built {
+    serial: u32,
+    epoch: u32,
+    table: Arc<Maglev>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    rules: Config,
+    pub net: Arc<NetState>,
+    /// By service slot (mh services only).
+    maglev: Vec<Option<Built>>,
+}
+
+impl Deref for Snapshot {
+    type Target = Config;
+
+    fn deref(&self) -> &Config {
+        &self.rules
+    }
+}
+
+impl Snapshot {
+    pub fn new(rules: Config, net: Arc<NetState>) -> Self {
+        Self::default().next(rules, net)
+    }
+
+    /// The snapshot of `rules` over `net`, reusing this one's tables for
+    /// services that did not change.
+    pub fn next(&self, rules: Config, net: Arc<NetState>) -> Self {
+        let mut maglev = vec![None; rules.service_slots()];
+        for (slot, s) in rules.services().filter(|(_, s)| s.spec.sched == SchedKind::Mh) {
+            let old = self.maglev.get(slot as usize).and_then(Option::as_ref);
+            let built = match old {
+                Some(b) if b.serial == s.serial && b.epoch == s.epoch => b.clone(),
+                _ => Built { serial: s.serial, epoch: s.epoch, table: Arc::new(build_maglev(&rules, s)) },
+            };
+            maglev[slot as usize] = Some(built);
+        }
+        Self { rules, net, maglev }
+    }
+
+    /// The rules this snapshot runs.
+    pub fn rules(&self) -> &Config {
+        &self.rules
+    }
+
+    /// The Maglev table of service `slot` (mh services).
+    pub fn maglev(&self, slot: u32) -> Option<&Arc<Maglev>> {
+        self.maglev.get(slot as usize)?.as_ref().map(|b| &b.table)
+    }
+}
+
+fn build_maglev(rules: &Config, s: &Service) -> Maglev {
+    let members: Vec<(IpAddr, u16, u32)> =
+        s.dests.iter().filter_map(|&d| rules.dest(d)).map(|d| (d.spec.addr, d.spec.port, d.spec.weight)).collect();
+    Maglev::build(&members, DEFAULT_TABLE_SIZE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use xdpvs_api::config::{DestSpec, Fwd, Match, Proto, ServiceKey, ServiceSpec};
+
+    #[test]
+    fn tables_are_rebuilt_only_for_changed_services() {
+        let mut c = Config::default();
+        let key = |port| ServiceKey::Addr(Match { proto: Proto::Tcp, addr: "198.18.0.10".parse().unwrap(), port });
+        let rs = |a: &str, weight| DestSpec {
+            addr: a.parse().unwrap(),
+            port: 80,
+            weight,
+            fwd: Fwd::Dr,
+            u_threshold: 0,
+            l_threshold: 0,
+        };
+        for port in [80, 443] {
+            c.add_service(ServiceSpec::new(key(port), SchedKind::Mh)).unwrap();
+            c.add_dest(&key(port), rs("198.19.0.1", 1)).unwrap();
+        }
+        let a = Snapshot::new(c.clone(), Arc::default());
+        c.add_dest(&key(443), rs("198.19.0.2", 1)).unwrap();
+        let b = a.next(c.clone(), Arc::default());
+        assert!(Arc::ptr_eq(a.maglev(0).unwrap(), b.maglev(0).unwrap()), "unchanged service keeps its table");
+        assert!(!Arc::ptr_eq(a.maglev(1).unwrap(), b.maglev(1).unwrap()), "changed service gets a new one");
+        assert_eq!(b.maglev(1).unwrap().shares(2).iter().sum::<usize>(), DEFAULT_TABLE_SIZE);
+    }
+}
