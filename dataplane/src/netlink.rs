@@ -14,7 +14,7 @@
 
 use crate::lb::net::{Iface, NetState, Route};
 use netlink_packet_core::{NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_DUMP, NLM_F_REQUEST};
-use netlink_packet_route::address::{AddressAttribute, AddressMessage, AddressScope};
+use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{LinkAttribute, LinkMessage};
 use netlink_packet_route::neighbour::{NeighbourAddress, NeighbourAttribute, NeighbourMessage, NeighbourState};
 use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteType};
@@ -128,21 +128,19 @@ impl Kernel {
         for (name, index) in &self.served {
             let l = links.iter().find(|l| l.index == *index).ok_or_else(|| format!("interface {name} is gone"))?;
             let mac = l.mac.ok_or_else(|| format!("{name} has no Ethernet address"))?;
-            let (mut addr4, mut addr6) = (None, None);
-            for a in
-                addrs.iter().filter_map(|m| if let RouteNetlinkMessage::NewAddress(a) = m { Some(a) } else { None })
-            {
-                if a.header.index != *index {
-                    continue;
-                }
-                match address(a) {
-                    Some(IpAddr::V4(v)) if addr4.is_none() => addr4 = Some(v),
-                    Some(IpAddr::V6(v)) if addr6.is_none() && a.header.scope == AddressScope::Universe => {
-                        addr6 = Some(v)
-                    }
-                    _ => {}
-                }
-            }
+            let mine: Vec<&AddressMessage> = addrs
+                .iter()
+                .filter_map(|m| if let RouteNetlinkMessage::NewAddress(a) = m { Some(a) } else { None })
+                .filter(|a| a.header.index == *index)
+                .collect();
+            let addr4 = subnet_address(&mine, |a| match a {
+                IpAddr::V4(v) => Some(v),
+                IpAddr::V6(_) => None,
+            });
+            let addr6 = subnet_address(&mine, |a| match a {
+                IpAddr::V6(v) if !v.is_unicast_link_local() => Some(v),
+                _ => None,
+            });
             let mtu = l.mtu.min(u32::from(u16::MAX)) as u16;
             out.push(Iface { name: name.clone(), mac, mtu, addr4, addr6, rss: rss(name) });
         }
@@ -220,7 +218,9 @@ impl Kernel {
                 | NeighbourState::Permanent
                 | NeighbourState::Noarp
         );
-        Some((dst?, iface, mac.filter(|_| usable)))
+        // Multicast entries (one per interface, the same address) are not next hops.
+        let dst = dst.filter(|d| !d.is_multicast())?;
+        Some((dst, iface, mac.filter(|_| usable)))
     }
 }
 
@@ -243,6 +243,17 @@ fn address(a: &AddressMessage) -> Option<IpAddr> {
     local.or_else(|| {
         a.attributes.iter().find_map(|x| if let AddressAttribute::Address(v) = x { Some(*v) } else { None })
     })
+}
+
+/// The interface's own address in its subnet, of one family: the one with
+/// the shortest prefix (VIPs and local addresses are host routes, /32 or
+/// /128, and must not become the source of what the director sends).
+fn subnet_address<A>(addrs: &[&AddressMessage], family: impl Fn(IpAddr) -> Option<A>) -> Option<A> {
+    addrs
+        .iter()
+        .filter_map(|a| Some((a.header.prefix_len, family(address(a)?)?)))
+        .min_by_key(|(prefix, _)| *prefix)
+        .map(|(_, a)| a)
 }
 
 fn route_addr(a: &RouteAddress) -> Option<IpAddr> {
@@ -319,6 +330,13 @@ mod tests {
     /// the dumps parse.
     #[test]
     fn reads_loopback() {
+        if let Ok(name) = std::env::var("NLIF") {
+            let mut k = Kernel::open(&[name]).expect("netlink works");
+            let mut net = NetState::new(k.ifaces(|_| None).expect("if"));
+            println!("{:?}", k.refresh(&mut net));
+            println!("{:?}\n{:?}\n{:?}", net.ifaces, net.routes(), net.neighbours());
+            return;
+        }
         let mut k = Kernel::open(&["lo".to_string()]).expect("netlink works");
         let ifaces = k.ifaces(|_| None).expect("lo");
         assert_eq!(ifaces[0].addr4, Some(Ipv4Addr::LOCALHOST));

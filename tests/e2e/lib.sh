@@ -92,6 +92,24 @@ rs_add() {
     ns "$r" ethtool -K r0 tx off >/dev/null
 }
 
+# links_ready: every link of the topology's namespaces is operationally up.
+# The kernel takes a link's carrier into account with a delay of up to a
+# second (linkwatch); until then IPv6 does not answer neighbour
+# solicitations on it, and a first request would wait for a retransmission
+# whatever the director does.
+links_ready() {
+    local n
+    for _ in $(seq 1 150); do
+        local down=0
+        for n in $(ip netns list | awk '{print $1}' | grep "^$ID-"); do
+            ns "$n" ip -o link show up | grep -v ' lo:' | grep -qv 'state UP' && down=1
+        done
+        [ "$down" = 0 ] && return 0
+        sleep 0.02
+    done
+    fail "links of the topology not up after 3 s"
+}
+
 # topo_up MODE: two-arm. nat: real servers route back via the director;
 # fullnat: they do not (replies go to the local address).
 topo_up() {
@@ -119,6 +137,7 @@ topo_up() {
             ns "$(rs_ns "$i")" ip -6 route add default via 2001:db8:1::1
         fi
     done
+    links_ready
 }
 
 # topo_one_arm: client, director and real servers on one segment (LVS-DR /
@@ -141,6 +160,7 @@ topo_one_arm() {
         ns "$r" ip addr add 198.18.0.10/32 dev lo
         ns "$r" ip -6 addr add 2001:db8::10/128 dev lo nodad
     done
+    links_ready
 }
 
 # rs_decap: give every real server the tc-BPF IPIP / IPv6-in-IPv6 decapsulator.
