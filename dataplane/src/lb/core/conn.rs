@@ -1,0 +1,381 @@
+//! The connection lifecycle (IPVS's `ip_vs_conn.c`): scheduling with
+//! persistence templates, a new session and its bookkeeping (ActiveConn,
+//! InActConn, thresholds), the TCP state step and timeout, counters, a
+//! connection on the tuple of an ended one, expiry and reaping.
+
+use super::pipeline::L4;
+use super::{per_core, State, SvcCandidates};
+use crate::lb::family::{Family, L3};
+use crate::lb::sched::{Flow, Scheduler};
+use crate::lb::session::{flag, Refused, Session, Tuple, NIL, TEMPLATE_PROTO};
+use crate::lb::snapshot::Snapshot;
+use crate::lb::stats::DropReason;
+use crate::lb::tcp_state::{next_state, Dir, TcpState};
+use crate::lb::TICKS_PER_SEC;
+use crate::wire::proto;
+use crate::wire::tcp::flags as tcpf;
+use xdpvs_api::config::{Fwd, Service, ServiceKey};
+
+/// The tuple of a persistence template (IPVS `ip_vs_sched_persist`):
+/// `<client & netmask, 0, VIP or fwmark, vport or 0>`.
+pub(super) fn template_tuple<F: Family>(svc: &Service, cip: F::Addr, vip: F::Addr, proto_nr: u8) -> Tuple<F::Addr> {
+    let src = F::mask(cip, svc.spec.netmask);
+    match svc.spec.key {
+        ServiceKey::Fwmark { mark, .. } => {
+            Tuple { src, dst: F::mark_addr(mark), sport: 0, dport: 0, proto: TEMPLATE_PROTO }
+        }
+        ServiceKey::Addr(m) => Tuple { src, dst: vip, sport: 0, dport: m.port, proto: TEMPLATE_PROTO | proto_nr },
+    }
+}
+
+impl State {
+    /// A client's SYN on the tuple of a connection that has ended (IPVS's
+    /// `conn_reuse_mode` 1 and 2: TIME_WAIT, CLOSE, or FIN_WAIT when replies
+    /// are not seen, as in DR/TUN), or of one whose real server is quiesced
+    /// (`expire_nodest_conn`): a new connection reusing the client's port,
+    /// scheduled afresh rather than pinned to the old server. Connections a
+    /// persistence template controls keep it (the template decides).
+    pub(super) fn new_conn_on_old<F: Family>(&mut self, cfg: &Snapshot, i: u32, flags: u8) -> bool {
+        if flags & (tcpf::SYN | tcpf::ACK) != tcpf::SYN {
+            return false;
+        }
+        let s = F::table(&mut self.t).get(i);
+        if s.has(flag::TEMPLATE) || s.tmpl != NIL {
+            return false;
+        }
+        let ended = match TcpState::from_u8(s.state) {
+            TcpState::TimeWait | TcpState::Close => true,
+            TcpState::FinWait => s.has(flag::NOOUTPUT),
+            _ => false,
+        };
+        let quiesced = cfg.settings.expire_nodest_conn
+            && cfg.dest(s.dest).is_some_and(|d| d.serial == s.dest_serial && d.spec.weight == 0);
+        ended || quiesced
+    }
+
+    /// A session whose real server is gone ends here (expire_nodest_conn).
+    pub(super) fn check_dest<F: Family>(&mut self, cfg: &Snapshot, i: u32) -> Result<(), DropReason> {
+        let s = F::table(&mut self.t).get(i);
+        if cfg.dest(s.dest).is_some_and(|d| d.serial == s.dest_serial) || !cfg.settings.expire_nodest_conn {
+            return Ok(());
+        }
+        self.expire::<F>(cfg, i);
+        Err(DropReason::DestRemoved)
+    }
+
+    /// One TCP state step (and the ActiveConn/InActConn moves IPVS makes),
+    /// then the new timeout.
+    pub(super) fn step<F: Family>(&mut self, cfg: &Snapshot, i: u32, dir: Dir, tcp_flags: u8) {
+        let s = F::table(&mut self.t).get_mut(i);
+        let secs = if s.proto == proto::TCP {
+            let dir = if s.has(flag::NOOUTPUT) {
+                if dir == Dir::Output {
+                    s.flags &= !flag::NOOUTPUT;
+                    Dir::Output
+                } else {
+                    Dir::InputOnly
+                }
+            } else {
+                dir
+            };
+            let old = TcpState::from_u8(s.state);
+            let new = next_state(old, dir, tcp_flags);
+            if new != old {
+                s.state = new as u8;
+                let live = cfg.dest(s.dest).is_some_and(|d| d.serial == s.dest_serial);
+                let rt = self.dest_rt.get_mut(s.dest as usize).filter(|_| live);
+                if !s.has(flag::INACTIVE) && new != TcpState::Established {
+                    s.flags |= flag::INACTIVE;
+                    if let Some(rt) = rt {
+                        rt.active = rt.active.saturating_sub(1);
+                        rt.inactive += 1;
+                    }
+                } else if s.has(flag::INACTIVE) && new == TcpState::Established {
+                    s.flags &= !flag::INACTIVE;
+                    if let Some(rt) = rt {
+                        rt.inactive = rt.inactive.saturating_sub(1);
+                        rt.active += 1;
+                    }
+                }
+            }
+            cfg.timeouts.tcp(new)
+        } else {
+            cfg.timeouts.udp
+        };
+        s.expires = self.now + secs * TICKS_PER_SEC;
+    }
+
+    pub(super) fn count<F: Family>(&mut self, cfg: &Snapshot, s: &Session<F::Addr>, bytes: usize, inbound: bool) {
+        if cfg.dest(s.dest).is_some_and(|d| d.serial == s.dest_serial) {
+            if let Some(rt) = self.dest_rt.get_mut(s.dest as usize) {
+                if inbound {
+                    rt.stats.count_in(bytes);
+                } else {
+                    rt.stats.count_out(bytes);
+                }
+            }
+        }
+        if let Some(Some(rt)) = self.svc_rt.get_mut(usize::from(s.svc)) {
+            if inbound {
+                rt.stats.count_in(bytes);
+            } else {
+                rt.stats.count_out(bytes);
+            }
+        }
+    }
+
+    pub(super) fn schedule(
+        &mut self,
+        cfg: &Snapshot,
+        svc_slot: u32,
+        svc: &Service,
+        flow: &Flow,
+    ) -> Result<u32, DropReason> {
+        let rt = self.svc_rt.get_mut(svc_slot as usize).and_then(Option::as_mut).ok_or(DropReason::NoDest)?;
+        let c = SvcCandidates { slots: &svc.dests, cfg, rt: &self.dest_rt };
+        let pos = rt.sched.schedule(&c, flow).ok_or(DropReason::NoDest)?;
+        Ok(svc.dests[pos])
+    }
+
+    /// Persistence (IPVS `ip_vs_sched_persist`): reuse the client's template
+    /// while its server is usable, else schedule and make a new template.
+    /// Returns the server and the template slot.
+    pub(super) fn persist<F: Family>(
+        &mut self,
+        cfg: &Snapshot,
+        svc_slot: u32,
+        svc: &Service,
+        ip: &L3<F::Addr>,
+        flow: &Flow,
+        timeout: u32,
+    ) -> Result<(u32, u32), DropReason> {
+        let now = self.now;
+        let ticks = timeout * TICKS_PER_SEC;
+        let key = template_tuple::<F>(svc, ip.src, ip.dst, ip.proto);
+        let table = F::table(&mut self.t);
+        if let Some((ti, _)) = table.lookup(&key) {
+            let t = *table.get(ti);
+            let usable = t.expires > now
+                && cfg.dest(t.dest).is_some_and(|d| {
+                    d.serial == t.dest_serial && !(cfg.settings.expire_quiescent_template && d.spec.weight == 0)
+                });
+            if usable {
+                return Ok((t.dest, ti));
+            }
+            if t.n_control == 0 {
+                self.expire::<F>(cfg, ti);
+            } else {
+                F::table(&mut self.t).unhash_template(ti);
+            }
+        }
+        let dest = self.schedule(cfg, svc_slot, svc, flow)?;
+        let d = cfg.dest(dest).expect("a scheduled slot is live");
+        let t = Session {
+            cip: key.src,
+            vip: key.dst,
+            rip: F::from_ip(d.spec.addr).unwrap_or_default(),
+            lip: key.src,
+            cport: 0,
+            vport: key.dport,
+            rport: d.spec.port,
+            lport: 0,
+            proto: key.proto,
+            flags: flag::TEMPLATE,
+            fwd: d.spec.fwd,
+            expires: now + ticks,
+            tmpl: ticks,
+            n_control: 0,
+            dest,
+            dest_serial: d.serial,
+            svc: svc_slot as u16,
+            ..Session::default()
+        };
+        let ti = F::table(&mut self.t).insert(t).map_err(|_| DropReason::SessionTableFull)?;
+        if let Some(rt) = self.dest_rt.get_mut(dest as usize) {
+            rt.persist += 1;
+        }
+        Ok((dest, ti))
+    }
+
+    /// A new connection: schedule (with persistence), take a local port
+    /// (FULLNAT), resolve next hops, store, and bind to the real server.
+    pub(super) fn new_session<F: Family>(
+        &mut self,
+        cfg: &Snapshot,
+        svc_slot: u32,
+        ip: &L3<F::Addr>,
+        l4: &L4,
+    ) -> Result<u32, DropReason> {
+        let now = self.now;
+        let svc = cfg.service(svc_slot).ok_or(DropReason::NoDest)?;
+        if ip.proto == proto::TCP {
+            let f = l4.flags & (tcpf::SYN | tcpf::ACK | tcpf::RST | tcpf::FIN);
+            let schedulable = if cfg.settings.sloppy_tcp { f & tcpf::RST == 0 } else { f == tcpf::SYN };
+            if !schedulable {
+                return Err(DropReason::TcpNoSession);
+            }
+        }
+        let flow = Flow { src: F::to_ip(ip.src), sport: l4.sport, dst: F::to_ip(ip.dst), dport: l4.dport, now };
+        let (dest, tmpl) = match svc.spec.persistent {
+            Some(timeout) => self.persist::<F>(cfg, svc_slot, svc, ip, &flow, timeout)?,
+            None => (self.schedule(cfg, svc_slot, svc, &flow)?, NIL),
+        };
+        let d = cfg.dest(dest).expect("a scheduled slot is live");
+        let fwd = d.spec.fwd;
+        let rip = F::from_ip(d.spec.addr).ok_or(DropReason::NoDest)?;
+        let rport = if fwd.two_way() && d.spec.port != 0 { d.spec.port } else { l4.dport };
+        // An unresolved neighbour does not stop the session (IPVS lets the
+        // kernel queue the packet meanwhile): this packet is dropped, counted,
+        // and a later one (the retransmission) finds the hop resolved and the
+        // same real server.
+        let nh_rs = match self.dest_rt.get(dest as usize).and_then(|r| r.nh) {
+            Some(nh) => nh,
+            None => match self.next_hop(cfg, d.spec.addr, fwd == Fwd::Dr) {
+                Ok(nh) => {
+                    if let Some(rt) = self.dest_rt.get_mut(dest as usize) {
+                        rt.nh = Some(nh);
+                    }
+                    nh
+                }
+                Err(DropReason::NeighUnresolved) => NIL,
+                Err(e) => return Err(e),
+            },
+        };
+        let nh_client = match self.next_hop(cfg, flow.src, false) {
+            Ok(nh) => nh,
+            Err(DropReason::NeighUnresolved) => NIL,
+            Err(e) if fwd.two_way() => return Err(e),
+            Err(_) => NIL,
+        };
+        let (lip, lport, laddr_serial) = if fwd == Fwd::FullNat {
+            self.take_lport::<F>(cfg, svc_slot, svc, (rip, rport, nh_rs))?
+        } else {
+            (ip.src, l4.sport, 0)
+        };
+        let s = Session {
+            cip: ip.src,
+            vip: ip.dst,
+            rip,
+            lip,
+            cport: l4.sport,
+            vport: l4.dport,
+            rport,
+            lport,
+            proto: ip.proto,
+            state: TcpState::None as u8,
+            flags: flag::INACTIVE
+                | if fwd.two_way() { flag::HASHED_OUT } else { flag::NOOUTPUT }
+                | if svc.spec.ops && ip.proto == proto::UDP { flag::ONE_PACKET } else { 0 },
+            fwd,
+            expires: now + cfg.timeouts.tcp(TcpState::None) * TICKS_PER_SEC,
+            tmpl,
+            dest,
+            dest_serial: d.serial,
+            nh_rs,
+            nh_client,
+            laddr_serial,
+            svc: svc_slot as u16,
+            ..Session::default()
+        };
+        let table = F::table(&mut self.t);
+        let stored = table.insert(s).map_err(|r| match r {
+            Refused::Full => DropReason::SessionTableFull,
+            Refused::Conflict => DropReason::TupleConflict,
+        });
+        let i = match stored {
+            Ok(i) => i,
+            Err(e) => {
+                if fwd == Fwd::FullNat {
+                    self.release_lport::<F>(cfg, lip, lport, laddr_serial);
+                }
+                return Err(e);
+            }
+        };
+        if tmpl != NIL {
+            let t = F::table(&mut self.t).get_mut(tmpl);
+            t.n_control += 1;
+            t.expires = now + t.tmpl;
+        }
+        let u = per_core(d.spec.u_threshold, self.p.ncores);
+        if let Some(rt) = self.dest_rt.get_mut(dest as usize) {
+            rt.inactive += 1;
+            rt.stats.conns += 1;
+            if u != 0 && rt.active + rt.inactive >= u {
+                rt.overloaded = true;
+            }
+        }
+        if let Some(Some(rt)) = self.svc_rt.get_mut(svc_slot as usize) {
+            rt.stats.conns += 1;
+        }
+        self.stats.sessions_created += 1;
+        Ok(i)
+    }
+
+    /// Ends a session (or re-arms a template that still controls connections).
+    pub(super) fn expire<F: Family>(&mut self, cfg: &Snapshot, i: u32) {
+        let now = self.now;
+        let table = F::table(&mut self.t);
+        let s = *table.get(i);
+        let dest = cfg.dest(s.dest).filter(|d| d.serial == s.dest_serial);
+        let rt = self.dest_rt.get_mut(s.dest as usize).filter(|_| dest.is_some());
+        if s.has(flag::TEMPLATE) {
+            if s.n_control > 0 {
+                table.rearm(i, now + s.tmpl);
+                return;
+            }
+            if let Some(rt) = rt {
+                rt.persist = rt.persist.saturating_sub(1);
+            }
+            table.remove(i);
+            self.stats.sessions_expired += 1;
+            return;
+        }
+        if let (Some(rt), Some(d)) = (rt, dest) {
+            if s.has(flag::INACTIVE) {
+                rt.inactive = rt.inactive.saturating_sub(1);
+            } else {
+                rt.active = rt.active.saturating_sub(1);
+            }
+            // IPVS's overload release: below the lower threshold, or below
+            // 3/4 of the upper one when no lower threshold is set.
+            let (u, l) = (per_core(d.spec.u_threshold, self.p.ncores), per_core(d.spec.l_threshold, self.p.ncores));
+            let total = rt.active + rt.inactive;
+            if (l != 0 && total < l) || (l == 0 && (u == 0 || total * 4 < u * 3)) {
+                rt.overloaded = false;
+            }
+        }
+        if s.tmpl != NIL {
+            let t = table.get_mut(s.tmpl);
+            t.n_control = t.n_control.saturating_sub(1);
+        }
+        table.remove(i);
+        if s.fwd == Fwd::FullNat {
+            self.release_lport::<F>(cfg, s.lip, s.lport, s.laddr_serial);
+        }
+        self.stats.sessions_expired += 1;
+    }
+
+    pub(super) fn reap<F: Family>(&mut self, cfg: &Snapshot) -> usize {
+        let mut buf = [0u32; 64];
+        let mut total = 0;
+        let mut budget = self.p.reap_budget;
+        while budget > 0 {
+            let n = F::table(&mut self.t).due(self.now, budget, &mut buf);
+            // Bring the index entries of the whole batch in first: their
+            // misses overlap instead of queueing one removal after another.
+            let table = F::table_ref(&self.t);
+            std::hint::black_box(buf[..n].iter().fold(0, |acc, &i| acc ^ table.warm_slot(i)));
+            for &i in &buf[..n] {
+                if F::table(&mut self.t).get(i).has(flag::LIVE) {
+                    self.expire::<F>(cfg, i);
+                }
+            }
+            total += n;
+            if n < buf.len() {
+                break;
+            }
+            budget = budget.saturating_sub(n);
+        }
+        total
+    }
+}

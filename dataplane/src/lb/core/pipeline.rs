@@ -1,0 +1,299 @@
+//! The pipeline: a frame's first look (ownership, L2, the IP header, the
+//! ports), the burst's index probe, then one function per direction that
+//! reads top to bottom:
+//! - [`State::inbound`] (client → service): checksum → session (or, on a
+//!   miss: schedule, persistence, local port, next hops) → next hop → TCP
+//!   state step → rewrite for the mode (DR: L2 only; NAT: DNAT; FULLNAT:
+//!   SNAT+DNAT; TUN: encapsulate, or ICMP too-big back to the client) → L2;
+//! - [`State::outbound`] (real server → client, NAT/FULLNAT): checksum →
+//!   session → next hop → state step → reverse rewrite → L2.
+//!
+//! Every early return is a named, counted drop, a park (the next hop is
+//! being resolved: frame and session untouched) or a pass to the kernel.
+
+use super::xmit::rewrite;
+use super::State;
+use crate::lb::family::{Family, L3, V4, V6};
+use crate::lb::frame::Frame;
+use crate::lb::session::{flag, SessionTable, Side, Tuple};
+use crate::lb::snapshot::Snapshot;
+use crate::lb::stats::DropReason;
+use crate::lb::tcp_state::Dir;
+use crate::lb::Verdict;
+use crate::wire::checksum;
+use crate::wire::ethernet::{ethertype, EthernetFrame};
+use crate::wire::tcp::TcpSegment;
+use crate::wire::udp::UdpDatagram;
+use crate::wire::{be16, proto};
+use xdpvs_api::config::{Fwd, Proto};
+
+/// Ports and flags of a TCP/UDP header, read once.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct L4 {
+    pub(super) sport: u16,
+    pub(super) dport: u16,
+    pub(super) flags: u8,
+}
+
+pub(super) fn parse_l4(b: &[u8], proto_nr: u8) -> Option<L4> {
+    match proto_nr {
+        proto::TCP => {
+            let t = TcpSegment::new_checked(b).ok()?;
+            Some(L4 { sport: t.src_port(), dport: t.dst_port(), flags: t.flags() })
+        }
+        _ => {
+            let u = UdpDatagram::new_checked(b).ok()?;
+            Some(L4 { sport: u.src_port(), dport: u.dst_port(), flags: 0 })
+        }
+    }
+}
+
+/// Verifies the TCP/UDP/ICMP checksum of the IP packet `b`.
+pub(super) fn l4_checksum_ok<F: Family>(b: &[u8], ip: &L3<F::Addr>) -> bool {
+    let l4 = &b[ip.l4_off..ip.len];
+    let seed = match ip.proto {
+        proto::UDP if !F::IS_V6 && be16(l4, 6) == 0 => return true,
+        proto::TCP | proto::UDP => F::pseudo(ip.src, ip.dst, ip.proto, l4.len()),
+        _ => F::icmp_seed(ip.src, ip.dst, l4.len()),
+    };
+    checksum::fold(checksum::sum(l4, seed)) == 0xffff
+}
+
+/// What the first look at a frame found.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Pre {
+    /// Decided already: not IP, a malformed header, another core's frame.
+    Done(Verdict),
+    V4(Parsed<[u8; 4]>),
+    V6(Parsed<[u8; 16]>),
+}
+
+/// A parsed IP frame; `l4` is set for an unfragmented TCP/UDP packet whose
+/// header checked out, `hint` by the probe.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Parsed<A> {
+    pub(super) l3: usize,
+    pub(super) ip: L3<A>,
+    pub(super) l4: Option<L4>,
+    /// Set by the first probe pass.
+    pub(super) hash: Option<u64>,
+    /// Set by the probe: what the lookup found, and the table's insert count
+    /// when it looked (a miss stays valid until that moves).
+    pub(super) hint: Option<Option<(u32, Side)>>,
+    pub(super) probed_at: u64,
+}
+
+impl<A: Copy> Parsed<A> {
+    #[inline]
+    pub(super) fn tuple(&self) -> Option<Tuple<A>> {
+        let l4 = self.l4?;
+        Some(Tuple { src: self.ip.src, dst: self.ip.dst, sport: l4.sport, dport: l4.dport, proto: self.ip.proto })
+    }
+}
+
+impl State {
+    /// First look at a frame: ownership, L2, the IP header (checksum
+    /// verified, link padding trimmed) and the TCP/UDP ports.
+    pub(super) fn classify(&mut self, cfg: &Snapshot, frame: &mut Frame<'_>) -> Pre {
+        self.stats.rx += 1;
+        if self.p.ncores > 1 {
+            let owner = crate::lb::owner::owner_of(cfg, self.p.ncores, frame.data());
+            if owner != self.p.id {
+                self.stats.handoff += 1;
+                return Pre::Done(Verdict::Handoff(owner));
+            }
+        }
+        let Ok((ty, l3, _)) = EthernetFrame::new_unchecked(frame.data()).payload_offset() else {
+            return Pre::Done(self.pass());
+        };
+        match ty {
+            ethertype::IPV4 => self.parse::<V4>(frame, l3).map_or_else(Pre::Done, Pre::V4),
+            ethertype::IPV6 => self.parse::<V6>(frame, l3).map_or_else(Pre::Done, Pre::V6),
+            _ => Pre::Done(self.pass()),
+        }
+    }
+
+    pub(super) fn parse<F: Family>(&mut self, frame: &mut Frame<'_>, l3: usize) -> Result<Parsed<F::Addr>, Verdict> {
+        let ip = F::parse(&frame.data()[l3..], true).map_err(|d| self.drop(d))?;
+        // Drop link-layer padding: only the IP packet travels on.
+        frame.set_len(l3 + ip.len);
+        let flow = (ip.proto == proto::TCP || ip.proto == proto::UDP) && !ip.fragmented;
+        let l4 = if flow { parse_l4(&frame.data()[l3 + ip.l4_off..l3 + ip.len], ip.proto) } else { None };
+        Ok(Parsed { l3, ip, l4, hash: None, hint: None, probed_at: 0 })
+    }
+
+    /// Hashes the flow and reads its index entries (first pass over a burst).
+    #[inline]
+    pub(super) fn warm(&self, p: &mut Pre) -> u32 {
+        match p {
+            Pre::V4(x) => x.tuple().map_or(0, |t| {
+                let h = self.t.v4.hash(&t);
+                x.hash = Some(h);
+                self.t.v4.warm(h)
+            }),
+            Pre::V6(x) => x.tuple().map_or(0, |t| {
+                let h = self.t.v6.hash(&t);
+                x.hash = Some(h);
+                self.t.v6.warm(h)
+            }),
+            Pre::Done(_) => 0,
+        }
+    }
+
+    /// Looks the flow up (second pass), bringing its session into the cache;
+    /// [`Self::ip`] re-validates the answer.
+    #[inline]
+    pub(super) fn probe(&mut self, p: &mut Pre) {
+        pub(super) fn go<F: Family>(t: &SessionTable<F>, x: &mut Parsed<F::Addr>) {
+            if let Some(tuple) = x.tuple() {
+                x.hint = Some(t.lookup_hashed(&tuple, x.hash.unwrap_or_else(|| t.hash(&tuple))));
+                x.probed_at = t.inserts();
+            }
+        }
+        match p {
+            Pre::V4(x) => go(&self.t.v4, x),
+            Pre::V6(x) => go(&self.t.v6, x),
+            Pre::Done(_) => {}
+        }
+    }
+
+    pub(super) fn finish(&mut self, cfg: &Snapshot, frame: &mut Frame<'_>, p: Pre) -> Verdict {
+        match p {
+            Pre::Done(v) => v,
+            Pre::V4(x) => self.ip::<V4>(cfg, frame, x),
+            Pre::V6(x) => self.ip::<V6>(cfg, frame, x),
+        }
+    }
+
+    /// IP dispatch: ICMP, a session hit either way, a new flow, or not ours.
+    pub(super) fn ip<F: Family>(&mut self, cfg: &Snapshot, frame: &mut Frame<'_>, p: Parsed<F::Addr>) -> Verdict {
+        let (l3, ip) = (p.l3, p.ip);
+        if ip.proto == F::ICMP_PROTO {
+            return self.icmp::<F>(cfg, frame, l3, &ip);
+        }
+        let Some(proto) = Proto::from_number(ip.proto) else {
+            return self.pass();
+        };
+        if ip.fragmented {
+            return self.ours_or_pass(cfg, F::to_ip(ip.dst), DropReason::Fragment);
+        }
+        let (Some(l4), Some(t)) = (p.l4, p.tuple()) else {
+            return self.ours_or_pass(cfg, F::to_ip(ip.dst), DropReason::L4Malformed);
+        };
+        let table = F::table(&mut self.t);
+        let found = match p.hint {
+            Some(Some((i, side))) if table.holds(i, side, &t) => Some((i, side)),
+            Some(None) if table.inserts() == p.probed_at => None,
+            _ => table.lookup(&t),
+        };
+        let hit = match found {
+            Some((i, _)) if table.get(i).expires <= self.now => {
+                self.expire::<F>(cfg, i);
+                None
+            }
+            Some((i, Side::In)) if proto == Proto::Tcp && self.new_conn_on_old::<F>(cfg, i, l4.flags) => {
+                self.expire::<F>(cfg, i);
+                None
+            }
+            // One-packet scheduling: every datagram is a new connection.
+            Some((i, Side::In)) if F::table(&mut self.t).get(i).has(flag::ONE_PACKET) => {
+                self.expire::<F>(cfg, i);
+                None
+            }
+            hit => hit,
+        };
+        match hit {
+            Some((i, Side::In)) => self.inbound::<F>(cfg, frame, l3, &ip, &l4, Ok(i)),
+            Some((i, Side::Out)) => self.outbound::<F>(cfg, frame, l3, &ip, &l4, i),
+            None => match cfg.lookup(proto, F::to_ip(ip.dst), l4.dport) {
+                Some(svc) => self.inbound::<F>(cfg, frame, l3, &ip, &l4, Err(svc)),
+                None if cfg.laddr_slot(F::to_ip(ip.dst)).is_some() => self.drop(DropReason::NoSession),
+                None => self.pass(),
+            },
+        }
+    }
+
+    /// Client → service. `hit`: the session, or the service to schedule in.
+    pub(super) fn inbound<F: Family>(
+        &mut self,
+        cfg: &Snapshot,
+        frame: &mut Frame<'_>,
+        l3: usize,
+        ip: &L3<F::Addr>,
+        l4: &L4,
+        hit: Result<u32, u32>,
+    ) -> Verdict {
+        if cfg.settings.verify_l4_checksum && !l4_checksum_ok::<F>(&frame.data()[l3..], ip) {
+            return self.drop(DropReason::BadL4Checksum);
+        }
+        // 1. The session: found, or scheduled now.
+        let i = match hit {
+            Ok(i) => match self.check_dest::<F>(cfg, i) {
+                Ok(()) => i,
+                Err(d) => return self.drop(d),
+            },
+            Err(svc) => match self.new_session::<F>(cfg, svc, ip, l4) {
+                Ok(i) => i,
+                Err(d) => return self.drop(d),
+            },
+        };
+        // 2. The next hop (before the state moves: a parked frame comes back
+        // and must find the session as it left it); state and timeout.
+        if let Err(d) = self.session_hop::<F>(cfg, i, true) {
+            return self.park_or_drop(d);
+        }
+        self.step::<F>(cfg, i, Dir::Input, l4.flags);
+        let s = *F::table(&mut self.t).get(i);
+        // 3. Rewrite for the real server's forwarding method.
+        let b = &mut frame.data_mut()[l3..];
+        match s.fwd {
+            Fwd::Dr => {}
+            Fwd::Nat | Fwd::FullNat => {
+                if !F::decrement_ttl(b) {
+                    return self.drop(DropReason::TtlExceeded);
+                }
+                let snat = (s.fwd == Fwd::FullNat).then_some((s.lip, s.lport));
+                rewrite::<F>(b, ip.l4_off, ip.proto, snat, Some((s.rip, s.rport)));
+            }
+            Fwd::Tun => {
+                if let Err(v) = self.encap::<F>(cfg, frame, l3, ip, &s) {
+                    return v;
+                }
+            }
+        }
+        // 4. Count and send.
+        self.count::<F>(cfg, &s, ip.len, true);
+        self.l2(cfg, frame, s.nh_rs)
+    }
+
+    /// Real server → client (NAT/FULLNAT replies).
+    pub(super) fn outbound<F: Family>(
+        &mut self,
+        cfg: &Snapshot,
+        frame: &mut Frame<'_>,
+        l3: usize,
+        ip: &L3<F::Addr>,
+        l4: &L4,
+        i: u32,
+    ) -> Verdict {
+        if cfg.settings.verify_l4_checksum && !l4_checksum_ok::<F>(&frame.data()[l3..], ip) {
+            return self.drop(DropReason::BadL4Checksum);
+        }
+        if let Err(d) = self.check_dest::<F>(cfg, i) {
+            return self.drop(d);
+        }
+        if let Err(d) = self.session_hop::<F>(cfg, i, false) {
+            return self.park_or_drop(d);
+        }
+        self.step::<F>(cfg, i, Dir::Output, l4.flags);
+        let s = *F::table(&mut self.t).get(i);
+        let b = &mut frame.data_mut()[l3..];
+        if !F::decrement_ttl(b) {
+            return self.drop(DropReason::TtlExceeded);
+        }
+        let dnat = (s.fwd == Fwd::FullNat).then_some((s.cip, s.cport));
+        rewrite::<F>(b, ip.l4_off, ip.proto, Some((s.vip, s.vport)), dnat);
+        self.count::<F>(cfg, &s, ip.len, false);
+        self.l2(cfg, frame, s.nh_client)
+    }
+}

@@ -1,0 +1,201 @@
+//! Transmit: rewriting addresses and ports with incremental checksums
+//! (RFC 1624), next hops and MACs, the TUN encapsulation, and the ICMP
+//! "too big" answer when an encapsulated packet would not fit.
+
+use super::State;
+use crate::lb::family::{Family, HeaderOpts, L3};
+use crate::lb::frame::Frame;
+use crate::lb::net::NextHopError;
+use crate::lb::session::{Session, NIL};
+use crate::lb::snapshot::Snapshot;
+use crate::lb::stats::DropReason;
+use crate::lb::Verdict;
+use crate::wire::checksum;
+use crate::wire::ethernet::EthernetFrame;
+use crate::wire::icmp::{IcmpPacket, HEADER_LEN as ICMP_HDR};
+use crate::wire::{be16, proto, put16};
+use std::net::IpAddr;
+use xdpvs_api::config::Fwd;
+
+/// Rewrites addresses and ports of the IP packet `b` (which may be a packet
+/// quoted in an ICMP error, cut short after its ports): the IPv4 header
+/// checksum and the L4 checksum (when present in `b`) are updated
+/// incrementally, RFC 1624.
+pub(super) fn rewrite<F: Family>(
+    b: &mut [u8],
+    l4_off: usize,
+    proto_nr: u8,
+    src: Option<(F::Addr, u16)>,
+    dst: Option<(F::Addr, u16)>,
+) {
+    let csum_at = l4_off + if proto_nr == proto::TCP { 16 } else { 6 };
+    let has_csum = b.len() >= csum_at + 2;
+    let mut csum = if has_csum { be16(b, csum_at) } else { 0 };
+    let no_csum = proto_nr == proto::UDP && csum == 0 && !F::IS_V6;
+    if let Some((a, p)) = src {
+        let old = F::read_addr(b, F::SRC_OFF);
+        csum = checksum::update(csum, old.as_ref(), a.as_ref());
+        csum = checksum::update16(csum, be16(b, l4_off), p);
+        F::set_src(b, a);
+        put16(b, l4_off, p);
+    }
+    if let Some((a, p)) = dst {
+        let old = F::read_addr(b, F::DST_OFF);
+        csum = checksum::update(csum, old.as_ref(), a.as_ref());
+        csum = checksum::update16(csum, be16(b, l4_off + 2), p);
+        F::set_dst(b, a);
+        put16(b, l4_off + 2, p);
+    }
+    if has_csum && !no_csum {
+        if proto_nr == proto::UDP && csum == 0 {
+            csum = 0xffff;
+        }
+        put16(b, csum_at, csum);
+    }
+}
+
+/// Recomputes the ICMP checksum of the IP packet `b[..len]`.
+pub(super) fn fill_icmp_checksum<F: Family>(b: &mut [u8], l4_off: usize, len: usize) {
+    let (src, dst) = (F::read_addr(b, F::SRC_OFF), F::read_addr(b, F::DST_OFF));
+    put16(b, l4_off + 2, 0);
+    let c = !checksum::fold(checksum::sum(&b[l4_off..len], F::icmp_seed(src, dst, len - l4_off)));
+    put16(b, l4_off + 2, c);
+}
+
+impl State {
+    pub(super) fn next_hop(&mut self, cfg: &Snapshot, dst: IpAddr, need_on_link: bool) -> Result<u32, DropReason> {
+        match cfg.net.next_hop(dst) {
+            Ok(nh) if need_on_link && !nh.on_link => Err(DropReason::DrNotOnLink),
+            Ok(nh) => Ok(nh.neigh),
+            Err(NextHopError::NoRoute) => Err(DropReason::NoRoute),
+            Err(NextHopError::Unresolved(a)) => {
+                self.request_resolve(a);
+                Err(DropReason::NeighUnresolved)
+            }
+        }
+    }
+
+    /// Sets the MACs for next hop `nh` and answers the transmit verdict.
+    pub(super) fn l2(&mut self, cfg: &Snapshot, frame: &mut Frame<'_>, nh: u32) -> Verdict {
+        let Some(n) = cfg.net.neighbour(nh) else {
+            return self.drop(DropReason::NoRoute);
+        };
+        let Some(mac) = n.mac else {
+            let a = n.addr;
+            self.request_resolve(a);
+            return self.drop(DropReason::NeighUnresolved);
+        };
+        let Some(ifc) = cfg.net.ifaces.get(usize::from(n.iface)) else {
+            return self.drop(DropReason::NoRoute);
+        };
+        let mut eth = EthernetFrame::new_unchecked(frame.data_mut());
+        eth.set_dst(mac);
+        eth.set_src(ifc.mac);
+        self.stats.tx += 1;
+        Verdict::Tx { iface: n.iface }
+    }
+
+    /// The session's next hop toward its real server (`to_rs`) or its
+    /// client, resolved now if it was not when the session began.
+    pub(super) fn session_hop<F: Family>(&mut self, cfg: &Snapshot, i: u32, to_rs: bool) -> Result<u32, DropReason> {
+        let s = *F::table(&mut self.t).get(i);
+        let nh = if to_rs { s.nh_rs } else { s.nh_client };
+        if nh != NIL {
+            return Ok(nh);
+        }
+        let addr = F::to_ip(if to_rs { s.rip } else { s.cip });
+        let nh = self.next_hop(cfg, addr, to_rs && s.fwd == Fwd::Dr)?;
+        let s = F::table(&mut self.t).get_mut(i);
+        if to_rs {
+            s.nh_rs = nh;
+        } else {
+            s.nh_client = nh;
+        }
+        Ok(nh)
+    }
+
+    /// TUN: encapsulate toward the real server (outer TTL 64, DSCP/ECN
+    /// copied, DF copied), or answer "too big" when it would not fit.
+    pub(super) fn encap<F: Family>(
+        &mut self,
+        cfg: &Snapshot,
+        frame: &mut Frame<'_>,
+        l3: usize,
+        ip: &L3<F::Addr>,
+        s: &Session<F::Addr>,
+    ) -> Result<(), Verdict> {
+        let Some(iface) = cfg.net.neighbour(s.nh_rs).map(|n| n.iface) else {
+            return Err(self.drop(DropReason::NoRoute));
+        };
+        let mtu = cfg.net.ifaces.get(usize::from(iface)).map_or(1500, |i| usize::from(i.mtu));
+        if ip.len + F::HEADER_LEN > mtu {
+            if !ip.dont_frag {
+                return Err(self.drop(DropReason::TooBigNoDf));
+            }
+            let path_mtu = mtu.saturating_sub(F::HEADER_LEN);
+            return Err(self.too_big::<F>(cfg, frame, l3, ip, path_mtu, s.nh_client));
+        }
+        let Some(src) = cfg.net.iface_addr(iface, F::IS_V6).and_then(F::from_ip) else {
+            return Err(self.drop(DropReason::NoSourceAddr));
+        };
+        if !frame.push_head(F::HEADER_LEN) {
+            return Err(self.drop(DropReason::NoHeadroom));
+        }
+        self.ident = self.ident.wrapping_add(1);
+        let d = frame.data_mut();
+        d.copy_within(F::HEADER_LEN..F::HEADER_LEN + l3, 0);
+        F::write_header(
+            &mut d[l3..],
+            src,
+            s.rip,
+            F::TUNNEL_PROTO,
+            ip.len,
+            HeaderOpts { tos: ip.tos, ident: self.ident, dont_frag: ip.dont_frag },
+        );
+        Ok(())
+    }
+
+    /// Turns the frame, in place, into an ICMP "fragmentation needed" /
+    /// "packet too big" from the VIP to the client, quoting the packet.
+    pub(super) fn too_big<F: Family>(
+        &mut self,
+        cfg: &Snapshot,
+        frame: &mut Frame<'_>,
+        l3: usize,
+        ip: &L3<F::Addr>,
+        mtu: usize,
+        nh_client: u32,
+    ) -> Verdict {
+        let nh = if nh_client != NIL {
+            nh_client
+        } else {
+            match self.next_hop(cfg, F::to_ip(ip.src), false) {
+                Ok(nh) => nh,
+                Err(d) => return self.drop(d),
+            }
+        };
+        let mtu = if F::IS_V6 { mtu.max(1280) } else { mtu };
+        let quote = ip.len.min(F::ICMP_ERROR_MAX - F::HEADER_LEN - ICMP_HDR);
+        let grow = F::HEADER_LEN + ICMP_HDR;
+        if !frame.push_head(grow) {
+            return self.drop(DropReason::NoHeadroom);
+        }
+        frame.data_mut().copy_within(grow..grow + l3, 0);
+        frame.set_len(l3 + grow + quote);
+        self.ident = self.ident.wrapping_add(1);
+        let d = &mut frame.data_mut()[l3..];
+        let (ty, code, rest) = F::icmp_too_big(mtu.min(usize::from(u16::MAX)) as u16);
+        IcmpPacket::new_unchecked(&mut d[F::HEADER_LEN..]).init(ty, code, rest);
+        F::write_header(
+            d,
+            ip.dst,
+            ip.src,
+            F::ICMP_PROTO,
+            ICMP_HDR + quote,
+            HeaderOpts { tos: 0, ident: self.ident, dont_frag: false },
+        );
+        fill_icmp_checksum::<F>(d, F::HEADER_LEN, grow + quote);
+        self.stats.icmp_generated += 1;
+        self.l2(cfg, frame, nh)
+    }
+}
