@@ -82,130 +82,183 @@ pub struct Worker {
     pub spin: u32,
 }
 
+/// A worker loop's own state between turns (buffers allocated once).
+struct Turn {
+    /// The frames of this turn.
+    held: Vec<Held>,
+    verdicts: [Verdict; BATCH],
+    generation: u64,
+    /// Empty polls in a row.
+    idle: u32,
+    handoff_out: u64,
+    handoff_in: u64,
+    last_upkeep: Instant,
+    waker: Option<Arc<Waker>>,
+    /// What an idle worker sleeps on: its sockets and its waker.
+    fds: Vec<i32>,
+    publish: Publish,
+    dump: Dump,
+    /// Frames waiting for a neighbour, and when each first waited.
+    parked: Vec<(Held, Instant)>,
+    /// The parked frames offered again in this turn, by chunk, with that time.
+    offered: Vec<(u64, Instant)>,
+}
+
 impl Worker {
     pub fn run(mut self) {
-        let mut held: Vec<Held> = Vec::with_capacity(BATCH);
-        let mut verdicts = [Verdict::Pass; BATCH];
-        let mut generation = self.published.generation.load(Ordering::Acquire);
-        let mut idle = 0u32;
-        let (mut handoff_out, mut handoff_in) = (0u64, 0u64);
-        let mut last_upkeep = Instant::now();
         let waker = self.published.wakers.get(usize::from(self.id)).cloned();
         let mut fds = self.io.fds();
         fds.extend(waker.as_ref().map(|w| w.fd()));
-        let mut buf = Publish::default();
-        let mut dump = Dump::default();
-        // Frames waiting for a neighbour, and when each first waited; the
-        // ones offered again in this turn, by chunk, with that time.
-        let mut parked: Vec<(Held, Instant)> = Vec::with_capacity(PARK_MAX);
-        let mut offered: Vec<(u64, Instant)> = Vec::with_capacity(PARK_MAX);
-        self.region.adopted(usize::from(self.id), generation);
+        let mut t = Turn {
+            held: Vec::with_capacity(BATCH),
+            verdicts: [Verdict::Pass; BATCH],
+            generation: self.published.generation.load(Ordering::Acquire),
+            idle: 0,
+            handoff_out: 0,
+            handoff_in: 0,
+            last_upkeep: Instant::now(),
+            waker,
+            fds,
+            publish: Publish::default(),
+            dump: Dump::default(),
+            parked: Vec::with_capacity(PARK_MAX),
+            offered: Vec::with_capacity(PARK_MAX),
+        };
+        self.region.adopted(usize::from(self.id), t.generation);
         while !self.stop.load(Ordering::Relaxed) {
-            let g = self.published.generation.load(Ordering::Acquire);
-            offered.clear();
-            if g != generation {
-                let cfg = self.published.config.load_full();
-                generation = cfg.generation;
-                self.core.set_config(cfg);
-                self.region.adopted(usize::from(self.id), generation);
-                // A new generation may carry the neighbours they wait for.
-                while held.len() < BATCH {
-                    let Some((h, since)) = parked.pop() else { break };
-                    offered.push((h.base, since));
-                    held.push(h);
-                }
-            }
-            self.dump_step(&mut dump, if idle > self.spin { 4096 } else { 256 });
-            for inbox in &self.inboxes {
-                while held.len() < BATCH {
-                    match inbox.try_recv() {
-                        Ok(h) => {
-                            held.push(h);
-                            handoff_in += 1;
-                        }
-                        Err(_) => break,
-                    }
-                }
-            }
-            self.io.reap_completions();
-            for r in &self.returns_in {
-                while let Ok(base) = r.try_recv() {
-                    self.io.give_back(base);
-                }
-            }
-            let out = &self.returns_out;
-            self.io.return_foreign(|owner, base| out.get(owner).is_some_and(|s| s.try_send(base).is_ok()));
-            self.io.refill();
-            let room = BATCH - held.len();
-            self.io.receive(&mut held, room);
-            if held.is_empty() {
-                idle += 1;
-                if idle > self.spin {
-                    poll_readable(&fds, 1);
-                    if let Some(w) = &waker {
-                        w.clear();
-                    }
-                }
+            self.adopt(&mut t);
+            self.dump_step(&mut t.dump, if t.idle > self.spin { 4096 } else { 256 });
+            self.take_handoffs(&mut t);
+            self.tend_rings();
+            let room = BATCH - t.held.len();
+            self.io.receive(&mut t.held, room);
+            if t.held.is_empty() {
+                self.idle(&mut t);
             } else {
-                idle = 0;
-                let now = ticks(self.start);
-                let n = held.len();
-                let core = &mut self.core;
-                self.io.with_frames(&mut held, |frames| core.process_batch(frames, now, &mut verdicts[..n]));
-                let port_of = &self.port_of_iface;
-                let peers = &self.peers;
-                let core = &mut self.core;
-                self.io.dispose(
-                    &mut held,
-                    &verdicts[..n],
-                    |iface| port_of.get(usize::from(iface)).copied().flatten(),
-                    |to, h| match peers.get(usize::from(to)).map(|p| p.try_send(h)) {
-                        Some(Ok(())) => {
-                            handoff_out += 1;
-                            true
-                        }
-                        Some(Err(TrySendError::Full(_) | TrySendError::Disconnected(_))) | None => false,
-                    },
-                    |h| {
-                        let since = offered.iter().find(|o| o.0 == h.base).map_or_else(Instant::now, |o| o.1);
-                        if parked.len() < PARK_MAX && since.elapsed() < PARK_FOR {
-                            parked.push((h, since));
-                            true
-                        } else {
-                            core.give_up();
-                            false
-                        }
-                    },
-                );
-                // Frames are waiting: the control thread hears of it now.
-                if self.core.wants_resolve() {
-                    for a in self.core.take_resolve_requests() {
-                        let _ = self.resolve.try_send(a);
-                    }
-                    self.region.ring();
-                }
+                t.idle = 0;
+                self.burst(&mut t);
             }
-            if idle > self.spin || last_upkeep.elapsed() >= Duration::from_millis(20) {
-                last_upkeep = Instant::now();
-                // Frames whose neighbour never came: dropped, counted.
-                let (core, io) = (&mut self.core, &mut self.io);
-                parked.retain(|&(h, since)| {
-                    let keep = since.elapsed() < PARK_FOR;
-                    if !keep {
-                        core.give_up();
-                        io.discard(h);
-                    }
-                    keep
-                });
-                self.core.housekeep(ticks(self.start));
-                for a in self.core.take_resolve_requests() {
-                    let _ = self.resolve.try_send(a);
-                }
-                self.publish(&mut buf, handoff_out, handoff_in);
+            if t.idle > self.spin || t.last_upkeep.elapsed() >= Duration::from_millis(20) {
+                self.upkeep(&mut t);
             }
         }
         // Last word: the final counters.
-        self.publish(&mut buf, handoff_out, handoff_in);
+        self.publish(&mut t.publish, t.handoff_out, t.handoff_in);
+    }
+
+    /// A new generation: adopt it, and offer the parked frames again (it may
+    /// carry the neighbours they wait for).
+    fn adopt(&mut self, t: &mut Turn) {
+        t.offered.clear();
+        if self.published.generation.load(Ordering::Acquire) == t.generation {
+            return;
+        }
+        let cfg = self.published.config.load_full();
+        t.generation = cfg.generation;
+        self.core.set_config(cfg);
+        self.region.adopted(usize::from(self.id), t.generation);
+        while t.held.len() < BATCH {
+            let Some((h, since)) = t.parked.pop() else { break };
+            t.offered.push((h.base, since));
+            t.held.push(h);
+        }
+    }
+
+    /// Frames other cores handed to this one.
+    fn take_handoffs(&self, t: &mut Turn) {
+        for inbox in &self.inboxes {
+            while t.held.len() < BATCH {
+                let Ok(h) = inbox.try_recv() else { break };
+                t.held.push(h);
+                t.handoff_in += 1;
+            }
+        }
+    }
+
+    /// Completions reaped, chunks sent home and taken back, fill rings refilled.
+    fn tend_rings(&mut self) {
+        self.io.reap_completions();
+        for r in &self.returns_in {
+            while let Ok(base) = r.try_recv() {
+                self.io.give_back(base);
+            }
+        }
+        let out = &self.returns_out;
+        self.io.return_foreign(|owner, base| out.get(owner).is_some_and(|s| s.try_send(base).is_ok()));
+        self.io.refill();
+    }
+
+    /// Nothing came: after `spin` empty polls, sleep in poll(2).
+    fn idle(&self, t: &mut Turn) {
+        t.idle += 1;
+        if t.idle > self.spin {
+            poll_readable(&t.fds, 1);
+            if let Some(w) = &t.waker {
+                w.clear();
+            }
+        }
+    }
+
+    /// One burst through the engine, then each frame where its verdict says.
+    fn burst(&mut self, t: &mut Turn) {
+        let now = ticks(self.start);
+        let n = t.held.len();
+        let core = &mut self.core;
+        let verdicts = &mut t.verdicts;
+        self.io.with_frames(&mut t.held, |frames| core.process_batch(frames, now, &mut verdicts[..n]));
+        let (port_of, peers, core) = (&self.port_of_iface, &self.peers, &mut self.core);
+        let (parked, offered, handoff_out) = (&mut t.parked, &t.offered, &mut t.handoff_out);
+        self.io.dispose(
+            &mut t.held,
+            &t.verdicts[..n],
+            |iface| port_of.get(usize::from(iface)).copied().flatten(),
+            |to, h| match peers.get(usize::from(to)).map(|p| p.try_send(h)) {
+                Some(Ok(())) => {
+                    *handoff_out += 1;
+                    true
+                }
+                Some(Err(TrySendError::Full(_) | TrySendError::Disconnected(_))) | None => false,
+            },
+            |h| {
+                let since = offered.iter().find(|o| o.0 == h.base).map_or_else(Instant::now, |o| o.1);
+                if parked.len() < PARK_MAX && since.elapsed() < PARK_FOR {
+                    parked.push((h, since));
+                    true
+                } else {
+                    core.give_up();
+                    false
+                }
+            },
+        );
+        // Frames are waiting: the control thread hears of it now.
+        if self.core.wants_resolve() {
+            self.ask_resolve();
+            self.region.ring();
+        }
+    }
+
+    fn ask_resolve(&mut self) {
+        for a in self.core.take_resolve_requests() {
+            let _ = self.resolve.try_send(a);
+        }
+    }
+
+    /// Every 20 ms or when idle: parked frames whose neighbour never came
+    /// are dropped (counted), sessions expire, stats are published.
+    fn upkeep(&mut self, t: &mut Turn) {
+        t.last_upkeep = Instant::now();
+        let (core, io) = (&mut self.core, &mut self.io);
+        t.parked.retain(|&(h, since)| {
+            let keep = since.elapsed() < PARK_FOR;
+            if !keep {
+                core.give_up();
+                io.discard(h);
+            }
+            keep
+        });
+        self.core.housekeep(ticks(self.start));
+        self.ask_resolve();
+        self.publish(&mut t.publish, t.handoff_out, t.handoff_in);
     }
 
     /// Writes this core's counters and per-service / per-server stats to

@@ -8,7 +8,7 @@ use std::fmt::Debug;
 use std::hash::Hash;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use super::session::{SessionTable, Tables};
+use super::session::{SessionTable, Tables, Tuple};
 use super::stats::DropReason;
 
 /// The fields of an IP header the pipeline needs, read once.
@@ -345,6 +345,28 @@ fn l3_v6<T: AsRef<[u8]>>(ip: &Ipv6Packet<T>, ul: &crate::wire::ipv6::UpperLayer)
 }
 
 /// Formats an address of either family (for listings and errors).
+/// The TCP/UDP flow an ICMP error quotes (its payload `q`), reversed: the
+/// quoted packet travelled the other way, so the tuple is that of a packet
+/// in the error's direction. `None` for anything else.
+pub fn quoted_flow<F: Family>(q: &[u8]) -> Option<Quoted<F::Addr>> {
+    let inner = F::parse_quoted(q)?;
+    if (inner.proto != proto::TCP && inner.proto != proto::UDP) || q.len() < inner.l4_off + 4 {
+        return None;
+    }
+    let (sport, dport) = (crate::wire::be16(q, inner.l4_off), crate::wire::be16(q, inner.l4_off + 2));
+    let tuple = Tuple { src: inner.dst, dst: inner.src, sport: dport, dport: sport, proto: inner.proto };
+    Some(Quoted { inner, tuple })
+}
+
+/// See [`quoted_flow`].
+#[derive(Debug, Clone, Copy)]
+pub struct Quoted<A> {
+    /// The quoted header, as it was sent.
+    pub inner: L3<A>,
+    /// The flow in the error's direction.
+    pub tuple: Tuple<A>,
+}
+
 pub fn fmt_addr<F: Family>(a: F::Addr) -> String {
     F::to_ip(a).to_string()
 }

@@ -10,7 +10,7 @@
 //!   (each core hands out only its own ports);
 //! - an ICMP error belongs where the packet it quotes, reversed, would.
 
-use super::family::{Family, V4, V6};
+use super::family::{quoted_flow, Family, L3, V4, V6};
 use super::mix;
 use super::session::addr_word;
 use crate::wire::ethernet::{ethertype, EthernetFrame};
@@ -27,16 +27,18 @@ pub fn owner_of(cfg: &Config, ncores: u16, frame: &[u8]) -> u16 {
     let Ok((ty, l3, _)) = EthernetFrame::new_unchecked(frame).payload_offset() else {
         return 0;
     };
-    let ip = &frame[l3..];
+    fn ip<F: Family>(cfg: &Config, n: u16, b: &[u8]) -> u16 {
+        F::parse(b, false).map_or(0, |ip| of_packet::<F>(cfg, n, b, &ip))
+    }
     match ty {
-        ethertype::IPV4 => owner_ip::<V4>(cfg, ncores, ip),
-        ethertype::IPV6 => owner_ip::<V6>(cfg, ncores, ip),
+        ethertype::IPV4 => ip::<V4>(cfg, ncores, &frame[l3..]),
+        ethertype::IPV6 => ip::<V6>(cfg, ncores, &frame[l3..]),
         _ => 0,
     }
 }
 
-fn owner_ip<F: Family>(cfg: &Config, n: u16, b: &[u8]) -> u16 {
-    let Ok(ip) = F::parse(b, false) else { return 0 };
+/// The owning core of the IP packet `b`, whose header `ip` is parsed.
+pub fn of_packet<F: Family>(cfg: &Config, n: u16, b: &[u8], ip: &L3<F::Addr>) -> u16 {
     let l4 = &b[ip.l4_off.min(b.len())..ip.len.min(b.len())];
     if ip.proto == F::ICMP_PROTO {
         let Ok(icmp) = IcmpPacket::new_checked(l4) else {
@@ -45,15 +47,9 @@ fn owner_ip<F: Family>(cfg: &Config, n: u16, b: &[u8]) -> u16 {
         if !F::icmp_is_error(icmp.msg_type()) {
             return 0;
         }
-        let q = icmp.payload();
-        let Some(inner) = F::parse_quoted(q) else {
-            return 0;
-        };
-        if q.len() < inner.l4_off + 4 {
-            return 0;
-        }
-        let (isport, idport) = (be16(q, inner.l4_off), be16(q, inner.l4_off + 2));
-        return classify::<F>(cfg, n, inner.proto, inner.dst, idport, inner.src, isport);
+        return quoted_flow::<F>(icmp.payload()).map_or(0, |q| {
+            classify::<F>(cfg, n, q.tuple.proto, q.tuple.src, q.tuple.sport, q.tuple.dst, q.tuple.dport)
+        });
     }
     if (ip.proto != proto::TCP && ip.proto != proto::UDP) || l4.len() < 4 {
         return 0;

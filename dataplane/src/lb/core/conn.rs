@@ -14,6 +14,7 @@ use crate::lb::tcp_state::{next_state, Dir, TcpState};
 use crate::lb::TICKS_PER_SEC;
 use crate::wire::proto;
 use crate::wire::tcp::flags as tcpf;
+use std::net::IpAddr;
 use xdpvs_api::config::{Fwd, Service, ServiceKey};
 
 /// The tuple of a persistence template (IPVS `ip_vs_sched_persist`):
@@ -169,7 +170,7 @@ impl State {
             }
         }
         let dest = self.schedule(cfg, svc_slot, svc, flow)?;
-        let d = cfg.dest(dest).expect("a scheduled slot is live");
+        let d = cfg.dest(dest).ok_or(DropReason::NoDest)?;
         let t = Session {
             cip: key.src,
             vip: key.dst,
@@ -206,52 +207,27 @@ impl State {
         ip: &L3<F::Addr>,
         l4: &L4,
     ) -> Result<u32, DropReason> {
-        let now = self.now;
         let svc = cfg.service(svc_slot).ok_or(DropReason::NoDest)?;
-        if ip.proto == proto::TCP {
-            let f = l4.flags & (tcpf::SYN | tcpf::ACK | tcpf::RST | tcpf::FIN);
-            let schedulable = if cfg.settings.sloppy_tcp { f & tcpf::RST == 0 } else { f == tcpf::SYN };
-            if !schedulable {
-                return Err(DropReason::TcpNoSession);
-            }
+        if ip.proto == proto::TCP && !schedulable(cfg, l4.flags) {
+            return Err(DropReason::TcpNoSession);
         }
-        let flow = Flow { src: F::to_ip(ip.src), sport: l4.sport, dst: F::to_ip(ip.dst), dport: l4.dport, now };
+        let flow =
+            Flow { src: F::to_ip(ip.src), sport: l4.sport, dst: F::to_ip(ip.dst), dport: l4.dport, now: self.now };
         let (dest, tmpl) = match svc.spec.persistent {
             Some(timeout) => self.persist::<F>(cfg, svc_slot, svc, ip, &flow, timeout)?,
             None => (self.schedule(cfg, svc_slot, svc, &flow)?, NIL),
         };
-        let d = cfg.dest(dest).expect("a scheduled slot is live");
+        let d = cfg.dest(dest).ok_or(DropReason::NoDest)?;
         let fwd = d.spec.fwd;
         let rip = F::from_ip(d.spec.addr).ok_or(DropReason::NoDest)?;
         let rport = if fwd.two_way() && d.spec.port != 0 { d.spec.port } else { l4.dport };
-        // An unresolved neighbour does not stop the session (IPVS lets the
-        // kernel queue the packet meanwhile): this packet is dropped, counted,
-        // and a later one (the retransmission) finds the hop resolved and the
-        // same real server.
-        let nh_rs = match self.dest_rt.get(dest as usize).and_then(|r| r.nh) {
-            Some(nh) => nh,
-            None => match self.next_hop(cfg, d.spec.addr, fwd == Fwd::Dr) {
-                Ok(nh) => {
-                    if let Some(rt) = self.dest_rt.get_mut(dest as usize) {
-                        rt.nh = Some(nh);
-                    }
-                    nh
-                }
-                Err(DropReason::NeighUnresolved) => NIL,
-                Err(e) => return Err(e),
-            },
-        };
-        let nh_client = match self.next_hop(cfg, flow.src, false) {
-            Ok(nh) => nh,
-            Err(DropReason::NeighUnresolved) => NIL,
-            Err(e) if fwd.two_way() => return Err(e),
-            Err(_) => NIL,
-        };
+        let (nh_rs, nh_client) = self.new_hops(cfg, dest, d.spec.addr, fwd, flow.src)?;
         let (lip, lport, laddr_serial) = if fwd == Fwd::FullNat {
             self.take_lport::<F>(cfg, svc_slot, svc, (rip, rport, nh_rs))?
         } else {
             (ip.src, l4.sport, 0)
         };
+        let one_packet = svc.spec.ops && ip.proto == proto::UDP;
         let s = Session {
             cip: ip.src,
             vip: ip.dst,
@@ -265,9 +241,9 @@ impl State {
             state: TcpState::None as u8,
             flags: flag::INACTIVE
                 | if fwd.two_way() { flag::HASHED_OUT } else { flag::NOOUTPUT }
-                | if svc.spec.ops && ip.proto == proto::UDP { flag::ONE_PACKET } else { 0 },
+                | if one_packet { flag::ONE_PACKET } else { 0 },
             fwd,
-            expires: now + cfg.timeouts.tcp(TcpState::None) * TICKS_PER_SEC,
+            expires: self.now + cfg.timeouts.tcp(TcpState::None) * TICKS_PER_SEC,
             tmpl,
             dest,
             dest_serial: d.serial,
@@ -277,38 +253,80 @@ impl State {
             svc: svc_slot as u16,
             ..Session::default()
         };
-        let table = F::table(&mut self.t);
-        let stored = table.insert(s).map_err(|r| match r {
-            Refused::Full => DropReason::SessionTableFull,
-            Refused::Conflict => DropReason::TupleConflict,
-        });
-        let i = match stored {
-            Ok(i) => i,
-            Err(e) => {
-                if fwd == Fwd::FullNat {
-                    self.release_lport::<F>(cfg, lip, lport, laddr_serial);
+        let i = self.store::<F>(cfg, s)?;
+        self.bind::<F>(&s, d.spec.u_threshold);
+        Ok(i)
+    }
+
+    /// A new session's next hops toward its real server and its client. An
+    /// unresolved neighbour does not stop the session (IPVS lets the kernel
+    /// queue the packet meanwhile): the session keeps NIL and the packet
+    /// parks until the neighbour is known.
+    fn new_hops(
+        &mut self,
+        cfg: &Snapshot,
+        dest: u32,
+        rip: IpAddr,
+        fwd: Fwd,
+        client: IpAddr,
+    ) -> Result<(u32, u32), DropReason> {
+        let nh_rs = match self.dest_rt.get(dest as usize).and_then(|r| r.nh) {
+            Some(nh) => nh,
+            None => match self.next_hop(cfg, rip, fwd == Fwd::Dr) {
+                Ok(nh) => {
+                    if let Some(rt) = self.dest_rt.get_mut(dest as usize) {
+                        rt.nh = Some(nh);
+                    }
+                    nh
                 }
-                return Err(e);
-            }
+                Err(DropReason::NeighUnresolved) => NIL,
+                Err(e) => return Err(e),
+            },
         };
-        if tmpl != NIL {
-            let t = F::table(&mut self.t).get_mut(tmpl);
+        let nh_client = match self.next_hop(cfg, client, false) {
+            Ok(nh) => nh,
+            Err(DropReason::NeighUnresolved) => NIL,
+            Err(e) if fwd.two_way() => return Err(e),
+            Err(_) => NIL,
+        };
+        Ok((nh_rs, nh_client))
+    }
+
+    /// Stores a new session; a refused one gives its local port back.
+    fn store<F: Family>(&mut self, cfg: &Snapshot, s: Session<F::Addr>) -> Result<u32, DropReason> {
+        F::table(&mut self.t).insert(s).map_err(|r| {
+            if s.fwd == Fwd::FullNat {
+                self.release_lport::<F>(cfg, s.lip, s.lport, s.laddr_serial);
+            }
+            match r {
+                Refused::Full => DropReason::SessionTableFull,
+                Refused::Conflict => DropReason::TupleConflict,
+            }
+        })
+    }
+
+    /// A stored session's bookkeeping: its template controls one more
+    /// connection, its server and service count it (InActConn until
+    /// ESTABLISHED, as IPVS counts), and the upper threshold may now be hit.
+    fn bind<F: Family>(&mut self, s: &Session<F::Addr>, u_threshold: u32) {
+        let now = self.now;
+        if s.tmpl != NIL {
+            let t = F::table(&mut self.t).get_mut(s.tmpl);
             t.n_control += 1;
             t.expires = now + t.tmpl;
         }
-        let u = per_core(d.spec.u_threshold, self.p.ncores);
-        if let Some(rt) = self.dest_rt.get_mut(dest as usize) {
+        let u = per_core(u_threshold, self.p.ncores);
+        if let Some(rt) = self.dest_rt.get_mut(s.dest as usize) {
             rt.inactive += 1;
             rt.stats.conns += 1;
             if u != 0 && rt.active + rt.inactive >= u {
                 rt.overloaded = true;
             }
         }
-        if let Some(Some(rt)) = self.svc_rt.get_mut(svc_slot as usize) {
+        if let Some(Some(rt)) = self.svc_rt.get_mut(usize::from(s.svc)) {
             rt.stats.conns += 1;
         }
         self.stats.sessions_created += 1;
-        Ok(i)
     }
 
     /// Ends a session (or re-arms a template that still controls connections).
@@ -377,5 +395,16 @@ impl State {
             budget = budget.saturating_sub(n);
         }
         total
+    }
+}
+
+/// Whether a TCP segment without a session may start one: a SYN (any
+/// segment but a RST with `sloppy_tcp`).
+fn schedulable(cfg: &Snapshot, tcp_flags: u8) -> bool {
+    let f = tcp_flags & (tcpf::SYN | tcpf::ACK | tcpf::RST | tcpf::FIN);
+    if cfg.settings.sloppy_tcp {
+        f & tcpf::RST == 0
+    } else {
+        f == tcpf::SYN
     }
 }

@@ -15,6 +15,7 @@ use super::xmit::rewrite;
 use super::State;
 use crate::lb::family::{Family, L3, V4, V6};
 use crate::lb::frame::Frame;
+use crate::lb::owner;
 use crate::lb::session::{flag, SessionTable, Side, Tuple};
 use crate::lb::snapshot::Snapshot;
 use crate::lb::stats::DropReason;
@@ -96,25 +97,31 @@ impl State {
     /// verified, link padding trimmed) and the TCP/UDP ports.
     pub(super) fn classify(&mut self, cfg: &Snapshot, frame: &mut Frame<'_>) -> Pre {
         self.stats.rx += 1;
-        if self.p.ncores > 1 {
-            let owner = crate::lb::owner::owner_of(cfg, self.p.ncores, frame.data());
-            if owner != self.p.id {
-                self.stats.handoff += 1;
-                return Pre::Done(Verdict::Handoff(owner));
-            }
-        }
         let Ok((ty, l3, _)) = EthernetFrame::new_unchecked(frame.data()).payload_offset() else {
             return Pre::Done(self.pass());
         };
         match ty {
-            ethertype::IPV4 => self.parse::<V4>(frame, l3).map_or_else(Pre::Done, Pre::V4),
-            ethertype::IPV6 => self.parse::<V6>(frame, l3).map_or_else(Pre::Done, Pre::V6),
+            ethertype::IPV4 => self.parse::<V4>(cfg, frame, l3).map_or_else(Pre::Done, Pre::V4),
+            ethertype::IPV6 => self.parse::<V6>(cfg, frame, l3).map_or_else(Pre::Done, Pre::V6),
             _ => Pre::Done(self.pass()),
         }
     }
 
-    pub(super) fn parse<F: Family>(&mut self, frame: &mut Frame<'_>, l3: usize) -> Result<Parsed<F::Addr>, Verdict> {
+    /// The IP header (parsed once: ownership is read from it too).
+    pub(super) fn parse<F: Family>(
+        &mut self,
+        cfg: &Snapshot,
+        frame: &mut Frame<'_>,
+        l3: usize,
+    ) -> Result<Parsed<F::Addr>, Verdict> {
         let ip = F::parse(&frame.data()[l3..], true).map_err(|d| self.drop(d))?;
+        if self.p.ncores > 1 {
+            let owner = owner::of_packet::<F>(cfg, self.p.ncores, &frame.data()[l3..], &ip);
+            if owner != self.p.id {
+                self.stats.handoff += 1;
+                return Err(Verdict::Handoff(owner));
+            }
+        }
         // Drop link-layer padding: only the IP packet travels on.
         frame.set_len(l3 + ip.len);
         let flow = (ip.proto == proto::TCP || ip.proto == proto::UDP) && !ip.fragmented;
