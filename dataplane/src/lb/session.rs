@@ -1,7 +1,7 @@
 //! The per-core session table.
 //!
-//! Sessions live in a slab (`Vec<Session>`, free slots chained through
-//! `n_control`). A `hashbrown::HashTable<u32>` indexes them by tuple: each
+//! Sessions live in a slab (`Vec<Session>`; a free slot's `controlled`
+//! word holds the next free slot, see [`Session::next_free`]). A `hashbrown::HashTable<u32>` indexes them by tuple: each
 //! entry is `slot << 1 | dir`, so an entry costs 4 bytes and the tuple is
 //! compared against the session itself. A session is found by its inbound
 //! tuple (client → VIP) and, for NAT/FULLNAT, by its outbound tuple (RS →
@@ -75,10 +75,10 @@ pub struct Session<A> {
     /// Tick of the wheel bucket this slot is queued in (low 16 bits: a slot
     /// is only ever compared with a tick less than a wheel turn away).
     pub queued: u16,
-    /// Connection: its controlling template (or NIL). Template: its timeout in ticks.
-    pub tmpl: u32,
-    /// Template: connections it controls. Free slot: next free slot.
-    pub n_control: u32,
+    /// Connection: its controlling template; template: its timeout.
+    pub link: Link,
+    /// Template: connections it controls.
+    pub controlled: u32,
     pub dest: u32,
     pub dest_serial: u32,
     /// Neighbour index toward the real server / toward the client (NIL: none).
@@ -87,6 +87,49 @@ pub struct Session<A> {
     /// FULLNAT: serial (low 16 bits) of the local address the port came from.
     pub laddr_serial: u16,
     pub svc: u16,
+}
+
+/// The one word a session keeps about persistence: a connection's
+/// controlling template (its slot), or a template's own timeout. The
+/// session's TEMPLATE flag says which; each reader names the one it means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Link(u32);
+
+impl Link {
+    /// A connection no template controls.
+    pub const NONE: Link = Link(NIL);
+
+    /// A connection controlled by the template in `slot`.
+    pub fn to_template(slot: u32) -> Link {
+        Link(slot)
+    }
+
+    /// A template that lives `ticks` after its last connection.
+    pub fn timeout(ticks: u32) -> Link {
+        Link(ticks)
+    }
+
+    /// A connection's controlling template, if any.
+    pub fn template(self) -> Option<u32> {
+        (self.0 != NIL).then_some(self.0)
+    }
+
+    /// A template's timeout, in ticks.
+    pub fn ticks(self) -> u32 {
+        self.0
+    }
+}
+
+impl<A> Session<A> {
+    /// A free slot: the next free slot of the table's free list (kept in
+    /// the `controlled` word, which a free slot does not use).
+    fn next_free(&self) -> u32 {
+        self.controlled
+    }
+
+    fn set_next_free(&mut self, next: u32) {
+        self.controlled = next;
+    }
 }
 
 impl<A: Default> Default for Session<A> {
@@ -106,8 +149,8 @@ impl<A: Default> Default for Session<A> {
             fwd: Fwd::Dr,
             expires: 0,
             queued: QUEUED_NONE,
-            tmpl: NIL,
-            n_control: NIL,
+            link: Link::NONE,
+            controlled: 0,
             dest: NIL,
             dest_serial: 0,
             nh_rs: NIL,
@@ -359,7 +402,7 @@ impl<F: Family> SessionTable<F> {
         };
         let i = if *free != NIL {
             let i = *free;
-            *free = slab[i as usize].n_control;
+            *free = slab[i as usize].next_free();
             slab[i as usize] = s;
             i
         } else {
@@ -420,7 +463,7 @@ impl<F: Family> SessionTable<F> {
         let slot = &mut self.slab[i as usize];
         slot.flags = 0;
         slot.queued = QUEUED_NONE;
-        slot.n_control = self.free;
+        slot.set_next_free(self.free);
         self.free = i;
         self.len -= 1;
     }
@@ -614,7 +657,7 @@ mod tests {
     }
 
     #[test]
-    fn session_is_small() {
-        assert!(std::mem::size_of::<Session<[u8; 4]>>() <= 72, "{}", std::mem::size_of::<Session<[u8; 4]>>());
+    fn an_ipv4_session_is_one_cache_line() {
+        assert_eq!(std::mem::size_of::<Session<[u8; 4]>>(), 64);
     }
 }

@@ -7,7 +7,7 @@ use super::pipeline::L4;
 use super::{per_core, State, SvcCandidates};
 use crate::lb::family::{Family, L3};
 use crate::lb::sched::{Flow, Scheduler};
-use crate::lb::session::{flag, Refused, Session, Tuple, NIL, TEMPLATE_PROTO};
+use crate::lb::session::{flag, Link, Refused, Session, Tuple, NIL, TEMPLATE_PROTO};
 use crate::lb::snapshot::Snapshot;
 use crate::lb::stats::DropReason;
 use crate::lb::tcp_state::{next_state, Dir, TcpState};
@@ -40,8 +40,8 @@ impl State {
         if flags & (tcpf::SYN | tcpf::ACK) != tcpf::SYN {
             return false;
         }
-        let s = F::table(&mut self.t).get(i);
-        if s.has(flag::TEMPLATE) || s.tmpl != NIL {
+        let s = F::table(&mut self.tables).get(i);
+        if s.has(flag::TEMPLATE) || s.link.template().is_some() {
             return false;
         }
         let ended = match TcpState::from_u8(s.state) {
@@ -56,7 +56,7 @@ impl State {
 
     /// A session whose real server is gone ends here (expire_nodest_conn).
     pub(super) fn check_dest<F: Family>(&mut self, cfg: &Snapshot, i: u32) -> Result<(), DropReason> {
-        let s = F::table(&mut self.t).get(i);
+        let s = F::table(&mut self.tables).get(i);
         if cfg.dest(s.dest).is_some_and(|d| d.serial == s.dest_serial) || !cfg.settings.expire_nodest_conn {
             return Ok(());
         }
@@ -67,7 +67,7 @@ impl State {
     /// One TCP state step (and the ActiveConn/InActConn moves IPVS makes),
     /// then the new timeout.
     pub(super) fn step<F: Family>(&mut self, cfg: &Snapshot, i: u32, dir: Dir, tcp_flags: u8) {
-        let s = F::table(&mut self.t).get_mut(i);
+        let s = F::table(&mut self.tables).get_mut(i);
         let secs = if s.proto == proto::TCP {
             let dir = if s.has(flag::NOOUTPUT) {
                 if dir == Dir::Output {
@@ -153,7 +153,7 @@ impl State {
         let now = self.now;
         let ticks = timeout * TICKS_PER_SEC;
         let key = template_tuple::<F>(svc, ip.src, ip.dst, ip.proto);
-        let table = F::table(&mut self.t);
+        let table = F::table(&mut self.tables);
         if let Some((ti, _)) = table.lookup(&key) {
             let t = *table.get(ti);
             let usable = t.expires > now
@@ -163,10 +163,10 @@ impl State {
             if usable {
                 return Ok((t.dest, ti));
             }
-            if t.n_control == 0 {
+            if t.controlled == 0 {
                 self.expire::<F>(cfg, ti);
             } else {
-                F::table(&mut self.t).unhash_template(ti);
+                F::table(&mut self.tables).unhash_template(ti);
             }
         }
         let dest = self.schedule(cfg, svc_slot, svc, flow)?;
@@ -184,14 +184,14 @@ impl State {
             flags: flag::TEMPLATE,
             fwd: d.spec.fwd,
             expires: now + ticks,
-            tmpl: ticks,
-            n_control: 0,
+            link: Link::timeout(ticks),
+            controlled: 0,
             dest,
             dest_serial: d.serial,
             svc: svc_slot as u16,
             ..Session::default()
         };
-        let ti = F::table(&mut self.t).insert(t).map_err(|_| DropReason::SessionTableFull)?;
+        let ti = F::table(&mut self.tables).insert(t).map_err(|_| DropReason::SessionTableFull)?;
         if let Some(rt) = self.dest_rt.get_mut(dest as usize) {
             rt.persist += 1;
         }
@@ -213,9 +213,12 @@ impl State {
         }
         let flow =
             Flow { src: F::to_ip(ip.src), sport: l4.sport, dst: F::to_ip(ip.dst), dport: l4.dport, now: self.now };
-        let (dest, tmpl) = match svc.spec.persistent {
-            Some(timeout) => self.persist::<F>(cfg, svc_slot, svc, ip, &flow, timeout)?,
-            None => (self.schedule(cfg, svc_slot, svc, &flow)?, NIL),
+        let (dest, link) = match svc.spec.persistent {
+            Some(timeout) => {
+                let (dest, tmpl) = self.persist::<F>(cfg, svc_slot, svc, ip, &flow, timeout)?;
+                (dest, Link::to_template(tmpl))
+            }
+            None => (self.schedule(cfg, svc_slot, svc, &flow)?, Link::NONE),
         };
         let d = cfg.dest(dest).ok_or(DropReason::NoDest)?;
         let fwd = d.spec.fwd;
@@ -244,7 +247,7 @@ impl State {
                 | if one_packet { flag::ONE_PACKET } else { 0 },
             fwd,
             expires: self.now + cfg.timeouts.tcp(TcpState::None) * TICKS_PER_SEC,
-            tmpl,
+            link,
             dest,
             dest_serial: d.serial,
             nh_rs,
@@ -294,7 +297,7 @@ impl State {
 
     /// Stores a new session; a refused one gives its local port back.
     fn store<F: Family>(&mut self, cfg: &Snapshot, s: Session<F::Addr>) -> Result<u32, DropReason> {
-        F::table(&mut self.t).insert(s).map_err(|r| {
+        F::table(&mut self.tables).insert(s).map_err(|r| {
             if s.fwd == Fwd::FullNat {
                 self.release_lport::<F>(cfg, s.lip, s.lport, s.laddr_serial);
             }
@@ -310,12 +313,12 @@ impl State {
     /// ESTABLISHED, as IPVS counts), and the upper threshold may now be hit.
     fn bind<F: Family>(&mut self, s: &Session<F::Addr>, u_threshold: u32) {
         let now = self.now;
-        if s.tmpl != NIL {
-            let t = F::table(&mut self.t).get_mut(s.tmpl);
-            t.n_control += 1;
-            t.expires = now + t.tmpl;
+        if let Some(tmpl) = s.link.template() {
+            let t = F::table(&mut self.tables).get_mut(tmpl);
+            t.controlled += 1;
+            t.expires = now + t.link.ticks();
         }
-        let u = per_core(u_threshold, self.p.ncores);
+        let u = per_core(u_threshold, self.params.ncores);
         if let Some(rt) = self.dest_rt.get_mut(s.dest as usize) {
             rt.inactive += 1;
             rt.stats.conns += 1;
@@ -332,13 +335,13 @@ impl State {
     /// Ends a session (or re-arms a template that still controls connections).
     pub(super) fn expire<F: Family>(&mut self, cfg: &Snapshot, i: u32) {
         let now = self.now;
-        let table = F::table(&mut self.t);
+        let table = F::table(&mut self.tables);
         let s = *table.get(i);
         let dest = cfg.dest(s.dest).filter(|d| d.serial == s.dest_serial);
         let rt = self.dest_rt.get_mut(s.dest as usize).filter(|_| dest.is_some());
         if s.has(flag::TEMPLATE) {
-            if s.n_control > 0 {
-                table.rearm(i, now + s.tmpl);
+            if s.controlled > 0 {
+                table.rearm(i, now + s.link.ticks());
                 return;
             }
             if let Some(rt) = rt {
@@ -356,15 +359,16 @@ impl State {
             }
             // IPVS's overload release: below the lower threshold, or below
             // 3/4 of the upper one when no lower threshold is set.
-            let (u, l) = (per_core(d.spec.u_threshold, self.p.ncores), per_core(d.spec.l_threshold, self.p.ncores));
+            let (u, l) =
+                (per_core(d.spec.u_threshold, self.params.ncores), per_core(d.spec.l_threshold, self.params.ncores));
             let total = rt.active + rt.inactive;
             if (l != 0 && total < l) || (l == 0 && (u == 0 || total * 4 < u * 3)) {
                 rt.overloaded = false;
             }
         }
-        if s.tmpl != NIL {
-            let t = table.get_mut(s.tmpl);
-            t.n_control = t.n_control.saturating_sub(1);
+        if let Some(tmpl) = s.link.template() {
+            let t = table.get_mut(tmpl);
+            t.controlled = t.controlled.saturating_sub(1);
         }
         table.remove(i);
         if s.fwd == Fwd::FullNat {
@@ -376,15 +380,15 @@ impl State {
     pub(super) fn reap<F: Family>(&mut self, cfg: &Snapshot) -> usize {
         let mut buf = [0u32; 64];
         let mut total = 0;
-        let mut budget = self.p.reap_budget;
+        let mut budget = self.params.reap_budget;
         while budget > 0 {
-            let n = F::table(&mut self.t).due(self.now, budget, &mut buf);
+            let n = F::table(&mut self.tables).due(self.now, budget, &mut buf);
             // Bring the index entries of the whole batch in first: their
             // misses overlap instead of queueing one removal after another.
-            let table = F::table_ref(&self.t);
+            let table = F::table_ref(&self.tables);
             std::hint::black_box(buf[..n].iter().fold(0, |acc, &i| acc ^ table.warm_slot(i)));
             for &i in &buf[..n] {
-                if F::table(&mut self.t).get(i).has(flag::LIVE) {
+                if F::table(&mut self.tables).get(i).has(flag::LIVE) {
                     self.expire::<F>(cfg, i);
                 }
             }

@@ -35,7 +35,7 @@ impl State {
         let Some(Quoted { inner, tuple: t }) = quoted_flow::<F>(msg.payload()) else {
             return self.pass();
         };
-        let Some((i, side)) = F::table(&mut self.t).lookup(&t) else {
+        let Some((i, side)) = F::table(&mut self.tables).lookup(&t) else {
             return self.pass();
         };
         if cfg.settings.verify_l4_checksum && !l4_checksum_ok::<F>(&frame.data()[l3..], ip) {
@@ -47,7 +47,7 @@ impl State {
         if let Err(d) = self.session_hop::<F>(cfg, i, side == Side::In) {
             return self.drop(d);
         }
-        let s = *F::table(&mut self.t).get(i);
+        let s = *F::table(&mut self.tables).get(i);
         self.stats.icmp_forwarded += 1;
         match side {
             Side::In => self.icmp_to_server::<F>(cfg, frame, l3, ip, &inner, &s),

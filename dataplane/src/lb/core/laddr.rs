@@ -44,7 +44,7 @@ impl State {
         reply_from: (F::Addr, u16, u32),
     ) -> Result<(F::Addr, u16, u16), DropReason> {
         let (rip, rport, nh_rs) = reply_from;
-        let rss = (self.p.ncores > 1)
+        let rss = (self.params.ncores > 1)
             .then(|| {
                 cfg.net
                     .neighbour(nh_rs)
@@ -52,8 +52,8 @@ impl State {
                     .and_then(|i| i.rss.as_ref())
             })
             .flatten();
-        let tries = 4 * usize::from(self.p.ncores);
-        let me = self.p.id;
+        let tries = 4 * usize::from(self.params.ncores);
+        let me = self.params.id;
         let n = svc.laddrs.len();
         if n == 0 {
             return Err(DropReason::NoLocalAddr);

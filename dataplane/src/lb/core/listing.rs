@@ -32,12 +32,12 @@ impl Core {
         const V6: u64 = 1 << 32;
         let walk = max.saturating_mul(4).saturating_add(64);
         if cursor & V6 == 0 {
-            match self.st.list_step::<V4>(&self.cfg, cursor as u32, max, walk, emit) {
+            match self.state.list_step::<V4>(&self.cfg, cursor as u32, max, walk, emit) {
                 Some(next) => Some(u64::from(next)),
                 None => Some(V6),
             }
         } else {
-            self.st.list_step::<V6>(&self.cfg, cursor as u32, max, walk, emit).map(|next| V6 | u64::from(next))
+            self.state.list_step::<V6>(&self.cfg, cursor as u32, max, walk, emit).map(|next| V6 | u64::from(next))
         }
     }
 }
@@ -55,7 +55,7 @@ impl State {
         emit: &mut dyn FnMut(&Conn),
     ) -> Option<u32> {
         let sa = |a: F::Addr, p: u16| SocketAddr::new(F::to_ip(a), p);
-        let table = F::table_ref(&self.t);
+        let table = F::table_ref(&self.tables);
         let end = u64::from(from).saturating_add(walk as u64).min(u64::from(table.slots())) as u32;
         for (n, (i, s)) in table.iter_from(from).enumerate() {
             if i >= end {

@@ -136,8 +136,8 @@ const WARM_FROM_SESSIONS: usize = 16 * 1024;
 
 /// Everything a core mutates.
 pub struct State {
-    p: CoreParams,
-    t: Tables,
+    params: CoreParams,
+    tables: Tables,
     dest_rt: Vec<DestRt>,
     svc_rt: Vec<Option<SvcRt>>,
     pools: Vec<PortPool>,
@@ -154,14 +154,14 @@ pub struct State {
 /// One core: its configuration snapshot and its state.
 pub struct Core {
     cfg: Arc<Snapshot>,
-    st: State,
+    state: State,
 }
 
 impl Core {
     pub fn new(cfg: Arc<Snapshot>, p: CoreParams, now: u32) -> Self {
-        let st = State {
-            p,
-            t: Tables {
+        let state = State {
+            params: p,
+            tables: Tables {
                 v4: SessionTable::new(p.max_sessions, p.reserve_sessions, p.seed, now),
                 v6: SessionTable::new(p.max_sessions, p.reserve_sessions.min(4096), p.seed ^ 0x66, now),
             },
@@ -176,13 +176,13 @@ impl Core {
             last_sched_upkeep: now,
             pre: Vec::with_capacity(BATCH),
         };
-        let mut core = Self { cfg: Arc::new(Snapshot::default()), st };
+        let mut core = Self { cfg: Arc::new(Snapshot::default()), state };
         core.set_config(cfg);
         core
     }
 
     pub fn params(&self) -> &CoreParams {
-        &self.st.p
+        &self.state.params
     }
 
     pub fn config(&self) -> &Arc<Snapshot> {
@@ -190,55 +190,55 @@ impl Core {
     }
 
     pub fn stats(&self) -> &CoreStats {
-        &self.st.stats
+        &self.state.stats
     }
 
     pub fn dest_rt(&self, slot: u32) -> Option<&DestRt> {
-        self.st.dest_rt.get(slot as usize).filter(|r| r.serial != 0)
+        self.state.dest_rt.get(slot as usize).filter(|r| r.serial != 0)
     }
 
     pub fn svc_rt(&self, slot: u32) -> Option<&SvcRt> {
-        self.st.svc_rt.get(slot as usize)?.as_ref()
+        self.state.svc_rt.get(slot as usize)?.as_ref()
     }
 
     /// Live sessions (v4, v6), templates included.
     pub fn session_count(&self) -> (u32, u32) {
-        (self.st.t.v4.len(), self.st.t.v6.len())
+        (self.state.tables.v4.len(), self.state.tables.v6.len())
     }
 
     /// Heap bytes of the session tables.
     pub fn session_heap_bytes(&self) -> usize {
-        self.st.t.v4.heap_bytes() + self.st.t.v6.heap_bytes()
+        self.state.tables.v4.heap_bytes() + self.state.tables.v6.heap_bytes()
     }
 
     /// A parked frame (see [`Verdict::Park`]) that will not be offered
     /// again: counted as dropped for its unresolved neighbour.
     pub fn give_up(&mut self) -> Verdict {
-        self.st.drop(DropReason::NeighUnresolved)
+        self.state.drop(DropReason::NeighUnresolved)
     }
 
     /// Whether [`Self::take_resolve_requests`] has anything.
     pub fn wants_resolve(&self) -> bool {
-        self.st.resolve_len > 0
+        self.state.resolve_len > 0
     }
 
     /// Addresses whose neighbour entry is missing: ask the kernel to resolve them.
     pub fn take_resolve_requests(&mut self) -> impl Iterator<Item = IpAddr> + '_ {
-        let n = std::mem::take(&mut self.st.resolve_len);
-        self.st.resolve[..n].iter_mut().filter_map(Option::take)
+        let n = std::mem::take(&mut self.state.resolve_len);
+        self.state.resolve[..n].iter_mut().filter_map(Option::take)
     }
 
     /// Adopts a new configuration generation (between batches). Stats of
     /// real servers and services that still exist carry over; schedulers of
     /// changed services are rebuilt; local addresses get this core's ports.
     pub fn set_config(&mut self, cfg: Arc<Snapshot>) {
-        let st = &mut self.st;
-        st.dest_rt.resize(cfg.dest_slots(), DestRt::default());
-        st.dest_rt.truncate(cfg.dest_slots());
-        for (slot, rt) in st.dest_rt.iter_mut().enumerate() {
+        let state = &mut self.state;
+        state.dest_rt.resize(cfg.dest_slots(), DestRt::default());
+        state.dest_rt.truncate(cfg.dest_slots());
+        for (slot, rt) in state.dest_rt.iter_mut().enumerate() {
             match cfg.dest(slot as u32) {
                 Some(d) if d.serial == rt.serial => {
-                    let u = per_core(d.spec.u_threshold, st.p.ncores);
+                    let u = per_core(d.spec.u_threshold, state.params.ncores);
                     rt.overloaded = u != 0 && rt.active + rt.inactive >= u;
                     rt.nh = None;
                 }
@@ -246,14 +246,14 @@ impl Core {
                 None => *rt = DestRt::default(),
             }
         }
-        st.svc_rt.resize_with(cfg.service_slots(), || None);
-        st.svc_rt.truncate(cfg.service_slots());
-        for (slot, rt) in st.svc_rt.iter_mut().enumerate() {
+        state.svc_rt.resize_with(cfg.service_slots(), || None);
+        state.svc_rt.truncate(cfg.service_slots());
+        for (slot, rt) in state.svc_rt.iter_mut().enumerate() {
             match cfg.service(slot as u32) {
                 Some(s) if rt.as_ref().is_some_and(|r| r.serial == s.serial && r.epoch == s.epoch) => {}
                 Some(s) => {
                     let stats = rt.as_ref().filter(|r| r.serial == s.serial).map(|r| r.stats).unwrap_or_default();
-                    let c = SvcCandidates { slots: &s.dests, cfg: &cfg, rt: &st.dest_rt };
+                    let c = SvcCandidates { slots: &s.dests, cfg: &cfg, rt: &state.dest_rt };
                     *rt = Some(SvcRt {
                         serial: s.serial,
                         epoch: s.epoch,
@@ -265,12 +265,12 @@ impl Core {
                 None => *rt = None,
             }
         }
-        st.pools.resize_with(cfg.laddr_slots(), PortPool::default);
-        st.pools.truncate(cfg.laddr_slots());
-        for (slot, pool) in st.pools.iter_mut().enumerate() {
+        state.pools.resize_with(cfg.laddr_slots(), PortPool::default);
+        state.pools.truncate(cfg.laddr_slots());
+        for (slot, pool) in state.pools.iter_mut().enumerate() {
             match cfg.laddr(slot as u32) {
                 Some(l) if l.serial == pool.serial => {}
-                Some(l) => *pool = PortPool::new(l.serial, &st.p),
+                Some(l) => *pool = PortPool::new(l.serial, &state.params),
                 None => *pool = PortPool::default(),
             }
         }
@@ -280,10 +280,10 @@ impl Core {
     /// Processes one frame in place.
     pub fn process(&mut self, frame: &mut Frame<'_>, now: u32) -> Verdict {
         let cfg = &*self.cfg;
-        let st = &mut self.st;
-        st.now = now;
-        let pre = st.classify(cfg, frame);
-        st.finish(cfg, frame, pre)
+        let state = &mut self.state;
+        state.now = now;
+        let pre = state.classify(cfg, frame);
+        state.finish(cfg, frame, pre)
     }
 
     /// Processes a burst of frames in place; `out[i]` is the verdict of
@@ -294,44 +294,44 @@ impl Core {
     pub fn process_batch(&mut self, frames: &mut [Frame<'_>], now: u32, out: &mut [Verdict]) {
         assert!(out.len() >= frames.len(), "one verdict slot per frame");
         let cfg = &*self.cfg;
-        let st = &mut self.st;
-        st.now = now;
-        let mut pre = std::mem::take(&mut st.pre);
+        let state = &mut self.state;
+        state.now = now;
+        let mut pre = std::mem::take(&mut state.pre);
         for (frames, out) in frames.chunks_mut(BATCH).zip(out.chunks_mut(BATCH)) {
             pre.clear();
             for f in frames.iter_mut() {
-                let p = st.classify(cfg, f);
+                let p = state.classify(cfg, f);
                 pre.push(p);
             }
             // Two probe passes pay off once the index outgrows the caches:
             // the first brings in index entries, the second the sessions.
-            if st.t.v4.footprint() + st.t.v6.footprint() >= WARM_FROM_SESSIONS {
+            if state.tables.v4.footprint() + state.tables.v6.footprint() >= WARM_FROM_SESSIONS {
                 let mut sink = 0;
                 for p in pre.iter_mut() {
-                    sink ^= st.warm(p);
+                    sink ^= state.warm(p);
                 }
                 std::hint::black_box(sink);
             }
             for p in pre.iter_mut() {
-                st.probe(p);
+                state.probe(p);
             }
             for ((f, p), o) in frames.iter_mut().zip(pre.iter()).zip(out.iter_mut()) {
-                *o = st.finish(cfg, f, *p);
+                *o = state.finish(cfg, f, *p);
             }
         }
-        st.pre = pre;
+        state.pre = pre;
     }
 
     /// Expires due sessions (bounded work per call) and does scheduler upkeep.
     /// Returns how many sessions and templates ended.
     pub fn housekeep(&mut self, now: u32) -> usize {
         let cfg = &*self.cfg;
-        let st = &mut self.st;
-        st.now = now;
-        let n = st.reap::<V4>(cfg) + st.reap::<V6>(cfg);
-        if now.wrapping_sub(st.last_sched_upkeep) >= 60 * TICKS_PER_SEC {
-            st.last_sched_upkeep = now;
-            for rt in st.svc_rt.iter_mut().flatten() {
+        let state = &mut self.state;
+        state.now = now;
+        let n = state.reap::<V4>(cfg) + state.reap::<V6>(cfg);
+        if now.wrapping_sub(state.last_sched_upkeep) >= 60 * TICKS_PER_SEC {
+            state.last_sched_upkeep = now;
+            for rt in state.svc_rt.iter_mut().flatten() {
                 rt.sched.housekeep(now);
             }
         }

@@ -78,10 +78,19 @@ pub(super) struct Parsed<A> {
     pub(super) l4: Option<L4>,
     /// Set by the first probe pass.
     pub(super) hash: Option<u64>,
-    /// Set by the probe: what the lookup found, and the table's insert count
-    /// when it looked (a miss stays valid until that moves).
-    pub(super) hint: Option<Option<(u32, Side)>>,
-    pub(super) probed_at: u64,
+    /// Set by the probe.
+    pub(super) hint: Hint,
+}
+
+/// What the burst's probe found for a frame; [`State::ip`] re-validates it.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Hint {
+    /// Not probed (one frame at a time).
+    Unprobed,
+    /// No session, while the table's insert count is still `inserts`.
+    Miss { inserts: u64 },
+    /// This session, on this side, unless it went since.
+    Hit(u32, Side),
 }
 
 impl<A: Copy> Parsed<A> {
@@ -115,9 +124,9 @@ impl State {
         l3: usize,
     ) -> Result<Parsed<F::Addr>, Verdict> {
         let ip = F::parse(&frame.data()[l3..], true).map_err(|d| self.drop(d))?;
-        if self.p.ncores > 1 {
-            let owner = owner::of_packet::<F>(cfg, self.p.ncores, &frame.data()[l3..], &ip);
-            if owner != self.p.id {
+        if self.params.ncores > 1 {
+            let owner = owner::of_packet::<F>(cfg, self.params.ncores, &frame.data()[l3..], &ip);
+            if owner != self.params.id {
                 self.stats.handoff += 1;
                 return Err(Verdict::Handoff(owner));
             }
@@ -126,7 +135,7 @@ impl State {
         frame.set_len(l3 + ip.len);
         let flow = (ip.proto == proto::TCP || ip.proto == proto::UDP) && !ip.fragmented;
         let l4 = if flow { parse_l4(&frame.data()[l3 + ip.l4_off..l3 + ip.len], ip.proto) } else { None };
-        Ok(Parsed { l3, ip, l4, hash: None, hint: None, probed_at: 0 })
+        Ok(Parsed { l3, ip, l4, hash: None, hint: Hint::Unprobed })
     }
 
     /// Hashes the flow and reads its index entries (first pass over a burst).
@@ -134,14 +143,14 @@ impl State {
     pub(super) fn warm(&self, p: &mut Pre) -> u32 {
         match p {
             Pre::V4(x) => x.tuple().map_or(0, |t| {
-                let h = self.t.v4.hash(&t);
+                let h = self.tables.v4.hash(&t);
                 x.hash = Some(h);
-                self.t.v4.warm(h)
+                self.tables.v4.warm(h)
             }),
             Pre::V6(x) => x.tuple().map_or(0, |t| {
-                let h = self.t.v6.hash(&t);
+                let h = self.tables.v6.hash(&t);
                 x.hash = Some(h);
-                self.t.v6.warm(h)
+                self.tables.v6.warm(h)
             }),
             Pre::Done(_) => 0,
         }
@@ -153,13 +162,15 @@ impl State {
     pub(super) fn probe(&mut self, p: &mut Pre) {
         pub(super) fn go<F: Family>(t: &SessionTable<F>, x: &mut Parsed<F::Addr>) {
             if let Some(tuple) = x.tuple() {
-                x.hint = Some(t.lookup_hashed(&tuple, x.hash.unwrap_or_else(|| t.hash(&tuple))));
-                x.probed_at = t.inserts();
+                x.hint = match t.lookup_hashed(&tuple, x.hash.unwrap_or_else(|| t.hash(&tuple))) {
+                    Some((i, side)) => Hint::Hit(i, side),
+                    None => Hint::Miss { inserts: t.inserts() },
+                };
             }
         }
         match p {
-            Pre::V4(x) => go(&self.t.v4, x),
-            Pre::V6(x) => go(&self.t.v6, x),
+            Pre::V4(x) => go(&self.tables.v4, x),
+            Pre::V6(x) => go(&self.tables.v6, x),
             Pre::Done(_) => {}
         }
     }
@@ -187,10 +198,10 @@ impl State {
         let (Some(l4), Some(t)) = (p.l4, p.tuple()) else {
             return self.ours_or_pass(cfg, F::to_ip(ip.dst), DropReason::L4Malformed);
         };
-        let table = F::table(&mut self.t);
+        let table = F::table(&mut self.tables);
         let found = match p.hint {
-            Some(Some((i, side))) if table.holds(i, side, &t) => Some((i, side)),
-            Some(None) if table.inserts() == p.probed_at => None,
+            Hint::Hit(i, side) if table.holds(i, side, &t) => Some((i, side)),
+            Hint::Miss { inserts } if table.inserts() == inserts => None,
             _ => table.lookup(&t),
         };
         let hit = match found {
@@ -203,7 +214,7 @@ impl State {
                 None
             }
             // One-packet scheduling: every datagram is a new connection.
-            Some((i, Side::In)) if F::table(&mut self.t).get(i).has(flag::ONE_PACKET) => {
+            Some((i, Side::In)) if F::table(&mut self.tables).get(i).has(flag::ONE_PACKET) => {
                 self.expire::<F>(cfg, i);
                 None
             }
@@ -250,7 +261,7 @@ impl State {
             return self.park_or_drop(d);
         }
         self.step::<F>(cfg, i, Dir::Input, l4.flags);
-        let s = *F::table(&mut self.t).get(i);
+        let s = *F::table(&mut self.tables).get(i);
         // 3. Rewrite for the real server's forwarding method.
         let b = &mut frame.data_mut()[l3..];
         match s.fwd {
@@ -293,7 +304,7 @@ impl State {
             return self.park_or_drop(d);
         }
         self.step::<F>(cfg, i, Dir::Output, l4.flags);
-        let s = *F::table(&mut self.t).get(i);
+        let s = *F::table(&mut self.tables).get(i);
         let b = &mut frame.data_mut()[l3..];
         if !F::decrement_ttl(b) {
             return self.drop(DropReason::TtlExceeded);

@@ -98,14 +98,14 @@ impl State {
     /// The session's next hop toward its real server (`to_rs`) or its
     /// client, resolved now if it was not when the session began.
     pub(super) fn session_hop<F: Family>(&mut self, cfg: &Snapshot, i: u32, to_rs: bool) -> Result<u32, DropReason> {
-        let s = *F::table(&mut self.t).get(i);
+        let s = *F::table(&mut self.tables).get(i);
         let nh = if to_rs { s.nh_rs } else { s.nh_client };
         if nh != NIL {
             return Ok(nh);
         }
         let addr = F::to_ip(if to_rs { s.rip } else { s.cip });
         let nh = self.next_hop(cfg, addr, to_rs && s.fwd == Fwd::Dr)?;
-        let s = F::table(&mut self.t).get_mut(i);
+        let s = F::table(&mut self.tables).get_mut(i);
         if to_rs {
             s.nh_rs = nh;
         } else {

@@ -9,7 +9,8 @@
 //! `mh-port` hashes the source port too; `mh-fallback` retries other
 //! entries when the chosen server is unavailable.
 
-use super::{Candidates, Flow, Scheduler};
+use super::{gcd, Candidates, Flow, Scheduler};
+use crate::lb::mix;
 use std::net::IpAddr;
 use std::sync::Arc;
 use xdpvs_api::config::sched_flags;
@@ -24,14 +25,6 @@ pub struct Maglev {
     table: Vec<u16>,
 }
 
-#[inline]
-fn mix(mut z: u64) -> u64 {
-    // SplitMix64 finaliser: full avalanche, cheap.
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
 fn addr_key(a: IpAddr, port: u16, seed: u64) -> u64 {
     let bits = match a {
         IpAddr::V4(a) => u128::from(u32::from(a)),
@@ -44,14 +37,6 @@ fn addr_key(a: IpAddr, port: u16, seed: u64) -> u64 {
 const SEED_OFFSET: u64 = 0x243f_6a88_85a3_08d3;
 const SEED_SKIP: u64 = 0x1319_8a2e_0370_7344;
 const SEED_FLOW: u64 = 0xa409_3822_299f_31d0;
-
-fn gcd(a: u32, b: u32) -> u32 {
-    if b == 0 {
-        a
-    } else {
-        gcd(b, a % b)
-    }
-}
 
 impl Maglev {
     /// Builds the table for `members` = (address, port, weight) in list

@@ -104,6 +104,15 @@ pub enum AnyScheduler {
     Ovf(ovf::Ovf),
 }
 
+/// Greatest common divisor (weights: wrr's step, Maglev's turns).
+pub(crate) fn gcd(a: u32, b: u32) -> u32 {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
+}
+
 impl AnyScheduler {
     /// Builds the scheduler of `svc` for its current real servers.
     pub fn new(svc: &Service, maglev: Option<&Arc<mh::Maglev>>, c: &dyn Candidates) -> Self {

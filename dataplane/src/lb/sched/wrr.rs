@@ -3,7 +3,7 @@
 //! time the walk wraps; a server is picked while its weight ≥ the current
 //! weight. Weights 4,3,2 give A A B A B C A B C.
 
-use super::{Candidates, Flow, Scheduler};
+use super::{gcd, Candidates, Flow, Scheduler};
 
 #[derive(Debug, Clone)]
 pub struct Wrr {
@@ -12,14 +12,6 @@ pub struct Wrr {
     cw: i64,
     mw: i64,
     di: i64,
-}
-
-fn gcd(a: u32, b: u32) -> u32 {
-    if b == 0 {
-        a
-    } else {
-        gcd(b, a % b)
-    }
 }
 
 impl Wrr {
