@@ -88,7 +88,9 @@ pub trait Family: Copy + Debug + Default + Send + Sync + 'static {
     fn fold(a: Self::Addr) -> u32;
 
     /// Parses and checks the IP header at the start of `b`.
-    fn parse(b: &[u8], verify_csum: bool) -> Result<L3<Self::Addr>, DropReason>;
+    fn parse(b: &[u8]) -> Result<L3<Self::Addr>, DropReason>;
+    /// The header checksum of a parsed header is right (IPv6 has none).
+    fn header_checksum_ok(b: &[u8]) -> bool;
     /// Parses a header quoted inside an ICMP error (may be cut short).
     fn parse_quoted(b: &[u8]) -> Option<L3<Self::Addr>>;
     /// Rewrites the source address (IPv4: with header checksum update).
@@ -153,12 +155,13 @@ impl Family for V4 {
         u32::from_be_bytes(a)
     }
 
-    fn parse(b: &[u8], verify_csum: bool) -> Result<L3<[u8; 4]>, DropReason> {
+    fn parse(b: &[u8]) -> Result<L3<[u8; 4]>, DropReason> {
         let ip = Ipv4Packet::new_checked(b).map_err(|_| DropReason::L3Malformed)?;
-        if verify_csum && !ip.verify_checksum() {
-            return Err(DropReason::BadIpChecksum);
-        }
         Ok(l3_v4(&ip, ip.is_fragment()))
+    }
+
+    fn header_checksum_ok(b: &[u8]) -> bool {
+        Ipv4Packet::new_unchecked(b).verify_checksum()
     }
 
     fn parse_quoted(b: &[u8]) -> Option<L3<[u8; 4]>> {
@@ -260,10 +263,14 @@ impl Family for V6 {
         w(0) ^ w(4) ^ w(8) ^ w(12)
     }
 
-    fn parse(b: &[u8], _verify_csum: bool) -> Result<L3<[u8; 16]>, DropReason> {
+    fn parse(b: &[u8]) -> Result<L3<[u8; 16]>, DropReason> {
         let ip = Ipv6Packet::new_checked(b).map_err(|_| DropReason::L3Malformed)?;
         let ul = ip.upper_layer().map_err(|_| DropReason::L3Malformed)?;
         Ok(l3_v6(&ip, &ul))
+    }
+
+    fn header_checksum_ok(_b: &[u8]) -> bool {
+        true
     }
 
     fn parse_quoted(b: &[u8]) -> Option<L3<[u8; 16]>> {

@@ -28,7 +28,7 @@ pub fn owner_of(cfg: &Config, ncores: u16, frame: &[u8]) -> u16 {
         return 0;
     };
     fn ip<F: Family>(cfg: &Config, n: u16, b: &[u8]) -> u16 {
-        F::parse(b, false).map_or(0, |ip| of_packet::<F>(cfg, n, b, &ip))
+        F::parse(b).map_or(0, |ip| of_packet::<F>(cfg, n, b, &ip))
     }
     match ty {
         ethertype::IPV4 => ip::<V4>(cfg, ncores, &frame[l3..]),

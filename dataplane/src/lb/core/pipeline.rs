@@ -123,13 +123,16 @@ impl State {
         frame: &mut Frame<'_>,
         l3: usize,
     ) -> Result<Parsed<F::Addr>, Verdict> {
-        let ip = F::parse(&frame.data()[l3..], true).map_err(|d| self.drop(d))?;
+        let ip = F::parse(&frame.data()[l3..]).map_err(|d| self.drop(d))?;
         if self.params.ncores > 1 {
             let owner = owner::of_packet::<F>(cfg, self.params.ncores, &frame.data()[l3..], &ip);
             if owner != self.params.id {
                 self.stats.handoff += 1;
                 return Err(Verdict::Handoff(owner));
             }
+        }
+        if !F::header_checksum_ok(&frame.data()[l3..]) {
+            return Err(self.drop(DropReason::BadIpChecksum));
         }
         // Drop link-layer padding: only the IP packet travels on.
         frame.set_len(l3 + ip.len);
