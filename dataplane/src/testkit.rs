@@ -224,55 +224,73 @@ impl Summary {
     }
 }
 
-impl IpSummary {
-    /// Parses an IP packet; `quoted`: it may be cut short (ICMP payload).
-    pub fn parse(b: &[u8], quoted: bool) -> Option<Self> {
-        let (src, dst, proto_nr, ttl, tos, df, hl, len, ip_csum_ok) = match b.first()? >> 4 {
+/// The IP header's fields a summary keeps.
+struct Header {
+    src: IpAddr,
+    dst: IpAddr,
+    proto: u8,
+    ttl: u8,
+    tos: u8,
+    df: bool,
+    /// Offset of the upper layer.
+    hl: usize,
+    len: usize,
+    csum_ok: bool,
+}
+
+impl Header {
+    fn parse(b: &[u8], quoted: bool) -> Option<Header> {
+        match b.first()? >> 4 {
             4 => {
                 let ip =
                     if quoted { Ipv4Packet::new_checked_quoted(b).ok()? } else { Ipv4Packet::new_checked(b).ok()? };
-                let len = usize::from(ip.total_len()).min(b.len());
-                (
-                    IpAddr::V4(ip.src()),
-                    IpAddr::V4(ip.dst()),
-                    ip.protocol(),
-                    ip.ttl(),
-                    ip.tos(),
-                    ip.dont_frag(),
-                    ip.header_len(),
-                    len,
-                    ip.verify_checksum(),
-                )
+                Some(Header {
+                    src: IpAddr::V4(ip.src()),
+                    dst: IpAddr::V4(ip.dst()),
+                    proto: ip.protocol(),
+                    ttl: ip.ttl(),
+                    tos: ip.tos(),
+                    df: ip.dont_frag(),
+                    hl: ip.header_len(),
+                    len: usize::from(ip.total_len()).min(b.len()),
+                    csum_ok: ip.verify_checksum(),
+                })
             }
             6 => {
                 let ip =
                     if quoted { Ipv6Packet::new_checked_quoted(b).ok()? } else { Ipv6Packet::new_checked(b).ok()? };
                 let ul = ip.upper_layer().ok()?;
-                let len = ip.total_len().min(b.len());
-                (
-                    IpAddr::V6(ip.src()),
-                    IpAddr::V6(ip.dst()),
-                    ul.proto,
-                    ip.hop_limit(),
-                    ip.traffic_class(),
-                    true,
-                    ul.offset,
-                    len,
-                    true,
-                )
+                Some(Header {
+                    src: IpAddr::V6(ip.src()),
+                    dst: IpAddr::V6(ip.dst()),
+                    proto: ul.proto,
+                    ttl: ip.hop_limit(),
+                    tos: ip.traffic_class(),
+                    df: true,
+                    hl: ul.offset,
+                    len: ip.total_len().min(b.len()),
+                    csum_ok: true,
+                })
             }
-            _ => return None,
-        };
-        let l4 = &b[hl.min(len)..len];
+            _ => None,
+        }
+    }
+}
+
+impl IpSummary {
+    /// Parses an IP packet; `quoted`: it may be cut short (ICMP payload).
+    pub fn parse(b: &[u8], quoted: bool) -> Option<Self> {
+        let h = Header::parse(b, quoted)?;
+        let l4 = &b[h.hl.min(h.len)..h.len];
         let mut s = Self {
-            src,
-            dst,
-            proto: proto_nr,
-            ttl,
-            tos,
-            df,
-            len,
-            ip_csum_ok,
+            src: h.src,
+            dst: h.dst,
+            proto: h.proto,
+            ttl: h.ttl,
+            tos: h.tos,
+            df: h.df,
+            len: h.len,
+            ip_csum_ok: h.csum_ok,
             sport: 0,
             dport: 0,
             tcp_flags: 0,
@@ -281,45 +299,47 @@ impl IpSummary {
             inner: None,
             payload: Vec::new(),
         };
-        let seed = pseudo(src, dst, proto_nr, l4.len());
+        s.read_l4(l4);
+        Some(s)
+    }
+
+    /// Ports, flags, payload and checksum of the upper layer; the packet
+    /// inside a tunnel or an ICMP error.
+    fn read_l4(&mut self, l4: &[u8]) {
+        let seed = pseudo(self.src, self.dst, self.proto, l4.len());
         let sum_ok = checksum::fold(checksum::sum(l4, seed)) == 0xffff;
-        match proto_nr {
+        if matches!(self.proto, proto::TCP | proto::UDP) && l4.len() >= 4 {
+            self.sport = u16::from_be_bytes([l4[0], l4[1]]);
+            self.dport = u16::from_be_bytes([l4[2], l4[3]]);
+        }
+        match self.proto {
             proto::TCP => {
-                if l4.len() >= 4 {
-                    s.sport = u16::from_be_bytes([l4[0], l4[1]]);
-                    s.dport = u16::from_be_bytes([l4[2], l4[3]]);
-                }
                 if let Ok(t) = TcpSegment::new_checked(l4) {
-                    s.tcp_flags = t.flags();
-                    s.payload = t.payload().to_vec();
+                    self.tcp_flags = t.flags();
+                    self.payload = t.payload().to_vec();
                 }
-                s.l4_csum_ok = sum_ok;
+                self.l4_csum_ok = sum_ok;
             }
             proto::UDP => {
-                if l4.len() >= 4 {
-                    s.sport = u16::from_be_bytes([l4[0], l4[1]]);
-                    s.dport = u16::from_be_bytes([l4[2], l4[3]]);
-                }
                 if let Ok(u) = UdpDatagram::new_checked(l4) {
-                    s.payload = u.payload().to_vec();
-                    s.l4_csum_ok = sum_ok || (src.is_ipv4() && u.checksum() == 0);
+                    self.payload = u.payload().to_vec();
+                    self.l4_csum_ok = sum_ok || (self.src.is_ipv4() && u.checksum() == 0);
                 }
             }
             proto::ICMP | proto::ICMPV6 => {
-                let seed = if proto_nr == proto::ICMPV6 { seed } else { 0 };
-                s.l4_csum_ok = checksum::fold(checksum::sum(l4, seed)) == 0xffff;
+                let seed = if self.proto == proto::ICMPV6 { seed } else { 0 };
+                self.l4_csum_ok = checksum::fold(checksum::sum(l4, seed)) == 0xffff;
                 if let Ok(m) = IcmpPacket::new_checked(l4) {
-                    s.icmp_type = Some((m.msg_type(), m.code(), m.rest()));
-                    s.inner = IpSummary::parse(m.payload(), true).map(Box::new);
+                    self.icmp_type = Some((m.msg_type(), m.code(), m.rest()));
+                    self.inner = IpSummary::parse(m.payload(), true).map(Box::new);
                 }
             }
             proto::IPIP | proto::IPV6 => {
-                s.l4_csum_ok = true;
-                s.inner = IpSummary::parse(l4, false).map(Box::new);
+                self.l4_csum_ok = true;
+                self.inner = IpSummary::parse(l4, false).map(Box::new);
             }
             _ => {}
         }
-        Some(s)
     }
 }
 
