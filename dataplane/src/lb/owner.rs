@@ -28,7 +28,7 @@ pub fn owner_of(cfg: &Config, ncores: u16, frame: &[u8]) -> u16 {
         return 0;
     };
     fn ip<F: Family>(cfg: &Config, n: u16, b: &[u8]) -> u16 {
-        F::parse(b).map_or(0, |ip| of_packet::<F>(cfg, n, b, &ip))
+        F::parse(b).map_or(0, |ip| of_packet::<F>(cfg, n, b, ip))
     }
     match ty {
         ethertype::IPV4 => ip::<V4>(cfg, ncores, &frame[l3..]),
@@ -38,7 +38,8 @@ pub fn owner_of(cfg: &Config, ncores: u16, frame: &[u8]) -> u16 {
 }
 
 /// The owning core of the IP packet `b`, whose header `ip` is parsed.
-pub fn of_packet<F: Family>(cfg: &Config, n: u16, b: &[u8], ip: &L3<F::Addr>) -> u16 {
+#[inline]
+pub fn of_packet<F: Family>(cfg: &Config, n: u16, b: &[u8], ip: L3<F::Addr>) -> u16 {
     let l4 = &b[ip.l4_off.min(b.len())..ip.len.min(b.len())];
     if ip.proto == F::ICMP_PROTO {
         let Ok(icmp) = IcmpPacket::new_checked(l4) else {

@@ -125,7 +125,7 @@ impl State {
     ) -> Result<Parsed<F::Addr>, Verdict> {
         let ip = F::parse(&frame.data()[l3..]).map_err(|d| self.drop(d))?;
         if self.params.ncores > 1 {
-            let owner = owner::of_packet::<F>(cfg, self.params.ncores, &frame.data()[l3..], &ip);
+            let owner = owner::of_packet::<F>(cfg, self.params.ncores, &frame.data()[l3..], ip);
             if owner != self.params.id {
                 self.stats.handoff += 1;
                 return Err(Verdict::Handoff(owner));
