@@ -373,7 +373,3 @@ pub struct Quoted<A> {
     /// The flow in the error's direction.
     pub tuple: Tuple<A>,
 }
-
-pub fn fmt_addr<F: Family>(a: F::Addr) -> String {
-    F::to_ip(a).to_string()
-}
