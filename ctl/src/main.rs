@@ -17,6 +17,8 @@ use xdpvs_api::grammar::{parse, Action, Invocation, ListOpts};
 use xdpvs_api::msg::{decode_blob, Conn, Rates, Request, Totals, View, OK};
 use xdpvs_api::shm::{monotonic_ns, Region, BLOB_RATES, BLOB_VIEW};
 mod listing;
+mod out;
+use out::out;
 
 const USAGE: &str = "\
 xdpvsadm: ipvsadm's command line for xdpvs
@@ -52,11 +54,14 @@ fn main() -> ExitCode {
     };
     match &inv.action {
         Action::Help => {
-            println!("{USAGE}");
+            out(&format!(
+                "{USAGE}
+"
+            ));
             return ExitCode::SUCCESS;
         }
         Action::Version => {
-            println!("xdpvsadm {} (ipvsadm 1.31 grammar)", env!("CARGO_PKG_VERSION"));
+            out(&format!("xdpvsadm {} (ipvsadm 1.31 grammar)\n", env!("CARGO_PKG_VERSION")));
             return ExitCode::SUCCESS;
         }
         Action::Check => return check(),
@@ -79,7 +84,7 @@ fn main() -> ExitCode {
                 Err(e) => Err(format!("xdpvsadm: cannot read standard input: {e}")),
             }
         }
-        Action::Save => view(&region).map(|v| print!("{}", v.save)),
+        Action::Save => view(&region).map(|v| out(&v.save)),
         Action::List(l) => list(&region, &inv, l),
         Action::Laddrs(k) => laddrs(&region, &inv, k),
         Action::Help | Action::Version | Action::Check => Ok(()),
@@ -110,7 +115,8 @@ fn command(region: &Region, req: Request) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_secs(2);
     let n = region.layout().ncores;
     loop {
-        let cores: Vec<_> = (0..n).map(|c| region.read_core(c)).collect();
+        let cores =
+            (0..n).map(|c| region.read_core(c)).collect::<Result<Vec<_>, _>>().map_err(|e| format!("xdpvsadm: {e}"))?;
         if cores.iter().all(|c| c.generation >= generation) {
             if std::env::var_os("XDPVSADM_TIMING").is_some() {
                 let last = cores.iter().map(|c| c.adopted_ns).max().unwrap_or(answered);
@@ -139,15 +145,16 @@ fn command(region: &Region, req: Request) -> Result<(), String> {
 }
 
 fn view(region: &Region) -> Result<View, String> {
-    decode_blob("configuration view", &region.read_blob(BLOB_VIEW))
+    decode_blob("configuration view", &region.read_blob(BLOB_VIEW).map_err(|e| format!("xdpvsadm: {e}"))?)
 }
 
 /// The rows, narrowed to one service when asked.
 fn rows_for(region: &Region, service: Option<&ServiceKey>) -> Result<(View, Totals, Vec<listing::SvcRow>), String> {
     let v = view(region)?;
-    let totals = Totals::read(region);
+    let totals = Totals::read(region).map_err(|e| format!("xdpvsadm: {e}"))?;
     // No estimate yet (the first comes 2 s after start): rates read as zero.
-    let rates: Rates = decode_blob("rate estimate", &region.read_blob(BLOB_RATES)).unwrap_or_default();
+    let rates_blob = region.read_blob(BLOB_RATES).map_err(|e| format!("xdpvsadm: {e}"))?;
+    let rates: Rates = decode_blob("rate estimate", &rates_blob).unwrap_or_default();
     let mut rows = listing::rows(&v, &totals, &rates);
     if let Some(k) = service {
         rows.retain(|r| r.key == *k);
@@ -178,17 +185,17 @@ fn list(region: &Region, inv: &Invocation, l: &ListOpts) -> Result<(), String> {
         None
     };
     if inv.json {
-        println!("{}", listing::to_json(&rows, &v, &totals, conns.as_deref()));
+        out(&format!("{}\n", listing::to_json(&rows, &v, &totals, conns.as_deref())));
         return Ok(());
     }
     if l.timeout {
-        print!("{}", listing::timeouts(&v));
+        out(&listing::timeouts(&v));
     } else if let Some(c) = &conns {
-        print!("{}", listing::render_conns(c));
+        out(&listing::render_conns(c));
     } else if l.cores {
-        print!("{}", listing::render_cores(&totals));
+        out(&listing::render_cores(&totals));
     } else {
-        print!("{}", listing::render(&rows, l, l.service.is_none()));
+        out(&listing::render(&rows, l, l.service.is_none()));
     }
     Ok(())
 }
@@ -196,9 +203,9 @@ fn list(region: &Region, inv: &Invocation, l: &ListOpts) -> Result<(), String> {
 fn laddrs(region: &Region, inv: &Invocation, k: &ServiceKey) -> Result<(), String> {
     let (v, totals, rows) = rows_for(region, Some(k))?;
     if inv.json {
-        println!("{}", listing::to_json(&rows, &v, &totals, None)["services"]);
+        out(&format!("{}\n", listing::to_json(&rows, &v, &totals, None)["services"]));
     } else {
-        print!("{}", listing::render_laddrs(&rows));
+        out(&listing::render_laddrs(&rows));
     }
     Ok(())
 }
@@ -219,7 +226,7 @@ fn check() -> ExitCode {
     for (line, text) in said {
         eprintln!("xdpvsadm: line {line}: {text}");
     }
-    print!("{}", save(&cfg));
+    out(&save(&cfg));
     if applied.errors.is_empty() {
         ExitCode::SUCCESS
     } else {

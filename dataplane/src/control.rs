@@ -50,6 +50,8 @@ impl Est {
 pub struct Control {
     baselines: HashMap<ObjectId, Stats>,
     est: HashMap<ObjectId, Est>,
+    /// The daemon's interfaces (a local address's `-F` must name one).
+    ifaces: Vec<String>,
 }
 
 /// What a handled request did.
@@ -71,7 +73,23 @@ fn objects<'a>(cfg: &'a Config, t: &'a Totals) -> impl Iterator<Item = (ObjectId
     })
 }
 
+/// Every local address's interface (`-F`) is one the daemon serves.
+pub fn check_ifaces(cfg: &Config, ifaces: &[String]) -> Result<(), String> {
+    let bad = (0..cfg.laddr_slots() as u32).filter_map(|l| cfg.laddr(l)?.iface.clone()).find(|i| !ifaces.contains(i));
+    match bad {
+        Some(i) => Err(format!(
+            "no interface named '{i}' among xdpvs's interfaces ({}): -F names one of them",
+            ifaces.join(", ")
+        )),
+        None => Ok(()),
+    }
+}
+
 impl Control {
+    pub fn new(ifaces: Vec<String>) -> Self {
+        Self { ifaces, ..Self::default() }
+    }
+
     /// Handles one request against `cfg` (changed only on success).
     pub fn handle(&mut self, cfg: &mut Config, region: &Region, req: &[u8]) -> Result<Outcome, String> {
         match Request::decode(req)? {
@@ -79,6 +97,7 @@ impl Control {
                 let mut next = cfg.clone();
                 apply(&mut next, &cmd).map_err(|e| e.to_string())?;
                 check_capacity(&next, region)?;
+                check_ifaces(&next, &self.ifaces)?;
                 let text = note(&next, &cmd).unwrap_or_default();
                 *cfg = next;
                 Ok(Outcome { text, changed: true })
@@ -99,6 +118,7 @@ impl Control {
             return Err(format!("line {line}: {e} (nothing applied)"));
         }
         check_capacity(&next, region)?;
+        check_ifaces(&next, &self.ifaces).map_err(|e| format!("{e} (nothing applied)"))?;
         let notes: Vec<String> = applied.notes(&next).into_iter().map(|(_, n)| n).collect();
         let changed = !applied.commands.is_empty();
         if changed {
@@ -113,7 +133,7 @@ impl Control {
             Some(k) => Some(cfg.find_service(k).ok_or("No such service")?),
             None => None,
         };
-        let t = Totals::read(region);
+        let t = Totals::read(region).map_err(|e| e.to_string())?;
         for (id, now) in objects(cfg, &t) {
             let svc = if id.0 { cfg.dest(id.1).map(|d| d.svc) } else { Some(id.1) };
             if only.is_none() || svc == only {
@@ -125,8 +145,8 @@ impl Control {
     }
 
     /// Every 2 s: one estimator step for every service and real server.
-    pub fn estimate(&mut self, cfg: &Config, region: &Region) -> Rates {
-        let t = Totals::read(region);
+    pub fn estimate(&mut self, cfg: &Config, region: &Region) -> Result<Rates, String> {
+        let t = Totals::read(region).map_err(|e| e.to_string())?;
         let mut live = HashSet::new();
         let mut rates = Rates::default();
         for (id, now) in objects(cfg, &t) {
@@ -142,7 +162,7 @@ impl Control {
         }
         self.est.retain(|k, _| live.contains(k));
         self.baselines.retain(|k, _| live.contains(k));
-        rates
+        Ok(rates)
     }
 
     /// The configuration as readers see it (the view blob).

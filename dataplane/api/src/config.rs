@@ -305,6 +305,24 @@ impl Default for Settings {
     }
 }
 
+/// Why `a` can be neither a virtual nor a real server's address: the
+/// unspecified address, loopback, multicast, IPv4 broadcast and the
+/// reserved 0/8 ("this network"), which no packet on a wire comes from or
+/// may be sent to.
+pub fn martian(a: IpAddr) -> Option<&'static str> {
+    match a {
+        IpAddr::V4(v) if v.is_unspecified() || v.octets()[0] == 0 => Some("an unspecified address (0.0.0.0/8)"),
+        IpAddr::V4(v) if v.is_loopback() => Some("a loopback address"),
+        IpAddr::V4(v) if v.is_multicast() => Some("a multicast address"),
+        IpAddr::V4(v) if v.is_broadcast() => Some("the broadcast address"),
+        IpAddr::V6(v) if v.is_unspecified() => Some("the unspecified address"),
+        IpAddr::V6(v) if v.is_loopback() => Some("a loopback address"),
+        IpAddr::V6(v) if v.is_multicast() => Some("a multicast address"),
+        IpAddr::V6(v) if v.to_ipv4_mapped().is_some() => Some("an IPv4-mapped address (use the IPv4 address)"),
+        _ => None,
+    }
+}
+
 /// Errors of configuration edits (ipvsadm's texts where ipvsadm has one).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
@@ -336,6 +354,16 @@ pub enum ConfigError {
     BadNetmask(u8),
     #[error("invalid timeout value {0}")]
     BadTimeout(u32),
+    #[error("illegal virtual server address {0}: {1}")]
+    BadVip(IpAddr, &'static str),
+    #[error("illegal real server address {0}: {1}")]
+    BadRealServer(IpAddr, &'static str),
+    #[error(
+        "illegal real server port 0 for a NAT/FULLNAT server of a service on port {0}: name the port (-r ADDR:PORT)"
+    )]
+    ZeroDestPort(u16),
+    #[error("illegal local address {0}: {1}")]
+    BadLaddr(IpAddr, &'static str),
 }
 
 /// The whole configuration snapshot.
@@ -490,6 +518,9 @@ impl Config {
             if m.addr.is_ipv6() != spec.key.is_v6() {
                 return Err(ConfigError::FamilyMismatch(m.addr));
             }
+            if let Some(why) = martian(m.addr) {
+                return Err(ConfigError::BadVip(m.addr, why));
+            }
             if let Some(&other) = self.index.get(m) {
                 if Some(other) != own {
                     let key = self.service(other).map(|s| s.spec.key).unwrap_or(spec.key);
@@ -560,6 +591,19 @@ impl Config {
         if d.u_threshold != 0 && d.l_threshold > d.u_threshold {
             return Err(ConfigError::BadThresholds(d.l_threshold, d.u_threshold));
         }
+        if let Some(why) = martian(d.addr) {
+            return Err(ConfigError::BadRealServer(d.addr, why));
+        }
+        if svc.matches().any(|m| m.addr == d.addr) {
+            return Err(ConfigError::BadRealServer(d.addr, "the virtual address itself"));
+        }
+        let svc_port = match svc.spec.key {
+            ServiceKey::Addr(m) => m.port,
+            ServiceKey::Fwmark { .. } => 0,
+        };
+        if d.port == 0 && svc_port != 0 && d.fwd.two_way() {
+            return Err(ConfigError::ZeroDestPort(svc_port));
+        }
         Ok(())
     }
 
@@ -607,6 +651,9 @@ impl Config {
         let svc = self.find_service(key).ok_or(ConfigError::ServiceNotDefined)?;
         if addr.is_ipv6() != key.is_v6() {
             return Err(ConfigError::FamilyMismatch(addr));
+        }
+        if let Some(why) = martian(addr) {
+            return Err(ConfigError::BadLaddr(addr, why));
         }
         let s = self.service(svc).expect("found");
         if s.laddrs.iter().any(|&l| self.laddr(l).is_some_and(|l| l.addr == addr)) {
@@ -821,5 +868,40 @@ mod tests {
         c.del_laddr(&k2, lip).unwrap();
         assert_eq!(c.laddr_slot(lip), None);
         assert_eq!(c.del_laddr(&k2, lip), Err(ConfigError::NoSuchLaddr));
+    }
+
+    #[test]
+    fn martian_addresses_are_refused_naming_the_problem() {
+        let mut c = Config::default();
+        for vip in ["0.0.0.0:80", "255.255.255.255:80", "224.0.0.1:80", "127.0.0.1:80", "[::1]:80", "[ff02::1]:80"] {
+            let (a, p) = vip.rsplit_once(':').unwrap();
+            let a: IpAddr = a.trim_matches(|c| c == '[' || c == ']').parse().unwrap();
+            let k = ServiceKey::Addr(Match { proto: Proto::Tcp, addr: a, port: p.parse().unwrap() });
+            let e = c.add_service(ServiceSpec::new(k, SchedKind::Rr)).unwrap_err();
+            assert!(matches!(e, ConfigError::BadVip(..)), "{vip}: {e}");
+            assert!(e.to_string().starts_with("illegal virtual server address"), "{e}");
+        }
+        let k = key("198.18.0.10:80");
+        c.add_service(ServiceSpec::new(k, SchedKind::Rr)).unwrap();
+        for rs in ["127.0.0.1", "0.0.0.0", "255.255.255.255", "224.0.0.5"] {
+            let e = c.add_dest(&k, dest(rs, 1)).unwrap_err();
+            assert!(matches!(e, ConfigError::BadRealServer(..)), "{rs}: {e}");
+        }
+        assert_eq!(
+            c.add_dest(&k, dest("198.18.0.10", 1)).unwrap_err().to_string(),
+            "illegal real server address 198.18.0.10: the virtual address itself"
+        );
+        let mut zero = dest("198.19.0.1", 1);
+        zero.port = 0;
+        assert_eq!(c.add_dest(&k, zero), Err(ConfigError::ZeroDestPort(80)));
+        zero.fwd = Fwd::Dr;
+        assert!(c.add_dest(&k, zero).is_ok(), "DR forwards to the port the client asked for");
+        assert!(matches!(c.add_laddr(&k, "127.0.0.1".parse().unwrap(), None), Err(ConfigError::BadLaddr(..))));
+        // A fwmark or port-0 service's NAT server on port 0 keeps the client's port, as in LVS.
+        let fwm = ServiceKey::Fwmark { mark: 9, v6: false };
+        c.add_service(ServiceSpec::new(fwm, SchedKind::Rr)).unwrap();
+        let mut any = dest("198.19.0.2", 1);
+        any.port = 0;
+        assert!(c.add_dest(&fwm, any).is_ok());
     }
 }

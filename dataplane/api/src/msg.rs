@@ -8,7 +8,7 @@
 use crate::admin::Command;
 use crate::config::{Config, DestSpec, Fwd, ServiceKey, ServiceSpec};
 use crate::counters::{CounterArray, Stats};
-use crate::shm::{CoreRead, Region, REC_WORDS};
+use crate::shm::{CoreRead, Region, ShmError, REC_WORDS};
 use crate::state::{TcpState, Timeouts};
 use hashbrown::HashMap;
 use serde::{Deserialize, Serialize, Serializer};
@@ -189,8 +189,8 @@ pub struct Totals {
 }
 
 impl Totals {
-    pub fn read(r: &Region) -> Totals {
-        Self::of((0..r.layout().ncores).map(|c| r.read_core(c)).collect())
+    pub fn read(r: &Region) -> Result<Totals, ShmError> {
+        Ok(Self::of((0..r.layout().ncores).map(|c| r.read_core(c)).collect::<Result<_, _>>()?))
     }
 
     /// The sums of these cores' areas.

@@ -190,12 +190,18 @@ pub enum ShmError {
     Missing { instance: String, path: String },
     #[error("permission denied on {path}: run as root, or start xdpvs with --shm-group GROUP and join that group")]
     Permission { path: String },
+    #[error("{what} in {path} stayed mid-update: the region is corrupted (restart xdpvs; if it recurs, something else writes to the file)")]
+    Corrupt { path: String, what: String },
+    #[error("{path} is not to be trusted: {why} (remove it; xdpvs makes its own)")]
+    Untrusted { path: String, why: String },
     #[error("{path} is not an xdpvs region (bad magic or size)")]
     NotOurs { path: String },
     #[error("{path} speaks ABI version {found}, this program speaks {want}: use the xdpvsadm built with this xdpvs")]
     Version { path: String, found: u32, want: u32 },
     #[error("the daemon of instance '{instance}' (pid {pid}) is gone; {path} is stale (start xdpvs again, or remove the file)")]
     Gone { instance: String, pid: u32, path: String },
+    #[error("daemon pid {pid} is not responding (its control thread has been silent for {secs} s): is it stopped (kill -CONT {pid}) or hung?")]
+    NotResponding { pid: u32, secs: u64 },
     #[error("instance '{instance}' is already running (pid {pid}): stop it, or use another --instance")]
     Running { instance: String, pid: u32 },
     #[error("illegal instance name '{0}': use letters, digits, '-', '_' or '.' (at most 64)")]
@@ -222,6 +228,33 @@ pub fn monotonic_ns() -> u64 {
     // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC always exists.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// How long a client waits for a daemon whose control thread has stopped
+/// beating (it beats at least every 20 ms) before it gives up.
+pub const SILENCE_LIMIT: Duration = Duration::from_secs(3);
+
+/// How long a reader retries a sequence lock before calling the region
+/// corrupted (a writer holds one for microseconds).
+pub const SEQLOCK_LIMIT: Duration = Duration::from_millis(500);
+
+/// A region is trusted when its file belongs to the user its daemon (the
+/// header's pid) runs as, and nobody else may write it: a file another
+/// user created first, naming some other process, is not a daemon's.
+fn trusted(file: &std::fs::File, pid: u32) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let m = file.metadata().map_err(|e| e.to_string())?;
+    if m.mode() & 0o002 != 0 {
+        return Err(format!("anyone may write it (mode {:o})", m.mode() & 0o7777));
+    }
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let euid: Option<u32> =
+        status.lines().find_map(|l| l.strip_prefix("Uid:")).and_then(|v| v.split_whitespace().nth(1)?.parse().ok());
+    match euid {
+        Some(u) if u == m.uid() => Ok(()),
+        Some(u) => Err(format!("it belongs to uid {}, but the daemon it names (pid {pid}) runs as uid {u}", m.uid())),
+        None => Err(format!("the daemon it names (pid {pid}) cannot be checked")),
+    }
 }
 
 /// Whether process `pid` exists.
@@ -306,7 +339,10 @@ impl Region {
                 return Err(ShmError::Running { instance: instance.into(), pid: r.pid() });
             }
             Err(ShmError::Missing { .. }) => {}
-            Err(_) => {
+            Err(e) => {
+                if let ShmError::Untrusted { .. } = e {
+                    eprintln!("xdpvs: replacing {}: {e}", path.display());
+                }
                 std::fs::remove_file(&path)
                     .map_err(|e| ShmError::Io(format!("cannot remove the stale {}: {e}", path.display())))?;
             }
@@ -317,7 +353,7 @@ impl Region {
             .write(true)
             .create_new(true)
             .mode(0o600)
-            .custom_flags(libc::O_CLOEXEC)
+            .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
             .open(&path)
             .map_err(|e| ShmError::Io(format!("cannot create {}: {e}", path.display())))?;
         if let Some(g) = gid {
@@ -357,12 +393,16 @@ impl Region {
 
     fn open_path(instance: &str, path: &std::path::Path) -> Result<Region, ShmError> {
         let p = path.display().to_string();
-        let file = match OpenOptions::new().read(true).write(true).custom_flags(libc::O_CLOEXEC).open(path) {
+        let flags = libc::O_CLOEXEC | libc::O_NOFOLLOW;
+        let file = match OpenOptions::new().read(true).write(true).custom_flags(flags).open(path) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 return Err(ShmError::Missing { instance: instance.into(), path: p })
             }
             Err(e) if e.kind() == io::ErrorKind::PermissionDenied => return Err(ShmError::Permission { path: p }),
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+                return Err(ShmError::Untrusted { path: p, why: "it is a symbolic link".into() })
+            }
             Err(e) => return Err(ShmError::Io(format!("cannot open {p}: {e}"))),
         };
         let size = file.metadata().map_err(|e| ShmError::Io(format!("{p}: {e}")))?.len() as usize;
@@ -396,6 +436,7 @@ impl Region {
         if !pid_alive(pid) {
             return Err(ShmError::Gone { instance: instance.into(), pid, path: p });
         }
+        trusted(&file, pid).map_err(|why| ShmError::Untrusted { path: p, why })?;
         Ok(r)
     }
 
@@ -547,13 +588,17 @@ impl Region {
         Ok((status, ans, gen))
     }
 
+    /// The daemon exists and its control thread beat within [`SILENCE_LIMIT`].
     fn check_alive(&self) -> Result<(), ShmError> {
         let pid = self.pid();
-        if pid_alive(pid) {
-            Ok(())
-        } else {
-            Err(ShmError::Gone { instance: String::new(), pid, path: self.path.display().to_string() })
+        if !pid_alive(pid) {
+            return Err(ShmError::Gone { instance: String::new(), pid, path: self.path.display().to_string() });
         }
+        let silent = self.silence();
+        if silent > SILENCE_LIMIT {
+            return Err(ShmError::NotResponding { pid, secs: silent.as_secs() });
+        }
+        Ok(())
     }
 
     /// Daemon: the next submitted request (slot index and bytes).
@@ -629,21 +674,33 @@ impl Region {
     }
 
     /// Client: read blob `b` (empty if never written).
-    pub fn read_blob(&self, b: usize) -> Vec<u8> {
+    pub fn read_blob(&self, b: usize) -> Result<Vec<u8>, ShmError> {
         let at = self.layout.blob(b);
-        let seq = self.word(at + B_SEQ);
+        self.consistent(at + B_SEQ, "a published view", || {
+            let n = (self.word(at + B_LEN).load(Ordering::Relaxed) as usize).min(self.layout.blob_bytes);
+            self.read_bytes(at + BLOB_HEAD, n)
+        })
+    }
+
+    /// Reads under the sequence lock at word `seq_at`: retried while a
+    /// writer is mid-update, for at most [`SEQLOCK_LIMIT`] (a writer never
+    /// holds it that long: only a corrupted region does).
+    fn consistent<T>(&self, seq_at: usize, what: &str, mut read: impl FnMut() -> T) -> Result<T, ShmError> {
+        let seq = self.word(seq_at);
+        let deadline = Instant::now() + SEQLOCK_LIMIT;
         loop {
             let s1 = seq.load(Ordering::Acquire);
-            if s1 % 2 == 1 {
-                std::thread::yield_now();
-                continue;
+            if s1 % 2 == 0 {
+                let v = read();
+                fence(Ordering::Acquire);
+                if seq.load(Ordering::Relaxed) == s1 {
+                    return Ok(v);
+                }
             }
-            let n = (self.word(at + B_LEN).load(Ordering::Relaxed) as usize).min(self.layout.blob_bytes);
-            let v = self.read_bytes(at + BLOB_HEAD, n);
-            fence(Ordering::Acquire);
-            if seq.load(Ordering::Relaxed) == s1 {
-                return v;
+            if Instant::now() >= deadline {
+                return Err(ShmError::Corrupt { path: self.path.display().to_string(), what: what.to_string() });
             }
+            std::thread::yield_now();
         }
     }
 
@@ -714,61 +771,55 @@ impl Region {
     }
 
     /// A consistent copy of core `c`'s stats.
-    pub fn read_core(&self, c: usize) -> CoreRead {
+    pub fn read_core(&self, c: usize) -> Result<CoreRead, ShmError> {
+        let at = self.layout.core(c);
+        self.consistent(at + C_SEQ, "a worker's stats area", || self.read_core_words(at))
+    }
+
+    fn read_core_words(&self, at: usize) -> CoreRead {
         let l = self.layout;
-        let at = l.core(c);
-        let seq = self.word(at + C_SEQ);
-        loop {
-            let s1 = seq.load(Ordering::Acquire);
-            if s1 % 2 == 1 {
-                std::thread::yield_now();
-                continue;
-            }
-            let mut r = CoreRead {
-                generation: self.word(at + C_GENERATION).load(Ordering::Acquire),
-                adopted_ns: self.word(at + C_ADOPTED_NS).load(Ordering::Relaxed),
-                counters: self.read_counters(at + CORE_HEAD),
-                ..CoreRead::default()
-            };
-            let nsvc = (self.word(at + C_NSVC).load(Ordering::Relaxed) as usize).min(l.max_services);
-            let ndest = (self.word(at + C_NDEST).load(Ordering::Relaxed) as usize).min(l.max_dests);
-            let svc_at = at + CORE_HEAD + COUNTERS;
-            for i in 0..nsvc {
-                let x = svc_at + i * SVC_WORDS;
-                let tag = self.word(x).load(Ordering::Relaxed);
-                if tag >> 32 == 1 {
-                    let mut c = [0u64; 5];
-                    for (k, v) in c.iter_mut().enumerate() {
-                        *v = self.word(x + 1 + k).load(Ordering::Relaxed);
-                    }
-                    r.services.push(SvcEntry { slot: i as u32, serial: tag as u32, stats: Stats::from_fields(c) });
-                }
-            }
-            let dest_at = svc_at + l.max_services * SVC_WORDS;
-            for i in 0..ndest {
-                let x = dest_at + i * DEST_WORDS;
-                let tag = self.word(x).load(Ordering::Relaxed);
-                if tag >> 32 == 1 {
-                    let mut c = [0u64; 5];
-                    for (k, v) in c.iter_mut().enumerate() {
-                        *v = self.word(x + 3 + k).load(Ordering::Relaxed);
-                    }
-                    let conns = self.word(x + 1).load(Ordering::Relaxed);
-                    r.dests.push(DestEntry {
-                        slot: i as u32,
-                        serial: tag as u32,
-                        active: conns as u32,
-                        inactive: (conns >> 32) as u32,
-                        persist: self.word(x + 2).load(Ordering::Relaxed) as u32,
-                        stats: Stats::from_fields(c),
-                    });
-                }
-            }
-            fence(Ordering::Acquire);
-            if seq.load(Ordering::Relaxed) == s1 {
-                return r;
+        let mut r = CoreRead {
+            generation: self.word(at + C_GENERATION).load(Ordering::Acquire),
+            adopted_ns: self.word(at + C_ADOPTED_NS).load(Ordering::Relaxed),
+            counters: self.read_counters(at + CORE_HEAD),
+            ..CoreRead::default()
+        };
+        let nsvc = (self.word(at + C_NSVC).load(Ordering::Relaxed) as usize).min(l.max_services);
+        let ndest = (self.word(at + C_NDEST).load(Ordering::Relaxed) as usize).min(l.max_dests);
+        let svc_at = at + CORE_HEAD + COUNTERS;
+        for i in 0..nsvc {
+            let x = svc_at + i * SVC_WORDS;
+            let tag = self.word(x).load(Ordering::Relaxed);
+            if tag >> 32 == 1 {
+                let stats = Stats::from_fields(self.read_five(x + 1));
+                r.services.push(SvcEntry { slot: i as u32, serial: tag as u32, stats });
             }
         }
+        let dest_at = svc_at + l.max_services * SVC_WORDS;
+        for i in 0..ndest {
+            let x = dest_at + i * DEST_WORDS;
+            let tag = self.word(x).load(Ordering::Relaxed);
+            if tag >> 32 == 1 {
+                let conns = self.word(x + 1).load(Ordering::Relaxed);
+                r.dests.push(DestEntry {
+                    slot: i as u32,
+                    serial: tag as u32,
+                    active: conns as u32,
+                    inactive: (conns >> 32) as u32,
+                    persist: self.word(x + 2).load(Ordering::Relaxed) as u32,
+                    stats: Stats::from_fields(self.read_five(x + 3)),
+                });
+            }
+        }
+        r
+    }
+
+    fn read_five(&self, at: usize) -> [u64; 5] {
+        let mut c = [0u64; 5];
+        for (k, v) in c.iter_mut().enumerate() {
+            *v = self.word(at + k).load(Ordering::Relaxed);
+        }
+        c
     }
 
     // ---- connection dumps ----
@@ -862,6 +913,10 @@ impl Region {
                 let done = self.word(at + D_DONE).load(Ordering::Acquire) == req;
                 let head = self.word(at + D_HEAD).load(Ordering::Acquire);
                 let tail = self.word(at + D_TAIL).load(Ordering::Relaxed);
+                if head < tail || head - tail > l.dump_records as u64 {
+                    let what = format!("worker {c}'s connection ring");
+                    return Err(ShmError::Corrupt { path: self.path.display().to_string(), what });
+                }
                 for i in tail..head {
                     let x = at + DUMP_HEAD + (i as usize % l.dump_records) * REC_WORDS;
                     let mut rec = [0u64; REC_WORDS];
@@ -1021,8 +1076,8 @@ mod tests {
     fn blobs_and_core_areas_read_back() {
         let r = region("stats", 2);
         r.write_blob(BLOB_VIEW, b"{\"generation\": 3}").unwrap();
-        assert_eq!(r.read_blob(BLOB_VIEW), b"{\"generation\": 3}");
-        assert!(r.read_blob(BLOB_RATES).is_empty());
+        assert_eq!(r.read_blob(BLOB_VIEW).unwrap(), b"{\"generation\": 3}");
+        assert!(r.read_blob(BLOB_RATES).unwrap().is_empty());
         let mut counters = CounterArray::default();
         for (k, v) in counters.0.iter_mut().enumerate() {
             *v = k as u64;
@@ -1038,16 +1093,16 @@ mod tests {
         }];
         r.write_core(1, &CoreWrite { counters: &counters, services: &services, dests: &dests });
         r.adopted(1, 42);
-        let c = r.read_core(1);
+        let c = r.read_core(1).unwrap();
         assert_eq!(
             (c.generation, &c.counters, &c.services[..], &c.dests[..]),
             (42, &counters, &services[..], &dests[..])
         );
         // A slot that disappears reads as empty.
         r.write_core(1, &CoreWrite { counters: &counters, services: &[], dests: &[] });
-        let c = r.read_core(1);
+        let c = r.read_core(1).unwrap();
         assert!(c.services.is_empty() && c.dests.is_empty());
-        assert!(r.read_core(0).services.is_empty());
+        assert!(r.read_core(0).unwrap().services.is_empty());
     }
 
     #[test]

@@ -12,7 +12,7 @@
 //! - every 2 s, IPVS's rate estimator; every second, dead clients' slots.
 
 use super::startup::{resolve_servers, Running};
-use crate::control::Control;
+use crate::control::{check_ifaces, Control};
 use crate::netlink;
 use crate::xsk::steer::owned_keys;
 use std::sync::atomic::Ordering;
@@ -38,9 +38,10 @@ pub struct ControlLoop {
 impl ControlLoop {
     pub fn new(r: Running) -> Self {
         let now = Instant::now();
+        let control = Control::new(r.names.clone());
         let c = ControlLoop {
             r,
-            control: Control::default(),
+            control,
             changed: false,
             servers_changed: true,
             last_resolve: now,
@@ -108,9 +109,13 @@ impl ControlLoop {
     fn estimate_rates(&mut self) {
         if self.last_estimate.elapsed() >= Duration::from_secs(2) {
             self.last_estimate += Duration::from_secs(2);
-            let rates = self.control.estimate(&self.r.cfg, &self.r.region);
-            let bytes = serde_json::to_vec(&rates).unwrap_or_default();
-            let _ = self.r.region.write_blob(BLOB_RATES, &bytes);
+            match self.control.estimate(&self.r.cfg, &self.r.region) {
+                Ok(rates) => {
+                    let bytes = serde_json::to_vec(&rates).unwrap_or_default();
+                    let _ = self.r.region.write_blob(BLOB_RATES, &bytes);
+                }
+                Err(e) => eprintln!("xdpvs: rate estimate skipped: {e}"),
+            }
         }
     }
 
@@ -143,7 +148,8 @@ impl ControlLoop {
         }
         let p = self.r.opts.restore.clone()?;
         let mut next = self.r.cfg.clone();
-        match super::load_rules(&p).and_then(|want| reconcile(&mut next, &want).map_err(|e| e.to_string())) {
+        let want = super::load_rules(&p).and_then(|want| check_ifaces(&want, &self.r.names).map(|()| want));
+        match want.and_then(|want| reconcile(&mut next, &want).map_err(|e| e.to_string())) {
             Ok(()) => {
                 self.r.cfg = next;
                 self.changed = true;

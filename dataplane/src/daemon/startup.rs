@@ -189,6 +189,7 @@ impl Startup {
             Some(p) => super::load_rules(p)?,
             None => Config::default(),
         };
+        crate::control::check_ifaces(&cfg, &self.names)?;
         let gid = self.opts.shm_group.as_deref().map(group_id).transpose()?;
         let region = Arc::new(Region::create(&self.instance, self.queues as usize, gid).map_err(|e| e.to_string())?);
         let (shared, umem_mb) = self.umem()?;
