@@ -80,7 +80,7 @@ fn main() -> ExitCode {
         Action::Restore => {
             let mut text = String::new();
             match std::io::stdin().read_to_string(&mut text) {
-                Ok(_) => command(&region, Request::Rules(text)),
+                Ok(_) => restore(&region, text),
                 Err(e) => Err(format!("xdpvsadm: cannot read standard input: {e}")),
             }
         }
@@ -142,6 +142,45 @@ fn command(region: &Region, req: Request) -> Result<(), String> {
         }
         std::thread::sleep(Duration::from_micros(50));
     }
+}
+
+/// `-R`: one request, or, for text longer than a command slot holds, parts
+/// at line boundaries that the daemon applies all or nothing with the last.
+fn restore(region: &Region, text: String) -> Result<(), String> {
+    // JSON may escape a byte into six: a part of a sixth of a slot always fits.
+    let room = region.layout().slot_bytes / 6;
+    if text.len() <= room {
+        return command(region, Request::Rules(text));
+    }
+    let id = u64::from(std::process::id()) << 32 | (monotonic_ns() & 0xffff_ffff);
+    let mut rest = text.as_str();
+    loop {
+        let (part, tail) = rest.split_at(part_end(rest, room));
+        let last = tail.is_empty();
+        let req = Request::RulesPart { id, text: part.to_string(), last };
+        if last {
+            return command(region, req);
+        }
+        let (status, answer, _) =
+            region.call(&req.encode(), Duration::from_secs(30)).map_err(|e| format!("xdpvsadm: {e}"))?;
+        if status != OK {
+            return Err(String::from_utf8_lossy(&answer).into_owned());
+        }
+        rest = tail;
+    }
+}
+
+/// Where the first part of `text` ends: at most `room` bytes, after the last
+/// whole line that fits (or inside a longer line, at a character boundary).
+fn part_end(text: &str, room: usize) -> usize {
+    if text.len() <= room {
+        return text.len();
+    }
+    let mut at = room.max(1);
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    text[..at].rfind('\n').map_or(at, |i| i + 1).max(1)
 }
 
 fn view(region: &Region) -> Result<View, String> {

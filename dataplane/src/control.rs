@@ -3,6 +3,7 @@
 //! runs IPVS's rate estimator, and builds the views it publishes.
 
 use hashbrown::{HashMap, HashSet};
+use std::time::{Duration, Instant};
 use xdpvs_api::admin::{apply, apply_rules, note};
 use xdpvs_api::config::{Config, ServiceKey};
 use xdpvs_api::counters::Stats;
@@ -52,7 +53,13 @@ pub struct Control {
     est: HashMap<ObjectId, Est>,
     /// The daemon's interfaces (a local address's `-F` must name one).
     ifaces: Vec<String>,
+    /// `-R` text arriving in parts, by id, with when its last part came.
+    parts: HashMap<u64, (String, Instant)>,
 }
+
+/// At most this much `-R` text waits in parts, and for this long.
+const PARTS_MAX_BYTES: usize = 256 << 20;
+const PARTS_TTL: Duration = Duration::from_secs(60);
 
 /// What a handled request did.
 pub struct Outcome {
@@ -107,7 +114,33 @@ impl Control {
                 Ok(Outcome { text: String::new(), changed: false })
             }
             Request::Rules(text) => self.restore(cfg, region, &text),
+            Request::RulesPart { id, text, last } => self.part(cfg, region, id, text, last),
         }
+    }
+
+    /// One part of a long `-R`: kept until the last, then all restored at once.
+    fn part(
+        &mut self,
+        cfg: &mut Config,
+        region: &Region,
+        id: u64,
+        text: String,
+        last: bool,
+    ) -> Result<Outcome, String> {
+        self.parts.retain(|_, (_, at)| at.elapsed() < PARTS_TTL);
+        let held: usize = self.parts.values().map(|(t, _)| t.len()).sum();
+        if held + text.len() > PARTS_MAX_BYTES {
+            self.parts.remove(&id);
+            return Err(format!("-R input over {} MiB (nothing applied)", PARTS_MAX_BYTES >> 20));
+        }
+        let entry = self.parts.entry(id).or_insert_with(|| (String::new(), Instant::now()));
+        entry.0.push_str(&text);
+        entry.1 = Instant::now();
+        if !last {
+            return Ok(Outcome { text: String::new(), changed: false });
+        }
+        let all = self.parts.remove(&id).map(|(t, _)| t).unwrap_or_default();
+        self.restore(cfg, region, &all)
     }
 
     /// `-R`: all or nothing.

@@ -266,8 +266,12 @@ fn route_addr(a: &RouteAddress) -> Option<IpAddr> {
 
 /// Starts the event thread: every link, address, route or neighbour event
 /// (and a lost-event overflow, which means "re-read everything") sets
-/// `changed` and calls `wake`. Ends when `stop` is set.
-pub fn watch(changed: Arc<AtomicBool>, stop: Arc<AtomicBool>, wake: impl Fn() + Send + 'static) -> Result<(), String> {
+/// `changed` and calls `wake`. Ends within 200 ms of `stop` being set.
+pub fn watch(
+    changed: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+    wake: impl Fn() + Send + 'static,
+) -> Result<std::thread::JoinHandle<()>, String> {
     let mut sock = Socket::new(NETLINK_ROUTE).map_err(|e| io_err("socket", e))?;
     sock.bind(&SocketAddr::new(0, 0)).map_err(|e| io_err("bind", e))?;
     for g in [
@@ -294,7 +298,6 @@ pub fn watch(changed: Arc<AtomicBool>, stop: Arc<AtomicBool>, wake: impl Fn() + 
                 wake();
             }
         })
-        .map(drop)
         .map_err(|e| format!("cannot start the netlink thread: {e}"))
 }
 

@@ -151,5 +151,82 @@ echo "ok   100 xdpvsadm at once: 40 distinct adds and 50 listings succeeded, 1 o
 read -r med max < <(change_latency -t 198.18.0.20:80 -r 198.19.1.1:80 -m)
 [ -n "$med" ] || fail "no timing from XDPVSADM_TIMING: $(cat "$WORK/lat")"
 echo "ok   20 weight edits: in force on every core a median ${med} us (max ${max} us) after xdpvsadm sent them"
+# 7. Whatever -S prints, -R restores: 10,000 services (more than a command
+# slot holds once encoded: sent in parts, applied all or nothing).
+adm -C
+python3 - "$WORK/big.rules" <<'PY'
+import sys
+with open(sys.argv[1], "w") as f:
+    for i in range(10000):
+        vip = f"198.18.{100 + i // 250}.{1 + i % 250}"
+        f.write(f"-A -t {vip}:80 -s wrr\n-a -t {vip}:80 -r 198.19.{i % 200}.{1 + i % 250}:8080 -m -w 1\n")
+PY
+adm -R < "$WORK/big.rules" || fail "-R of 10,000 services"
+adm -S -n | grep -v -- '^--set' > "$WORK/big.saved"
+cmp -s "$WORK/big.rules" "$WORK/big.saved" || fail "-S after -R of 10,000 services differs: $(diff "$WORK/big.rules" "$WORK/big.saved" | head -3)"
+adm -C
+(cat "$WORK/big.rules"; echo "-a -t 198.18.100.1:80 -r 198.19.0.1:8080 -m") > "$WORK/big.bad"
+expect_fail "line 20001: Destination already exists (nothing applied)" -R < "$WORK/big.bad"
+[ "$(adm -S -n | grep -c '^-[Aa] ' || true)" = 0 ] || fail "a failing -R of 20,001 lines changed something"
+echo "ok   -R of 10,000 services ($(($(wc -c < "$WORK/big.rules") / 1024)) KiB, in parts) restores what -S prints exactly; a bad last line applies nothing"
+adm -C
+
+# 8. The local control surface: a closed pipe, a stopped daemon, a corrupted
+# region, garbage in a command slot, a user who is not root.
+adm -A -t 198.18.0.30:80 -s rr
+for i in $(seq 1 200); do echo "-a -t 198.18.0.30:80 -r 198.19.3.$i:80 -m"; done | adm -R
+set +o pipefail
+adm -L -n --stats 2> "$WORK/pipe.err" | head -1 > /dev/null
+rc=${PIPESTATUS[0]}
+set -o pipefail
+[ ! -s "$WORK/pipe.err" ] && { [ "$rc" = 0 ] || [ "$rc" = 141 ]; } || fail "xdpvsadm -L | head -1: status $rc, said: $(cat "$WORK/pipe.err")"
+kill -STOP "$XDPVS_PID"
+t0=$(date +%s.%N)
+out=$(timeout 20 "$XDPVSADM" --instance "$ID" -a -t 198.18.0.30:80 -r 198.19.4.1:80 -m 2>&1) && fail "a command to a stopped daemon succeeded"
+took=$(python3 -c "import sys; print(round(float(sys.argv[2]) - float(sys.argv[1]), 1))" "$t0" "$(date +%s.%N)")
+kill -CONT "$XDPVS_PID"
+grep -q "daemon pid $XDPVS_PID is not responding" <<<"$out" || fail "a stopped daemon: xdpvsadm said '$out'"
+python3 -c "import sys; sys.exit(0 if float(sys.argv[1]) < 10 else 1)" "$took" || fail "a stopped daemon held xdpvsadm for $took s"
+region="/dev/shm/xdpvs-$ID"
+seq0=$(tests/e2e/region_word.py "$region" view_seq)
+tests/e2e/region_word.py "$region" view_seq $((seq0 + 1))
+out=$(timeout 10 "$XDPVSADM" --instance "$ID" -L -n 2>&1) && fail "a listing of a corrupted region succeeded"
+grep -q "corrupted" <<<"$out" || fail "a corrupted region: xdpvsadm said '$out'"
+tests/e2e/region_word.py "$region" view_seq "$seq0"
+before=$(adm -S -n | md5sum)
+tests/e2e/region_word.py "$region" slot0 4096
+sleep 0.5
+kill -0 "$XDPVS_PID" || fail "garbage in a command slot ended the daemon"
+[ "$(adm -S -n | md5sum)" = "$before" ] || fail "garbage in a command slot changed the configuration"
+perm=$(stat -c %a "$region")
+[ "$perm" = 600 ] || fail "the region's mode is $perm, expected 600"
+runuser -u nobody -- cat "$region" > /dev/null 2>&1 && fail "user nobody can read the region"
+out=$(runuser -u nobody -- "$XDPVSADM" --instance "$ID" -L -n 2>&1) && fail "user nobody listed the services"
+grep -q "permission denied" <<<"$out" || fail "user nobody: xdpvsadm said '$out'"
+echo "ok   local surface: -L | head -1 quiet (status $rc); a stopped daemon named after ${took} s; a corrupted view named, no hang; a garbage request answered, config unchanged; nobody can neither read the region nor use xdpvsadm"
+head -c 4096 "$region" > "$WORK/header"
+size=$(stat -c %s "$region")
+xdpvs_down
+check_detached
+[ ! -e "$region" ] || fail "the daemon left its region $region behind"
+
+# 9. Squatting: a user who creates the region's file first (a copied header
+# naming pid 1) neither stops the daemon nor receives root's commands.
+runuser -u nobody -- python3 -c '
+import struct, sys
+head = bytearray(sys.stdin.buffer.read())
+head[16:24] = struct.pack("<Q", 1)
+with open(sys.argv[1], "wb") as f:
+    f.write(head)
+    f.truncate(int(sys.argv[2]))
+' "$region" "$size" < "$WORK/header"
+[ "$(stat -c %U "$region")" = nobody ] || fail "the squatter's file was not made"
+out=$(timeout 10 "$XDPVSADM" --instance "$ID" -A -t 198.18.0.40:80 2>&1) && fail "xdpvsadm wrote a command into a squatted region"
+grep -q "not to be trusted" <<<"$out" || fail "a squatted region: xdpvsadm said '$out'"
+xdpvs_up - --iface d0 --iface d1
+grep -q "replacing $region" "$WORK/xdpvs.log" || fail "the daemon did not say it replaced the squatted region: $(cat "$WORK/xdpvs.log")"
+[ "$(stat -c %U "$region")" = root ] || fail "the region belongs to $(stat -c %U "$region") after the daemon started"
+timeout 10 "$XDPVSADM" --instance "$ID" -A -t 198.18.0.40:80 || fail "xdpvsadm -A after the daemon replaced the squatted region"
+echo "ok   squatting: a file made first by nobody (a copied header, pid 1) is refused by xdpvsadm and replaced by the daemon, which then serves"
 xdpvs_down
 check_detached

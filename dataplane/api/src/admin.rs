@@ -359,4 +359,25 @@ mod tests {
         );
         assert!(save(&cfg).contains("-A -f 1 -s wlc -p 300 --match tcp:198.18.0.10:80,443"), "{}", save(&cfg));
     }
+
+    #[test]
+    fn ten_thousand_services_save_and_restore() {
+        let mut text = String::new();
+        for i in 0..10_000u32 {
+            let vip = format!("198.18.{}.{}", i / 250, 1 + i % 250);
+            text +=
+                &format!("-A -t {vip}:80 -s wrr\n-a -t {vip}:80 -r 198.19.{}.{}:8080 -m -w 1\n", i % 200, 1 + i % 250);
+        }
+        let t0 = std::time::Instant::now();
+        let mut cfg = Config::default();
+        let applied = apply_rules(&mut cfg, &text);
+        let took = t0.elapsed();
+        assert!(applied.errors.is_empty(), "{:?}", &applied.errors[..1]);
+        assert_eq!(cfg.services().count(), 10_000);
+        let saved = save(&cfg);
+        let mut again = Config::default();
+        assert!(apply_rules(&mut again, &saved).errors.is_empty());
+        assert_eq!(save(&again), saved);
+        eprintln!("10000 services applied in {took:?}");
+    }
 }

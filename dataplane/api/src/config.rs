@@ -458,7 +458,13 @@ impl Config {
     }
 
     pub fn find_service(&self, key: &ServiceKey) -> Option<u32> {
-        self.services().find(|(_, s)| s.spec.key == *key).map(|(i, _)| i)
+        match key {
+            // An address service is indexed under its own match.
+            ServiceKey::Addr(m) => {
+                self.index.get(m).copied().filter(|&i| self.service(i).is_some_and(|s| s.spec.key == *key))
+            }
+            ServiceKey::Fwmark { .. } => self.services().find(|(_, s)| s.spec.key == *key).map(|(i, _)| i),
+        }
     }
 
     pub fn find_dest(&self, svc: u32, addr: IpAddr, port: u16) -> Option<u32> {
@@ -540,9 +546,26 @@ impl Config {
         let serial = self.serial();
         let svc = Service { spec, serial, epoch: 1, dests: Vec::new(), laddrs: Vec::new() };
         let slot = place(&mut self.services, svc);
-        self.reindex();
+        self.index_service(slot);
         self.touched();
         Ok(slot)
+    }
+
+    /// Adds a new service's matches to the indexes (what [`Self::reindex`]
+    /// would find, without rebuilding them: restoring 10,000 services stays
+    /// linear).
+    fn index_service(&mut self, slot: u32) {
+        let Some(s) = self.service(slot) else { return };
+        let matches: Vec<Match> = s.matches().collect();
+        let (persistent, netmask, v6) = (s.spec.persistent.is_some(), s.spec.netmask, s.spec.key.is_v6());
+        for m in matches {
+            self.index.insert(m, slot);
+            self.vips.insert(m.addr);
+        }
+        if persistent {
+            let p = if v6 { &mut self.owner_prefix.1 } else { &mut self.owner_prefix.0 };
+            *p = (*p).min(netmask);
+        }
     }
 
     /// `-E`: scheduler, flags, persistence, netmask (and fwmark matches).
@@ -672,7 +695,7 @@ impl Config {
         let s = self.services[svc as usize].as_mut().expect("found");
         s.laddrs.push(slot);
         s.epoch += 1;
-        self.reindex();
+        self.laddr_index.insert(addr, slot);
         self.touched();
         Ok(slot)
     }

@@ -23,6 +23,9 @@ pub enum Request {
     Zero(Option<ServiceKey>),
     /// `-R`: rules in `-S` format, applied all or nothing.
     Rules(String),
+    /// `-R` text too long for one command slot, in parts: the daemon keeps
+    /// the parts of `id` and applies them all or nothing with the `last`.
+    RulesPart { id: u64, text: String, last: bool },
 }
 
 impl Request {

@@ -50,10 +50,10 @@ pub const SLOTS: usize = 16;
 /// Bytes of request or answer per slot (a `-R` of tens of thousands of lines).
 pub const SLOT_BYTES: usize = 2 << 20;
 /// Service and real-server slots the per-core stats can hold.
-pub const MAX_SERVICES: usize = 4096;
-pub const MAX_DESTS: usize = 32768;
+pub const MAX_SERVICES: usize = 16384;
+pub const MAX_DESTS: usize = 65536;
 /// Bytes per blob.
-pub const BLOB_BYTES: usize = 8 << 20;
+pub const BLOB_BYTES: usize = 32 << 20;
 /// Connection records per core ring.
 pub const DUMP_RECORDS: usize = 8192;
 /// Room for a core's counter array (`counters::ARRAY_LEN` of it is used).

@@ -77,6 +77,7 @@ impl ControlLoop {
         for h in self.r.workers {
             let _ = h.join();
         }
+        let _ = self.r.watcher.join();
         drop(self.r.steers);
         eprintln!("xdpvs: stopped; XDP programs detached");
     }

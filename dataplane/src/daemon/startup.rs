@@ -44,6 +44,8 @@ pub struct Running {
     pub signals: Signals,
     /// Set by the netlink thread when the kernel's state moved.
     pub kernel_changed: Arc<AtomicBool>,
+    /// The netlink thread (it holds the region to ring it).
+    pub watcher: JoinHandle<()>,
     /// Next hops the workers want resolved.
     pub resolve: Receiver<IpAddr>,
 }
@@ -205,7 +207,7 @@ impl Startup {
             .collect::<Result<Vec<_>, _>>()?;
         let kernel_changed = Arc::new(AtomicBool::new(false));
         let bell = region.clone();
-        netlink::watch(kernel_changed.clone(), signals.stop.clone(), move || bell.ring())?;
+        let watcher = netlink::watch(kernel_changed.clone(), signals.stop.clone(), move || bell.ring())?;
         let keys = owned_keys(&cfg);
         steers.iter_mut().try_for_each(|s| s.sync(&keys)).map_err(|e| e.to_string())?;
         self.say_up(&steers, &shared, umem_mb, &cfg);
@@ -222,6 +224,7 @@ impl Startup {
             snapshot,
             signals,
             kernel_changed,
+            watcher,
             resolve,
         })
     }
