@@ -2,7 +2,14 @@
 /*
  * xdpvs steering program: send to the queue's AF_XDP socket only the frames
  * the balancer owns, pass everything else (ARP, IPv6 ND, ping and ssh to the
- * host, fragments, other protocols) to the kernel untouched.
+ * host, the host's own connections, other protocols) to the kernel untouched.
+ *
+ * Only untagged frames addressed to the interface's own MAC (`self_mac`)
+ * are the balancer's: broadcast, another host's address or a VLAN tag pass.
+ * IPv6 extension headers (hop-by-hop, routing, destination options, AH,
+ * fragment) are walked to the transport header. Fragments addressed to a
+ * VIP go to the balancer, which drops and counts them (no reassembly yet):
+ * the kernel must not answer them from the VIP.
  *
  * Owned, by the `owned` map (kept in step with the service table by the
  * daemon):
@@ -11,9 +18,11 @@
  *   KIND_REAL     src (family, proto, addr, port)  or port 0: NAT replies;
  *                 proto 255, port 0: the real server's ICMP errors
  *   KIND_VIP      dst (family, addr)               ICMP errors to a VIP
+ *   KIND_HOST     dst (family, addr)               the host's own addresses:
+ *                 replies to its own connections, never the balancer's
  * ICMP errors go to the balancer when they are addressed to a VIP or a
- * local address, or come from a real server; other ICMP stays with the
- * kernel.
+ * local address, or come from a real server about something not sent by
+ * the host itself; other ICMP stays with the kernel.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -27,6 +36,7 @@
 #define KIND_VIP 2
 #define KIND_LOCAL 3
 #define KIND_REAL 4
+#define KIND_HOST 5
 
 struct owned_key {
 	__u8 kind;
@@ -52,6 +62,14 @@ struct {
 	__type(value, __u32);
 } xsks SEC(".maps");
 
+/* The interface's MAC in the low 48 bits (byte 0 first); 0: not set yet. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} self_mac SEC(".maps");
+
 /* Per-CPU counters: 0 redirected, 1 passed. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -59,11 +77,6 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } counters SEC(".maps");
-
-struct vlan_hdr {
-	__be16 tci;
-	__be16 proto;
-};
 
 static __always_inline int count(int verdict_redirect)
 {
@@ -90,6 +103,24 @@ static __always_inline int has_port(struct owned_key *k, __u16 port)
 	return has(k);
 }
 
+/* The frame is addressed to this interface (or nothing is known yet). */
+static __always_inline int for_me(struct ethhdr *eth)
+{
+	__u32 zero = 0;
+	__u64 *mine = bpf_map_lookup_elem(&self_mac, &zero);
+	__u64 dst = 0;
+
+	if (!mine || !*mine)
+		return 1;
+	__builtin_memcpy(&dst, eth->h_dest, 6);
+	return dst == *mine;
+}
+
+struct ext_hdr {
+	__u8 next;
+	__u8 len;
+};
+
 static __always_inline int icmp_error(__u8 family, __u8 type)
 {
 	if (family == 4)
@@ -110,18 +141,10 @@ int xdpvs_steer(struct xdp_md *ctx)
 	void *l4;
 	int frag = 0;
 
-	if ((void *)(eth + 1) > end)
+	if ((void *)(eth + 1) > end || !for_me(eth))
 		goto pass;
 	h_proto = eth->h_proto;
 	l4 = eth + 1;
-	if (h_proto == bpf_htons(ETH_P_8021Q) || h_proto == bpf_htons(ETH_P_8021AD)) {
-		struct vlan_hdr *v = l4;
-
-		if ((void *)(v + 1) > end)
-			goto pass;
-		h_proto = v->proto;
-		l4 = v + 1;
-	}
 	if (h_proto == bpf_htons(ETH_P_IP)) {
 		struct iphdr *ip = l4;
 
@@ -135,6 +158,7 @@ int xdpvs_steer(struct xdp_md *ctx)
 		l4 = (void *)ip + ip->ihl * 4;
 	} else if (h_proto == bpf_htons(ETH_P_IPV6)) {
 		struct ipv6hdr *ip6 = l4;
+		int i;
 
 		if ((void *)(ip6 + 1) > end)
 			goto pass;
@@ -143,12 +167,37 @@ int xdpvs_steer(struct xdp_md *ctx)
 		__builtin_memcpy(src, &ip6->saddr, 16);
 		__builtin_memcpy(dst, &ip6->daddr, 16);
 		l4 = ip6 + 1;
+#pragma unroll
+		for (i = 0; i < 6; i++) {
+			struct ext_hdr *h = l4;
+
+			if (proto != IPPROTO_HOPOPTS && proto != IPPROTO_ROUTING && proto != IPPROTO_DSTOPTS &&
+			    proto != IPPROTO_FRAGMENT && proto != IPPROTO_AH)
+				break;
+			if ((void *)(h + 1) > end)
+				goto pass;
+			if (proto == IPPROTO_FRAGMENT) {
+				frag = 1;
+				l4 = (void *)h + 8;
+			} else if (proto == IPPROTO_AH) {
+				l4 = (void *)h + (h->len + 2) * 4;
+			} else {
+				l4 = (void *)h + (h->len + 1) * 8;
+			}
+			proto = h->next;
+		}
 	} else {
+		/* ARP, LLDP, a VLAN tag (802.1Q / 802.1ad): the kernel's. */
 		goto pass;
 	}
-	if (frag)
-		goto pass;
 	k.family = family;
+	if (frag) {
+		k.kind = KIND_VIP;
+		__builtin_memcpy(k.addr, dst, 16);
+		if (has(&k))
+			goto redirect;
+		goto pass;
+	}
 
 	if (proto == IPPROTO_TCP || proto == IPPROTO_UDP) {
 		__u16 *ports = l4;
@@ -165,6 +214,9 @@ int xdpvs_steer(struct xdp_md *ctx)
 		k.port = 0;
 		if (has(&k))
 			goto redirect;
+		k.kind = KIND_HOST;
+		if (has(&k))
+			goto pass;
 		k.kind = KIND_REAL;
 		k.proto = proto;
 		__builtin_memcpy(k.addr, src, 16);
@@ -184,6 +236,9 @@ int xdpvs_steer(struct xdp_md *ctx)
 		k.kind = KIND_LOCAL;
 		if (has(&k))
 			goto redirect;
+		k.kind = KIND_HOST;
+		if (has(&k))
+			goto pass;
 		k.kind = KIND_REAL;
 		k.proto = 255;
 		__builtin_memcpy(k.addr, src, 16);

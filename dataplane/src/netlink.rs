@@ -151,8 +151,9 @@ impl Kernel {
     /// into `net`, keeping neighbour indexes stable (and each interface's RSS
     /// key as read at start). True when anything changed.
     pub fn refresh(&mut self, net: &mut NetState) -> Result<bool, String> {
-        let before = (net.ifaces.clone(), net.routes().to_vec(), net.neighbours().to_vec());
+        let before = (net.ifaces.clone(), net.host_addrs.clone(), net.routes().to_vec(), net.neighbours().to_vec());
         net.ifaces = self.ifaces(|n| before.0.iter().find(|i| i.name == n).and_then(|i| i.rss.clone()))?;
+        net.host_addrs = self.host_addrs()?;
         net.clear_routes();
         for r in self.dump(RouteNetlinkMessage::GetRoute(RouteMessage::default()))? {
             if let RouteNetlinkMessage::NewRoute(r) = r {
@@ -168,7 +169,20 @@ impl Kernel {
                 }
             }
         }
-        Ok(before != (net.ifaces.clone(), net.routes().to_vec(), net.neighbours().to_vec()))
+        let after = (net.ifaces.clone(), net.host_addrs.clone(), net.routes().to_vec(), net.neighbours().to_vec());
+        Ok(before != after)
+    }
+
+    /// Every address on every interface of the host, sorted.
+    fn host_addrs(&mut self) -> Result<Vec<IpAddr>, String> {
+        let msgs = self.dump(RouteNetlinkMessage::GetAddress(AddressMessage::default()))?;
+        let mut all: Vec<IpAddr> = msgs
+            .iter()
+            .filter_map(|m| if let RouteNetlinkMessage::NewAddress(a) = m { address(a) } else { None })
+            .collect();
+        all.sort_unstable();
+        all.dedup();
+        Ok(all)
     }
 
     /// A unicast route of the main table through a served interface.

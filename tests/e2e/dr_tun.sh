@@ -44,6 +44,7 @@ RULES
     echo "ok   $name UDP IPv6: 30 flows answered from [2001:db8::10]:53 directly by the servers, rr split 10/10/10"
     check_big http://198.18.0.10/big
     check_big 'http://[2001:db8::10]/big'
+    check_director_reaches_servers 198.18.0 2001:db8: 80
     xdpvs_down
     check_detached
 done

@@ -66,14 +66,15 @@ director_d0_up() {
     ns "$NS_D" ip addr add 198.18.0.1/24 dev d0
     ns "$NS_D" ip addr add 198.18.0.10/32 dev d0
     ns "$NS_D" ip -6 addr add 2001:db8::1/64 dev d0 nodad
-    ns "$NS_D" ip -6 addr add 2001:db8::10/128 dev d0 nodad
+    # preferred_lft 0: the host never picks a VIP as the source of its own packets.
+    ns "$NS_D" ip -6 addr add 2001:db8::10/128 dev d0 nodad preferred_lft 0
     ns "$NS_D" ip link set d0 up
 }
 
 # director_laddrs: the FULLNAT local addresses on the real-server side d1.
 director_laddrs() {
     ns "$NS_D" ip addr add 198.19.0.250/32 dev d1
-    ns "$NS_D" ip -6 addr add 2001:db8:1::250/128 dev d1 nodad
+    ns "$NS_D" ip -6 addr add 2001:db8:1::250/128 dev d1 nodad preferred_lft 0
 }
 
 # rs_add I NET4 NET6: real server I on the switch, NET4.1I/24 and NET6:1I/64
@@ -335,6 +336,20 @@ check_big() {
     rm -f "$WORK/got"
     [ "$want" = "$got" ] || fail "100 MiB transfer from $url: sha256 $got, expected $want"
     echo "ok   100 MiB through $url byte-exact (sha256 ${want:0:16}...), $(awk '{printf "%.0f", $1 / 1e6}' "$WORK/speed") MB/s"
+}
+
+# check_director_reaches_servers NET4 NET6 PORT: the director's own curl to
+# every real server (NET4.1I, NET6:1I as rs_add names them), IPv4 and IPv6,
+# while xdpvs runs: the replies to the host's own connections stay with the
+# kernel.
+check_director_reaches_servers() {
+    local net4="$1" net6="$2" port="$3" i
+    for i in $(seq 1 "$RS_COUNT"); do
+        for url in "http://$net4.1$i:$port/" "http://[$net6:1$i]:$port/"; do
+            [ "$(ns "$NS_D" curl -s --max-time 5 "$url")" = "rs$i" ] || fail "the director's own request to $url failed while xdpvs runs"
+        done
+    done
+    echo "ok   the director's own HTTP requests to all $RS_COUNT real servers (IPv4 and IPv6) answered while xdpvs runs"
 }
 
 # check_director_untouched: ARP, ping and TCP to the director's own address,

@@ -170,8 +170,11 @@ impl ControlLoop {
         let next = self.r.snapshot.next(self.r.cfg.clone(), Arc::new(self.r.net.clone()));
         self.r.snapshot = Arc::new(next);
         self.r.published.publish(self.r.snapshot.clone());
-        let keys = owned_keys(&self.r.cfg);
-        if let Err(e) = self.r.steers.iter_mut().try_for_each(|s| s.sync(&keys)) {
+        let keys = owned_keys(&self.r.snapshot);
+        let macs: Vec<[u8; 6]> = self.r.net.ifaces.iter().map(|i| i.mac).collect();
+        let synced =
+            self.r.steers.iter_mut().zip(macs).try_for_each(|(s, mac)| s.set_mac(mac).and_then(|()| s.sync(&keys)));
+        if let Err(e) = synced {
             eprintln!("xdpvs: updating the steering maps: {e}");
         }
         self.show();

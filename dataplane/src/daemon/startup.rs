@@ -208,8 +208,13 @@ impl Startup {
         let kernel_changed = Arc::new(AtomicBool::new(false));
         let bell = region.clone();
         let watcher = netlink::watch(kernel_changed.clone(), signals.stop.clone(), move || bell.ring())?;
-        let keys = owned_keys(&cfg);
-        steers.iter_mut().try_for_each(|s| s.sync(&keys)).map_err(|e| e.to_string())?;
+        let keys = owned_keys(&snapshot);
+        let macs = net.ifaces.iter().map(|i| i.mac);
+        steers
+            .iter_mut()
+            .zip(macs)
+            .try_for_each(|(s, mac)| s.set_mac(mac).and_then(|()| s.sync(&keys)))
+            .map_err(|e| e.to_string())?;
         self.say_up(&steers, &shared, umem_mb, &cfg);
         Ok(Running {
             opts: self.opts,

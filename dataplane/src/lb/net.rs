@@ -60,6 +60,9 @@ pub enum NextHopError {
 #[derive(Debug, Clone, Default)]
 pub struct NetState {
     pub ifaces: Vec<Iface>,
+    /// Every address of this host, on any interface: traffic to them (but
+    /// a VIP's or a local address's) is the host's own.
+    pub host_addrs: Vec<IpAddr>,
     routes: Vec<Route>,
     /// Per route: the neighbour index of its gateway, when known.
     gateways: Vec<Option<u32>>,

@@ -2,13 +2,14 @@
 //! queue's AF_XDP sockets and keep its `owned` map in step with the
 //! configuration (see `bpf/steer.c` for what each key kind means).
 
-use aya::maps::{HashMap as BpfHashMap, MapData, PerCpuArray, XskMap};
+use crate::lb::snapshot::Snapshot;
+use aya::maps::{Array, HashMap as BpfHashMap, MapData, PerCpuArray, XskMap};
 use aya::programs::xdp::XdpLinkId;
 use aya::programs::{ProgramError, Xdp, XdpMode};
 use aya::Ebpf;
 use std::collections::HashSet;
 use std::net::IpAddr;
-use xdpvs_api::config::{Config, Fwd};
+use xdpvs_api::config::Fwd;
 
 static PROGRAM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/steer.o"));
 
@@ -16,6 +17,7 @@ const KIND_SERVICE: u8 = 1;
 const KIND_VIP: u8 = 2;
 const KIND_LOCAL: u8 = 3;
 const KIND_REAL: u8 = 4;
+const KIND_HOST: u8 = 5;
 /// `proto` of a real server's ICMP marker.
 const PROTO_ICMP_MARK: u8 = 255;
 
@@ -40,9 +42,10 @@ fn key(kind: u8, proto: u8, addr: IpAddr, port: u16) -> Key {
     k
 }
 
-/// Every key the configuration asks the program to steer.
-pub fn owned_keys(cfg: &Config) -> HashSet<Key> {
-    let mut keys = HashSet::new();
+/// Every key the configuration asks the program to steer, and the host's
+/// own addresses it must never steer.
+pub fn owned_keys(cfg: &Snapshot) -> HashSet<Key> {
+    let mut keys: HashSet<Key> = cfg.net.host_addrs.iter().map(|&a| key(KIND_HOST, 0, a, 0)).collect();
     for (_, s) in cfg.services() {
         let matches: Vec<_> = s.matches().collect();
         for m in &matches {
@@ -194,6 +197,21 @@ impl Steer {
         xsks.set(queue, fd, 0).map_err(|e| SteerError::Other(iface, format!("XSKMAP[{queue}]: {e}")))
     }
 
+    /// Tells the program the interface's MAC: frames to any other
+    /// destination (broadcast, another host) stay with the kernel.
+    pub fn set_mac(&mut self, mac: [u8; 6]) -> Result<(), SteerError> {
+        let iface = self.iface.clone();
+        let map = self
+            .bpf
+            .map_mut("self_mac")
+            .ok_or_else(|| SteerError::Other(iface.clone(), "self_mac map missing".into()))?;
+        let mut arr: Array<&mut MapData, u64> =
+            Array::try_from(map).map_err(|e| SteerError::Other(iface.clone(), e.to_string()))?;
+        let mut word = [0u8; 8];
+        word[..6].copy_from_slice(&mac);
+        arr.set(0, u64::from_ne_bytes(word), 0).map_err(|e| SteerError::Other(iface, format!("self_mac: {e}")))
+    }
+
     /// Makes the `owned` map hold exactly `keys`.
     pub fn sync(&mut self, keys: &HashSet<Key>) -> Result<(), SteerError> {
         let iface = self.iface.clone();
@@ -231,17 +249,20 @@ mod tests {
     fn keys_cover_services_vips_locals_and_nat_servers() {
         let (cfg, _) =
             topo::config(false, xdpvs_api::config::Proto::Tcp, Fwd::Nat, xdpvs_api::config::SchedKind::Rr, 2);
-        let k = owned_keys(&cfg);
+        let k = owned_keys(&topo::snapshot(&cfg));
         let a = topo::v4();
         assert!(k.contains(&key(KIND_SERVICE, 6, a.vip, 80)));
         assert!(k.contains(&key(KIND_VIP, 0, a.vip, 0)));
         assert!(k.contains(&key(KIND_LOCAL, 0, a.lip, 0)));
         assert!(k.contains(&key(KIND_REAL, 6, a.rs[0], 8080)));
         assert!(k.contains(&key(KIND_REAL, PROTO_ICMP_MARK, a.rs[1], 0)));
-        assert_eq!(k.len(), 2 + 1 + 2 * 2);
+        assert_eq!(k.iter().filter(|k| k[0] != KIND_HOST).count(), 2 + 1 + 2 * 2);
         // Layout of struct owned_key: kind, family, proto, pad, port (network order), pad, addr[16].
         assert_eq!(&key(KIND_SERVICE, 17, a.vip, 53)[..8], &[1, 4, 17, 0, 0, 53, 0, 0]);
         let (dr, _) = topo::config(false, xdpvs_api::config::Proto::Tcp, Fwd::Dr, xdpvs_api::config::SchedKind::Rr, 2);
-        assert!(!owned_keys(&dr).iter().any(|k| k[0] == KIND_REAL), "DR replies never pass the director");
+        assert!(
+            !owned_keys(&topo::snapshot(&dr)).iter().any(|k| k[0] == KIND_REAL),
+            "DR replies never pass the director"
+        );
     }
 }
