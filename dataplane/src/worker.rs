@@ -271,7 +271,6 @@ impl Worker {
         for (k, v) in [
             (Counter::Rx, st.rx),
             (Counter::Tx, st.tx),
-            (Counter::Pass, st.pass),
             (Counter::IcmpForwarded, st.icmp_forwarded),
             (Counter::IcmpGenerated, st.icmp_generated),
             (Counter::HandoffIn, handoff_in),
@@ -288,6 +287,10 @@ impl Worker {
         for &d in DropReason::ALL {
             c.set_dropped(d, st.dropped(d));
         }
+        // Every frame here was steered to xdpvs: one the engine would give
+        // the kernel is lost, and counted so.
+        c.set_dropped(DropReason::NotOurs, st.pass);
+        c.set_dropped(DropReason::HandoffFull, io.handoff_full);
         let cfg = self.core.config();
         out.services.clear();
         out.services.extend(cfg.services().filter_map(|(i, _)| {

@@ -36,8 +36,6 @@ named! {
         Rx => "rx",
         /// Frames the engine sent on.
         Tx => "tx",
-        /// Frames given back to the kernel.
-        Pass => "pass",
         IcmpForwarded => "icmp_forwarded",
         IcmpGenerated => "icmp_generated",
         /// Frames another core handed to this one.
@@ -104,6 +102,11 @@ named! {
         /// A frame bigger than its buffer after rewriting (cannot happen with
         /// a sane UMEM frame size).
         NoTailroom => "no_tailroom",
+        /// Steered to xdpvs but not the balancer's (AF_XDP cannot hand a
+        /// frame back to the kernel): the steering should not have sent it.
+        NotOurs => "not_ours",
+        /// Handed to its owning core, whose channel was full.
+        HandoffFull => "handoff_full",
     }
 }
 
@@ -228,7 +231,7 @@ mod tests {
         names.dedup();
         assert_eq!(names.len(), n, "a name is used twice");
         assert_eq!(DropReason::L3Malformed.index(), Counter::COUNT);
-        assert_eq!(DropReason::NoTailroom.index(), ARRAY_LEN - 1);
+        assert_eq!(DropReason::ALL[DropReason::COUNT - 1].index(), ARRAY_LEN - 1);
         for (i, c) in Counter::ALL.iter().enumerate() {
             assert_eq!(c.index(), i);
         }

@@ -26,7 +26,8 @@ impl<T: AsRef<[u8]>> TcpSegment<T> {
         Self { buffer }
     }
 
-    /// Checks that the header, with its options, fits in the buffer.
+    /// Checks that the header, with its options, fits in the buffer, and
+    /// that every option's length is whole (at least 2, inside the header).
     pub fn new_checked(buffer: T) -> Result<Self, Error> {
         let s = Self::new_unchecked(buffer);
         let len = s.buffer.as_ref().len();
@@ -39,6 +40,9 @@ impl<T: AsRef<[u8]>> TcpSegment<T> {
         }
         if hl > len {
             return Err(Error::Truncated);
+        }
+        if !options_well_formed(&s.buffer.as_ref()[MIN_HEADER_LEN..hl]) {
+            return Err(Error::BadOption);
         }
         Ok(s)
     }
@@ -101,6 +105,23 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpSegment<T> {
     pub fn set_checksum(&mut self, c: u16) {
         put16(self.buffer.as_mut(), CHECKSUM_OFFSET, c);
     }
+}
+
+/// Every option of `opts` ends inside it: EOL and NOP are one byte, any
+/// other kind has a length byte of at least 2 (RFC 9293 §3.1).
+fn options_well_formed(opts: &[u8]) -> bool {
+    let mut i = 0;
+    while i < opts.len() {
+        match opts[i] {
+            0 => return true,
+            1 => i += 1,
+            _ => match opts.get(i + 1) {
+                Some(&l) if l >= 2 && i + usize::from(l) <= opts.len() => i += usize::from(l),
+                _ => return false,
+            },
+        }
+    }
+    true
 }
 
 /// One TCP option.
@@ -194,12 +215,13 @@ mod tests {
     fn bad_option_length_stops_walk() {
         let mut seg = SYN;
         seg[21] = 60; // MSS length past the end
-        let s = TcpSegment::new_checked(&seg[..]).unwrap();
+        assert_eq!(TcpSegment::new_checked(&seg[..]).err(), Some(Error::BadOption), "refused when checked");
+        let s = TcpSegment::new_unchecked(&seg[..]);
         let mut it = s.options();
         assert_eq!(it.next(), Some(Err(Error::BadOption)));
         assert_eq!(it.next(), None);
         seg[21] = 3; // MSS with wrong length
-        let s = TcpSegment::new_checked(&seg[..]).unwrap();
+        let s = TcpSegment::new_unchecked(&seg[..]);
         assert_eq!(s.options().next(), Some(Err(Error::BadOption)));
     }
 
@@ -210,5 +232,22 @@ mod tests {
         assert_eq!(TcpSegment::new_checked(&seg[..]).unwrap_err(), Error::BadHeaderLen);
         seg[12] = 0xf0;
         assert_eq!(TcpSegment::new_checked(&seg[..]).unwrap_err(), Error::Truncated);
+    }
+
+    #[test]
+    fn options_with_a_length_below_two_are_malformed() {
+        let mut seg = [0u8; 28];
+        seg[12] = 7 << 4; // 28-byte header
+        seg[20..24].copy_from_slice(&[2, 4, 5, 180]); // MSS 1460
+        seg[24..28].copy_from_slice(&[1, 1, 0, 0]);
+        assert!(TcpSegment::new_checked(&seg[..]).is_ok());
+        for bad in [[1, 30, 0, 0], [1, 8, 1, 0], [1, 1, 1, 8]] {
+            seg[24..28].copy_from_slice(&bad);
+            assert_eq!(TcpSegment::new_checked(&seg[..]).err(), Some(Error::BadOption), "{bad:?}");
+        }
+        seg[24..28].copy_from_slice(&[1, 1, 19, 0]);
+        assert_eq!(TcpSegment::new_checked(&seg[..]).err(), Some(Error::BadOption), "length 0");
+        seg[24..28].copy_from_slice(&[1, 1, 19, 1]);
+        assert_eq!(TcpSegment::new_checked(&seg[..]).err(), Some(Error::BadOption), "length 1");
     }
 }

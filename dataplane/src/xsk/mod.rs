@@ -220,6 +220,8 @@ pub struct IoStats {
     pub tx: u64,
     pub tx_ring_full: u64,
     pub fill_short: u64,
+    /// Frames for another core whose channel was full (dropped).
+    pub handoff_full: u64,
     pub wakeups: u64,
 }
 
@@ -373,6 +375,7 @@ impl Io {
                 Verdict::Tx { iface } => port_of(*iface),
                 Verdict::Handoff(core) => {
                     if !handoff(*core, *h) {
+                        self.stats.handoff_full += 1;
                         self.release(h.base);
                     }
                     continue;
