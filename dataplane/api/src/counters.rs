@@ -97,6 +97,17 @@ named! {
         NoSourceAddr => "no_source_addr",
         /// Too big after encapsulation and DF clear (no fragmentation here).
         TooBigNoDf => "too_big_no_df",
+        /// Too big for the egress link with DF set: "fragmentation needed" /
+        /// "packet too big" went back to the sender.
+        TooBig => "too_big",
+        /// A new flow from a martian source (0/8, 127/8, multicast,
+        /// broadcast, ::1, ::, ff00::/8).
+        MartianSource => "martian_source",
+        /// A new flow from an address of the balancer's own: a VIP, a local
+        /// address, a real server, the director.
+        SpoofedSource => "spoofed_source",
+        /// A new flow from source port 0.
+        ZeroSourcePort => "zero_source_port",
         /// Not enough headroom to grow the frame.
         NoHeadroom => "no_headroom",
         /// A frame bigger than its buffer after rewriting (cannot happen with

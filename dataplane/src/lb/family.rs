@@ -28,6 +28,8 @@ pub struct L3<A> {
     pub tos: u8,
     /// IPv4 DF bit; always true for IPv6 (routers never fragment).
     pub dont_frag: bool,
+    /// TTL / hop limit.
+    pub ttl: u8,
 }
 
 /// Header fields of a generated header besides addresses and protocol.
@@ -106,6 +108,8 @@ pub trait Family: Copy + Debug + Default + Send + Sync + 'static {
     fn icmp_is_error(msg_type: u8) -> bool;
     /// The (type, code, rest-of-header) of "fragmentation needed" / "packet too big".
     fn icmp_too_big(mtu: u16) -> (u8, u8, u32);
+    /// Type, code and rest of "time exceeded in transit".
+    fn icmp_time_exceeded() -> (u8, u8, u32);
     /// ICMP checksum seed: 0 for ICMPv4, the pseudo-header for ICMPv6.
     fn icmp_seed(src: Self::Addr, dst: Self::Addr, len: usize) -> u64;
 }
@@ -217,6 +221,10 @@ impl Family for V4 {
         (icmp::v4::DEST_UNREACH, icmp::v4::FRAG_NEEDED, u32::from(mtu))
     }
 
+    fn icmp_time_exceeded() -> (u8, u8, u32) {
+        (11, 0, 0)
+    }
+
     fn icmp_seed(_: [u8; 4], _: [u8; 4], _: usize) -> u64 {
         0
     }
@@ -320,6 +328,10 @@ impl Family for V6 {
         (icmp::v6::PACKET_TOO_BIG, 0, u32::from(mtu))
     }
 
+    fn icmp_time_exceeded() -> (u8, u8, u32) {
+        (3, 0, 0)
+    }
+
     fn icmp_seed(src: [u8; 16], dst: [u8; 16], len: usize) -> u64 {
         checksum::pseudo_v6(src, dst, proto::ICMPV6, len as u32)
     }
@@ -335,6 +347,7 @@ fn l3_v4<T: AsRef<[u8]>>(ip: &Ipv4Packet<T>, fragmented: bool) -> L3<[u8; 4]> {
         fragmented,
         tos: ip.tos(),
         dont_frag: ip.dont_frag(),
+        ttl: ip.ttl(),
     }
 }
 
@@ -348,6 +361,7 @@ fn l3_v6<T: AsRef<[u8]>>(ip: &Ipv6Packet<T>, ul: &crate::wire::ipv6::UpperLayer)
         fragmented: ul.fragmented,
         tos: ip.traffic_class(),
         dont_frag: true,
+        ttl: ip.hop_limit(),
     }
 }
 

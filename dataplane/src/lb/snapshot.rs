@@ -11,6 +11,7 @@
 
 use super::net::NetState;
 use super::sched::mh::{Maglev, DEFAULT_TABLE_SIZE};
+use hashbrown::HashSet;
 use std::net::IpAddr;
 use std::ops::Deref;
 use std::sync::Arc;
@@ -30,6 +31,8 @@ pub struct Snapshot {
     pub net: Arc<NetState>,
     /// By service slot (mh services only).
     maglev: Vec<Option<Built>>,
+    /// Addresses no client has: the real servers' and the host's own.
+    own: HashSet<IpAddr>,
 }
 
 impl Deref for Snapshot {
@@ -57,7 +60,16 @@ impl Snapshot {
             };
             maglev[slot as usize] = Some(built);
         }
-        Self { rules, net, maglev }
+        let dests = (0..rules.dest_slots() as u32).filter_map(|d| rules.dest(d)).map(|d| d.spec.addr);
+        let own = dests.chain(net.host_addrs.iter().copied()).collect();
+        Self { rules, net, maglev, own }
+    }
+
+    /// An address of the balancer's own: a VIP, a local address, a real
+    /// server, the director. No client's packet comes from one.
+    #[inline]
+    pub fn is_own(&self, a: IpAddr) -> bool {
+        self.rules.is_local(a) || self.own.contains(&a)
     }
 
     /// The rules this snapshot runs.

@@ -125,6 +125,12 @@ fn per_core(limit: u32, ncores: u16) -> u32 {
     }
 }
 
+/// ICMP errors a core sends: at most a burst of this many, refilled at
+/// this many per second (the kernel's own default limit is 1000/s per host,
+/// with a burst of 50).
+const ICMP_BURST: u32 = 50;
+const ICMP_PER_SEC: u32 = 1000;
+
 /// Frames [`Core::process_batch`] works on at once.
 pub const BATCH: usize = 32;
 
@@ -144,6 +150,9 @@ pub struct State {
     pub stats: CoreStats,
     now: u32,
     ident: u16,
+    /// ICMP errors this core may still send, and when the bucket was last filled.
+    icmp_tokens: u32,
+    icmp_refilled: u32,
     resolve: [Option<IpAddr>; 16],
     resolve_len: usize,
     last_sched_upkeep: u32,
@@ -174,6 +183,8 @@ impl Core {
             resolve: [None; 16],
             resolve_len: 0,
             last_sched_upkeep: now,
+            icmp_tokens: ICMP_BURST,
+            icmp_refilled: now,
             pre: Vec::with_capacity(BATCH),
         };
         let mut core = Self { cfg: Arc::new(Snapshot::default()), state };

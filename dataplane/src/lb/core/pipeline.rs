@@ -16,7 +16,7 @@ use super::State;
 use crate::lb::family::{Family, L3, V4, V6};
 use crate::lb::frame::Frame;
 use crate::lb::owner;
-use crate::lb::session::{flag, SessionTable, Side, Tuple};
+use crate::lb::session::{flag, SessionTable, Side, Tuple, NIL};
 use crate::lb::snapshot::Snapshot;
 use crate::lb::stats::DropReason;
 use crate::lb::tcp_state::Dir;
@@ -247,21 +247,44 @@ impl State {
         if cfg.settings.verify_l4_checksum && !l4_checksum_ok::<F>(&frame.data()[l3..], ip) {
             return self.drop(DropReason::BadL4Checksum);
         }
-        // 1. The session: found, or scheduled now.
+        // 1. The session: found, or scheduled now (no state for a flow that
+        // cannot be a client's, or whose TTL runs out here).
         let i = match hit {
             Ok(i) => match self.check_dest::<F>(cfg, i) {
                 Ok(()) => i,
                 Err(d) => return self.drop(d),
             },
-            Err(svc) => match self.new_session::<F>(cfg, svc, ip, l4) {
-                Ok(i) => i,
-                Err(d) => return self.drop(d),
-            },
+            Err(svc) => {
+                if let Some(d) = bad_source::<F>(cfg, ip, l4) {
+                    return self.drop(d);
+                }
+                if ip.ttl <= 1 && decrements_ttl(cfg, svc) {
+                    return self.time_exceeded::<F>(cfg, frame, l3, ip, NIL);
+                }
+                match self.new_session::<F>(cfg, svc, ip, l4) {
+                    Ok(i) => i,
+                    Err(d) => return self.drop(d),
+                }
+            }
         };
         // 2. The next hop (before the state moves: a parked frame comes back
-        // and must find the session as it left it); state and timeout.
-        if let Err(d) = self.session_hop::<F>(cfg, i, true) {
-            return self.park_or_drop(d);
+        // and must find the session as it left it) and its MTU; state and
+        // timeout.
+        let nh = match self.session_hop::<F>(cfg, i, true) {
+            Ok(nh) => nh,
+            Err(d) => return self.park_or_drop(d),
+        };
+        let (fwd, nh_client) = {
+            let s = F::table(&mut self.tables).get(i);
+            (s.fwd, s.nh_client)
+        };
+        let mtu = self.mtu_toward(cfg, nh);
+        if fwd != Fwd::Tun && ip.len > mtu {
+            return if ip.dont_frag {
+                self.too_big::<F>(cfg, frame, l3, ip, mtu, nh_client)
+            } else {
+                self.drop(DropReason::TooBigNoDf)
+            };
         }
         self.step::<F>(cfg, i, Dir::Input, l4.flags);
         let s = *F::table(&mut self.tables).get(i);
@@ -271,7 +294,7 @@ impl State {
             Fwd::Dr => {}
             Fwd::Nat | Fwd::FullNat => {
                 if !F::decrement_ttl(b) {
-                    return self.drop(DropReason::TtlExceeded);
+                    return self.time_exceeded::<F>(cfg, frame, l3, ip, s.nh_client);
                 }
                 let snat = (s.fwd == Fwd::FullNat).then_some((s.lip, s.lport));
                 rewrite::<F>(b, ip.l4_off, ip.proto, snat, Some((s.rip, s.rport)));
@@ -317,4 +340,26 @@ impl State {
         self.count::<F>(cfg, &s, ip.len, false);
         self.l2(cfg, frame, s.nh_client)
     }
+}
+
+/// Why a new flow's source cannot be a client, if it cannot: a martian, an
+/// address of the balancer's own (VIP, local address, real server, the
+/// director), or port 0.
+fn bad_source<F: Family>(cfg: &Snapshot, ip: &L3<F::Addr>, l4: &L4) -> Option<DropReason> {
+    let src = F::to_ip(ip.src);
+    if xdpvs_api::config::martian(src).is_some() {
+        Some(DropReason::MartianSource)
+    } else if cfg.is_own(src) {
+        Some(DropReason::SpoofedSource)
+    } else if l4.sport == 0 {
+        Some(DropReason::ZeroSourcePort)
+    } else {
+        None
+    }
+}
+
+/// Whether the service forwards by a method that decrements the TTL (NAT,
+/// FULLNAT): then a packet arriving with TTL 1 ends here.
+fn decrements_ttl(cfg: &Snapshot, svc: u32) -> bool {
+    cfg.service(svc).is_some_and(|s| s.dests.iter().filter_map(|&d| cfg.dest(d)).any(|d| d.spec.fwd.two_way()))
 }

@@ -2,7 +2,7 @@
 //! (RFC 1624), next hops and MACs, the TUN encapsulation, and the ICMP
 //! "too big" answer when an encapsulated packet would not fit.
 
-use super::State;
+use super::{State, ICMP_BURST, ICMP_PER_SEC};
 use crate::lb::family::{Family, HeaderOpts, L3};
 use crate::lb::frame::Frame;
 use crate::lb::net::NextHopError;
@@ -10,6 +10,7 @@ use crate::lb::session::{Session, NIL};
 use crate::lb::snapshot::Snapshot;
 use crate::lb::stats::DropReason;
 use crate::lb::Verdict;
+use crate::lb::TICKS_PER_SEC;
 use crate::wire::checksum;
 use crate::wire::ethernet::EthernetFrame;
 use crate::wire::icmp::{IcmpPacket, HEADER_LEN as ICMP_HDR};
@@ -166,15 +167,52 @@ impl State {
         mtu: usize,
         nh_client: u32,
     ) -> Verdict {
-        let nh = if nh_client != NIL {
-            nh_client
+        let mtu = if F::IS_V6 { mtu.max(1280) } else { mtu };
+        let msg = F::icmp_too_big(mtu.min(usize::from(u16::MAX)) as u16);
+        self.icmp_back::<F>(cfg, frame, l3, ip, msg, nh_client, DropReason::TooBig)
+    }
+
+    /// A packet whose TTL / hop limit runs out here: ICMP "time exceeded"
+    /// back to its sender, from the address it was sent to, as a router
+    /// answers; nothing of it goes on.
+    pub(super) fn time_exceeded<F: Family>(
+        &mut self,
+        cfg: &Snapshot,
+        frame: &mut Frame<'_>,
+        l3: usize,
+        ip: &L3<F::Addr>,
+        nh_back: u32,
+    ) -> Verdict {
+        self.icmp_back::<F>(cfg, frame, l3, ip, F::icmp_time_exceeded(), nh_back, DropReason::TtlExceeded)
+    }
+
+    /// Turns the frame, in place, into the ICMP error `msg` (type, code,
+    /// rest) from `ip.dst` back to `ip.src`, quoting the packet; the packet
+    /// itself is counted as dropped for `why`. ICMP errors are rate-limited
+    /// per core, as the kernel limits its own.
+    #[allow(clippy::too_many_arguments)]
+    fn icmp_back<F: Family>(
+        &mut self,
+        cfg: &Snapshot,
+        frame: &mut Frame<'_>,
+        l3: usize,
+        ip: &L3<F::Addr>,
+        (ty, code, rest): (u8, u8, u32),
+        nh_back: u32,
+        why: DropReason,
+    ) -> Verdict {
+        self.stats.drop(why);
+        if !self.icmp_allowed() {
+            return Verdict::Drop(why);
+        }
+        let nh = if nh_back != NIL {
+            nh_back
         } else {
             match self.next_hop(cfg, F::to_ip(ip.src), false) {
                 Ok(nh) => nh,
                 Err(d) => return self.drop(d),
             }
         };
-        let mtu = if F::IS_V6 { mtu.max(1280) } else { mtu };
         let quote = ip.len.min(F::ICMP_ERROR_MAX - F::HEADER_LEN - ICMP_HDR);
         let grow = F::HEADER_LEN + ICMP_HDR;
         if !frame.push_head(grow) {
@@ -184,18 +222,35 @@ impl State {
         frame.set_len(l3 + grow + quote);
         self.ident = self.ident.wrapping_add(1);
         let d = &mut frame.data_mut()[l3..];
-        let (ty, code, rest) = F::icmp_too_big(mtu.min(usize::from(u16::MAX)) as u16);
         IcmpPacket::new_unchecked(&mut d[F::HEADER_LEN..]).init(ty, code, rest);
-        F::write_header(
-            d,
-            ip.dst,
-            ip.src,
-            F::ICMP_PROTO,
-            ICMP_HDR + quote,
-            HeaderOpts { tos: 0, ident: self.ident, dont_frag: false },
-        );
+        let opts = HeaderOpts { tos: 0, ident: self.ident, dont_frag: false };
+        F::write_header(d, ip.dst, ip.src, F::ICMP_PROTO, ICMP_HDR + quote, opts);
         fill_icmp_checksum::<F>(d, F::HEADER_LEN, grow + quote);
         self.stats.icmp_generated += 1;
         self.l2(cfg, frame, nh)
+    }
+
+    /// One more ICMP error may go out now: a bucket of [`ICMP_BURST`]
+    /// refilled at [`ICMP_PER_SEC`] per second (per core).
+    fn icmp_allowed(&mut self) -> bool {
+        let elapsed = self.now.wrapping_sub(self.icmp_refilled);
+        let add = elapsed.saturating_mul(ICMP_PER_SEC) / TICKS_PER_SEC;
+        if add > 0 {
+            self.icmp_tokens = (self.icmp_tokens + add).min(ICMP_BURST);
+            self.icmp_refilled = self.now;
+        }
+        if self.icmp_tokens == 0 {
+            return false;
+        }
+        self.icmp_tokens -= 1;
+        true
+    }
+
+    /// The egress MTU toward next hop `nh` (1500 when unknown).
+    pub(super) fn mtu_toward(&self, cfg: &Snapshot, nh: u32) -> usize {
+        cfg.net
+            .neighbour(nh)
+            .and_then(|n| cfg.net.ifaces.get(usize::from(n.iface)))
+            .map_or(1500, |i| usize::from(i.mtu))
     }
 }
