@@ -266,6 +266,7 @@ impl Worker {
     fn publish(&self, out: &mut Publish, handoff_out: u64, handoff_in: u64) {
         let st = self.core.stats();
         let io = &self.io.stats;
+        let xsk = self.io.xsk_stats();
         let (s4, s6) = self.core.session_count();
         let mut c = CounterArray::default();
         for (k, v) in [
@@ -281,6 +282,10 @@ impl Worker {
             (Counter::FillShort, io.fill_short),
             (Counter::SessionsV4, u64::from(s4)),
             (Counter::SessionsV6, u64::from(s6)),
+            (Counter::XskRxDropped, xsk.rx_dropped),
+            (Counter::XskRxRingFull, xsk.rx_ring_full),
+            (Counter::XskFillRingEmpty, xsk.fill_ring_empty),
+            (Counter::XskInvalidDescs, xsk.invalid_descs),
         ] {
             c.set(k, v);
         }

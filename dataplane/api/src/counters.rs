@@ -52,6 +52,12 @@ named! {
         FillShort => "fill_short",
         SessionsV4 => "sessions_v4",
         SessionsV6 => "sessions_v6",
+        /// The kernel's counters of the core's AF_XDP sockets
+        /// (`XDP_STATISTICS`): frames lost before xdpvs saw them.
+        XskRxDropped => "xsk_rx_dropped",
+        XskRxRingFull => "xsk_rx_ring_full",
+        XskFillRingEmpty => "xsk_fill_ring_empty",
+        XskInvalidDescs => "xsk_invalid_descs",
     }
 }
 

@@ -501,6 +501,38 @@ impl Io {
     }
 }
 
+/// The kernel's own counters of a worker's AF_XDP sockets
+/// (`XDP_STATISTICS`), summed over its sockets: frames lost before xdpvs
+/// saw them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct XskStats {
+    /// Dropped by the kernel (no room, or the socket could not take them).
+    pub rx_dropped: u64,
+    /// Dropped because the receive ring was full.
+    pub rx_ring_full: u64,
+    /// Times the fill ring was empty when the kernel needed a frame.
+    pub fill_ring_empty: u64,
+    /// Descriptors xdpvs put on a ring that the kernel refused.
+    pub invalid_descs: u64,
+}
+
+impl Io {
+    /// The sockets' `XDP_STATISTICS` (one getsockopt per socket: call it
+    /// off the packet path).
+    pub fn xsk_stats(&self) -> XskStats {
+        let mut t = XskStats::default();
+        for p in &self.ports {
+            if let Ok(s) = p.dev.statistics_v2() {
+                t.rx_dropped += s.rx_dropped;
+                t.rx_ring_full += s.rx_ring_full;
+                t.fill_ring_empty += s.rx_fill_ring_empty_descs;
+                t.invalid_descs += s.rx_invalid_descs + s.tx_invalid_descs;
+            }
+        }
+        t
+    }
+}
+
 /// Waits until one of `fds` (at most 16 are watched) is readable or
 /// `timeout_ms` passes; true if one is. No allocation: idle workers call it.
 pub fn poll_readable(fds: &[i32], timeout_ms: i32) -> bool {
