@@ -280,7 +280,7 @@ fn route_addr(a: &RouteAddress) -> Option<IpAddr> {
 
 /// Starts the event thread: every link, address, route or neighbour event
 /// (and a lost-event overflow, which means "re-read everything") sets
-/// `changed` and calls `wake`. Ends within 200 ms of `stop` being set.
+/// `changed` and calls `wake`. Ends within 20 ms of `stop` being set.
 pub fn watch(
     changed: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
@@ -303,7 +303,7 @@ pub fn watch(
         .spawn(move || {
             let mut buf = vec![0u8; 64 << 10];
             while !stop.load(Ordering::Relaxed) {
-                if !crate::xsk::poll_readable(&[sock.as_raw_fd()], 200) {
+                if !crate::xsk::poll_readable(&[sock.as_raw_fd()], 20) {
                     continue;
                 }
                 // Data or an overflow error: either way the state moved.
