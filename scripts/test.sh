@@ -4,7 +4,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 . scripts/common.sh
-need_packages clang libbpf-dev iproute2 iputils-ping ethtool curl python3 tcpdump nginx apache2-utils wrk || exit 1
+need_packages clang libbpf-dev iproute2 iputils-ping ethtool curl python3 python3-scapy tcpdump nginx apache2-utils wrk util-linux || exit 1
 need_cargo || exit 1
 
 passed=0
@@ -61,6 +61,7 @@ e2e pmtu
 e2e queues
 e2e reload
 e2e errors
+e2e hostile
 e2e ctl
 e2e load
 e2e load_dr_tun

@@ -197,6 +197,26 @@ impl Stats {
     }
 }
 
+/// A fingerprint of the counter array's names in order (FNV-1a): the
+/// region's header carries it, so a client built with another list refuses
+/// the region instead of showing counters under the wrong names.
+pub const FINGERPRINT: u64 = {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut i = 0;
+    while i < Counter::COUNT + DropReason::COUNT {
+        let name = if i < Counter::COUNT { Counter::ALL[i].name() } else { DropReason::ALL[i - Counter::COUNT].name() };
+        let b = name.as_bytes();
+        let mut k = 0;
+        while k < b.len() {
+            h = (h ^ b[k] as u64).wrapping_mul(0x0100_0000_01b3);
+            k += 1;
+        }
+        h = (h ^ 0xff).wrapping_mul(0x0100_0000_01b3);
+        i += 1;
+    }
+    h
+};
+
 /// Length of a core's counter array.
 pub const ARRAY_LEN: usize = Counter::COUNT + DropReason::COUNT;
 

@@ -83,6 +83,8 @@ const H_MAX_SERVICES: usize = 12;
 const H_MAX_DESTS: usize = 13;
 const H_BLOB_BYTES: usize = 14;
 const H_DUMP_RECORDS: usize = 15;
+/// `counters::FINGERPRINT` of the daemon that made the region.
+const H_COUNTERS: usize = 16;
 const HEADER_WORDS: usize = 64;
 
 // Slot words (then the data).
@@ -192,6 +194,8 @@ pub enum ShmError {
     Permission { path: String },
     #[error("{what} in {path} stayed mid-update: the region is corrupted (restart xdpvs; if it recurs, something else writes to the file)")]
     Corrupt { path: String, what: String },
+    #[error("{path} was made by an xdpvs that counts other things than this program knows: use the xdpvsadm built with this xdpvs")]
+    Counters { path: String },
     #[error("{path} is not to be trusted: {why} (remove it; xdpvs makes its own)")]
     Untrusted { path: String, why: String },
     #[error("{path} is not an xdpvs region (bad magic or size)")]
@@ -380,6 +384,7 @@ impl Region {
         h(H_MAX_DESTS, layout.max_dests as u64);
         h(H_BLOB_BYTES, layout.blob_bytes as u64);
         h(H_DUMP_RECORDS, layout.dump_records as u64);
+        h(H_COUNTERS, crate::counters::FINGERPRINT);
         // Last, with release: a reader that sees the magic sees the rest.
         r.word(H_MAGIC).store(MAGIC, Ordering::Release);
         Ok(r)
@@ -417,6 +422,9 @@ impl Region {
         let abi = r.word(H_ABI).load(Ordering::Relaxed) as u32;
         if abi != ABI {
             return Err(ShmError::Version { path: p, found: abi, want: ABI });
+        }
+        if r.word(H_COUNTERS).load(Ordering::Relaxed) != crate::counters::FINGERPRINT {
+            return Err(ShmError::Counters { path: p });
         }
         let g = |i: usize| r.word(i).load(Ordering::Relaxed) as usize;
         let layout = Layout {
