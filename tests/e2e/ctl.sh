@@ -40,11 +40,15 @@ expect_fail "No such destination" -d -t 198.18.0.10:80 -r 198.19.0.99:8080
 expect_fail "Scheduler not found" -E -t 198.18.0.10:80 -s fastest
 expect_fail "illegal weight" -e -t 198.18.0.10:80 -r 198.19.0.11:8080 -m -w 70000
 expect_fail "does not exist" --instance no-such-daemon -L -n
+expect_fail "no interface named 'nosuchif' among xdpvs's interfaces (d0, d1)" -P -t 198.18.0.10:80 -z 198.19.0.250 -F nosuchif
+expect_fail "illegal virtual server address 127.0.0.1: a loopback address" -A -t 127.0.0.1:80
+expect_fail "illegal real server address 255.255.255.255: the broadcast address" -a -t 198.18.0.10:80 -r 255.255.255.255:80 -m
+expect_fail "illegal real server address 198.18.0.10: the virtual address itself" -a -t 198.18.0.10:80 -r 198.18.0.10:80 -m
 adm -a -t 198.18.0.10:80 -r 198.19.0.12:8080 -m
 adm -a -t 198.18.0.10:80 -r 198.19.0.13:8080 -m
 adm -A -u 198.18.0.10:5353 -s rr
 adm -a -u 198.18.0.10:5353 -r 198.19.0.11:5353 -m
-echo "ok   ipvsadm's errors: No such service, Service not defined, Service already exists, Destination already exists, No such destination, Scheduler not found, illegal weight, no daemon"
+echo "ok   ipvsadm's errors: No such service, Service not defined, Service already exists, Destination already exists, No such destination, Scheduler not found, illegal weight, no daemon; refused: -F naming no interface of the daemon, a loopback VIP, a broadcast real server, the VIP as its own real server"
 
 # 2. A long transfer (rate-limited to last seconds) while everything changes.
 want=$(sha256sum < "$WORK/big" | cut -d' ' -f1)

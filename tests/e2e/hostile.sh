@@ -119,7 +119,11 @@ want = {"spoofed_source": 4, "martian_source": 5, "zero_source_port": 1, "ttl_ex
 bad = {k: (d.get(k), v) for k, v in want.items() if d.get(k, 0) < v}
 assert not bad, f"counted (got, at least): {bad}; all drops: {d}"
 assert d["not_ours"] == 0, f"not_ours {d['not_ours']}: the steering sent the balancer what is not its"
-print("ok   each hostile frame in its counter: " + ", ".join(f"{k} {d[k]}" for k in want))
+w = json.load(open(sys.argv[1]))["workers"][0]
+xsk = ["xsk_rx_dropped", "xsk_rx_ring_full", "xsk_fill_ring_empty", "xsk_invalid_descs"]
+assert all(k in w for k in xsk), f"the sockets' XDP statistics are missing: {sorted(w)}"
+print("ok   each hostile frame in its counter: " + ", ".join(f"{k} {d[k]}" for k in want)
+      + "; the sockets' own losses shown: " + ", ".join(f"{k} {w[k]}" for k in xsk))
 PY
 
 # And the director keeps serving.
