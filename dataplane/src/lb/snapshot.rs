@@ -31,8 +31,12 @@ pub struct Snapshot {
     pub net: Arc<NetState>,
     /// By service slot (mh services only).
     maglev: Vec<Option<Built>>,
-    /// Addresses no client has: the real servers' and the host's own.
+    /// Addresses no client has: VIPs, local addresses, real servers, the
+    /// host's own.
     own: HashSet<IpAddr>,
+    /// The smallest MTU of the served interfaces (a shorter packet is never
+    /// too big).
+    min_mtu: usize,
 }
 
 impl Deref for Snapshot {
@@ -61,15 +65,23 @@ impl Snapshot {
             maglev[slot as usize] = Some(built);
         }
         let dests = (0..rules.dest_slots() as u32).filter_map(|d| rules.dest(d)).map(|d| d.spec.addr);
-        let own = dests.chain(net.host_addrs.iter().copied()).collect();
-        Self { rules, net, maglev, own }
+        let vips = rules.services().flat_map(|(_, s)| s.matches().map(|m| m.addr).collect::<Vec<_>>());
+        let laddrs = (0..rules.laddr_slots() as u32).filter_map(|l| rules.laddr(l)).map(|l| l.addr);
+        let own = dests.chain(vips).chain(laddrs).chain(net.host_addrs.iter().copied()).collect();
+        let min_mtu = net.ifaces.iter().map(|i| usize::from(i.mtu)).min().unwrap_or(1500);
+        Self { rules, net, maglev, own, min_mtu }
     }
 
     /// An address of the balancer's own: a VIP, a local address, a real
     /// server, the director. No client's packet comes from one.
     #[inline]
     pub fn is_own(&self, a: IpAddr) -> bool {
-        self.rules.is_local(a) || self.own.contains(&a)
+        self.own.contains(&a)
+    }
+
+    #[inline]
+    pub fn min_mtu(&self) -> usize {
+        self.min_mtu
     }
 
     /// The rules this snapshot runs.

@@ -274,17 +274,20 @@ impl State {
             Ok(nh) => nh,
             Err(d) => return self.park_or_drop(d),
         };
-        let (fwd, nh_client) = {
-            let s = F::table(&mut self.tables).get(i);
-            (s.fwd, s.nh_client)
-        };
-        let mtu = self.mtu_toward(cfg, nh);
-        if fwd != Fwd::Tun && ip.len > mtu {
-            return if ip.dont_frag {
-                self.too_big::<F>(cfg, frame, l3, ip, mtu, nh_client)
-            } else {
-                self.drop(DropReason::TooBigNoDf)
+        // Only a packet longer than the smallest MTU can be too big.
+        if ip.len > cfg.min_mtu() {
+            let (fwd, nh_client) = {
+                let s = F::table(&mut self.tables).get(i);
+                (s.fwd, s.nh_client)
             };
+            let mtu = self.mtu_toward(cfg, nh);
+            if fwd != Fwd::Tun && ip.len > mtu {
+                return if ip.dont_frag {
+                    self.too_big::<F>(cfg, frame, l3, ip, mtu, nh_client)
+                } else {
+                    self.drop(DropReason::TooBigNoDf)
+                };
+            }
         }
         self.step::<F>(cfg, i, Dir::Input, l4.flags);
         let s = *F::table(&mut self.tables).get(i);
