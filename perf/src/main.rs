@@ -11,6 +11,7 @@
 
 mod engine;
 mod gen;
+mod instructions;
 mod probe;
 mod veth;
 
@@ -80,7 +81,14 @@ enum Cmd {
         /// Profile one case only: this many new connections (no report).
         #[arg(long)]
         profile_new: Option<usize>,
+        /// Instructions per packet of every case, counted by callgrind
+        /// (deterministic; needs valgrind) instead of the timed benchmark.
+        #[arg(long)]
+        instructions: bool,
     },
+    /// One case of `engine --instructions` (run under callgrind by it).
+    #[command(hide = true)]
+    EngineProbe { case: String },
 }
 
 fn print_or_exit(what: &str, r: Result<String, String>) {
@@ -118,7 +126,24 @@ fn main() {
                 std::process::exit(1);
             }
         },
-        Cmd::Engine { json, quick, cpu, profile_sessions, profile_new } => {
+        Cmd::EngineProbe { case } => print_or_exit("engine-probe", instructions::probe(&case).map(|n| n.to_string())),
+        Cmd::Engine { json, instructions: true, .. } => match instructions::run() {
+            Ok(figures) => {
+                for ((name, what), (_, n)) in instructions::CASES.iter().zip(&figures) {
+                    eprintln!("{name:<16} {n:>8.1} instructions per packet  ({what})");
+                }
+                if json {
+                    let m: serde_json::Map<String, serde_json::Value> =
+                        figures.iter().map(|(k, v)| (k.to_string(), serde_json::json!(v))).collect();
+                    println!("{}", serde_json::Value::Object(m));
+                }
+            }
+            Err(e) => {
+                eprintln!("perf engine --instructions: {e}");
+                std::process::exit(1);
+            }
+        },
+        Cmd::Engine { json, quick, cpu, profile_sessions, profile_new, .. } => {
             core_affinity::set_for_current(core_affinity::CoreId { id: cpu });
             if let Some(n) = profile_sessions {
                 let (b, s) = engine::established(n, 30_000_000 / n);
