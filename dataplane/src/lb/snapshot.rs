@@ -84,11 +84,6 @@ impl Snapshot {
         self.min_mtu
     }
 
-    /// The rules this snapshot runs.
-    pub fn rules(&self) -> &Config {
-        &self.rules
-    }
-
     /// The Maglev table of service `slot` (mh services).
     pub fn maglev(&self, slot: u32) -> Option<&Arc<Maglev>> {
         self.maglev.get(slot as usize)?.as_ref().map(|b| &b.table)
