@@ -43,6 +43,10 @@ pub struct SvcRow {
     pub netmask: Option<String>,
     /// `-o`: one-packet scheduling.
     pub ops: bool,
+    /// `--proxy-protocol`: "v1" / "v2".
+    pub proxy_protocol: Option<&'static str>,
+    /// `--toa`.
+    pub toa: bool,
     pub stats: Stats,
     pub rate: Stats,
     pub dests: Vec<DestRow>,
@@ -111,6 +115,8 @@ pub fn rows(view: &View, totals: &Totals, rates: &Rates) -> Vec<SvcRow> {
                 netmask: (spec.persistent.is_some() && spec.netmask != full)
                     .then(|| netmask_text(spec.netmask, spec.key.is_v6())),
                 ops: spec.ops,
+                proxy_protocol: spec.proxy_protocol.map(|v| v.name()),
+                toa: spec.toa,
                 stats: stats.minus(&s.baseline),
                 rate: svc_rates.get(&(s.slot, s.serial)).copied().unwrap_or_default(),
                 dests: s.dests.iter().map(|d| dest_row(d, totals, &dest_rates)).collect(),
@@ -228,6 +234,12 @@ impl Layout {
                 }
                 if s.ops {
                     out.push_str(" ops");
+                }
+                if let Some(v) = s.proxy_protocol {
+                    let _ = write!(out, " proxy-protocol {v}");
+                }
+                if s.toa {
+                    out.push_str(" toa");
                 }
                 out.push('\n');
                 out
@@ -386,7 +398,7 @@ fn service_json(s: &SvcRow) -> Value {
         .collect();
     json!({"service": s.name().split_whitespace().collect::<Vec<_>>().join(" "), "protocol": s.protocol(),
         "address": s.addr().map(|a| a.0.to_string()), "port": s.addr().map_or(0, |a| a.1), "fwmark": s.fwmark(),
-        "scheduler": s.scheduler, "flags": s.flags, "persistent": s.persistent, "netmask": s.netmask, "ops": s.ops,
+        "scheduler": s.scheduler, "flags": s.flags, "persistent": s.persistent, "netmask": s.netmask, "ops": s.ops, "proxy_protocol": s.proxy_protocol, "toa": s.toa,
         "stats": stats_json(&s.stats, Stats::NAMES), "rate": stats_json(&s.rate, Stats::RATE_NAMES), "dests": dests,
         "laddrs": s.laddrs.iter().map(|l| json!({"address": l.addr.to_string(), "iface": l.iface})).collect::<Vec<_>>()})
 }

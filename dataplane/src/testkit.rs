@@ -26,6 +26,10 @@ pub struct Pkt {
     pub proto: u8,
     pub tcp_flags: u8,
     pub seq: u32,
+    /// The acknowledgement number (`None`: 1 when ACK is set, else 0).
+    pub ack: Option<u32>,
+    /// TCP option bytes (a multiple of 4).
+    pub options: Vec<u8>,
     pub ttl: u8,
     pub tos: u8,
     pub df: bool,
@@ -43,6 +47,8 @@ impl Pkt {
             proto: proto::TCP,
             tcp_flags: flags,
             seq: 1000,
+            ack: None,
+            options: Vec::new(),
             ttl: 64,
             tos: 0,
             df: true,
@@ -66,8 +72,9 @@ impl Pkt {
             put16(&mut h, 0, self.src.port());
             put16(&mut h, 2, self.dst.port());
             put32(&mut h, 4, self.seq);
-            put32(&mut h, 8, if self.tcp_flags & 0x10 != 0 { 1 } else { 0 });
-            h[12] = 0x50;
+            put32(&mut h, 8, self.ack.unwrap_or(if self.tcp_flags & 0x10 != 0 { 1 } else { 0 }));
+            h[12] = (((20 + self.options.len()) / 4) << 4) as u8;
+            h.extend_from_slice(&self.options);
             h[13] = self.tcp_flags;
             put16(&mut h, 14, 65535);
             h
@@ -204,6 +211,10 @@ pub struct IpSummary {
     pub sport: u16,
     pub dport: u16,
     pub tcp_flags: u8,
+    /// TCP sequence and acknowledgement numbers, and the option bytes.
+    pub seq: u32,
+    pub ack: u32,
+    pub tcp_options: Vec<u8>,
     /// The TCP/UDP/ICMP checksum holds.
     pub l4_csum_ok: bool,
     pub icmp_type: Option<(u8, u8, u32)>,
@@ -294,6 +305,9 @@ impl IpSummary {
             sport: 0,
             dport: 0,
             tcp_flags: 0,
+            seq: 0,
+            ack: 0,
+            tcp_options: Vec::new(),
             l4_csum_ok: false,
             icmp_type: None,
             inner: None,
@@ -316,6 +330,8 @@ impl IpSummary {
             proto::TCP => {
                 if let Ok(t) = TcpSegment::new_checked(l4) {
                     self.tcp_flags = t.flags();
+                    (self.seq, self.ack) = (t.seq(), t.ack_number());
+                    self.tcp_options = l4[20..t.header_len()].to_vec();
                     self.payload = t.payload().to_vec();
                 }
                 self.l4_csum_ok = sum_ok;

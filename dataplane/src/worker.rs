@@ -286,6 +286,10 @@ impl Worker {
             (Counter::XskRxRingFull, xsk.rx_ring_full),
             (Counter::XskFillRingEmpty, xsk.fill_ring_empty),
             (Counter::XskInvalidDescs, xsk.invalid_descs),
+            (Counter::ProxyInserted, st.proxy_inserted),
+            (Counter::ProxyShortened, st.proxy_shortened),
+            (Counter::ToaAdded, st.toa_added),
+            (Counter::ToaNoRoom, st.toa_no_room),
         ] {
             c.set(k, v);
         }

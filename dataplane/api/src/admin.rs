@@ -211,6 +211,12 @@ pub fn save(cfg: &Config) -> String {
         if spec.ops {
             out.push_str(" -o");
         }
+        if let Some(v) = spec.proxy_protocol {
+            let _ = write!(out, " --proxy-protocol {}", v.name());
+        }
+        if spec.toa {
+            out.push_str(" --toa");
+        }
         if let ServiceKey::Fwmark { v6, .. } = spec.key {
             if v6 {
                 out.push_str(" -6");
@@ -336,6 +342,23 @@ mod tests {
             apply(&mut again, &c.unwrap()).unwrap();
         }
         assert_eq!(save(&again), saved);
+    }
+
+    #[test]
+    fn client_address_options_round_trip_through_save() {
+        let rules = "-A -t 198.18.0.10:80 -s rr --proxy-protocol v2\n-a -t 198.18.0.10:80 -r 198.19.0.11:8080 -b -w 1\n\
+                     -A -t [2001:db8::10]:80 -s wrr --proxy-protocol v1 --toa\n-A -u 198.18.0.10:53 -s rr --proxy-protocol v2\n";
+        let mut cfg = Config::default();
+        for (_, c) in crate::grammar::parse_rules(rules) {
+            apply(&mut cfg, &c.unwrap()).unwrap();
+        }
+        assert_eq!(save(&cfg), rules.replace("                     ", ""));
+        // A service that hands out the client's address takes FULLNAT servers only.
+        let bad = crate::grammar::parse_rules("-a -t 198.18.0.10:80 -r 198.19.0.12:8080 -g\n");
+        let e = apply(&mut cfg, &bad[0].1.clone().unwrap()).unwrap_err();
+        assert!(e.to_string().contains("198.19.0.12:8080 is Route (-g)"), "{e}");
+        let v1_udp = crate::grammar::parse_rules("-E -u 198.18.0.10:53 -s rr --proxy-protocol v1\n");
+        assert!(apply(&mut cfg, &v1_udp[0].1.clone().unwrap()).is_err());
     }
 
     #[test]

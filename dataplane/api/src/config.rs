@@ -216,12 +216,80 @@ pub struct ServiceSpec {
     /// `-o`: one-packet scheduling (UDP): every datagram is scheduled on its
     /// own, as IPVS's IP_VS_SVC_F_ONEPACKET.
     pub ops: bool,
+    /// `--proxy-protocol v1|v2` (FULLNAT): the client's address, in a PROXY
+    /// protocol header in front of each connection's data.
+    #[serde(default)]
+    pub proxy_protocol: Option<ProxyProtocol>,
+    /// `--toa` (FULLNAT, TCP): the client's address in a TCP option (kind
+    /// 254) on each connection's first ACK.
+    #[serde(default)]
+    pub toa: bool,
 }
 
 impl ServiceSpec {
     pub fn new(key: ServiceKey, sched: SchedKind) -> Self {
         let netmask = if key.is_v6() { 128 } else { 32 };
-        Self { key, sched, flags: 0, persistent: None, netmask, matches: Vec::new(), ops: false }
+        Self {
+            key,
+            sched,
+            flags: 0,
+            persistent: None,
+            netmask,
+            matches: Vec::new(),
+            ops: false,
+            proxy_protocol: None,
+            toa: false,
+        }
+    }
+
+    /// The protocols the service serves (an fwmark service: its matches').
+    pub fn protos(&self) -> impl Iterator<Item = Proto> + '_ {
+        let own = match self.key {
+            ServiceKey::Addr(m) => Some(m.proto),
+            ServiceKey::Fwmark { .. } => None,
+        };
+        own.into_iter().chain(self.matches.iter().map(|m| m.proto))
+    }
+
+    /// What of the client's address the service hands its real servers
+    /// (`--proxy-protocol`, `--toa`), as the options say it; `None`: nothing.
+    pub fn client_address_option(&self) -> Option<&'static str> {
+        match (self.proxy_protocol, self.toa) {
+            (Some(_), _) => Some("--proxy-protocol"),
+            (None, true) => Some("--toa"),
+            (None, false) => None,
+        }
+    }
+}
+
+/// A forwarding method as messages name it: `Route (-g)`.
+fn fwd_text(f: Fwd) -> String {
+    format!("{} ({})", f.name(), f.flag())
+}
+
+/// PROXY protocol version (haproxy's `proxy-protocol.txt`): v1 is a text
+/// line (TCP only), v2 a binary header (TCP and UDP).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ProxyProtocol {
+    V1,
+    V2,
+}
+
+impl ProxyProtocol {
+    /// As `--proxy-protocol` takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ProxyProtocol::V1 => "v1",
+            ProxyProtocol::V2 => "v2",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "v1" | "1" => Some(ProxyProtocol::V1),
+            "v2" | "2" => Some(ProxyProtocol::V2),
+            _ => None,
+        }
     }
 }
 
@@ -364,6 +432,15 @@ pub enum ConfigError {
     ZeroDestPort(u16),
     #[error("illegal local address {0}: {1}")]
     BadLaddr(IpAddr, &'static str),
+    #[error(
+        "{0} needs FULLNAT (-b) real servers, and {1} is {2}: only FULLNAT rewrites the connection on its way to the \
+         server (DR and TUN servers answer the client directly; NAT servers see the client's address already)"
+    )]
+    ClientAddrNeedsFullNat(&'static str, String, String),
+    #[error("PROXY protocol v1 is a TCP header: a UDP service takes --proxy-protocol v2")]
+    ProxyV1NotTcp,
+    #[error("--toa is a TCP option: a UDP service takes --proxy-protocol v2")]
+    ToaNotTcp,
 }
 
 /// The whole configuration snapshot.
@@ -516,6 +593,7 @@ impl Config {
         if spec.netmask == 0 || spec.netmask > max {
             return Err(ConfigError::BadNetmask(spec.netmask));
         }
+        self.check_client_address(spec, own)?;
         let own_match = match spec.key {
             ServiceKey::Addr(m) => Some(m),
             ServiceKey::Fwmark { .. } => None,
@@ -532,6 +610,31 @@ impl Config {
                     let key = self.service(other).map(|s| s.spec.key).unwrap_or(spec.key);
                     return Err(ConfigError::MatchTaken(*m, key));
                 }
+            }
+        }
+        Ok(())
+    }
+
+    /// `--proxy-protocol` / `--toa`: for TCP (v2 also UDP), and a service
+    /// whose real servers are all FULLNAT.
+    fn check_client_address(&self, spec: &ServiceSpec, own: Option<u32>) -> Result<(), ConfigError> {
+        let Some(what) = spec.client_address_option() else { return Ok(()) };
+        if spec.protos().any(|p| p == Proto::Udp) {
+            if spec.proxy_protocol == Some(ProxyProtocol::V1) {
+                return Err(ConfigError::ProxyV1NotTcp);
+            }
+            if spec.toa {
+                return Err(ConfigError::ToaNotTcp);
+            }
+        }
+        let dests = own.and_then(|o| self.service(o)).map(|s| s.dests.as_slice()).unwrap_or_default();
+        for d in dests.iter().filter_map(|&d| self.dest(d)) {
+            if d.spec.fwd != Fwd::FullNat {
+                return Err(ConfigError::ClientAddrNeedsFullNat(
+                    what,
+                    addr_port(d.spec.addr, d.spec.port),
+                    fwd_text(d.spec.fwd),
+                ));
             }
         }
         Ok(())
@@ -626,6 +729,11 @@ impl Config {
         };
         if d.port == 0 && svc_port != 0 && d.fwd.two_way() {
             return Err(ConfigError::ZeroDestPort(svc_port));
+        }
+        if let Some(what) = svc.spec.client_address_option() {
+            if d.fwd != Fwd::FullNat {
+                return Err(ConfigError::ClientAddrNeedsFullNat(what, addr_port(d.addr, d.port), fwd_text(d.fwd)));
+            }
         }
         Ok(())
     }

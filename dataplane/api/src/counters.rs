@@ -58,6 +58,17 @@ named! {
         XskRxRingFull => "xsk_rx_ring_full",
         XskFillRingEmpty => "xsk_fill_ring_empty",
         XskInvalidDescs => "xsk_invalid_descs",
+        /// PROXY protocol headers put in front of a connection's (or a
+        /// datagram flow's) first data, retransmissions included.
+        ProxyInserted => "proxy_inserted",
+        /// First segments shortened to make room for the PROXY header (the
+        /// client sends the cut-off tail again).
+        ProxyShortened => "proxy_shortened",
+        /// TOA options added to a connection's first ACK.
+        ToaAdded => "toa_added",
+        /// First ACKs with no room for the TOA option (40 option bytes even
+        /// without NOPs and timestamps): sent on without it.
+        ToaNoRoom => "toa_no_room",
     }
 }
 
@@ -124,6 +135,9 @@ named! {
         NotOurs => "not_ours",
         /// Handed to its owning core, whose channel was full.
         HandoffFull => "handoff_full",
+        /// A datagram (or a first segment with too little data to shorten)
+        /// with no room for the PROXY header before the path's MTU.
+        ProxyNoRoom => "proxy_no_room",
     }
 }
 

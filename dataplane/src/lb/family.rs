@@ -100,6 +100,9 @@ pub trait Family: Copy + Debug + Default + Send + Sync + 'static {
     fn set_dst(b: &mut [u8], a: Self::Addr);
     /// Decrements TTL / hop limit; false when it would reach zero.
     fn decrement_ttl(b: &mut [u8]) -> bool;
+    /// Sets the packet's length (header included) after its payload grew
+    /// or shrank (IPv4: with header checksum update).
+    fn set_len(b: &mut [u8], len: usize);
     /// Writes a fresh header (no options) for a payload of `payload_len`.
     fn write_header(b: &mut [u8], src: Self::Addr, dst: Self::Addr, proto: u8, payload_len: usize, opts: HeaderOpts);
     /// Partial pseudo-header sum for an upper layer of `len` bytes.
@@ -184,6 +187,13 @@ impl Family for V4 {
 
     fn decrement_ttl(b: &mut [u8]) -> bool {
         Ipv4Packet::new_unchecked(b).decrement_ttl()
+    }
+
+    fn set_len(b: &mut [u8], len: usize) {
+        let mut ip = Ipv4Packet::new_unchecked(b);
+        let c = checksum::update16(ip.checksum(), ip.total_len(), len as u16);
+        ip.set_total_len(len as u16);
+        ip.set_checksum(c);
     }
 
     fn write_header(
@@ -297,6 +307,10 @@ impl Family for V6 {
 
     fn decrement_ttl(b: &mut [u8]) -> bool {
         Ipv6Packet::new_unchecked(b).decrement_hop_limit()
+    }
+
+    fn set_len(b: &mut [u8], len: usize) {
+        Ipv6Packet::new_unchecked(b).set_payload_len((len - 40) as u16);
     }
 
     fn write_header(

@@ -55,6 +55,30 @@ impl<'a> Frame<'a> {
         self.head
     }
 
+    /// Bytes the frame can still grow by at its end.
+    pub fn tailroom(&self) -> usize {
+        self.buf.len() - self.head - self.len
+    }
+
+    /// Opens `n` bytes at offset `at` (the bytes from `at` on move up);
+    /// false, unchanged, if the tailroom is short.
+    pub fn open(&mut self, at: usize, n: usize) -> bool {
+        let len = self.len;
+        if at > len || !self.set_len(len + n) {
+            return false;
+        }
+        self.data_mut().copy_within(at..len, at + n);
+        true
+    }
+
+    /// Closes `n` bytes at offset `at` (the bytes after them move down).
+    pub fn close(&mut self, at: usize, n: usize) {
+        let len = self.len;
+        let n = n.min(len.saturating_sub(at));
+        self.data_mut().copy_within(at + n..len, at);
+        self.len = len - n;
+    }
+
     /// Grows the frame by `n` bytes at the front; false if the headroom is short.
     pub fn push_head(&mut self, n: usize) -> bool {
         if n > self.head {
@@ -93,5 +117,21 @@ mod tests {
         assert!(!f.reset(60, 5));
         assert!(Frame::new(&mut b, 60, 5).is_none());
         assert!(Frame::new(&mut b, usize::MAX, 5).is_none());
+    }
+
+    #[test]
+    fn opens_and_closes_in_the_middle() {
+        let mut b = [0u8; 16];
+        b[4..10].copy_from_slice(b"abcdef");
+        let mut f = Frame::new(&mut b, 4, 6).unwrap();
+        assert_eq!(f.tailroom(), 6);
+        assert!(f.open(2, 3));
+        f.data_mut()[2..5].copy_from_slice(b"XYZ");
+        assert_eq!(f.data(), b"abXYZcdef");
+        assert!(!f.open(0, 4), "3 bytes of tailroom left");
+        f.close(2, 3);
+        assert_eq!(f.data(), b"abcdef");
+        f.close(4, 10);
+        assert_eq!(f.data(), b"abcd");
     }
 }

@@ -4,6 +4,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod client_addr;
 pub mod core;
 pub mod family;
 pub mod frame;

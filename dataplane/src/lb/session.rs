@@ -13,12 +13,17 @@
 //! entries (left by a re-queue or by a freed and reused slot) are skipped.
 //! Reaping is budgeted per call, so no call scans the whole table.
 //!
+//! A FULLNAT session that hands its real server the client's address
+//! (`--proxy-protocol`, `--toa`) carries the `REVEAL` flag; what that needs
+//! per connection ([`Reveal`]) lives beside the slab, slot for slot, so the
+//! session itself stays one cache line and nothing else pays for it.
+//!
 //! Single-threaded by design: one table per core, no locks, no atomics.
 
 use super::family::{Family, V4, V6};
 use hashbrown::hash_table::Entry;
 use hashbrown::HashTable;
-use xdpvs_api::config::Fwd;
+use xdpvs_api::config::{Fwd, ProxyProtocol};
 
 /// No session / no template.
 pub const NIL: u32 = u32::MAX;
@@ -41,6 +46,29 @@ pub mod flag {
     /// is scheduled afresh; this session only carries the replies to the
     /// last one.
     pub const ONE_PACKET: u8 = 64;
+    /// FULLNAT with `--proxy-protocol` / `--toa`: the slot's [`super::Reveal`]
+    /// says what is still to do.
+    pub const REVEAL: u8 = 128;
+}
+
+/// What a FULLNAT connection still owes its real server of the client's
+/// address, and how its byte stream is shifted by the PROXY header.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Reveal {
+    /// The PROXY protocol version, if the service sends one.
+    pub pp: Option<ProxyProtocol>,
+    /// TCP: the client's SYN was seen; `at` and `pp_len` hold.
+    pub armed: bool,
+    /// TCP: the TOA option is still to go on the first ACK.
+    pub toa: bool,
+    /// UDP: the header is still to go in front of the next datagram.
+    pub udp_pending: bool,
+    /// TCP: the PROXY header's length: every client sequence number after
+    /// `at` moves up by it on the way to the server.
+    pub pp_len: u8,
+    /// TCP: the client's first data sequence number (its ISN + 1), where
+    /// the header goes.
+    pub at: u32,
 }
 
 /// `queued` of a slot in no bucket (a tick's low 16 bits never reach it
@@ -224,6 +252,8 @@ pub struct Tables {
 
 pub struct SessionTable<F: Family> {
     slab: Vec<Session<F::Addr>>,
+    /// Beside `slab`, slot for slot: meaningful for `REVEAL` sessions only.
+    reveal: Vec<Reveal>,
     free: u32,
     map: HashTable<u32>,
     seed: u64,
@@ -245,6 +275,7 @@ impl<F: Family> SessionTable<F> {
         let reserve = reserve.min(cap) as usize;
         Self {
             slab: Vec::with_capacity(reserve),
+            reveal: Vec::new(),
             free: NIL,
             map: HashTable::with_capacity(reserve * 2),
             seed,
@@ -288,6 +319,20 @@ impl<F: Family> SessionTable<F> {
     #[inline]
     pub fn get_mut(&mut self, i: u32) -> &mut Session<F::Addr> {
         &mut self.slab[i as usize]
+    }
+
+    /// Slot `i`'s client-address state (set by [`Self::insert`]; read only
+    /// for a `REVEAL` session).
+    #[inline]
+    pub fn reveal(&self, i: u32) -> Reveal {
+        self.reveal.get(i as usize).copied().unwrap_or_default()
+    }
+
+    #[inline]
+    pub fn set_reveal(&mut self, i: u32, r: Reveal) {
+        if let Some(x) = self.reveal.get_mut(i as usize) {
+            *x = r;
+        }
     }
 
     /// Live sessions with their slots (control path: listings).
@@ -382,7 +427,12 @@ impl<F: Family> SessionTable<F> {
     /// `HASHED_OUT` is set, refusing a session whose outbound tuple is taken)
     /// and queues it for expiry. The inbound tuple must not be indexed yet
     /// (the caller has just missed on it).
-    pub fn insert(&mut self, mut s: Session<F::Addr>) -> Result<u32, Refused> {
+    pub fn insert(&mut self, s: Session<F::Addr>) -> Result<u32, Refused> {
+        self.insert_revealing(s, Reveal::default())
+    }
+
+    /// [`Self::insert`], with the client-address state of a `REVEAL` session.
+    pub fn insert_revealing(&mut self, mut s: Session<F::Addr>, r: Reveal) -> Result<u32, Refused> {
         if self.len >= self.cap {
             return Err(Refused::Full);
         }
@@ -400,6 +450,7 @@ impl<F: Family> SessionTable<F> {
         } else {
             None
         };
+        let revealing = s.has(flag::REVEAL);
         let i = if *free != NIL {
             let i = *free;
             *free = slab[i as usize].next_free();
@@ -409,6 +460,19 @@ impl<F: Family> SessionTable<F> {
             slab.push(s);
             (slab.len() - 1) as u32
         };
+        if revealing {
+            // Grown only as far as the highest revealing slot; room for as
+            // many slots as the slab reserved is taken at the first one, so
+            // later connections allocate no more than the slab does.
+            let reveal = &mut self.reveal;
+            if reveal.capacity() == 0 {
+                reveal.reserve(slab.capacity());
+            }
+            if reveal.len() <= i as usize {
+                reveal.resize(i as usize + 1, Reveal::default());
+            }
+            reveal[i as usize] = r;
+        }
         *len += 1;
         self.inserts += 1;
         if let Some(v) = vacancy {
@@ -531,6 +595,7 @@ impl<F: Family> SessionTable<F> {
     /// Bytes the table holds on the heap (slab, index, wheel).
     pub fn heap_bytes(&self) -> usize {
         self.slab.capacity() * std::mem::size_of::<Session<F::Addr>>()
+            + self.reveal.capacity() * std::mem::size_of::<Reveal>()
             + self.map.capacity() * (std::mem::size_of::<u32>() + 1)
             + self.wheel.iter().map(|b| b.capacity() * 4).sum::<usize>()
     }

@@ -15,6 +15,10 @@ pub struct CoreStats {
     pub sessions_expired: u64,
     pub icmp_forwarded: u64,
     pub icmp_generated: u64,
+    pub proxy_inserted: u64,
+    pub proxy_shortened: u64,
+    pub toa_added: u64,
+    pub toa_no_room: u64,
     pub drops: [u64; DropReason::COUNT],
 }
 

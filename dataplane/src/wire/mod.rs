@@ -22,6 +22,7 @@ pub mod ethernet;
 pub mod icmp;
 pub mod ipv4;
 pub mod ipv6;
+pub mod proxy;
 pub mod tcp;
 pub mod udp;
 

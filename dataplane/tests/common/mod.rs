@@ -42,7 +42,7 @@ impl H {
     }
 
     pub fn send(&mut self, frame: &[u8]) -> (Verdict, Vec<u8>) {
-        let mut buf = vec![0u8; HEADROOM + frame.len() + 64];
+        let mut buf = vec![0u8; HEADROOM + frame.len() + 256];
         buf[HEADROOM..HEADROOM + frame.len()].copy_from_slice(frame);
         let mut f = Frame::new(&mut buf, HEADROOM, frame.len()).unwrap();
         let v = self.core.process(&mut f, self.now);

@@ -14,7 +14,7 @@ mod values;
 mod words;
 
 use crate::admin::Command;
-use crate::config::{DestSpec, Fwd, Match, Proto, SchedKind, ServiceKey, ServiceSpec, MAX_WEIGHT};
+use crate::config::{DestSpec, Fwd, Match, Proto, ProxyProtocol, SchedKind, ServiceKey, ServiceSpec, MAX_WEIGHT};
 use crate::state::Timeouts;
 use std::net::IpAddr;
 use values::{addr_port, number, parse_match, parse_netmask, parse_sched_flags};
@@ -128,6 +128,8 @@ pub enum ParseError {
     TunnelOption(String),
     #[error("One-Packet Scheduling is only for UDP virtual services")]
     OnePacketNotUdp,
+    #[error("illegal --proxy-protocol '{0}': v1 or v2")]
+    BadProxyProtocol(String),
     #[error("persistence engine '{0}' is not supported: persistence (-p) is by client address and netmask (-M)")]
     PersistenceEngine(String),
 }
@@ -143,6 +145,8 @@ struct Gathered {
     netmask: Option<String>,
     matches: Vec<Match>,
     ops: bool,
+    proxy_protocol: Option<ProxyProtocol>,
+    toa: bool,
     server: Option<(IpAddr, Option<u16>)>,
     fwd: Option<Fwd>,
     weight: u32,
@@ -165,6 +169,8 @@ impl Default for Gathered {
             netmask: None,
             matches: Vec::new(),
             ops: false,
+            proxy_protocol: None,
+            toa: false,
             server: None,
             fwd: None,
             weight: 1,
@@ -228,6 +234,10 @@ impl Gathered {
             "netmask" => self.netmask = Some(v.to_string()),
             "sched-flags" => self.flags = valued(v, parse_sched_flags, ParseError::BadSchedFlags)?,
             "ops" => self.ops = true,
+            "proxy-protocol" => {
+                self.proxy_protocol = Some(valued(v, ProxyProtocol::from_name, ParseError::BadProxyProtocol)?)
+            }
+            "toa" => self.toa = true,
             "match" => self.matches.extend(valued(v, parse_match, ParseError::BadMatch)?),
             _ => return Ok(false),
         }
@@ -295,6 +305,8 @@ impl Gathered {
         spec.persistent = self.persistent;
         spec.matches = std::mem::take(&mut self.matches);
         spec.ops = self.ops;
+        spec.proxy_protocol = self.proxy_protocol;
+        spec.toa = self.toa;
         if let Some(t) = self.netmask.take() {
             spec.netmask = parse_netmask(&t, key.is_v6()).ok_or(ParseError::BadNetmask(t))?;
         }
@@ -591,6 +603,8 @@ mod tests {
             ("-a -t 198.18.0.10:80 -r 198.19.0.1 -i --tun-type gue", ParseError::TunnelType("gue".into())),
             ("-a -t 198.18.0.10:80 -r 198.19.0.1 -i --tun-port 6080", ParseError::TunnelOption("--tun-port".into())),
             ("-A -t 198.18.0.10:80 -s rr -o", ParseError::OnePacketNotUdp),
+            ("-A -t 198.18.0.10:80 -s rr --proxy-protocol v3", ParseError::BadProxyProtocol("v3".into())),
+            ("-a -t 198.18.0.10:80 -r 198.19.0.11 --toa", ParseError::IllegalOption("--toa".into(), "add-server")),
             ("-a -u 198.18.0.10:53 -r 198.19.0.1 -o", ParseError::IllegalOption("-o".into(), "add-server")),
             ("-A -t 198.18.0.10:5060 -p --pe sip", ParseError::PersistenceEngine("sip".into())),
             ("-L stray", ParseError::Unexpected("stray".into())),

@@ -148,6 +148,8 @@ const OPTS: &[(&str, Option<char>, bool)] = &[
     ("tun-remcsum", None, false),
     ("ops", Some('o'), false),
     ("pe", None, true),
+    ("proxy-protocol", None, true),
+    ("toa", None, false),
 ];
 
 /// One option occurrence.
@@ -301,7 +303,9 @@ pub(super) fn tokenize(args: &[String]) -> Result<Words, ParseError> {
 pub(super) fn allowed(cmd: Cmd, name: &str) -> bool {
     const SVC: &[&str] = &["tcp-service", "udp-service", "sctp-service", "fwmark-service", "ipv6"];
     let extra: &[&str] = match cmd {
-        Cmd::AddService | Cmd::EditService => &["scheduler", "persistent", "netmask", "sched-flags", "match", "ops"],
+        Cmd::AddService | Cmd::EditService => {
+            &["scheduler", "persistent", "netmask", "sched-flags", "match", "ops", "proxy-protocol", "toa"]
+        }
         Cmd::DelService | Cmd::GetLaddr => &[],
         Cmd::AddServer | Cmd::EditServer => &[
             "real-server",

@@ -7,7 +7,7 @@ use super::pipeline::L4;
 use super::{per_core, State, SvcCandidates};
 use crate::lb::family::{Family, L3};
 use crate::lb::sched::{Flow, Scheduler};
-use crate::lb::session::{flag, Link, Refused, Session, Tuple, NIL, TEMPLATE_PROTO};
+use crate::lb::session::{flag, Link, Refused, Reveal, Session, Tuple, NIL, TEMPLATE_PROTO};
 use crate::lb::snapshot::Snapshot;
 use crate::lb::stats::DropReason;
 use crate::lb::tcp_state::{next_state, Dir, TcpState};
@@ -15,7 +15,7 @@ use crate::lb::TICKS_PER_SEC;
 use crate::wire::proto;
 use crate::wire::tcp::flags as tcpf;
 use std::net::IpAddr;
-use xdpvs_api::config::{Fwd, Service, ServiceKey};
+use xdpvs_api::config::{Fwd, Service, ServiceKey, ServiceSpec};
 
 /// The tuple of a persistence template (IPVS `ip_vs_sched_persist`):
 /// `<client & netmask, 0, VIP or fwmark, vport or 0>`.
@@ -231,6 +231,7 @@ impl State {
             (ip.src, l4.sport, 0)
         };
         let one_packet = svc.spec.ops && ip.proto == proto::UDP;
+        let reveal = reveal_of(&svc.spec, fwd, ip.proto);
         let s = Session {
             cip: ip.src,
             vip: ip.dst,
@@ -244,7 +245,8 @@ impl State {
             state: TcpState::None as u8,
             flags: flag::INACTIVE
                 | if fwd.two_way() { flag::HASHED_OUT } else { flag::NOOUTPUT }
-                | if one_packet { flag::ONE_PACKET } else { 0 },
+                | if one_packet { flag::ONE_PACKET } else { 0 }
+                | if reveal.is_some() { flag::REVEAL } else { 0 },
             fwd,
             expires: self.now + cfg.timeouts.tcp(TcpState::None) * TICKS_PER_SEC,
             link,
@@ -256,7 +258,7 @@ impl State {
             svc: svc_slot as u16,
             ..Session::default()
         };
-        let i = self.store::<F>(cfg, s)?;
+        let i = self.store::<F>(cfg, s, reveal.unwrap_or_default())?;
         self.bind::<F>(&s, d.spec.u_threshold);
         Ok(i)
     }
@@ -296,8 +298,8 @@ impl State {
     }
 
     /// Stores a new session; a refused one gives its local port back.
-    fn store<F: Family>(&mut self, cfg: &Snapshot, s: Session<F::Addr>) -> Result<u32, DropReason> {
-        F::table(&mut self.tables).insert(s).map_err(|r| {
+    fn store<F: Family>(&mut self, cfg: &Snapshot, s: Session<F::Addr>, r: Reveal) -> Result<u32, DropReason> {
+        F::table(&mut self.tables).insert_revealing(s, r).map_err(|r| {
             if s.fwd == Fwd::FullNat {
                 self.release_lport::<F>(cfg, s.lip, s.lport, s.laddr_serial);
             }
@@ -411,4 +413,19 @@ fn schedulable(cfg: &Snapshot, tcp_flags: u8) -> bool {
     } else {
         f == tcpf::SYN
     }
+}
+
+/// What a new connection of `spec` owes its FULLNAT real server of the
+/// client's address (`None`: nothing). A TCP connection arms at its SYN.
+fn reveal_of(spec: &ServiceSpec, fwd: Fwd, proto_nr: u8) -> Option<Reveal> {
+    if fwd != Fwd::FullNat || spec.client_address_option().is_none() {
+        return None;
+    }
+    let tcp = proto_nr == proto::TCP;
+    Some(Reveal {
+        pp: spec.proxy_protocol,
+        toa: tcp && spec.toa,
+        udp_pending: !tcp && spec.proxy_protocol.is_some(),
+        ..Reveal::default()
+    })
 }

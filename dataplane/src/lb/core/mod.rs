@@ -24,6 +24,7 @@ mod icmp;
 mod laddr;
 mod listing;
 mod pipeline;
+mod reveal;
 mod xmit;
 
 use super::family::{V4, V6};

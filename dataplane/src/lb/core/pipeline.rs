@@ -291,7 +291,8 @@ impl State {
         }
         self.step::<F>(cfg, i, Dir::Input, l4.flags);
         let s = *F::table(&mut self.tables).get(i);
-        // 3. Rewrite for the real server's forwarding method.
+        // 3. Rewrite for the real server's forwarding method (FULLNAT: and
+        // hand it the client's address, when the service does).
         let b = &mut frame.data_mut()[l3..];
         match s.fwd {
             Fwd::Dr => {}
@@ -301,6 +302,11 @@ impl State {
                 }
                 let snat = (s.fwd == Fwd::FullNat).then_some((s.lip, s.lport));
                 rewrite::<F>(b, ip.l4_off, ip.proto, snat, Some((s.rip, s.rport)));
+                if s.has(flag::REVEAL) {
+                    if let Err(d) = self.reveal_in::<F>(cfg, frame, l3, ip, i) {
+                        return self.drop(d);
+                    }
+                }
             }
             Fwd::Tun => {
                 if let Err(v) = self.encap::<F>(cfg, frame, l3, ip, &s) {
@@ -340,6 +346,9 @@ impl State {
         }
         let dnat = (s.fwd == Fwd::FullNat).then_some((s.cip, s.cport));
         rewrite::<F>(b, ip.l4_off, ip.proto, Some((s.vip, s.vport)), dnat);
+        if s.has(flag::REVEAL) {
+            self.reveal_out::<F>(frame, l3, ip, i);
+        }
         self.count::<F>(cfg, &s, ip.len, false);
         self.l2(cfg, frame, s.nh_client)
     }
