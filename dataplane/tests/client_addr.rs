@@ -42,14 +42,14 @@ impl Conn {
         let (_, s) = h.tx(&syn.build());
         assert_eq!((s.ip.seq, s.ip.tcp_options.as_slice()), (isn, syn_opts), "the SYN goes as it came");
         let c = Conn { v6, cport: 40000, lport: s.ip.sport };
-        let sa_ = c.from_rs(SYNACK, 5000, isn.wrapping_add(1), &[], b"");
+        let sa_ = c.server_sends(SYNACK, 5000, isn.wrapping_add(1), &[], b"");
         let (_, back) = h.tx(&sa_.build());
         assert_eq!(back.ip.ack, isn.wrapping_add(1), "the SYN-ACK acknowledges the SYN as it was");
-        let (_, ack) = h.tx(&c.from_client(ACK_, isn.wrapping_add(1), &[], b"").build());
+        let (_, ack) = h.tx(&c.client_sends(ACK_, isn.wrapping_add(1), &[], b"").build());
         (c, s, ack)
     }
 
-    fn from_client(&self, flags: u8, seq: u32, opts: &[u8], data: &[u8]) -> Pkt {
+    fn client_sends(&self, flags: u8, seq: u32, opts: &[u8], data: &[u8]) -> Pkt {
         let mut p = to_vip(self.v6, Proto::Tcp, self.cport, flags).payload(data);
         p.seq = seq;
         p.ack = Some(5001);
@@ -57,7 +57,7 @@ impl Conn {
         p
     }
 
-    fn from_rs(&self, flags: u8, seq: u32, ack: u32, opts: &[u8], data: &[u8]) -> Pkt {
+    fn server_sends(&self, flags: u8, seq: u32, ack: u32, opts: &[u8], data: &[u8]) -> Pkt {
         let a = addrs(self.v6);
         let mut p = Pkt::tcp(sa(a.rs[0], 8080), sa(a.lip, self.lport), flags).payload(data);
         p.seq = seq;
@@ -81,7 +81,7 @@ fn v2_goes_in_front_of_the_first_data_and_shifts_the_stream_both_ways() {
     let (c, _, ack) = Conn::open(&mut h, false, 1000, &[]);
     assert_eq!((ack.ip.seq, ack.ip.payload.len()), (1001, 0), "the handshake's ACK carries nothing");
     // The first data: the header in front, same sequence number.
-    let (_, d1) = h.tx(&c.from_client(PSH_ACK, 1001, &[], b"GET / HTTP/1.0\r\n").build());
+    let (_, d1) = h.tx(&c.client_sends(PSH_ACK, 1001, &[], b"GET / HTTP/1.0\r\n").build());
     let hdr = v2_tcp4_header();
     assert_eq!(d1.ip.seq, 1001);
     assert_eq!(&d1.ip.payload[..28], &hdr[..]);
@@ -89,7 +89,7 @@ fn v2_goes_in_front_of_the_first_data_and_shifts_the_stream_both_ways() {
     assert!(d1.ip.ip_csum_ok && d1.ip.l4_csum_ok);
     assert_eq!(d1.ip.len, 20 + 20 + 28 + 16);
     // The next segment moves up by the header.
-    let (_, d2) = h.tx(&c.from_client(PSH_ACK, 1017, &[], b"\r\n").build());
+    let (_, d2) = h.tx(&c.client_sends(PSH_ACK, 1017, &[], b"\r\n").build());
     assert_eq!((d2.ip.seq, d2.ip.payload.as_slice()), (1017 + 28, &b"\r\n"[..]));
     assert!(d2.ip.l4_csum_ok);
     // The server acknowledges all of it, with a SACK block (NOP NOP SACK
@@ -97,19 +97,19 @@ fn v2_goes_in_front_of_the_first_data_and_shifts_the_stream_both_ways() {
     let mut sack = vec![1, 1, 5, 10];
     sack.extend((1001u32 + 28 + 16).to_be_bytes());
     sack.extend((1001u32 + 28 + 18).to_be_bytes());
-    let (_, a) = h.tx(&c.from_rs(ACK_, 5001, 1001 + 28 + 18, &sack, b"").build());
+    let (_, a) = h.tx(&c.server_sends(ACK_, 5001, 1001 + 28 + 18, &sack, b"").build());
     assert_eq!(a.ip.ack, 1019);
     assert_eq!(&a.ip.tcp_options[4..8], &1017u32.to_be_bytes());
     assert_eq!(&a.ip.tcp_options[8..12], &1019u32.to_be_bytes());
     assert!(a.ip.l4_csum_ok);
     // A retransmission of the first segment carries the same header.
-    let (_, again) = h.tx(&c.from_client(PSH_ACK, 1001, &[], b"GET / HTTP/1.0\r\n").build());
+    let (_, again) = h.tx(&c.client_sends(PSH_ACK, 1001, &[], b"GET / HTTP/1.0\r\n").build());
     assert_eq!(again.ip.payload, d1.ip.payload);
     // An acknowledgement of part of the header is of nothing the client sent.
-    let (_, part) = h.tx(&c.from_rs(ACK_, 5001, 1001 + 10, &[], b"").build());
+    let (_, part) = h.tx(&c.server_sends(ACK_, 5001, 1001 + 10, &[], b"").build());
     assert_eq!(part.ip.ack, 1001);
     // The client's FIN, after its data: shifted too.
-    let (_, fin) = h.tx(&c.from_client(FIN_ | ACK_, 1019, &[], b"").build());
+    let (_, fin) = h.tx(&c.client_sends(FIN_ | ACK_, 1019, &[], b"").build());
     assert_eq!(fin.ip.seq, 1019 + 28);
     assert_eq!(h.core.stats().proxy_inserted, 2);
     assert!(h.drops().is_empty(), "{:?}", h.drops());
@@ -120,7 +120,7 @@ fn v1_for_ipv6_and_ipv4_clients() {
     for v6 in [false, true] {
         let mut h = harness(v6, Proto::Tcp, Some(ProxyProtocol::V1), false);
         let (c, _, _) = Conn::open(&mut h, v6, 77, &[]);
-        let (_, d) = h.tx(&c.from_client(PSH_ACK, 78, &[], b"x").build());
+        let (_, d) = h.tx(&c.client_sends(PSH_ACK, 78, &[], b"x").build());
         let line: &[u8] = if v6 {
             b"PROXY TCP6 2001:db8::100 2001:db8::10 40000 80\r\nx"
         } else {
@@ -129,9 +129,9 @@ fn v1_for_ipv6_and_ipv4_clients() {
         assert_eq!(d.ip.payload, line);
         assert!(d.ip.l4_csum_ok, "v6={v6}");
         let n = line.len() as u32 - 1;
-        let (_, d2) = h.tx(&c.from_client(PSH_ACK, 79, &[], b"y").build());
+        let (_, d2) = h.tx(&c.client_sends(PSH_ACK, 79, &[], b"y").build());
         assert_eq!(d2.ip.seq, 79 + n);
-        let (_, a) = h.tx(&c.from_rs(ACK_, 5001, 80 + n, &[], b"").build());
+        let (_, a) = h.tx(&c.server_sends(ACK_, 5001, 80 + n, &[], b"").build());
         assert_eq!(a.ip.ack, 80);
     }
 }
@@ -145,12 +145,12 @@ fn the_shift_holds_across_the_wrap() {
     let mut seq = isn.wrapping_add(1);
     for k in 0..6u32 {
         let data = vec![b'a' + k as u8; 3];
-        let (_, d) = h.tx(&c.from_client(PSH_ACK, seq, &[], &data).build());
+        let (_, d) = h.tx(&c.client_sends(PSH_ACK, seq, &[], &data).build());
         let want = if k == 0 { seq } else { seq.wrapping_add(52) };
         assert_eq!(d.ip.seq, want, "segment {k}");
         assert!(d.ip.l4_csum_ok);
         seq = seq.wrapping_add(3);
-        let (_, a) = h.tx(&c.from_rs(ACK_, 5001, seq.wrapping_add(52), &[], b"").build());
+        let (_, a) = h.tx(&c.server_sends(ACK_, 5001, seq.wrapping_add(52), &[], b"").build());
         assert_eq!(a.ip.ack, seq, "segment {k}'s acknowledgement");
     }
     assert!(seq < 100, "wrapped");
@@ -163,15 +163,15 @@ fn a_full_first_segment_is_shortened_to_fit() {
     let mut h = harness(false, Proto::Tcp, Some(ProxyProtocol::V2), false);
     let (c, _, _) = Conn::open(&mut h, false, 1000, &[]);
     let data: Vec<u8> = (0..1460u32).map(|i| i as u8).collect();
-    let (_, d) = h.tx(&c.from_client(FIN_ | PSH_ACK, 1001, &[], &data).build());
+    let (_, d) = h.tx(&c.client_sends(FIN_ | PSH_ACK, 1001, &[], &data).build());
     assert_eq!(d.ip.len, 1500);
     assert_eq!(d.ip.payload.len(), 1460);
     assert_eq!(&d.ip.payload[28..], &data[..1432]);
     assert_eq!(d.ip.tcp_flags & FIN_, 0, "the FIN stays with the cut-off tail");
     assert!(d.ip.l4_csum_ok);
-    let (_, a) = h.tx(&c.from_rs(ACK_, 5001, 1001 + 1460, &[], b"").build());
+    let (_, a) = h.tx(&c.server_sends(ACK_, 5001, 1001 + 1460, &[], b"").build());
     assert_eq!(a.ip.ack, 1001 + 1432, "the client sees its tail unacknowledged");
-    let (_, tail) = h.tx(&c.from_client(FIN_ | PSH_ACK, 1001 + 1432, &[], &data[1432..]).build());
+    let (_, tail) = h.tx(&c.client_sends(FIN_ | PSH_ACK, 1001 + 1432, &[], &data[1432..]).build());
     assert_eq!(tail.ip.seq, 1001 + 1460);
     assert_eq!(tail.ip.payload, &data[1432..]);
     assert_eq!(h.core.stats().proxy_shortened, 1);
@@ -189,8 +189,8 @@ fn toa_on_the_first_ack_only() {
         let (_, s) = h.tx(&syn.build());
         assert_eq!(s.ip.tcp_options, ts, "the SYN is untouched");
         let c = Conn { v6, cport: 40000, lport: s.ip.sport };
-        h.tx(&c.from_rs(SYNACK, 5000, 1001, &[], b"").build());
-        let (_, ack) = h.tx(&c.from_client(ACK_, 1001, &ts, b"").build());
+        h.tx(&c.server_sends(SYNACK, 5000, 1001, &[], b"").build());
+        let (_, ack) = h.tx(&c.client_sends(ACK_, 1001, &ts, b"").build());
         let a = addrs(v6);
         let mut toa = vec![254, if v6 { 20 } else { 8 }, 0x9c, 0x40];
         match a.client {
@@ -201,7 +201,7 @@ fn toa_on_the_first_ack_only() {
         want.extend(&toa);
         assert_eq!(ack.ip.tcp_options, want, "v6={v6}");
         assert!(ack.ip.ip_csum_ok && ack.ip.l4_csum_ok);
-        let (_, d) = h.tx(&c.from_client(PSH_ACK, 1001, &ts, b"GET").build());
+        let (_, d) = h.tx(&c.client_sends(PSH_ACK, 1001, &ts, b"GET").build());
         assert_eq!(d.ip.tcp_options, ts, "no TOA on later segments");
         assert_eq!((d.ip.seq, d.ip.payload.as_slice()), (1001, &b"GET"[..]), "TOA alone shifts nothing");
         assert_eq!(h.core.stats().toa_added, 1);
@@ -228,7 +228,7 @@ fn toa_makes_room_and_a_full_syn_connects() {
     first.extend([0u8; 16]);
     first.extend([1, 1, 1, 1, 1, 1, 1, 1]);
     assert_eq!(first.len(), 40);
-    let (_, ack) = h.tx(&c.from_client(ACK_, 1001, &first, b"").build());
+    let (_, ack) = h.tx(&c.client_sends(ACK_, 1001, &first, b"").build());
     let o = &ack.ip.tcp_options;
     assert_eq!(o.len(), 36, "NOPs out, TOA in: {o:?}");
     assert_eq!(&o[..10], &first[2..12], "timestamps kept");
