@@ -188,10 +188,19 @@ rs_http() {
     PIDS+=($!)
 }
 
-# rs_nginx I PORT: nginx in real server I, answering every request with "rsI".
+# rs_nginx I PORT [proxy_protocol]: nginx in real server I, answering every
+# request with "rsI" (and /big with the 100 MiB file). With proxy_protocol
+# it reads a PROXY header (v1 or v2) on every connection, takes the
+# client's address from it, and logs "CLIENT:PORT PEER" per request to
+# $WORK/nginxI-PORT/access.log.
 rs_nginx() {
-    local i="$1" port="$2" dir="$WORK/nginx$i"
+    local i="$1" port="$2" pp="${3:-}"
+    local dir="$WORK/nginx$i-$port" log="access_log ${NGINX_LOG:-off};" real=""
     mkdir -p "$dir"
+    if [ -n "$pp" ]; then
+        log="log_format client '\$proxy_protocol_addr:\$proxy_protocol_port \$realip_remote_addr'; access_log $dir/access.log client;"
+        real="set_real_ip_from 198.19.0.250; set_real_ip_from 2001:db8:1::250; real_ip_header proxy_protocol;"
+    fi
     cat > "$dir/nginx.conf" <<CONF
 user root;
 worker_processes 1;
@@ -199,13 +208,15 @@ pid $dir/nginx.pid;
 error_log $dir/error.log;
 events { worker_connections 4096; }
 http {
-    access_log ${NGINX_LOG:-off};
+    $log
     client_body_temp_path $dir; proxy_temp_path $dir; fastcgi_temp_path $dir; uwsgi_temp_path $dir; scgi_temp_path $dir;
     keepalive_requests 1000000;
     server {
-        listen $port backlog=4096;
-        listen [::]:$port backlog=4096;
+        listen $port $pp backlog=4096;
+        listen [::]:$port $pp backlog=4096;
+        $real
         location / { default_type text/plain; return 200 "rs$i\n"; }
+        location = /big { default_type application/octet-stream; alias $WORK/big; }
     }
 }
 CONF
