@@ -9,7 +9,7 @@ use xdpvs::lb::sched::mh::{Maglev, DEFAULT_TABLE_SIZE};
 use xdpvs::lb::Verdict;
 use xdpvs::testkit::{topo, Pkt};
 use xdpvs::wire::tcp::flags::{ACK, SYN};
-use xdpvs_api::config::{Fwd, Proto, SchedKind};
+use xdpvs_api::config::{Fwd, Proto, ProxyProtocol, SchedKind};
 
 const HEADROOM: usize = 256;
 const FRAME: usize = 2048;
@@ -27,6 +27,11 @@ pub struct Results {
     pub unbatched_mpps_1m: f64,
     pub handoff_classify_ns: f64,
     pub handoff_channel_ns: f64,
+    /// Established FULLNAT, 10k sessions, without and with PROXY protocol
+    /// v2 (every packet's sequence number shifted), medians of alternating
+    /// runs in this process.
+    pub fullnat_mpps_10k: f64,
+    pub fullnat_proxy_mpps_10k: f64,
 }
 
 impl Results {
@@ -38,7 +43,8 @@ impl Results {
              new connections           : {:>8.2} Mpps ({:.2} with the reaper expiring as many meanwhile)\n\
              memory per IPv4 session   : {:>8.1} bytes (RSS delta; {:.1} bytes of table heap)\n\
              Maglev build, 1000 RS     : {:>8.3} ms (M = 65537)\n\
-             handoff to another core   : {:>8.1} ns classify + {:.1} ns channel per frame (+ the owner's processing)",
+             handoff to another core   : {:>8.1} ns classify + {:.1} ns channel per frame (+ the owner's processing)\n\
+             FULLNAT established, 10k  : {:>8.2} Mpps without, {:.2} Mpps with PROXY protocol v2 (ratio {:.3}, alternating runs)",
             self.established_mpps_10k,
             self.unbatched_mpps_10k,
             self.sessions_large / 1000,
@@ -50,7 +56,10 @@ impl Results {
             self.heap_bytes_per_session,
             self.maglev_build_ms_1000,
             self.handoff_classify_ns,
-            self.handoff_channel_ns
+            self.handoff_channel_ns,
+            self.fullnat_mpps_10k,
+            self.fullnat_proxy_mpps_10k,
+            self.fullnat_proxy_mpps_10k / self.fullnat_mpps_10k
         )
     }
 
@@ -68,6 +77,8 @@ impl Results {
             "handoff_classify_ns": round(self.handoff_classify_ns),
             "handoff_channel_ns": round(self.handoff_channel_ns),
             "unbatched_mpps_1m": round(self.unbatched_mpps_1m),
+            "fullnat_mpps_10k": round(self.fullnat_mpps_10k),
+            "fullnat_proxy_mpps_10k": round(self.fullnat_proxy_mpps_10k),
         })
         .to_string()
     }
@@ -89,9 +100,12 @@ fn client(i: usize) -> IpAddr {
     IpAddr::from([198, 18, 16 + (i >> 8) as u8, (i & 0xff) as u8])
 }
 
-/// One 64-byte frame of flow `i`.
+/// One 64-byte frame of flow `i` (a SYN at sequence number 1000; anything
+/// else past the client's first data byte, as mid-connection).
 fn frame(vip: IpAddr, i: usize, flags: u8) -> Vec<u8> {
-    let mut f = Pkt::tcp((client(i / 60000), 1024 + (i % 60000) as u16).into(), (vip, 80).into(), flags).build();
+    let mut p = Pkt::tcp((client(i / 60000), 1024 + (i % 60000) as u16).into(), (vip, 80).into(), flags);
+    p.seq = if flags & SYN != 0 { 1000 } else { 2001 };
+    let mut f = p.build();
     f.resize(64, 0);
     f
 }
@@ -108,7 +122,15 @@ fn frames(order: &[u32], flags: u8) -> Vec<u8> {
 }
 
 fn core(max: u32) -> Core {
-    let (cfg, _) = topo::config(false, Proto::Tcp, Fwd::Nat, SchedKind::Rr, 4);
+    core_with(max, Fwd::Nat, None)
+}
+
+/// A core whose one service forwards by `fwd`, with PROXY protocol `pp`.
+fn core_with(max: u32, fwd: Fwd, pp: Option<ProxyProtocol>) -> Core {
+    let (mut cfg, key) = topo::config(false, Proto::Tcp, fwd, SchedKind::Rr, 4);
+    let mut spec = cfg.service(cfg.find_service(&key).expect("made above")).expect("made above").spec.clone();
+    spec.proxy_protocol = pp;
+    cfg.edit_service(spec).expect("a FULLNAT service takes the PROXY protocol");
     let p = CoreParams { max_sessions: max, reserve_sessions: max, reap_budget: 256, ..CoreParams::default() };
     Core::new(topo::snapshot(&cfg), p, 0)
 }
@@ -271,6 +293,36 @@ fn order(n: usize, rounds: usize) -> Vec<u32> {
     v
 }
 
+/// Established FULLNAT over `n` flows, without and with PROXY protocol v2,
+/// batched: the medians of `runs` alternating runs, (without, with) Mpps.
+pub fn proxy_cost(n: usize, rounds: usize, runs: usize) -> (f64, f64) {
+    let seq: Vec<u32> = (0..n as u32).collect();
+    let (syn, est) = (frames(&seq, SYN), frames(&order(n, rounds), ACK));
+    let mut bufs = vec![0u8; FRAME * BATCH];
+    let mut cores: Vec<Core> = [None, Some(ProxyProtocol::V2)]
+        .into_iter()
+        .map(|pp| {
+            let mut c = core_with(n as u32 * 2, Fwd::FullNat, pp);
+            assert_eq!(pass_batched(&mut c, &syn, &mut bufs), n, "every flow gets a session");
+            c
+        })
+        .collect();
+    let mut times = [Vec::new(), Vec::new()];
+    for _ in 0..runs {
+        for (c, t) in cores.iter_mut().zip(times.iter_mut()) {
+            let start = Instant::now();
+            assert_eq!(pass_batched(c, &est, &mut bufs), est.len() / 64, "every established packet forwarded");
+            t.push(est.len() as f64 / 64.0 / start.elapsed().as_secs_f64() / 1e6);
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let [mut a, mut b] = times;
+    (median(&mut a), median(&mut b))
+}
+
 /// (batched, one frame at a time) Mpps over `n` established flows.
 pub fn established(n: usize, rounds: usize) -> (f64, f64) {
     let mut c = core(n as u32 * 2);
@@ -300,6 +352,7 @@ pub fn run(quick: bool) -> Results {
     let (new_conn_mpps, new_conn_reaping_mpps) = new_connections(large);
 
     let (handoff_classify_ns, handoff_channel_ns) = handoff(if quick { 20_000 } else { 200_000 });
+    let (fullnat_mpps_10k, fullnat_proxy_mpps_10k) = proxy_cost(small, if quick { 5 } else { 50 }, 7);
     let members: Vec<(IpAddr, u16, u32)> =
         (0..1000usize).map(|i| (IpAddr::from([198, 19, (i >> 8) as u8, (i & 0xff) as u8]), 80, 1)).collect();
     let mut times: Vec<f64> = (0..if quick { 3 } else { 15 })
@@ -323,5 +376,7 @@ pub fn run(quick: bool) -> Results {
         new_conn_reaping_mpps,
         unbatched_mpps_1m: single_1m,
         sessions_large: large,
+        fullnat_mpps_10k,
+        fullnat_proxy_mpps_10k,
     }
 }

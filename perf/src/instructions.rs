@@ -14,7 +14,7 @@ use xdpvs::lb::frame::Frame;
 use xdpvs::lb::{Verdict, TICKS_PER_SEC};
 use xdpvs::testkit::{topo, Pkt};
 use xdpvs::wire::tcp::flags::{ACK, SYN};
-use xdpvs_api::config::{Fwd, Proto, SchedKind};
+use xdpvs_api::config::{Fwd, Proto, ProxyProtocol, SchedKind};
 
 const HEADROOM: usize = 256;
 
@@ -26,6 +26,7 @@ pub const CASES: &[(&str, &str)] = &[
     ("tun_v4_10k", "established TUN, IPv4, 10k sessions"),
     ("nat_v6_10k", "established NAT, IPv6, 10k sessions"),
     ("fullnat_v6_10k", "established FULLNAT, IPv6, 10k sessions"),
+    ("fullnatpp_v4_10k", "established FULLNAT with PROXY protocol v2, IPv4, 10k sessions"),
     ("dr_v6_10k", "established DR, IPv6, 10k sessions"),
     ("tun_v6_10k", "established TUN, IPv6, 10k sessions"),
     ("nat_v4_1m", "established NAT, IPv4, 1M sessions"),
@@ -42,10 +43,16 @@ fn client(v6: bool, i: usize) -> IpAddr {
     }
 }
 
+/// Flow `i`'s frames: a SYN at sequence number 1000, anything else past the
+/// client's first data byte (as mid-connection).
 fn frames(v6: bool, n: usize, flags: u8) -> Vec<Vec<u8>> {
     let vip = if v6 { topo::v6().vip } else { topo::v4().vip };
     (0..n)
-        .map(|i| Pkt::tcp((client(v6, i / 60000), 1024 + (i % 60000) as u16).into(), (vip, 80).into(), flags).build())
+        .map(|i| {
+            let mut p = Pkt::tcp((client(v6, i / 60000), 1024 + (i % 60000) as u16).into(), (vip, 80).into(), flags);
+            p.seq = if flags & SYN != 0 { 1000 } else { 2001 };
+            p.build()
+        })
         .collect()
 }
 
@@ -76,8 +83,19 @@ fn feed(core: &mut Core, frames: &[Vec<u8>], rounds: usize, counted: bool) -> us
     n
 }
 
-fn core_for(v6: bool, fwd: Fwd, sessions: usize, id: u16, ncores: u16) -> Core {
-    let (cfg, _) = topo::config(v6, Proto::Tcp, fwd, SchedKind::Rr, 4);
+fn core_for(v6: bool, mode: &str, sessions: usize, id: u16, ncores: u16) -> Core {
+    let fwd = match mode {
+        "nat" => Fwd::Nat,
+        "fullnat" | "fullnatpp" => Fwd::FullNat,
+        "dr" => Fwd::Dr,
+        _ => Fwd::Tun,
+    };
+    let (mut cfg, key) = topo::config(v6, Proto::Tcp, fwd, SchedKind::Rr, 4);
+    if mode == "fullnatpp" {
+        let mut spec = cfg.service(cfg.find_service(&key).expect("made above")).expect("made above").spec.clone();
+        spec.proxy_protocol = Some(ProxyProtocol::V2);
+        cfg.edit_service(spec).expect("a FULLNAT service takes the PROXY protocol");
+    }
     let cap = (sessions as u32 * 2).next_power_of_two();
     let p = CoreParams { id, ncores, max_sessions: cap, reserve_sessions: cap, ..CoreParams::default() };
     Core::new(topo::snapshot(&cfg), p, 0)
@@ -86,21 +104,15 @@ fn core_for(v6: bool, fwd: Fwd, sessions: usize, id: u16, ncores: u16) -> Core {
 /// Runs case `name` (in the child valgrind started); returns the packets
 /// (or sessions) the counted part handled.
 pub fn probe(name: &str) -> Result<usize, String> {
-    let mode = |s: &str| match s {
-        "nat" => Fwd::Nat,
-        "fullnat" => Fwd::FullNat,
-        "dr" => Fwd::Dr,
-        _ => Fwd::Tun,
-    };
     let parts: Vec<&str> = name.split('_').collect();
     match parts.as_slice() {
         ["new", "conn", m, fam] => {
-            let mut core = core_for(*fam == "v6", mode(m), 100_000, 0, 1);
+            let mut core = core_for(*fam == "v6", m, 100_000, 0, 1);
             Ok(feed(&mut core, &frames(*fam == "v6", 100_000, SYN), 1, true))
         }
         ["expire", m, fam] => {
             let n = 100_000;
-            let mut core = core_for(*fam == "v6", mode(m), n, 0, 1);
+            let mut core = core_for(*fam == "v6", m, n, 0, 1);
             feed(&mut core, &frames(*fam == "v6", n, SYN), 1, false);
             // SYN_RECV lives 60 s: well past it, everything is due.
             let later = 1 + 120 * TICKS_PER_SEC;
@@ -116,7 +128,7 @@ pub fn probe(name: &str) -> Result<usize, String> {
         }
         ["handoff", m, fam] => {
             let v6 = *fam == "v6";
-            let mut core = core_for(v6, mode(m), 10_000, 0, 2);
+            let mut core = core_for(v6, m, 10_000, 0, 2);
             let cfg = core.config().clone();
             let vip = if v6 { topo::v6().vip } else { topo::v4().vip };
             let mine: Vec<Vec<u8>> = (0..40_000)
@@ -130,7 +142,7 @@ pub fn probe(name: &str) -> Result<usize, String> {
         [m, fam, size] => {
             let v6 = *fam == "v6";
             let n = if *size == "1m" { 1_000_000 } else { 10_000 };
-            let mut core = core_for(v6, mode(m), n, 0, 1);
+            let mut core = core_for(v6, m, n, 0, 1);
             feed(&mut core, &frames(v6, n, SYN), 1, false);
             let acks = frames(v6, n, ACK);
             let (sample, rounds) = if n > 100_000 { (&acks[..], 1) } else { (&acks[..], 10) };

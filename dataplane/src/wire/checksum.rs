@@ -58,6 +58,17 @@ pub fn update16(check: u16, old: u16, new: u16) -> u16 {
     !fold(acc)
 }
 
+/// RFC 1624 eq. 3 for one 32-bit field at an even offset (a TCP sequence
+/// or acknowledgement number).
+#[inline]
+pub fn update32(check: u16, old: u32, new: u32) -> u16 {
+    let w = |x: u32| [(x >> 16) as u16, x as u16];
+    let [o1, o2] = w(old);
+    let [n1, n2] = w(new);
+    let acc = u64::from(!check) + u64::from(!o1) + u64::from(!o2) + u64::from(n1) + u64::from(n2);
+    !fold(acc)
+}
+
 /// RFC 1624 eq. 3 for a run of words (`old` and `new` have equal, even length:
 /// addresses, ports).
 #[inline]
@@ -108,5 +119,9 @@ mod tests {
             0xbeef,
         );
         assert_eq!(c2, checksum(&data));
+        let check = checksum(&data);
+        let old = u32::from_be_bytes([data[4], data[5], data[6], data[7]]);
+        data[4..8].copy_from_slice(&0xdead_beefu32.to_be_bytes());
+        assert_eq!(update32(check, old, 0xdead_beef), checksum(&data));
     }
 }

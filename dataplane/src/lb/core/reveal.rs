@@ -30,7 +30,10 @@ const SACK: u8 = 5;
 
 impl State {
     /// Client → server: what the connection (or datagram flow) of session
-    /// `i` still owes its server; an error is a drop.
+    /// `i` still owes its server; an error is a drop. What every packet of
+    /// an established connection pays — one shifted sequence number — is
+    /// here; the rest, once per connection, is out of line.
+    #[inline]
     pub(super) fn reveal_in<F: Family>(
         &mut self,
         cfg: &Snapshot,
@@ -39,26 +42,55 @@ impl State {
         ip: &L3<F::Addr>,
         i: u32,
     ) -> Result<(), DropReason> {
+        let r = F::table(&mut self.tables).reveal(i);
+        if ip.proto == proto::TCP && r.armed && !r.toa {
+            if r.pp_len == 0 {
+                return Ok(());
+            }
+            let t = l3 + ip.l4_off;
+            let b = &mut frame.data_mut()[t..];
+            let seq = be32(b, 4);
+            if b[13] & tcpf::SYN == 0 && (seq.wrapping_sub(r.at) as i32) > 0 {
+                set_seq(b, seq.wrapping_add(u32::from(r.pp_len)), true);
+                return Ok(());
+            }
+        }
+        self.reveal_once::<F>(cfg, frame, l3, ip, i, r)
+    }
+
+    /// [`Self::reveal_in`] for what a connection does once: arm at the SYN,
+    /// TOA, the header; and for UDP.
+    #[inline(never)]
+    fn reveal_once<F: Family>(
+        &mut self,
+        cfg: &Snapshot,
+        frame: &mut Frame<'_>,
+        l3: usize,
+        ip: &L3<F::Addr>,
+        i: u32,
+        was: Reveal,
+    ) -> Result<(), DropReason> {
         let s = *F::table(&mut self.tables).get(i);
-        let mut r = F::table(&mut self.tables).reveal(i);
-        let mtu = self.mtu_toward(cfg, s.nh_rs);
+        let mut r = was;
         let done = if ip.proto == proto::UDP {
-            self.reveal_datagram::<F>(frame, l3, ip.l4_off, &s, &mut r, mtu)
+            self.reveal_datagram::<F>(cfg, frame, l3, ip.l4_off, &s, &mut r)
         } else {
-            self.reveal_segment::<F>(frame, l3, ip.l4_off, &s, &mut r, mtu)
+            self.reveal_segment::<F>(cfg, frame, l3, ip.l4_off, &s, &mut r)
         };
-        F::table(&mut self.tables).set_reveal(i, r);
+        if r != was {
+            F::table(&mut self.tables).set_reveal(i, r);
+        }
         done
     }
 
     fn reveal_segment<F: Family>(
         &mut self,
+        cfg: &Snapshot,
         frame: &mut Frame<'_>,
         l3: usize,
         l4_off: usize,
         s: &Session<F::Addr>,
         r: &mut Reveal,
-        mtu: usize,
     ) -> Result<(), DropReason> {
         let t = l3 + l4_off;
         let (seq, fl) = (be32(frame.data(), t + 4), frame.data()[t + 13]);
@@ -78,7 +110,7 @@ impl State {
         let mut resized = false;
         if r.toa && fl & tcpf::ACK != 0 && fl & tcpf::RST == 0 {
             r.toa = false;
-            if add_toa::<F>(frame, l3, l4_off, s, mtu) {
+            if add_toa::<F>(frame, l3, l4_off, s, self.mtu_toward(cfg, s.nh_rs)) {
                 self.stats.toa_added += 1;
                 resized = true;
             } else {
@@ -89,6 +121,7 @@ impl State {
             let payload = frame.len() - t - tcp_header_len(frame.data(), t);
             match (Shift { at: r.at, len: u32::from(r.pp_len) }).inbound(seq, payload > 0 || fl & tcpf::FIN != 0) {
                 Inbound::Insert => {
+                    let mtu = self.mtu_toward(cfg, s.nh_rs);
                     self.insert_header(frame, (l3, t), &header::<F>(v, s, false), mtu)?;
                     let len = frame.len() - l3;
                     F::set_len(&mut frame.data_mut()[l3..], len);
@@ -137,14 +170,15 @@ impl State {
 
     fn reveal_datagram<F: Family>(
         &mut self,
+        cfg: &Snapshot,
         frame: &mut Frame<'_>,
         l3: usize,
         l4_off: usize,
         s: &Session<F::Addr>,
         r: &mut Reveal,
-        mtu: usize,
     ) -> Result<(), DropReason> {
         let Some(v) = r.pp.filter(|_| r.udp_pending) else { return Ok(()) };
+        let mtu = self.mtu_toward(cfg, s.nh_rs);
         let h = header::<F>(v, s, true);
         let u = l3 + l4_off;
         if frame.len() - l3 + h.len() > mtu || !frame.open(u + 8, h.len()) {
@@ -187,7 +221,7 @@ fn unshift_acks(b: &mut [u8], shift: &Shift) -> bool {
         let new = shift.outbound(old);
         if new != old {
             if at % 2 == 0 {
-                *csum = checksum::update(*csum, &old.to_be_bytes(), &new.to_be_bytes());
+                *csum = checksum::update32(*csum, old, new);
             } else {
                 aligned = false;
             }
@@ -265,8 +299,7 @@ fn tcp_header_len(d: &[u8], t: usize) -> usize {
 fn set_seq(b: &mut [u8], seq: u32, incremental: bool) {
     let old = be32(b, 4);
     if incremental {
-        let c = checksum::update(be16(b, 16), &old.to_be_bytes(), &seq.to_be_bytes());
-        put16(b, 16, c);
+        put16(b, 16, checksum::update32(be16(b, 16), old, seq));
     }
     put32(b, 4, seq);
 }
