@@ -115,6 +115,16 @@ impl Control {
             }
             Request::Rules(text) => self.restore(cfg, region, &text),
             Request::RulesPart { id, text, last } => self.part(cfg, region, id, text, last),
+            Request::Converge { owned, rules } => {
+                let next = xdpvs_api::admin::converge(cfg, &owned, &rules)?;
+                check_capacity(&next, region)?;
+                check_ifaces(&next, &self.ifaces)?;
+                let changed = xdpvs_api::admin::save(&next) != xdpvs_api::admin::save(cfg);
+                if changed {
+                    *cfg = next;
+                }
+                Ok(Outcome { text: String::new(), changed })
+            }
         }
     }
 

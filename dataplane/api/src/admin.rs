@@ -181,6 +181,32 @@ pub fn reconcile(cur: &mut Config, want: &Config) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// `cur` with the services of `rules` made exactly what `rules` says, those
+/// of `owned` that `rules` lacks removed, and the rest untouched (see
+/// `Request::Converge`). Errors name the rule's line.
+pub fn converge(cur: &Config, owned: &[ServiceKey], rules: &str) -> Result<Config, String> {
+    let mut part = Config::default();
+    let applied = apply_rules(&mut part, rules);
+    if let Some((line, e)) = applied.errors.first() {
+        return Err(format!("line {line}: {e}"));
+    }
+    let mut want = cur.clone();
+    let theirs: Vec<ServiceKey> = part.services().map(|(_, s)| s.spec.key).chain(owned.iter().copied()).collect();
+    for k in &theirs {
+        if want.find_service(k).is_some() {
+            want.del_service(k).map_err(|e| e.to_string())?;
+        }
+    }
+    let applied = apply_rules(&mut want, rules);
+    if let Some((line, e)) = applied.errors.first() {
+        return Err(format!("line {line}: {e}"));
+    }
+    want.timeouts = cur.timeouts;
+    let mut next = cur.clone();
+    reconcile(&mut next, &want).map_err(|e| e.to_string())?;
+    Ok(next)
+}
+
 /// ipvsadm's `-S` (with `-n`): every service, its real servers and (our
 /// additions, so that `-R` restores everything) its local addresses and
 /// non-default timeouts. Services in slot order; real servers oldest first,
@@ -342,6 +368,34 @@ mod tests {
             apply(&mut again, &c.unwrap()).unwrap();
         }
         assert_eq!(save(&again), saved);
+    }
+
+    #[test]
+    fn converge_touches_only_the_controller_s_services() {
+        let mut cur = Config::default();
+        let base = "-A -t 198.18.0.10:80 -s rr\n-a -t 198.18.0.10:80 -r 198.19.0.11:8080 -m -w 1\n\
+                    -a -t 198.18.0.10:80 -r 198.19.0.12:8080 -m -w 1\n-A -t 198.18.0.10:81 -s rr\n\
+                    -A -t 198.18.0.10:99 -s wlc\n";
+        assert!(apply_rules(&mut cur, base).errors.is_empty());
+        let keep = cur.find_dest(cur.find_service(&key(80)).unwrap(), "198.19.0.11".parse().unwrap(), 8080).unwrap();
+        // The controller owns :80 and :81; it drops .12 from :80 and :81 itself.
+        let rules = "-A -t 198.18.0.10:80 -s rr\n-a -t 198.18.0.10:80 -r 198.19.0.11:8080 -m -w 1\n";
+        let next = converge(&cur, &[key(80), key(81)], rules).unwrap();
+        assert_eq!(
+            save(&next),
+            "-A -t 198.18.0.10:80 -s rr\n-a -t 198.18.0.10:80 -r 198.19.0.11:8080 -m -w 1\n-A -t 198.18.0.10:99 -s wlc\n"
+        );
+        let slot = next.find_dest(next.find_service(&key(80)).unwrap(), "198.19.0.11".parse().unwrap(), 8080).unwrap();
+        assert_eq!(
+            next.dest(slot).unwrap().serial,
+            cur.dest(keep).unwrap().serial,
+            "the server that stays is the same object"
+        );
+        assert!(converge(&cur, &[], "-A -t 198.18.0.10:80 -s nosuch\n").unwrap_err().starts_with("line 1:"));
+    }
+
+    fn key(port: u16) -> ServiceKey {
+        ServiceKey::Addr(crate::config::Match { proto: Proto::Tcp, addr: "198.18.0.10".parse().unwrap(), port })
     }
 
     #[test]

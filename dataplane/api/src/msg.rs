@@ -26,6 +26,12 @@ pub enum Request {
     /// `-R` text too long for one command slot, in parts: the daemon keeps
     /// the parts of `id` and applies them all or nothing with the `last`.
     RulesPart { id: u64, text: String, last: bool },
+    /// A controller's share of the configuration (`xdpvs-checker`'s
+    /// services): the services `rules` (`-S` format) has made exactly so,
+    /// keeping the identity — and the flows — of what stays; those of
+    /// `owned` that `rules` no longer has removed; every other service
+    /// untouched. All or nothing.
+    Converge { owned: Vec<ServiceKey>, rules: String },
 }
 
 impl Request {

@@ -53,6 +53,6 @@ mod tests {
     fn example_rules_load() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let cfg = super::load_rules(&root.join("configs/example.rules")).expect("the example rules apply");
-        assert_eq!(cfg.services().count(), 3);
+        assert_eq!(cfg.services().count(), 4);
     }
 }

@@ -1,0 +1,231 @@
+//! Reading keepalived.conf: [`source`] (words, comments, quotes, includes),
+//! [`tree`] (blocks), [`model`] (keepalived's settings, defaults and
+//! inheritance), then the checks across blocks (a group or local-address
+//! group that is named but never defined).
+
+pub mod model;
+pub mod source;
+pub mod tree;
+
+use model::{Conf, Diag, Head};
+use std::path::Path;
+
+/// A read configuration and what was wrong with it.
+#[derive(Debug)]
+pub struct Loaded {
+    pub conf: Conf,
+    /// `FILE:LINE: message`, in reading order; `fatal` ones mean the file
+    /// is not applied.
+    pub diags: Vec<(String, String, bool)>,
+    /// `FILE:LINE` of each virtual server, beside `conf.services`.
+    pub places: Vec<String>,
+}
+
+impl Loaded {
+    pub fn errors(&self) -> impl Iterator<Item = String> + '_ {
+        self.diags.iter().filter(|d| d.2).map(|(at, m, _)| format!("{at}: {m}"))
+    }
+
+    pub fn warnings(&self) -> impl Iterator<Item = String> + '_ {
+        self.diags.iter().filter(|d| !d.2).map(|(at, m, _)| format!("{at}: {m}"))
+    }
+
+    pub fn ok(&self) -> bool {
+        self.errors().next().is_none()
+    }
+}
+
+/// Reads `path` (and its includes).
+pub fn load(path: &Path) -> Loaded {
+    let src = source::Source::read(path);
+    let mut problems = Vec::new();
+    let nodes = tree::build(&src, &mut problems);
+    let mut diags: Vec<Diag> = src
+        .problems
+        .iter()
+        .map(|(at, m)| Diag { at: *at, msg: m.clone(), fatal: !m.contains("matches no file") })
+        .chain(problems.into_iter().map(|(at, msg)| Diag { at, msg, fatal: true }))
+        .collect();
+    let conf = model::build(&nodes, &mut diags);
+    cross_check(&conf, &mut diags);
+    if src.files.is_empty() {
+        diags.retain(|d| d.at.line != 0 || d.fatal);
+    }
+    diags.sort_by_key(|d| (d.at.file, d.at.line));
+    let diags = diags.into_iter().map(|d| (src.place(d.at), d.msg, d.fatal)).collect();
+    let places = conf.services.iter().map(|vs| src.place(vs.at)).collect();
+    Loaded { conf, diags, places }
+}
+
+/// What one block says about another.
+fn cross_check(conf: &Conf, diags: &mut Vec<Diag>) {
+    for vs in &conf.services {
+        if let Head::Group(g) = &vs.head {
+            if !conf.groups.contains_key(g) {
+                diags.push(Diag {
+                    at: vs.at,
+                    msg: format!("virtual_server group {g}: no virtual_server_group {g}"),
+                    fatal: true,
+                });
+            }
+        }
+        if let Some(g) = &vs.laddr_group {
+            if !conf.laddr_groups.contains_key(g) {
+                diags.push(Diag {
+                    at: vs.at,
+                    msg: format!("laddr_group_name {g}: no local_address_group {g}"),
+                    fatal: true,
+                });
+            }
+        }
+        let fullnat = vs.reals.iter().any(|r| r.fwd == xdpvs_api::config::Fwd::FullNat);
+        if fullnat && vs.laddr_group.is_none() {
+            diags.push(Diag {
+                at: vs.at,
+                msg: "FNAT real servers but no laddr_group_name: the service has no local address to connect from"
+                    .into(),
+                fatal: false,
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::model::*;
+    use super::*;
+    use std::net::IpAddr;
+    use std::time::Duration;
+    use xdpvs_api::config::{sched_flags, Fwd, Proto, ProxyProtocol, SchedKind};
+
+    fn fixture(name: &str) -> Loaded {
+        load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name))
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_keepalived_1_1_tutorial_file_loads() {
+        let l = fixture("lvs-dr-2009.conf");
+        assert!(l.ok(), "{:?}", l.diags);
+        let w: Vec<String> = l.warnings().collect();
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].ends_with("lvs-dr-2009.conf:34: Unknown keyword 'nat_mask'"), "{w:?}");
+        let vs = &l.conf.services[0];
+        assert_eq!(vs.head, Head::Addr(ip("198.18.0.10"), 80));
+        assert_eq!((vs.sched, vs.fwd, vs.persistence, vs.proto), (SchedKind::Wrr, Fwd::Dr, Some(50), Proto::Tcp));
+        let r = &vs.reals[0];
+        assert_eq!((r.weight, r.fwd, r.timing.delay_loop), (3, Fwd::Dr, Duration::from_secs(6)));
+        let c = &r.checks[0];
+        assert_eq!(
+            (c.retry(), c.delay_before_retry(), c.timing.connect_timeout),
+            (3, Duration::from_secs(3), Duration::from_secs(3))
+        );
+        let CheckKind::Http { urls, tls: false, .. } = &c.kind else { panic!("{:?}", c.kind) };
+        assert_eq!(urls[0].digest.as_deref(), Some("640205b7b0fc66c1ea91c463fac6334d"));
+        let c = &vs.reals[1].checks[0];
+        assert_eq!((&c.kind, c.connect_port, c.retry()), (&CheckKind::Tcp, Some(80), 1));
+    }
+
+    #[test]
+    fn groups_inheritance_quorum_and_scripts() {
+        let l = fixture("full-2x.conf");
+        assert!(l.ok(), "{:?}", l.diags);
+        let w: Vec<String> = l.warnings().collect();
+        assert!(w.len() == 1 && w[0].contains("Unknown keyword 'bogus_keyword'"), "{w:?}");
+        let g = &l.conf.groups["WEB"];
+        assert_eq!(g.len(), 4);
+        assert_eq!(g[1], GroupMember::Addrs { first: ip("198.18.0.20"), last: ip("198.18.0.22"), port: 80 });
+        assert_eq!(g[2], GroupMember::Addrs { first: ip("198.18.1.0"), last: ip("198.18.1.3"), port: 8080 });
+        assert_eq!(g[3], GroupMember::Fwmark(7));
+        let vs = &l.conf.services[0];
+        assert_eq!(vs.head, Head::Group("WEB".into()));
+        assert_eq!(vs.sched_flags, sched_flags::PORT | sched_flags::FALLBACK);
+        assert_eq!((vs.persistence, vs.granularity, vs.quorum, vs.hysteresis), (Some(360), Some(24), 3, 1));
+        assert_eq!(vs.quorum_up.as_deref(), Some("/usr/local/bin/quorum up"));
+        assert_eq!(vs.sorry, Some(Sorry { addr: ip("198.19.0.99"), port: 8080, fwd: Some(Fwd::Nat), inhibit: false }));
+        let (a, b) = (&vs.reals[0], &vs.reals[1]);
+        assert!(a.timing.alpha && a.timing.inhibit_on_failure, "inherited from the virtual server");
+        assert_eq!(a.notify_up.as_deref(), Some("/usr/local/bin/notify up 198.19.0.11"));
+        let CheckKind::Misc { path, timeout, dynamic: true, user } = &a.checks[0].kind else { panic!() };
+        assert_eq!(
+            (path.as_str(), *timeout, user.as_deref()),
+            ("/usr/local/bin/check 198.19.0.11", Some(Duration::from_secs(4)), Some("nobody"))
+        );
+        assert_eq!(a.checks[0].retry(), 2, "retry inherited from the virtual server");
+        assert_eq!(a.checks[0].timing.connect_timeout, Duration::from_millis(1500));
+        assert_eq!(b.checks[0].timing.delay_loop, Duration::from_secs(10), "the real server's own delay_loop");
+        let CheckKind::Http { urls, protocol: HttpProtocol::V11, virtualhost, .. } = &b.checks[0].kind else {
+            panic!()
+        };
+        assert_eq!(urls[0].status, vec![(200, 299), (503, 503)]);
+        assert_eq!(virtualhost.as_deref(), Some("www.example.com"));
+        assert_eq!(b.checks[0].timing.warmup, Some(Duration::from_secs(5)));
+        assert_eq!(l.conf.services[1].head, Head::Fwmark(99));
+        let dns = &l.conf.services[2];
+        assert_eq!((dns.proto, dns.ops, dns.sched), (Proto::Udp, true, SchedKind::Sh));
+        // The group's services: one per address, and the mark.
+        let keys = crate::desired::service_keys(&l.conf, vs);
+        assert_eq!(keys.len(), 1 + 3 + 4 + 1);
+    }
+
+    #[test]
+    fn dpvs_fullnat_extensions() {
+        let l = fixture("dpvs-fnat.conf");
+        assert!(l.ok(), "{:?}", l.diags);
+        assert!(l.warnings().any(|w| w.contains("'syn_proxy' is not used")));
+        let vs = &l.conf.services[0];
+        assert_eq!(
+            (vs.fwd, vs.proxy_protocol, vs.laddr_group.as_deref()),
+            (Fwd::FullNat, Some(ProxyProtocol::V2), Some("laddr_g1"))
+        );
+        let g = &l.conf.laddr_groups["laddr_g1"];
+        assert_eq!(
+            g.iter().map(|x| x.0).collect::<Vec<_>>(),
+            vec![ip("198.19.0.250"), ip("198.19.0.251"), ip("198.19.0.252")]
+        );
+        assert_eq!(g[0].1.as_deref(), Some("d1"));
+        let (cfg, errors) =
+            crate::desired::render(&l.conf, &Default::default(), &mut Default::default(), |_| String::new());
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(
+            xdpvs_api::admin::save(&cfg),
+            "-A -t 198.18.0.10:80 -s rr --proxy-protocol v2\n-a -t 198.18.0.10:80 -r 198.19.0.11:8080 -b -w 100\n\
+             -P -t 198.18.0.10:80 -z 198.19.0.250 -F d1\n-P -t 198.18.0.10:80 -z 198.19.0.251 -F d1\n\
+             -P -t 198.18.0.10:80 -z 198.19.0.252 -F d1\n"
+        );
+    }
+
+    #[test]
+    fn bad_values_name_file_line_keyword_and_value() {
+        let d = std::env::temp_dir().join(format!("xdpvs-checker-bad-{}", std::process::id()));
+        std::fs::write(
+            &d,
+            "virtual_server 198.18.0.10 80 {\n lb_kind XYZ\n lb_algo bogus\n real_server 198.19.0.11 80 {\n  weight heavy\n  HTTP_GET {\n   url {\n    status_code 99\n   }\n  }\n }\n}\nvirtual_server nonsense 1 {\n}\nvirtual_server 198.18.0.10 0 {\n}\n}\n",
+        )
+        .unwrap();
+        let l = load(&d);
+        let _ = std::fs::remove_file(&d);
+        let errs: Vec<String> =
+            l.errors().map(|e| e.rsplit_once(".conf").map_or(e.clone(), |x| x.1.to_string())).collect();
+        let all = l.errors().collect::<Vec<_>>().join("\n");
+        assert!(all.contains(":2: 'lb_kind': 'XYZ' is not NAT, DR, TUN or FNAT"), "{all}");
+        assert!(all.contains(":5: 'weight': 'heavy' is not a number 0-65535"), "{all}");
+        assert!(all.contains(":8: status_code '99'"), "{all}");
+        assert!(all.contains(":13: virtual_server: 'nonsense' is not an IP address"), "{all}");
+        assert!(all.contains(":15: virtual_server without a port must be persistent"), "{all}");
+        assert!(all.contains(":17: '}' closes no block"), "{all}");
+        assert!(l.warnings().any(|w| w.contains(":3: Invalid lb_algo 'bogus': ignored")));
+        assert!(!errs.is_empty());
+    }
+
+    #[test]
+    fn a_missing_file_is_one_error() {
+        let l = load(Path::new("/nonexistent/keepalived.conf"));
+        let e: Vec<String> = l.errors().collect();
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(e[0].contains("cannot read /nonexistent/keepalived.conf"), "{e:?}");
+    }
+}

@@ -1,0 +1,139 @@
+//! What the director should be running, from the configuration and the
+//! health of every real server: keepalived's rules for who is in a pool —
+//! a server that passes its checks is in at its weight (a `misc_dynamic`
+//! result's weight if it gave one); one that fails is out, or in at weight 0
+//! with `inhibit_on_failure`; a virtual server below its quorum (with
+//! hysteresis) has its real servers out and its sorry server in.
+
+use crate::conf::model::{Conf, GroupMember, Head, RealServer, VirtualServer};
+use std::collections::HashMap;
+use std::net::IpAddr;
+use xdpvs_api::config::{Config, DestSpec, Match, ServiceKey, ServiceSpec};
+
+/// A real server's identity across reloads: its virtual server's header,
+/// its address and port.
+pub type RsKey = (Head, IpAddr, u16);
+
+/// What the checks say of a real server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Health {
+    pub up: bool,
+    /// `misc_dynamic`: the weight the script gave.
+    pub weight: Option<u32>,
+}
+
+/// The services of one virtual server (a group has several).
+pub fn service_keys(conf: &Conf, vs: &VirtualServer) -> Vec<ServiceKey> {
+    let v6 = vs.reals.first().is_some_and(|r| r.addr.is_ipv6());
+    let addr = |a: IpAddr, port: u16| ServiceKey::Addr(Match { proto: vs.proto, addr: a, port });
+    match &vs.head {
+        Head::Addr(a, p) => vec![addr(*a, *p)],
+        Head::Fwmark(m) => vec![ServiceKey::Fwmark { mark: *m, v6 }],
+        Head::Group(g) => conf
+            .groups
+            .get(g)
+            .into_iter()
+            .flatten()
+            .flat_map(|m| match m {
+                GroupMember::Addrs { first, last, port } => {
+                    crate::conf::model::expand(*first, *last, 256).into_iter().map(|a| addr(a, *port)).collect()
+                }
+                GroupMember::Fwmark(mark) => vec![ServiceKey::Fwmark { mark: *mark, v6 }],
+            })
+            .collect(),
+    }
+}
+
+/// Quorum state per virtual server (its header), kept across evaluations
+/// for the hysteresis.
+pub type Quorums = HashMap<Head, bool>;
+
+/// The desired configuration of the checker's services, and the messages
+/// of whatever in it the daemon's model refuses (a bad address family, a
+/// PROXY protocol on a DR server, …), each naming its virtual server.
+pub fn render(
+    conf: &Conf,
+    health: &HashMap<RsKey, Health>,
+    quorums: &mut Quorums,
+    place: impl Fn(&VirtualServer) -> String,
+) -> (Config, Vec<String>) {
+    let mut cfg = Config::default();
+    let mut errors = Vec::new();
+    for vs in &conf.services {
+        let pool = pool(vs, health, quorums);
+        for key in service_keys(conf, vs) {
+            if let Err(e) = add_service(&mut cfg, conf, vs, key, &pool) {
+                errors.push(format!("{}: virtual_server {}: {e}", place(vs), key));
+            }
+        }
+    }
+    (cfg, errors)
+}
+
+/// The real servers in the pool now, with their weights.
+fn pool(vs: &VirtualServer, health: &HashMap<RsKey, Health>, quorums: &mut Quorums) -> Vec<DestSpec> {
+    let state = |r: &RealServer| health.get(&(vs.head.clone(), r.addr, r.port)).copied();
+    let up = |r: &RealServer| state(r).map_or(!r.timing.alpha || r.checks.is_empty(), |h| h.up);
+    let weight = |r: &RealServer| state(r).and_then(|h| h.weight).unwrap_or(r.weight);
+    let live: u32 = vs.reals.iter().filter(|r| up(r)).map(weight).sum();
+    let had = *quorums.get(&vs.head).unwrap_or(&true);
+    let ok = if had { live + vs.hysteresis >= vs.quorum } else { live >= vs.quorum + vs.hysteresis };
+    quorums.insert(vs.head.clone(), ok);
+    let spec = |addr, port, weight, fwd, r: Option<&RealServer>| DestSpec {
+        addr,
+        port,
+        weight,
+        fwd,
+        u_threshold: r.map_or(0, |r| r.uthreshold),
+        l_threshold: r.map_or(0, |r| r.lthreshold),
+    };
+    let mut out = Vec::new();
+    if ok {
+        for r in &vs.reals {
+            if up(r) {
+                out.push(spec(r.addr, r.port, weight(r), r.fwd, Some(r)));
+            } else if r.timing.inhibit_on_failure {
+                out.push(spec(r.addr, r.port, 0, r.fwd, Some(r)));
+            }
+        }
+    }
+    if let Some(s) = &vs.sorry {
+        if !ok || s.inhibit {
+            let w = if ok { 0 } else { 1 };
+            out.push(spec(s.addr, s.port, w, s.fwd.unwrap_or(vs.fwd), None));
+        }
+    }
+    out
+}
+
+fn add_service(
+    cfg: &mut Config,
+    conf: &Conf,
+    vs: &VirtualServer,
+    key: ServiceKey,
+    pool: &[DestSpec],
+) -> Result<(), xdpvs_api::config::ConfigError> {
+    let mut spec = ServiceSpec::new(key, vs.sched);
+    spec.flags = vs.sched_flags;
+    spec.persistent = vs.persistence;
+    if let Some(g) = vs.granularity {
+        spec.netmask = if key.is_v6() { g.min(128) } else { g.min(32) };
+    }
+    spec.ops = vs.ops;
+    spec.proxy_protocol = vs.proxy_protocol;
+    cfg.add_service(spec)?;
+    for d in pool {
+        // A real server without a port takes the service's (keepalived).
+        let port = match key {
+            ServiceKey::Addr(m) if d.port == 0 => m.port,
+            _ => d.port,
+        };
+        cfg.add_dest(&key, DestSpec { port, ..*d })?;
+    }
+    if let Some(g) = vs.laddr_group.as_ref().and_then(|g| conf.laddr_groups.get(g)) {
+        for (a, ifname) in g {
+            cfg.add_laddr(&key, *a, ifname.clone())?;
+        }
+    }
+    Ok(())
+}

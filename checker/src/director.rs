@@ -1,0 +1,40 @@
+//! The checker's side of the xdpvs control interface (the region
+//! `xdpvsadm` uses): the configuration the daemon runs, and `Converge`, the
+//! one request that makes the checker's services what it wants — applied by
+//! the daemon all or nothing, keeping the identity (and the flows) of every
+//! service and real server that stays.
+
+use std::time::Duration;
+use xdpvs_api::config::ServiceKey;
+use xdpvs_api::msg::{decode_blob, Request, View, OK};
+use xdpvs_api::shm::{Region, BLOB_VIEW};
+
+pub struct Director {
+    region: Region,
+}
+
+impl Director {
+    /// The region of `xdpvs --instance NAME`.
+    pub fn open(instance: &str) -> Result<Director, String> {
+        Region::open(instance).map(|region| Director { region }).map_err(|e| e.to_string())
+    }
+
+    /// The configuration the daemon runs.
+    pub fn view(&self) -> Result<View, String> {
+        decode_blob("configuration view", &self.region.read_blob(BLOB_VIEW).map_err(|e| e.to_string())?)
+    }
+
+    /// Makes the services `rules` (`-S` text) says what it says, removes
+    /// those of `owned` it no longer has, and leaves every other service
+    /// alone. Returns the daemon's notes.
+    pub fn converge(&self, owned: Vec<ServiceKey>, rules: String) -> Result<String, String> {
+        let req = Request::Converge { owned, rules };
+        let (status, text, _) = self.region.call(&req.encode(), Duration::from_secs(30)).map_err(|e| e.to_string())?;
+        let text = String::from_utf8_lossy(&text).into_owned();
+        if status == OK {
+            Ok(text)
+        } else {
+            Err(text)
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! The checks: one task per checker of each real server, keepalived's
+//! schedule (a random warm-up up to `warmup`, then every `delay_loop`; a
+//! failed attempt is retried `retry` times, `delay_before_retry` apart, and
+//! only when every attempt failed is the check failed), each attempt bounded
+//! by its own timeout. A task reports each verdict on a channel; it never
+//! touches the configuration, so a hung server or script delays nothing but
+//! its own check.
+
+mod http;
+mod misc;
+mod tcp;
+
+use crate::conf::model::{Check, CheckKind, RealServer, VirtualServer};
+use crate::desired::RsKey;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// One check's verdict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    pub rs: RsKey,
+    /// The checker's index among its real server's.
+    pub check: usize,
+    /// `Ok(weight)`: passed (`Some` from `misc_dynamic`); `Err`: the log
+    /// line that says why it failed, in keepalived's words.
+    pub result: Result<Option<u32>, String>,
+}
+
+/// Where and how one check connects.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub addr: SocketAddr,
+    pub bind: Option<SocketAddr>,
+    pub timeout: Duration,
+    /// `[198.19.0.11]:tcp:80`, as keepalived names a server in its logs.
+    pub name: String,
+}
+
+/// The target of `c` (of real server `rs` of `vs`).
+pub fn target(vs: &VirtualServer, rs: &RealServer, c: &Check) -> Target {
+    let vport = match vs.head {
+        crate::conf::model::Head::Addr(_, p) => p,
+        _ => 0,
+    };
+    let ip = c.connect_ip.unwrap_or(rs.addr);
+    let port = c.connect_port.unwrap_or(if rs.port != 0 { rs.port } else { vport });
+    let bind = match (c.bindto, c.bind_port) {
+        (None, None) => None,
+        (a, p) => Some(SocketAddr::new(
+            a.unwrap_or(if ip.is_ipv6() { IpAddr::from([0u16; 8]) } else { IpAddr::from([0u8; 4]) }),
+            p.unwrap_or(0),
+        )),
+    };
+    Target {
+        addr: SocketAddr::new(ip, port),
+        bind,
+        timeout: c.timing.connect_timeout,
+        name: server_name(ip, "tcp", port),
+    }
+}
+
+/// `[ADDR]:PROTO:PORT`.
+pub fn server_name(ip: IpAddr, proto: &str, port: u16) -> String {
+    format!("[{ip}]:{proto}:{port}")
+}
+
+/// One attempt of check `c` against `t`.
+async fn attempt(c: &Check, t: &Target) -> Result<Option<u32>, String> {
+    match &c.kind {
+        CheckKind::Tcp => tcp::check(t).await.map(|()| None),
+        CheckKind::Http { .. } => http::check(c, t).await.map(|()| None),
+        CheckKind::Misc { path, timeout, dynamic, user } => {
+            misc::check(path, timeout.unwrap_or(c.timing.delay_loop), *dynamic, user.as_deref()).await
+        }
+        CheckKind::Unsupported(k) => Err(format!("{k} is not run by xdpvs-checker")),
+    }
+}
+
+/// A check's verdict: the first passing attempt, or the last failure after
+/// `retry` more attempts.
+pub async fn verdict(c: &Check, t: &Target) -> Result<Option<u32>, String> {
+    let mut last = attempt(c, t).await;
+    for _ in 0..c.retry() {
+        if last.is_ok() {
+            break;
+        }
+        tokio::time::sleep(c.delay_before_retry()).await;
+        last = attempt(c, t).await;
+    }
+    last
+}
+
+/// Runs check `idx` of `rs` forever, reporting every verdict to `out`;
+/// ends when the receiver is gone.
+pub async fn run(rs: RsKey, idx: usize, c: Check, t: Target, out: mpsc::Sender<Verdict>) {
+    if let Some(w) = c.timing.warmup.filter(|w| !w.is_zero()) {
+        tokio::time::sleep(w.mul_f64(jitter(&t.name))).await;
+    }
+    loop {
+        let result = verdict(&c, &t).await;
+        if out.send(Verdict { rs: rs.clone(), check: idx, result }).await.is_err() {
+            return;
+        }
+        tokio::time::sleep(c.timing.delay_loop).await;
+    }
+}
+
+/// A number in [0, 1) that differs per server (the warm-up's spread).
+fn jitter(name: &str) -> f64 {
+    let h = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    (h >> 11) as f64 / (1u64 << 53) as f64
+}

@@ -1,0 +1,284 @@
+//! The checker's one loop: verdicts in, health kept per real server, and on
+//! every change of who is in a pool the desired configuration rendered and
+//! converged onto the daemon, logged in keepalived's words (`Removing
+//! service [198.19.0.11]:tcp:80 from VS [198.18.0.10]:tcp:80`), the
+//! `notify_up`/`notify_down` script run. SIGHUP re-reads the file: checks
+//! whose server and settings are unchanged keep running and keep their
+//! health; only the difference reaches the daemon. On exit the
+//! configuration stays in force.
+
+use crate::conf::{self, model::Conf, model::Head, model::VirtualServer};
+use crate::desired::{self, Health, Quorums, RsKey};
+use crate::director::Director;
+use crate::health::{self, Verdict};
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use xdpvs_api::config::{Proto, ServiceKey};
+
+/// A check's latest verdict (`None`: none yet).
+type Latest = Option<Result<Option<u32>, String>>;
+
+/// One running check: its settings (to tell a changed one on reload) and task.
+struct Running {
+    check: conf::model::Check,
+    task: JoinHandle<()>,
+}
+
+pub struct Manager {
+    path: PathBuf,
+    director: Director,
+    conf: Conf,
+    /// Latest verdict of every check of every real server.
+    verdicts: HashMap<RsKey, Vec<Latest>>,
+    health: HashMap<RsKey, Health>,
+    quorums: Quorums,
+    running: HashMap<(RsKey, usize), Running>,
+    /// The services the checker made (removed when the file drops them).
+    owned: HashSet<ServiceKey>,
+    tx: mpsc::Sender<Verdict>,
+    rx: mpsc::Receiver<Verdict>,
+    places: HashMap<Head, String>,
+}
+
+impl Manager {
+    pub fn new(path: PathBuf, director: Director, loaded: conf::Loaded) -> Manager {
+        let (tx, rx) = mpsc::channel(4096);
+        let mut m = Manager {
+            path,
+            director,
+            conf: Conf::default(),
+            verdicts: HashMap::new(),
+            health: HashMap::new(),
+            quorums: Quorums::new(),
+            running: HashMap::new(),
+            owned: HashSet::new(),
+            tx,
+            rx,
+            places: HashMap::new(),
+        };
+        m.adopt(&loaded.conf);
+        m.install(loaded);
+        m
+    }
+
+    /// Runs until SIGTERM or SIGINT.
+    pub async fn run(mut self) -> Result<(), String> {
+        let mut hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
+        let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+        let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+        self.converge().await;
+        loop {
+            tokio::select! {
+                Some(v) = self.rx.recv() => self.verdict(v).await,
+                _ = hup.recv() => self.reload().await,
+                _ = term.recv() => break,
+                _ = int.recv() => break,
+            }
+        }
+        eprintln!("Stopping: the configuration stays in force on the director");
+        Ok(())
+    }
+
+    /// A restarted checker starts from what the daemon runs: a real server
+    /// in its pool at a weight is up, one missing (or at weight 0 under
+    /// `inhibit_on_failure`) from a service that exists is down. No blip.
+    fn adopt(&mut self, conf: &Conf) {
+        let Ok(view) = self.director.view() else { return };
+        for vs in &conf.services {
+            for key in desired::service_keys(conf, vs) {
+                let Some(svc) = view.services.iter().find(|s| s.spec.key == key) else { continue };
+                self.owned.insert(key);
+                for r in &vs.reals {
+                    let d = svc.dests.iter().find(|d| d.spec.addr == r.addr && (d.spec.port == r.port || r.port == 0));
+                    let up = d.is_some_and(|d| d.spec.weight > 0 || (r.weight == 0 && !r.timing.inhibit_on_failure));
+                    let weight = d.map(|d| d.spec.weight).filter(|&w| up && w != r.weight);
+                    self.health.insert((vs.head.clone(), r.addr, r.port), Health { up, weight });
+                }
+            }
+        }
+    }
+
+    /// Takes `loaded` as the configuration: checks started for what is new
+    /// or changed, stopped for what is gone, kept for the rest.
+    fn install(&mut self, loaded: conf::Loaded) {
+        let mut want: HashMap<(RsKey, usize), (VirtualServer, conf::model::RealServer, conf::model::Check)> =
+            HashMap::new();
+        self.places.clear();
+        for (vs, place) in loaded.conf.services.iter().zip(loaded.places.iter().cloned()) {
+            self.places.insert(vs.head.clone(), place);
+            for r in &vs.reals {
+                for (i, c) in r.checks.iter().enumerate() {
+                    want.insert(((vs.head.clone(), r.addr, r.port), i), (vs.clone(), r.clone(), c.clone()));
+                }
+            }
+        }
+        self.running.retain(|k, run| {
+            let keep = want.get(k).is_some_and(|(_, _, c)| *c == run.check);
+            if !keep {
+                run.task.abort();
+            }
+            keep
+        });
+        let keys: HashSet<RsKey> = want.keys().map(|(k, _)| k.clone()).collect();
+        let all: HashSet<RsKey> = loaded
+            .conf
+            .services
+            .iter()
+            .flat_map(|vs| vs.reals.iter().map(move |r| (vs.head.clone(), r.addr, r.port)))
+            .collect();
+        self.verdicts.retain(|k, _| keys.contains(k));
+        self.health.retain(|k, _| all.contains(k));
+        for (k, (vs, r, c)) in want {
+            let n = r.checks.len();
+            let v = self.verdicts.entry(k.0.clone()).or_default();
+            v.resize(n, None);
+            if self.running.contains_key(&k) {
+                continue;
+            }
+            let t = health::target(&vs, &r, &c);
+            let task = tokio::spawn(health::run(k.0.clone(), k.1, c.clone(), t, self.tx.clone()));
+            self.running.insert(k, Running { check: c, task });
+        }
+        self.conf = loaded.conf;
+    }
+
+    async fn reload(&mut self) {
+        let loaded = conf::load(&self.path);
+        for w in loaded.warnings() {
+            eprintln!("{w}");
+        }
+        if !loaded.ok() {
+            for e in loaded.errors() {
+                eprintln!("{e}");
+            }
+            eprintln!("Reload of {} refused: the running configuration stays", self.path.display());
+            return;
+        }
+        eprintln!("Reloading {}", self.path.display());
+        self.install(loaded);
+        self.converge().await;
+    }
+
+    async fn verdict(&mut self, v: Verdict) {
+        let Some(was) = self.verdicts.get(&v.rs).and_then(|s| s.get(v.check)).cloned() else { return };
+        self.log_verdict(&v, was.as_ref().map(|r| r.is_ok()));
+        let Some(slots) = self.verdicts.get_mut(&v.rs) else { return };
+        slots[v.check] = Some(v.result.clone());
+        let up = slots.iter().all(|s| !matches!(s, Some(Err(_))));
+        let weight =
+            slots.iter().filter_map(|s| s.as_ref().and_then(|r| r.as_ref().ok().copied().flatten())).next_back();
+        let old = self.health.get(&v.rs).copied();
+        let new = Health { up, weight };
+        if old != Some(new) {
+            self.health.insert(v.rs.clone(), new);
+            if old.map(|o| o.up) != Some(up) {
+                self.announce(&v.rs, up);
+            }
+            self.converge().await;
+        }
+    }
+
+    /// A failure is logged when the check turns bad (every time with
+    /// `log_all_failures`), a success when it turns good again.
+    fn log_verdict(&self, v: &Verdict, was_ok: Option<bool>) {
+        match &v.result {
+            Err(why) => {
+                let log_all = self.check_of(&v.rs, v.check).is_some_and(|c| c.timing.log_all_failures);
+                if was_ok != Some(false) || log_all {
+                    eprintln!("{why}");
+                }
+            }
+            Ok(_) if was_ok == Some(false) => {
+                if let Some(t) = self.target_name(&v.rs, v.check) {
+                    eprintln!("{} connection to {t} success.", self.kind_word(&v.rs, v.check));
+                }
+            }
+            Ok(_) => {}
+        }
+    }
+
+    /// Logs the pool change and runs the server's notify script.
+    fn announce(&self, rs: &RsKey, up: bool) {
+        let Some((vs, r)) = self.find(rs) else { return };
+        let proto = proto_word(vs.proto);
+        let who = health::server_name(r.addr, proto, r.port);
+        let what = match (up, r.timing.inhibit_on_failure) {
+            (true, false) => "Adding service",
+            (true, true) => "Enabling service",
+            (false, false) => "Removing service",
+            (false, true) => "Disabling service",
+        };
+        let dir = if up { "to" } else { "from" };
+        eprintln!("{what} {who} {dir} VS {}", vs_name(vs));
+        let script = if up { &r.notify_up } else { &r.notify_down };
+        if let Some(s) = script.clone() {
+            tokio::spawn(async move {
+                let _ = tokio::process::Command::new("/bin/sh").arg("-c").arg(&s).status().await;
+            });
+        }
+    }
+
+    async fn converge(&mut self) {
+        let places = self.places.clone();
+        let (cfg, errors) = desired::render(&self.conf, &self.health, &mut self.quorums, |vs| {
+            places.get(&vs.head).cloned().unwrap_or_default()
+        });
+        for e in errors {
+            eprintln!("{e}");
+        }
+        let keys: HashSet<ServiceKey> = cfg.services().map(|(_, s)| s.spec.key).collect();
+        let owned: Vec<ServiceKey> = self.owned.union(&keys).copied().collect();
+        let rules = xdpvs_api::admin::save(&cfg);
+        match self.director.converge(owned, rules) {
+            Ok(notes) => {
+                for n in notes.lines().filter(|l| !l.is_empty()) {
+                    eprintln!("xdpvs: {n}");
+                }
+                self.owned = keys;
+            }
+            Err(e) => eprintln!("xdpvs refused the checker's configuration: {e}"),
+        }
+    }
+
+    fn find(&self, rs: &RsKey) -> Option<(&VirtualServer, &conf::model::RealServer)> {
+        let vs = self.conf.services.iter().find(|v| v.head == rs.0)?;
+        Some((vs, vs.reals.iter().find(|r| r.addr == rs.1 && r.port == rs.2)?))
+    }
+
+    fn check_of(&self, rs: &RsKey, i: usize) -> Option<&conf::model::Check> {
+        self.find(rs)?.1.checks.get(i)
+    }
+
+    fn target_name(&self, rs: &RsKey, i: usize) -> Option<String> {
+        let (vs, r) = self.find(rs)?;
+        Some(health::target(vs, r, r.checks.get(i)?).name)
+    }
+
+    fn kind_word(&self, rs: &RsKey, i: usize) -> &'static str {
+        match self.check_of(rs, i).map(|c| &c.kind) {
+            Some(conf::model::CheckKind::Http { .. }) => "HTTP",
+            Some(conf::model::CheckKind::Misc { .. }) => "Misc",
+            _ => "TCP",
+        }
+    }
+}
+
+fn proto_word(p: Proto) -> &'static str {
+    match p {
+        Proto::Tcp => "tcp",
+        Proto::Udp => "udp",
+    }
+}
+
+/// `[198.18.0.10]:tcp:80`, `FWM 99`, `[group NAME]`, as keepalived names a
+/// virtual server.
+pub fn vs_name(vs: &VirtualServer) -> String {
+    match &vs.head {
+        Head::Addr(a, p) => health::server_name(*a, proto_word(vs.proto), *p),
+        Head::Fwmark(m) => format!("FWM {m}"),
+        Head::Group(g) => format!("[{g}]:{}", proto_word(vs.proto)),
+    }
+}
