@@ -66,6 +66,7 @@ e2e ctl
 e2e load
 e2e load_dr_tun
 e2e proxy
+e2e checker
 step "engine benchmark harness (quick)" cargo run --release -q -p perf -- engine --quick --json
 
 # The veth benchmark in quick mode: proves the harness end to end (every

@@ -3,7 +3,8 @@
 //! a server that passes its checks is in at its weight (a `misc_dynamic`
 //! result's weight if it gave one); one that fails is out, or in at weight 0
 //! with `inhibit_on_failure`; a virtual server below its quorum (with
-//! hysteresis) has its real servers out and its sorry server in.
+//! hysteresis) that has a sorry server has its real servers out and the
+//! sorry server in.
 
 use crate::conf::model::{Conf, GroupMember, Head, RealServer, VirtualServer};
 use std::collections::HashMap;
@@ -70,12 +71,24 @@ pub fn render(
     (cfg, errors)
 }
 
+/// Whether real server `r` of `vs` is up and the weight it serves at.
+fn standing(vs: &VirtualServer, r: &RealServer, health: &HashMap<RsKey, Health>) -> (bool, u32) {
+    let state = health.get(&(vs.head.clone(), r.addr, r.port)).copied();
+    let up = state.map_or(!r.timing.alpha || r.checks.is_empty(), |h| h.up);
+    (up, state.and_then(|h| h.weight).unwrap_or(r.weight))
+}
+
+/// The sum of the weights of the real servers that are up (what the
+/// quorum is measured against).
+pub fn live_weight(vs: &VirtualServer, health: &HashMap<RsKey, Health>) -> u32 {
+    vs.reals.iter().map(|r| standing(vs, r, health)).filter(|s| s.0).map(|s| s.1).sum()
+}
+
 /// The real servers in the pool now, with their weights.
 fn pool(vs: &VirtualServer, health: &HashMap<RsKey, Health>, quorums: &mut Quorums) -> Vec<DestSpec> {
-    let state = |r: &RealServer| health.get(&(vs.head.clone(), r.addr, r.port)).copied();
-    let up = |r: &RealServer| state(r).map_or(!r.timing.alpha || r.checks.is_empty(), |h| h.up);
-    let weight = |r: &RealServer| state(r).and_then(|h| h.weight).unwrap_or(r.weight);
-    let live: u32 = vs.reals.iter().filter(|r| up(r)).map(weight).sum();
+    let up = |r: &RealServer| standing(vs, r, health).0;
+    let weight = |r: &RealServer| standing(vs, r, health).1;
+    let live = live_weight(vs, health);
     let had = *quorums.get(&vs.head).unwrap_or(&true);
     let ok = if had { live + vs.hysteresis >= vs.quorum } else { live >= vs.quorum + vs.hysteresis };
     quorums.insert(vs.head.clone(), ok);
@@ -87,8 +100,11 @@ fn pool(vs: &VirtualServer, health: &HashMap<RsKey, Health>, quorums: &mut Quoru
         u_threshold: r.map_or(0, |r| r.uthreshold),
         l_threshold: r.map_or(0, |r| r.lthreshold),
     };
+    // keepalived: a lost quorum takes the real servers out only when a
+    // sorry server takes their place.
+    let serve = ok || vs.sorry.is_none();
     let mut out = Vec::new();
-    if ok {
+    if serve {
         for r in &vs.reals {
             if up(r) {
                 out.push(spec(r.addr, r.port, weight(r), r.fwd, Some(r)));

@@ -243,6 +243,37 @@ impl Manager {
         }
     }
 
+    /// keepalived's quorum lines, scripts and sorry-server lines for every
+    /// virtual server whose quorum came or went since `before`.
+    fn quorum_changes(&self, before: &Quorums) {
+        for vs in &self.conf.services {
+            let now = self.quorums.get(&vs.head).copied().unwrap_or(true);
+            if before.get(&vs.head).copied().unwrap_or(true) == now {
+                continue;
+            }
+            let (q, h, live, name) = (vs.quorum, vs.hysteresis, desired::live_weight(vs, &self.health), vs_name(vs));
+            if now {
+                eprintln!("Gained quorum {q}+{h}={} <= {live} for VS {name}", q + h);
+            } else {
+                eprintln!("Lost quorum {q}-{h} > {live} for VS {name}");
+            }
+            if let Some(s) = &vs.sorry {
+                let who = health::server_name(s.addr, proto_word(vs.proto), s.port);
+                if now {
+                    eprintln!("Removing sorry server {who} from VS {name}");
+                } else {
+                    eprintln!("Adding sorry server {who} to VS {name}");
+                }
+            }
+            if let Some(script) = if now { &vs.quorum_up } else { &vs.quorum_down } {
+                let script = script.clone();
+                tokio::spawn(async move {
+                    let _ = tokio::process::Command::new("/bin/sh").arg("-c").arg(&script).status().await;
+                });
+            }
+        }
+    }
+
     fn find(&self, rs: &RsKey) -> Option<(&VirtualServer, &conf::model::RealServer)> {
         let vs = self.conf.services.iter().find(|v| v.head == rs.0)?;
         Some((vs, vs.reals.iter().find(|r| r.addr == rs.1 && r.port == rs.2)?))

@@ -189,7 +189,8 @@ rs_http() {
 }
 
 # rs_nginx I PORT [proxy_protocol]: nginx in real server I, answering every
-# request with "rsI" (and /big with the 100 MiB file). With proxy_protocol
+# request with "rsI" (and /big with the 100 MiB file, /health with 200 or,
+# while $WORK/nginxI-PORT/down exists, 500, /page with the file there). With proxy_protocol
 # it reads a PROXY header (v1 or v2) on every connection, takes the
 # client's address from it, and logs "CLIENT:PORT PEER" per request to
 # $WORK/nginxI-PORT/access.log.
@@ -217,6 +218,10 @@ http {
         $real
         location / { default_type text/plain; return 200 "rs$i\n"; }
         location = /big { default_type application/octet-stream; alias $WORK/big; }
+        # Health checks: /health answers 500 while the file "down" exists;
+        # /page is the file "page" (for digests).
+        location = /health { default_type text/plain; if (-f $dir/down) { return 500; } return 200 "ok\n"; }
+        location = /page { default_type text/plain; alias $dir/page; }
     }
 }
 CONF

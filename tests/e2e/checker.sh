@@ -1,0 +1,268 @@
+#!/usr/bin/env bash
+# xdpvs-checker drives xdpvs from keepalived.conf: three nginx real servers
+# (two-arm NAT, and FULLNAT with PROXY protocol), TCP_CHECK, HTTP_GET
+# (status code, digest, inhibit_on_failure), MISC_CHECK misc_dynamic, quorum
+# with a sorry server, SIGHUP with an edited file during a transfer, a
+# restart that changes nothing, and `-t`.
+cd "$(dirname "$0")/../.."
+. tests/e2e/lib.sh
+CHECKER=${CHECKER:-$PWD/target/release/xdpvs-checker}
+topo_up nat
+director_laddrs
+for i in 1 2 3; do rs_nginx "$i" 8080; done
+rs_nginx 1 8090 proxy_protocol
+for i in 1 2 3; do echo "page v1 of rs$i" > "$WORK/nginx$i-8080/page"; done
+head -c $((100 * 1048576)) /dev/urandom > "$WORK/big"
+rs_wait 8080
+xdpvs_up - --iface d0 --iface d1
+echo 7 > "$WORK/misc_exit"
+digest=$(md5sum < "$WORK/nginx1-8080/page" | cut -d' ' -f1)
+
+# keepalived.conf: the file the test edits, then SIGHUPs.
+write_conf() {
+    local w3="$1" extra="${2:-}"
+    cat > "$WORK/keepalived.conf" <<CONF
+! xdpvs-checker end-to-end test
+global_defs {
+    router_id xdpvs_test
+}
+local_address_group lips {
+    198.19.0.250 d1
+}
+virtual_server 198.18.0.10 80 {
+    delay_loop 1
+    lb_algo rr
+    lb_kind NAT
+    protocol TCP
+    real_server 198.19.0.11 8080 {
+        weight 1
+        TCP_CHECK {
+            connect_timeout 1
+            retry 1
+            delay_before_retry 1
+        }
+    }
+    real_server 198.19.0.12 8080 {
+        weight 1
+        TCP_CHECK {
+            connect_timeout 1
+            retry 1
+            delay_before_retry 1
+        }
+    }
+    real_server 198.19.0.13 8080 {
+        weight $w3
+        TCP_CHECK {
+            connect_timeout 1
+            retry 1
+            delay_before_retry 1
+        }
+    }
+}
+virtual_server 198.18.0.10 81 {
+    delay_loop 1
+    lb_algo rr
+    lb_kind NAT
+    inhibit_on_failure
+    real_server 198.19.0.11 8080 {
+        weight 5
+        HTTP_GET {
+            url {
+                path /health
+                status_code 200
+            }
+            url {
+                path /page
+                digest $digest
+            }
+            connect_timeout 1
+            nb_get_retry 1
+            delay_before_retry 1
+        }
+    }
+}
+virtual_server 198.18.0.10 82 {
+    delay_loop 1
+    lb_algo wrr
+    lb_kind NAT
+    real_server 198.19.0.12 8080 {
+        weight 1
+        MISC_CHECK {
+            misc_path "/bin/sh -c 'exit \$(cat $WORK/misc_exit)'"
+            misc_timeout 2
+            misc_dynamic
+        }
+    }
+}
+virtual_server 198.18.0.10 83 {
+    delay_loop 1
+    lb_algo rr
+    lb_kind NAT
+    quorum 2
+    sorry_server 198.19.0.13 8080
+    real_server 198.19.0.11 8080 {
+        weight 1
+        HTTP_GET {
+            url {
+                path /health
+            }
+            connect_timeout 1
+            retry 0
+        }
+    }
+    real_server 198.19.0.12 8080 {
+        weight 1
+        HTTP_GET {
+            url {
+                path /health
+            }
+            connect_timeout 1
+            retry 0
+        }
+    }
+}
+virtual_server 198.18.0.10 84 {
+    delay_loop 1
+    lb_algo rr
+    lb_kind FNAT
+    laddr_group_name lips
+    proxy_protocol v2
+    real_server 198.19.0.11 8090 {
+        weight 1
+        TCP_CHECK {
+            connect_timeout 1
+        }
+    }
+}
+$extra
+CONF
+}
+write_conf 1
+
+"$CHECKER" -t -f "$WORK/keepalived.conf" || fail "xdpvs-checker -t refused the test's keepalived.conf"
+printf 'virtual_server 198.18.0.10 80 {\n  lb_kind XYZ\n  real_server 198.19.0.11 80 {\n    weight heavy\n  }\n' > "$WORK/bad.conf"
+if out=$("$CHECKER" -t -f "$WORK/bad.conf" 2>&1); then fail "xdpvs-checker -t accepted a bad file"; fi
+grep -q "bad.conf:2: 'lb_kind': 'XYZ' is not NAT, DR, TUN or FNAT" <<<"$out" \
+    && grep -q "bad.conf:4: 'weight': 'heavy'" <<<"$out" && grep -q "bad.conf:1: block opened here is never closed" <<<"$out" \
+    || fail "-t's messages: $out"
+echo "ok   xdpvs-checker -t: 0 for the test's file; 1 with FILE:LINE for each of a bad file's three problems"
+
+checker_up() {
+    ip netns exec "$NS_D" "$CHECKER" -f "$WORK/keepalived.conf" --instance "$ID" >>"$WORK/checker.log" 2>&1 &
+    CHECKER_PID=$!
+    PIDS+=("$CHECKER_PID")
+}
+# wait_for SECONDS WHAT CMD...: CMD succeeds within SECONDS; prints how long it took.
+wait_for() {
+    local limit="$1" what="$2" t0; shift 2
+    t0=$(date +%s.%N)
+    while ! "$@" >/dev/null 2>&1; do
+        python3 -c "import sys; sys.exit(0 if $(date +%s.%N) - $t0 < $limit else 1)" \
+            || fail "$what: not within $limit s. Checker log: $(tail -5 "$WORK/checker.log") -L: $(adm -L -n)"
+        sleep 0.1
+    done
+    python3 -c "print('%.1f' % ($(date +%s.%N) - $t0))"
+}
+# has SVC LINE-REGEX: `-L -n`'s block of service SVC has a matching line.
+svc_block() { adm -L -n | awk -v s="TCP  $1 " 'index($0, s) == 1 {on = 1; next} /^(TCP|UDP|FWM)/ {on = 0} on'; }
+has() { svc_block "$1" | grep -qE "$2"; }
+lacks() { ! svc_block "$1" | grep -qE "$2"; }
+
+checker_up
+wait_for 5 "the checker's services on the director" has 198.18.0.10:80 '198.19.0.13:8080 +Masq +1 ' >/dev/null
+has 198.18.0.10:80 '198.19.0.11:8080' && has 198.18.0.10:80 '198.19.0.12:8080' || fail "not every real server is in: $(adm -L -n)"
+has 198.18.0.10:84 . && adm -L -n | grep -q "198.18.0.10:84 rr proxy-protocol v2" || fail "the FNAT service lacks its PROXY protocol: $(adm -L -n)"
+[ "$(ns "$NS_C" curl -s --max-time 5 http://198.18.0.10:84/)" = rs1 ] || fail "no answer through the FNAT service with PROXY v2"
+grep -q "^198.18.0.100:" "$WORK/nginx1-8090/access.log" || fail "the PROXY v2 server did not log the client: $(cat "$WORK/nginx1-8090/access.log")"
+echo "ok   keepalived.conf applied: 5 virtual servers; lb_kind FNAT + laddr_group_name + proxy_protocol v2 shown by -L and answered, the server logging the client's address"
+
+# TCP_CHECK: rs2's nginx stops. Bound: delay_loop + connect_timeout + retry x delay_before_retry + 1 s.
+kill "$(cat "$WORK/nginx2-8080/nginx.pid")"
+took=$(wait_for 4 "rs2 removed after its nginx stopped" lacks 198.18.0.10:80 '198.19.0.12:8080')
+grep -q "TCP connection to \[198.19.0.12\]:tcp:8080 failed." "$WORK/checker.log" \
+    && grep -q "Removing service \[198.19.0.12\]:tcp:8080 from VS \[198.18.0.10\]:tcp:80" "$WORK/checker.log" \
+    || fail "keepalived's log lines missing: $(cat "$WORK/checker.log")"
+curl_split 30 http://198.18.0.10/ >/dev/null
+expect_split "rs1 15" "rs3 15"
+echo "ok   TCP_CHECK: rs2's nginx stopped, gone from -L in $took s (bound 4 s), logged in keepalived's words; the next 30 requests all answered (15/15)"
+rs_nginx 2 8080
+took=$(wait_for 4 "rs2 back after its nginx started" has 198.18.0.10:80 '198.19.0.12:8080 +Masq +1 ')
+grep -q "Adding service \[198.19.0.12\]:tcp:8080 to VS \[198.18.0.10\]:tcp:80" "$WORK/checker.log" || fail "no 'Adding service' line"
+echo "ok   rs2's nginx started again: back with its weight in $took s"
+
+# HTTP_GET with inhibit_on_failure: a 500 (then a changed page) sets weight
+# 0; a download running through the server finishes byte-exact.
+wait_for 3 "HTTP_GET service up" has 198.18.0.10:81 '198.19.0.11:8080 +Masq +5 ' >/dev/null
+want=$(sha256sum < "$WORK/big" | cut -d' ' -f1)
+ns "$NS_C" curl -s --max-time 60 --limit-rate 25M -o "$WORK/got81" http://198.18.0.10:81/big &
+dl=$!
+sleep 1
+touch "$WORK/nginx1-8080/down"
+took=$(wait_for 4 "rs1 at weight 0 after answering 500" has 198.18.0.10:81 '198.19.0.11:8080 +Masq +0 ')
+grep -q "HTTP status code error to \[198.19.0.11\]:tcp:8080 url(/health), status_code \[500\]." "$WORK/checker.log" \
+    && grep -q "Disabling service \[198.19.0.11\]:tcp:8080 from VS \[198.18.0.10\]:tcp:81" "$WORK/checker.log" \
+    || fail "HTTP_GET log lines missing: $(tail -5 "$WORK/checker.log")"
+wait "$dl" || fail "the download through the inhibited server failed"
+[ "$(sha256sum < "$WORK/got81" | cut -d' ' -f1)" = "$want" ] || fail "the download through the inhibited server is not byte-exact"
+echo "ok   HTTP_GET status 500: weight 0 in $took s (inhibit_on_failure), a 100 MiB download through it finished byte-exact"
+rm -f "$WORK/nginx1-8080/down"
+wait_for 4 "rs1 back at weight 5" has 198.18.0.10:81 '198.19.0.11:8080 +Masq +5 ' >/dev/null
+echo "page v2" > "$WORK/nginx1-8080/page"
+took=$(wait_for 4 "rs1 at weight 0 after its page changed" has 198.18.0.10:81 '198.19.0.11:8080 +Masq +0 ')
+grep -q "MD5 digest error to \[198.19.0.11\]:tcp:8080 url\[/page\]" "$WORK/checker.log" || fail "no digest log line"
+echo "page v1 of rs1" > "$WORK/nginx1-8080/page"
+wait_for 4 "rs1 back after its page was restored" has 198.18.0.10:81 '198.19.0.11:8080 +Masq +5 ' >/dev/null
+echo "ok   HTTP_GET digest: a changed page sets weight 0 in $took s, the original brings weight 5 back"
+
+# MISC_CHECK misc_dynamic: exit 7 gives weight 5, exit 12 weight 10, exit 1 out.
+wait_for 4 "MISC weight 5" has 198.18.0.10:82 '198.19.0.12:8080 +Masq +5 ' >/dev/null
+echo 12 > "$WORK/misc_exit"
+wait_for 4 "MISC weight 10" has 198.18.0.10:82 '198.19.0.12:8080 +Masq +10 ' >/dev/null
+echo 1 > "$WORK/misc_exit"
+wait_for 4 "MISC failure removes the server" lacks 198.18.0.10:82 '198.19.0.12:8080' >/dev/null
+echo 0 > "$WORK/misc_exit"
+wait_for 4 "MISC exit 0 brings the configured weight" has 198.18.0.10:82 '198.19.0.12:8080 +Masq +1 ' >/dev/null
+echo "ok   MISC_CHECK misc_dynamic: exit 7 → weight 5, exit 12 → 10, exit 1 → removed, exit 0 → weight 1"
+
+# Quorum 2 of two servers: one failing brings in the sorry server, alone.
+touch "$WORK/nginx2-8080/down"
+took=$(wait_for 4 "the sorry server after quorum lost" has 198.18.0.10:83 '198.19.0.13:8080')
+lacks 198.18.0.10:83 '198.19.0.1[12]:8080' || fail "real servers left beside the sorry server: $(svc_block 198.18.0.10:83)"
+[ "$(ns "$NS_C" curl -s --max-time 5 http://198.18.0.10:83/)" = rs3 ] || fail "the sorry server does not answer"
+rm -f "$WORK/nginx2-8080/down"
+wait_for 4 "quorum back" has 198.18.0.10:83 '198.19.0.12:8080' >/dev/null
+lacks 198.18.0.10:83 '198.19.0.13:8080' || fail "the sorry server stayed after quorum came back"
+echo "ok   quorum 2: one of two servers failing brought in the sorry server alone in $took s (it answered); back, the sorry server left"
+
+# SIGHUP with an edited file during a transfer through :80.
+ns "$NS_C" curl -s --max-time 60 --limit-rate 25M -o "$WORK/got80" http://198.18.0.10:80/big &
+dl=$!
+sleep 1
+write_conf 3 "virtual_server 198.18.0.10 85 {
+    lb_algo rr
+    lb_kind NAT
+    real_server 198.19.0.13 8080 {
+        weight 2
+    }
+}"
+kill -HUP "$CHECKER_PID"
+wait_for 4 "the edited weight" has 198.18.0.10:80 '198.19.0.13:8080 +Masq +3 ' >/dev/null
+wait_for 2 "the new virtual server" has 198.18.0.10:85 '198.19.0.13:8080 +Masq +2 ' >/dev/null
+wait "$dl" || fail "the transfer during SIGHUP failed"
+[ "$(sha256sum < "$WORK/got80" | cut -d' ' -f1)" = "$want" ] || fail "the transfer during SIGHUP is not byte-exact"
+echo "ok   SIGHUP with an edited file: one weight changed and one virtual server added during a 100 MiB transfer, which stayed byte-exact"
+
+# A checker restart changes nothing on the director.
+before=$(adm -S -n)
+gen=$(adm -L -n --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["generation"])')
+kill -TERM "$CHECKER_PID"; wait "$CHECKER_PID" 2>/dev/null || true
+[ "$(adm -S -n)" = "$before" ] || fail "the configuration changed when the checker stopped"
+checker_up
+sleep 3
+[ "$(adm -S -n)" = "$before" ] || fail "a restarted checker changed the configuration: $(diff <(echo "$before") <(adm -S -n))"
+gen2=$(adm -L -n --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["generation"])')
+[ "$gen" = "$gen2" ] || fail "a restarted checker published a new generation ($gen → $gen2)"
+echo "ok   the checker stopped: its configuration stayed in force; restarted: it adopted it, not one change (generation $gen)"
+kill -TERM "$CHECKER_PID"; wait "$CHECKER_PID" 2>/dev/null || true
+xdpvs_down
+check_detached
