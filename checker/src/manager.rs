@@ -223,9 +223,11 @@ impl Manager {
 
     async fn converge(&mut self) {
         let places = self.places.clone();
+        let before = self.quorums.clone();
         let (cfg, errors) = desired::render(&self.conf, &self.health, &mut self.quorums, |vs| {
             places.get(&vs.head).cloned().unwrap_or_default()
         });
+        self.quorum_changes(&before);
         for e in errors {
             eprintln!("{e}");
         }

@@ -228,6 +228,9 @@ echo "ok   MISC_CHECK misc_dynamic: exit 7 → weight 5, exit 12 → 10, exit 1 
 touch "$WORK/nginx2-8080/down"
 took=$(wait_for 4 "the sorry server after quorum lost" has 198.18.0.10:83 '198.19.0.13:8080')
 lacks 198.18.0.10:83 '198.19.0.1[12]:8080' || fail "real servers left beside the sorry server: $(svc_block 198.18.0.10:83)"
+grep -q "Lost quorum 2-0 > 1 for VS \[198.18.0.10\]:tcp:83" "$WORK/checker.log" \
+    && grep -q "Adding sorry server \[198.19.0.13\]:tcp:8080 to VS \[198.18.0.10\]:tcp:83" "$WORK/checker.log" \
+    || fail "quorum log lines missing: $(grep -i quorum "$WORK/checker.log")"
 [ "$(ns "$NS_C" curl -s --max-time 5 http://198.18.0.10:83/)" = rs3 ] || fail "the sorry server does not answer"
 rm -f "$WORK/nginx2-8080/down"
 wait_for 4 "quorum back" has 198.18.0.10:83 '198.19.0.12:8080' >/dev/null
