@@ -41,7 +41,7 @@ teardown() {
         for p in $(ip netns pids "$n" 2>/dev/null); do kill -9 "$p" 2>/dev/null || true; done
         ip netns del "$n" 2>/dev/null || true
     done
-    rm -f "/dev/shm/xdpvs-$ID"
+    rm -f "/dev/shm/xdpvs-$ID" "/dev/shm/xdpvs-$ID-"*
 }
 
 cleanup() {
@@ -160,6 +160,37 @@ topo_one_arm() {
         ns "$r" sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
         ns "$r" ip addr add 198.18.0.10/32 dev lo
         ns "$r" ip -6 addr add 2001:db8::10/128 dev lo nodad
+    done
+    links_ready
+}
+
+# topo_pair: two directors (A in $NS_D, B in $NS_D2, each with d0) on one
+# switch with the client and the real servers (one-arm, DR): the VIP is on
+# no director until keepalived's VRRP puts it there; the real servers have
+# it on lo.
+NS_D2="$ID-dir2"
+topo_pair() {
+    trap cleanup EXIT INT TERM
+    for n in "$NS_C" "$NS_D" "$NS_D2" "$NS_S"; do ip netns add "$n"; ns "$n" ip link set lo up; done
+    ns "$NS_S" ip link add br0 type bridge
+    ns "$NS_S" ip link set br0 up
+    ip link add c0 netns "$NS_C" type veth peer name sc netns "$NS_S"
+    ip link add d0 netns "$NS_D" type veth peer name sd netns "$NS_S"
+    ip link add d0 netns "$NS_D2" type veth peer name sd2 netns "$NS_S"
+    for p in sc sd sd2; do ns "$NS_S" ip link set "$p" master br0; ns "$NS_S" ip link set "$p" up; done
+    client_up
+    local n a=1
+    for n in "$NS_D" "$NS_D2"; do
+        ns "$n" ip addr add "198.18.0.$a/24" dev d0
+        ns "$n" ip -6 addr add "2001:db8::$a/64" dev d0 nodad
+        ns "$n" ip link set d0 up
+        a=$((a + 1))
+    done
+    for i in $(seq 1 "$RS_COUNT"); do
+        local r; r=$(rs_ns "$i")
+        rs_add "$i" 198.18.0 2001:db8:
+        ns "$r" sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
+        ns "$r" ip addr add 198.18.0.10/32 dev lo
     done
     links_ready
 }
