@@ -11,6 +11,7 @@ mod desired;
 mod director;
 mod health;
 mod manager;
+mod status;
 
 use clap::Parser;
 use std::path::PathBuf;
@@ -33,6 +34,12 @@ struct Cli {
     /// Check the file and exit: 0, or 1 with `FILE:LINE: message` per problem.
     #[arg(short = 't', long = "config-test")]
     test: bool,
+    /// Print the status of every checker of the running instance and exit.
+    #[arg(long)]
+    status: bool,
+    /// With --status: the status as JSON.
+    #[arg(long, requires = "status")]
+    json: bool,
     /// keepalived's flags that mean nothing here (xdpvs-checker never forks
     /// and always logs to standard error): accepted for unchanged unit files.
     #[arg(short = 'n', long = "dont-fork", hide = true)]
@@ -45,6 +52,18 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.status {
+        return match status::show(&cli.instance, cli.json) {
+            Ok(t) => {
+                print!("{t}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("xdpvs-checker: {e}");
+                ExitCode::from(1)
+            }
+        };
+    }
     let loaded = conf::load(&cli.file);
     for w in loaded.warnings() {
         eprintln!("{w}");
@@ -77,7 +96,7 @@ fn main() -> ExitCode {
             cli.instance,
             loaded.conf.services.len()
         );
-        match manager::Manager::new(cli.file.clone(), director, loaded).run().await {
+        match manager::Manager::new(cli.file.clone(), cli.instance.clone(), director, loaded).run().await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("xdpvs-checker: {e}");

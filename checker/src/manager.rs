@@ -11,6 +11,7 @@ use crate::conf::{self, model::Conf, model::Head, model::VirtualServer};
 use crate::desired::{self, Health, Quorums, RsKey};
 use crate::director::Director;
 use crate::health::{self, Verdict};
+use crate::status::{self, Row};
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use tokio::signal::unix::{signal, SignalKind};
@@ -41,10 +42,14 @@ pub struct Manager {
     tx: mpsc::Sender<Verdict>,
     rx: mpsc::Receiver<Verdict>,
     places: HashMap<Head, String>,
+    instance: String,
+    /// Every check's status row, and whether it changed since last written.
+    rows: HashMap<(RsKey, usize), Row>,
+    dirty: bool,
 }
 
 impl Manager {
-    pub fn new(path: PathBuf, director: Director, loaded: conf::Loaded) -> Manager {
+    pub fn new(path: PathBuf, instance: String, director: Director, loaded: conf::Loaded) -> Manager {
         let (tx, rx) = mpsc::channel(4096);
         let mut m = Manager {
             path,
@@ -58,6 +63,9 @@ impl Manager {
             tx,
             rx,
             places: HashMap::new(),
+            instance,
+            rows: HashMap::new(),
+            dirty: true,
         };
         m.adopt(&loaded.conf);
         m.install(loaded);
@@ -69,15 +77,18 @@ impl Manager {
         let mut hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
         let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
         let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
         self.converge().await;
         loop {
             tokio::select! {
                 Some(v) = self.rx.recv() => self.verdict(v).await,
                 _ = hup.recv() => self.reload().await,
+                _ = tick.tick() => self.write_status(),
                 _ = term.recv() => break,
                 _ = int.recv() => break,
             }
         }
+        status::remove(&self.instance);
         eprintln!("Stopping: the configuration stays in force on the director");
         Ok(())
     }
@@ -131,6 +142,19 @@ impl Manager {
             .collect();
         self.verdicts.retain(|k, _| keys.contains(k));
         self.health.retain(|k, _| all.contains(k));
+        self.rows.retain(|k, _| want.contains_key(k));
+        for (k, (vs, r, c)) in &want {
+            self.rows.entry(k.clone()).or_insert_with(|| Row {
+                virtual_server: vs_name(vs),
+                real_server: health::server_name(r.addr, proto_word(vs.proto), r.port),
+                check: kind_name(&c.kind).into(),
+                state: "unknown".into(),
+                since: status::now(),
+                failures_in_row: 0,
+                last: String::new(),
+            });
+        }
+        self.dirty = true;
         for (k, (vs, r, c)) in want {
             let n = r.checks.len();
             let v = self.verdicts.entry(k.0.clone()).or_default();
@@ -165,6 +189,7 @@ impl Manager {
     async fn verdict(&mut self, v: Verdict) {
         let Some(was) = self.verdicts.get(&v.rs).and_then(|s| s.get(v.check)).cloned() else { return };
         self.log_verdict(&v, was.as_ref().map(|r| r.is_ok()));
+        self.note_row(&v);
         let Some(slots) = self.verdicts.get_mut(&v.rs) else { return };
         slots[v.check] = Some(v.result.clone());
         let up = slots.iter().all(|s| !matches!(s, Some(Err(_))));
@@ -178,6 +203,42 @@ impl Manager {
                 self.announce(&v.rs, up);
             }
             self.converge().await;
+        }
+    }
+
+    fn note_row(&mut self, v: &Verdict) {
+        let Some(row) = self.rows.get_mut(&(v.rs.clone(), v.check)) else { return };
+        let state = if v.result.is_ok() { "up" } else { "down" };
+        if row.state != state {
+            row.state = state.into();
+            row.since = status::now();
+        }
+        row.failures_in_row = if v.result.is_ok() { 0 } else { row.failures_in_row + 1 };
+        row.last = match &v.result {
+            Ok(Some(w)) => format!("ok (weight {w})"),
+            Ok(None) => "ok".into(),
+            Err(e) => e.clone(),
+        };
+        self.dirty = true;
+    }
+
+    fn write_status(&mut self) {
+        if !self.dirty {
+            return;
+        }
+        let mut checks: Vec<Row> = self.rows.values().cloned().collect();
+        checks.sort_by(|a, b| {
+            (&a.virtual_server, &a.real_server, &a.check).cmp(&(&b.virtual_server, &b.real_server, &b.check))
+        });
+        let s = status::Status {
+            pid: std::process::id(),
+            config: self.path.display().to_string(),
+            written: status::now(),
+            checks,
+        };
+        match status::write(&self.instance, &s) {
+            Ok(()) => self.dirty = false,
+            Err(e) => eprintln!("xdpvs-checker: cannot write the status: {e}"),
         }
     }
 
@@ -296,6 +357,17 @@ impl Manager {
             Some(conf::model::CheckKind::Misc { .. }) => "Misc",
             _ => "TCP",
         }
+    }
+}
+
+/// The checker's keyword.
+fn kind_name(k: &conf::model::CheckKind) -> &'static str {
+    match k {
+        conf::model::CheckKind::Tcp => "TCP_CHECK",
+        conf::model::CheckKind::Http { tls: false, .. } => "HTTP_GET",
+        conf::model::CheckKind::Http { tls: true, .. } => "SSL_GET",
+        conf::model::CheckKind::Misc { .. } => "MISC_CHECK",
+        conf::model::CheckKind::Unsupported(k) => k,
     }
 }
 

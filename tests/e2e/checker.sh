@@ -184,6 +184,17 @@ grep -q "TCP connection to \[198.19.0.12\]:tcp:8080 failed." "$WORK/checker.log"
     || fail "keepalived's log lines missing: $(cat "$WORK/checker.log")"
 curl_split 30 http://198.18.0.10/ >/dev/null
 expect_split "rs1 15" "rs3 15"
+sleep 1.2 # the status is written once a second
+st=$("$CHECKER" --status --instance "$ID") || fail "--status: $st"
+grep -E '^\[198.18.0.10\]:tcp:80 +\[198.19.0.12\]:tcp:8080 +TCP_CHECK +down ' <<<"$st" | grep -q 'TCP connection to \[198.19.0.12\]:tcp:8080 failed.' \
+    || fail "--status does not show rs2 down: $st"
+"$CHECKER" --status --json --instance "$ID" | python3 -c '
+import json, sys
+s = json.load(sys.stdin)
+rows = [r for r in s["checks"] if r["virtual_server"] == "[198.18.0.10]:tcp:80" and r["real_server"] == "[198.19.0.12]:tcp:8080"]
+assert len(rows) == 1 and rows[0]["state"] == "down" and rows[0]["failures_in_row"] >= 1, rows
+assert sum(1 for r in s["checks"] if r["state"] == "up") >= 6, s' || fail "--status --json"
+echo "ok   --status (text and JSON) shows rs2's TCP_CHECK down, since when, failures in a row, and why"
 echo "ok   TCP_CHECK: rs2's nginx stopped, gone from -L in $took s (bound 4 s), logged in keepalived's words; the next 30 requests all answered (15/15)"
 rs_nginx 2 8080
 took=$(wait_for 4 "rs2 back after its nginx started" has 198.18.0.10:80 '198.19.0.12:8080 +Masq +1 ')

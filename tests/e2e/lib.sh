@@ -41,7 +41,7 @@ teardown() {
         for p in $(ip netns pids "$n" 2>/dev/null); do kill -9 "$p" 2>/dev/null || true; done
         ip netns del "$n" 2>/dev/null || true
     done
-    rm -f "/dev/shm/xdpvs-$ID" "/dev/shm/xdpvs-$ID-"*
+    rm -f "/dev/shm/xdpvs-$ID" "/dev/shm/xdpvs-$ID-"* "/dev/shm/xdpvs-checker-$ID.json" "/dev/shm/xdpvs-checker-$ID-"*
 }
 
 cleanup() {
