@@ -46,6 +46,9 @@ pub struct Manager {
     /// Every check's status row, and whether it changed since last written.
     rows: HashMap<(RsKey, usize), Row>,
     dirty: bool,
+    /// `ha_suspend` virtual servers whose address this director does not
+    /// hold (the VRRP backup): their checks' verdicts wait.
+    suspended: HashSet<Head>,
 }
 
 impl Manager {
@@ -66,6 +69,7 @@ impl Manager {
             instance,
             rows: HashMap::new(),
             dirty: true,
+            suspended: HashSet::new(),
         };
         m.adopt(&loaded.conf);
         m.install(loaded);
@@ -78,12 +82,16 @@ impl Manager {
         let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
         let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        self.ha_suspend();
         self.converge().await;
         loop {
             tokio::select! {
                 Some(v) = self.rx.recv() => self.verdict(v).await,
                 _ = hup.recv() => self.reload().await,
-                _ = tick.tick() => self.write_status(),
+                _ = tick.tick() => {
+                    self.ha_suspend();
+                    self.write_status();
+                }
                 _ = term.recv() => break,
                 _ = int.recv() => break,
             }
@@ -142,6 +150,14 @@ impl Manager {
             .collect();
         self.verdicts.retain(|k, _| keys.contains(k));
         self.health.retain(|k, _| all.contains(k));
+        // A server the checker has no word on yet starts as keepalived starts
+        // it: up, or down under `alpha`.
+        for vs in &loaded.conf.services {
+            for r in &vs.reals {
+                let up = !r.timing.alpha || r.checks.is_empty();
+                self.health.entry((vs.head.clone(), r.addr, r.port)).or_insert(Health { up, weight: None });
+            }
+        }
         self.rows.retain(|k, _| want.contains_key(k));
         for (k, (vs, r, c)) in &want {
             self.rows.entry(k.clone()).or_insert_with(|| Row {
@@ -187,6 +203,9 @@ impl Manager {
     }
 
     async fn verdict(&mut self, v: Verdict) {
+        if self.suspended.contains(&v.rs.0) {
+            return;
+        }
         let Some(was) = self.verdicts.get(&v.rs).and_then(|s| s.get(v.check)).cloned() else { return };
         self.log_verdict(&v, was.as_ref().map(|r| r.is_ok()));
         self.note_row(&v);
@@ -220,6 +239,35 @@ impl Manager {
             Err(e) => e.clone(),
         };
         self.dirty = true;
+    }
+
+    /// `ha_suspend`: a virtual server's checks count only while its address
+    /// is on one of this director's interfaces (keepalived's words when that
+    /// changes).
+    fn ha_suspend(&mut self) {
+        let local: HashSet<std::net::IpAddr> = nix::ifaddrs::getifaddrs()
+            .map(|it| {
+                it.filter_map(|i| i.address)
+                    .filter_map(|a| {
+                        a.as_sockaddr_in()
+                            .map(|s| std::net::IpAddr::V4(s.ip()))
+                            .or_else(|| a.as_sockaddr_in6().map(|s| std::net::IpAddr::V6(s.ip())))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        for vs in &self.conf.services {
+            let Head::Addr(a, _) = vs.head else { continue };
+            if !vs.ha_suspend {
+                continue;
+            }
+            let held = local.contains(&a);
+            if held && self.suspended.remove(&vs.head) {
+                eprintln!("Activating healthchecker for service {}", vs_name(vs));
+            } else if !held && self.suspended.insert(vs.head.clone()) {
+                eprintln!("Suspending healthchecker for service {}", vs_name(vs));
+            }
+        }
     }
 
     fn write_status(&mut self) {

@@ -39,6 +39,7 @@ virtual_server 198.18.0.10 80 {
     lb_algo rr
     lb_kind DR
     protocol TCP
+    ha_suspend
 $(for i in 1 2 3; do printf '    real_server 198.18.0.1%s 80 {\n        weight 1\n        TCP_CHECK {\n            connect_timeout 1\n        }\n    }\n' "$i"; done)
 }
 CONF
@@ -98,6 +99,8 @@ curl_split 30 http://198.18.0.10/ >/dev/null
 expect_split "rs1 10" "rs2 10" "rs3 10"
 a0=$(served_by "$ID"); b0=$(served_by "$ID-b")
 [ "$a0" -ge 30 ] && [ "$b0" = 0 ] || fail "the master should serve alone: A $a0, B $b0 connections"
+grep -q "Suspending healthchecker for service \[198.18.0.10\]:tcp:80" "$WORK/checker-b.log" \
+    && ! grep -q "Activating" "$WORK/checker-b.log" && grep -q "Activating healthchecker" "$WORK/checker-a.log" || fail "ha_suspend: A $(cat "$WORK/checker-a.log") B $(cat "$WORK/checker-b.log")"
 echo "ok   keepalived -P on both directors, xdpvs-checker on both installed the 3 DR servers from the same file; A (priority 150) holds the VIP and served 30 of 30 (rr 10/10/10), B none"
 
 # 1. The master's keepalived stops.
@@ -110,6 +113,10 @@ curl_split 30 http://198.18.0.10/ >/dev/null
 expect_split "rs1 10" "rs2 10" "rs3 10"
 b1=$(served_by "$ID-b")
 [ "$b1" -ge 30 ] || fail "B served only $b1 connections after taking the VIP"
+for _ in $(seq 1 30); do grep -q "Activating healthchecker" "$WORK/checker-b.log" && break; sleep 0.1; done
+grep -q "Activating healthchecker for service \[198.18.0.10\]:tcp:80" "$WORK/checker-b.log" || fail "B's checks did not resume with the VIP: $(cat "$WORK/checker-b.log")"
+! grep -q "Adding service" "$WORK/checker-a.log" || fail "servers that were never out were 'added': $(cat "$WORK/checker-a.log")"
+echo "ok   ha_suspend: each director's checks wait while it does not hold the VIP (A's until VRRP gave it the VIP, B's until the failover) and resume when it does"
 echo "ok   master's keepalived stopped: the VIP moved to B, which answered a new connection $took s after the stop; B then served 30 of 30"
 
 # A comes back and takes the VIP again (priority 150, preempting).
