@@ -153,3 +153,78 @@ fn add_service(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conf::model::Head;
+
+    /// keepalived.conf text as the model.
+    fn conf(text: &str) -> Conf {
+        let p = std::env::temp_dir().join(format!("xdpvs-desired-{}-{}.conf", std::process::id(), text.len()));
+        std::fs::write(&p, text).unwrap();
+        let l = crate::conf::load(&p);
+        let _ = std::fs::remove_file(&p);
+        assert!(l.ok(), "{:?}", l.diags);
+        l.conf
+    }
+
+    const TWO: &str = "virtual_server 198.18.0.10 80 {\n lb_kind NAT\n quorum 3\n hysteresis 1\n sorry_server 198.19.0.99 8080\n \
+        real_server 198.19.0.11 8080 {\n  weight 2\n  TCP_CHECK {\n  }\n }\n real_server 198.19.0.12 8080 {\n  weight 2\n  inhibit_on_failure\n  TCP_CHECK {\n  }\n }\n}\n";
+
+    fn key(a: &str) -> RsKey {
+        (Head::Addr("198.18.0.10".parse().unwrap(), 80), a.parse().unwrap(), 8080)
+    }
+
+    fn pool_of(c: &Conf, h: &HashMap<RsKey, Health>, q: &mut Quorums) -> Vec<(String, u32)> {
+        let (cfg, errors) = render(c, h, q, |_| String::new());
+        assert!(errors.is_empty(), "{errors:?}");
+        let (_, s) = cfg.services().next().unwrap();
+        let mut v: Vec<(String, u32)> =
+            s.dests.iter().map(|&d| cfg.dest(d).unwrap()).map(|d| (d.spec.addr.to_string(), d.spec.weight)).collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn inhibit_quorum_hysteresis_and_the_sorry_server() {
+        let c = conf(TWO);
+        let mut q = Quorums::new();
+        let up = |u| Health { up: u, weight: None };
+        let mut h = HashMap::new();
+        h.insert(key("198.19.0.11"), up(true));
+        h.insert(key("198.19.0.12"), up(true));
+        assert_eq!(pool_of(&c, &h, &mut q), vec![("198.19.0.11".into(), 2), ("198.19.0.12".into(), 2)]);
+        // .12 fails: 2 live, quorum 3 - hysteresis 1 = 2 still holds; .12 inhibited at 0.
+        h.insert(key("198.19.0.12"), up(false));
+        assert_eq!(pool_of(&c, &h, &mut q), vec![("198.19.0.11".into(), 2), ("198.19.0.12".into(), 0)]);
+        // .11 fails too: 0 live, quorum lost: the sorry server alone.
+        h.insert(key("198.19.0.11"), up(false));
+        assert_eq!(pool_of(&c, &h, &mut q), vec![("198.19.0.99".into(), 1)]);
+        // .11 back: 2 live < quorum 3 + hysteresis 1: still lost.
+        h.insert(key("198.19.0.11"), up(true));
+        assert_eq!(pool_of(&c, &h, &mut q), vec![("198.19.0.99".into(), 1)]);
+        // Both back: 4 ≥ 4, gained: the real servers, no sorry server.
+        h.insert(key("198.19.0.12"), up(true));
+        assert_eq!(pool_of(&c, &h, &mut q), vec![("198.19.0.11".into(), 2), ("198.19.0.12".into(), 2)]);
+    }
+
+    #[test]
+    fn alpha_starts_down_and_dynamic_weights_apply() {
+        let c = conf("virtual_server 198.18.0.10 80 {\n alpha\n real_server 198.19.0.11 8080 {\n  TCP_CHECK {\n  }\n }\n real_server 198.19.0.12 8080 {\n  weight 4\n }\n}\n");
+        let mut q = Quorums::new();
+        let mut h = HashMap::new();
+        // Before any verdict: the checked server is down (alpha); the unchecked one is up.
+        assert_eq!(pool_of(&c, &h, &mut q), vec![("198.19.0.12".into(), 4)]);
+        h.insert(key("198.19.0.11"), Health { up: true, weight: Some(9) });
+        assert_eq!(pool_of(&c, &h, &mut q), vec![("198.19.0.11".into(), 9), ("198.19.0.12".into(), 4)]);
+    }
+
+    #[test]
+    fn a_lost_quorum_without_a_sorry_server_keeps_the_servers() {
+        let c = conf("virtual_server 198.18.0.10 80 {\n quorum 5\n inhibit_on_failure\n real_server 198.19.0.11 8080 {\n  TCP_CHECK {\n  }\n }\n}\n");
+        let mut h = HashMap::new();
+        h.insert(key("198.19.0.11"), Health { up: false, weight: None });
+        assert_eq!(pool_of(&c, &h, &mut Quorums::new()), vec![("198.19.0.11".into(), 0)]);
+    }
+}

@@ -111,3 +111,88 @@ fn jitter(name: &str) -> f64 {
     let h = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
     (h >> 11) as f64 / (1u64 << 53) as f64
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conf::model::{Check, CheckKind, Head, Timing};
+    use tokio::time::Instant;
+
+    fn tcp_check(retry: u32, before_retry: u64) -> Check {
+        Check {
+            kind: CheckKind::Tcp,
+            at: Default::default(),
+            timing: Timing {
+                retry: Some(retry),
+                delay_before_retry: Some(Duration::from_secs(before_retry)),
+                delay_loop: Duration::from_secs(7),
+                connect_timeout: Duration::from_secs(1),
+                ..Timing::default()
+            },
+            connect_ip: None,
+            connect_port: None,
+            bindto: None,
+            bind_port: None,
+        }
+    }
+
+    fn to(port: u16) -> Target {
+        Target {
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            bind: None,
+            timeout: Duration::from_secs(1),
+            name: server_name(IpAddr::from([127, 0, 0, 1]), "tcp", port),
+        }
+    }
+
+    /// A port nothing listens on (bound, then closed).
+    fn closed_port() -> u16 {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failure_is_retried_delay_before_retry_apart() {
+        let t = to(closed_port());
+        let start = Instant::now();
+        let r = verdict(&tcp_check(3, 2), &t).await;
+        assert_eq!(r, Err(format!("TCP connection to {} failed.", t.name)));
+        assert_eq!(start.elapsed().as_secs(), 6, "three retries, 2 s apart");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_pass_needs_no_retry() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let t = to(l.local_addr().unwrap().port());
+        let start = Instant::now();
+        assert_eq!(verdict(&tcp_check(3, 2), &t).await, Ok(None));
+        assert_eq!(start.elapsed().as_secs(), 0);
+    }
+
+    /// The schedule: a warm-up under `warmup`, then a verdict every
+    /// `delay_loop` plus the retries' delays.
+    #[tokio::test(start_paused = true)]
+    async fn warmup_then_every_delay_loop() {
+        let t = to(closed_port());
+        let mut c = tcp_check(1, 3);
+        c.timing.warmup = Some(Duration::from_secs(20));
+        let (tx, mut rx) = mpsc::channel(8);
+        let start = Instant::now();
+        let rs = (Head::Addr(IpAddr::from([198, 18, 0, 10]), 80), IpAddr::from([127, 0, 0, 1]), 0);
+        tokio::spawn(run(rs, 0, c, t, tx));
+        let mut at = Vec::new();
+        for _ in 0..3 {
+            let v = rx.recv().await.unwrap();
+            assert!(v.result.is_err());
+            at.push(start.elapsed().as_secs_f64());
+        }
+        let warm = at[0] - 3.0;
+        assert!(
+            (0.0..20.0).contains(&warm),
+            "first verdict after a warm-up under 20 s, then one retry 3 s later: {at:?}"
+        );
+        for w in at.windows(2) {
+            assert!((w[1] - w[0] - 10.0).abs() < 0.01, "delay_loop 7 s + one retry 3 s apart: {at:?}");
+        }
+    }
+}
