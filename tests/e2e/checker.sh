@@ -145,6 +145,11 @@ if out=$("$CHECKER" -t -f "$WORK/bad.conf" 2>&1); then fail "xdpvs-checker -t ac
 grep -q "bad.conf:2: 'lb_kind': 'XYZ' is not NAT, DR, TUN or FNAT" <<<"$out" \
     && grep -q "bad.conf:4: 'weight': 'heavy'" <<<"$out" && grep -q "bad.conf:1: block opened here is never closed" <<<"$out" \
     || fail "-t's messages: $out"
+for f in configs/keepalived/*.conf; do
+    "$CHECKER" -t -f "$f" 2>/dev/null || fail "xdpvs-checker -t refused the example $f: $("$CHECKER" -t -f "$f" 2>&1)"
+done
+keepalived -t -P -f configs/keepalived/lvs-dr-pair.conf >/dev/null 2>&1 || fail "keepalived -t refused configs/keepalived/lvs-dr-pair.conf"
+echo "ok   the example pair files (configs/keepalived) pass xdpvs-checker -t; the DR pair's passes keepalived -t too"
 echo "ok   xdpvs-checker -t: 0 for the test's file; 1 with FILE:LINE for each of a bad file's three problems"
 
 checker_up() {
