@@ -11,6 +11,8 @@ topo_up nat
 director_laddrs
 for i in 1 2 3; do rs_nginx "$i" 8080; done
 rs_nginx 1 8090 proxy_protocol
+openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=www.example.com -keyout "$WORK/tls.key" -out "$WORK/tls.crt" 2>/dev/null
+rs_nginx 3 8443 ssl
 for i in 1 2 3; do echo "page v1 of rs$i" > "$WORK/nginx$i-8080/page"; done
 head -c $((100 * 1048576)) /dev/urandom > "$WORK/big"
 rs_wait 8080
@@ -134,6 +136,24 @@ virtual_server 198.18.0.10 84 {
         }
     }
 }
+virtual_server 198.18.0.10 86 {
+    delay_loop 1
+    lb_algo rr
+    lb_kind NAT
+    real_server 198.19.0.13 8443 {
+        weight 1
+        SSL_GET {
+            url {
+                path /health
+                status_code 200
+            }
+            enable_sni
+            sni_name www.example.com
+            connect_timeout 1
+            retry 0
+        }
+    }
+}
 $extra
 CONF
 }
@@ -179,7 +199,7 @@ has 198.18.0.10:80 '198.19.0.11:8080' && has 198.18.0.10:80 '198.19.0.12:8080' |
 has 198.18.0.10:84 . && adm -L -n | grep -q "198.18.0.10:84 rr proxy-protocol v2" || fail "the FNAT service lacks its PROXY protocol: $(adm -L -n)"
 [ "$(ns "$NS_C" curl -s --max-time 5 http://198.18.0.10:84/)" = rs1 ] || fail "no answer through the FNAT service with PROXY v2"
 grep -q "^198.18.0.100:" "$WORK/nginx1-8090/access.log" || fail "the PROXY v2 server did not log the client: $(cat "$WORK/nginx1-8090/access.log")"
-echo "ok   keepalived.conf applied: 5 virtual servers; lb_kind FNAT + laddr_group_name + proxy_protocol v2 shown by -L and answered, the server logging the client's address"
+echo "ok   keepalived.conf applied: lb_kind FNAT + laddr_group_name + proxy_protocol v2 shown by -L and answered, the server logging the client's address"
 
 # TCP_CHECK: rs2's nginx stops. Bound: delay_loop + connect_timeout + retry x delay_before_retry + 1 s.
 kill "$(cat "$WORK/nginx2-8080/nginx.pid")"
@@ -229,6 +249,14 @@ grep -q "MD5 digest error to \[198.19.0.11\]:tcp:8080 url\[/page\]" "$WORK/check
 echo "page v1 of rs1" > "$WORK/nginx1-8080/page"
 wait_for 4 "rs1 back after its page was restored" has 198.18.0.10:81 '198.19.0.11:8080 +Masq +5 ' >/dev/null
 echo "ok   HTTP_GET digest: a changed page sets weight 0 in $took s, the original brings weight 5 back"
+
+# SSL_GET over nginx's TLS.
+wait_for 4 "SSL_GET server in" has 198.18.0.10:86 '198.19.0.13:8443 +Masq +1 ' >/dev/null
+touch "$WORK/nginx3-8443/down"
+took=$(wait_for 4 "SSL_GET server out after 500" lacks 198.18.0.10:86 '198.19.0.13:8443')
+rm -f "$WORK/nginx3-8443/down"
+wait_for 4 "SSL_GET server back" has 198.18.0.10:86 '198.19.0.13:8443 +Masq +1 ' >/dev/null
+echo "ok   SSL_GET (TLS with SNI) to nginx: in; its 500 took it out in $took s; back when it answers 200"
 
 # MISC_CHECK misc_dynamic: exit 7 gives weight 5, exit 12 weight 10, exit 1 out.
 wait_for 4 "MISC weight 5" has 198.18.0.10:82 '198.19.0.12:8080 +Masq +5 ' >/dev/null

@@ -219,19 +219,20 @@ rs_http() {
     PIDS+=($!)
 }
 
-# rs_nginx I PORT [proxy_protocol]: nginx in real server I, answering every
+# rs_nginx I PORT [proxy_protocol|ssl]: nginx in real server I, answering every
 # request with "rsI" (and /big with the 100 MiB file, /health with 200 or,
 # while $WORK/nginxI-PORT/down exists, 500, /page with the file there). With proxy_protocol
 # it reads a PROXY header (v1 or v2) on every connection, takes the
 # client's address from it, and logs "CLIENT:PORT PEER" per request to
-# $WORK/nginxI-PORT/access.log.
+# $WORK/nginxI-PORT/access.log. With ssl it serves TLS with $WORK/tls.crt.
 rs_nginx() {
     local i="$1" port="$2" pp="${3:-}"
     local dir="$WORK/nginx$i-$port" log="access_log ${NGINX_LOG:-off};" real=""
     mkdir -p "$dir"
-    if [ -n "$pp" ]; then
+    [ ! -f "$WORK/tls.crt" ] || real="ssl_certificate $WORK/tls.crt; ssl_certificate_key $WORK/tls.key;"
+    if [ "$pp" = proxy_protocol ]; then
         log="log_format client '\$proxy_protocol_addr:\$proxy_protocol_port \$realip_remote_addr'; access_log $dir/access.log client;"
-        real="set_real_ip_from 198.19.0.250; set_real_ip_from 2001:db8:1::250; real_ip_header proxy_protocol;"
+        real="$real set_real_ip_from 198.19.0.250; set_real_ip_from 2001:db8:1::250; real_ip_header proxy_protocol;"
     fi
     cat > "$dir/nginx.conf" <<CONF
 user root;

@@ -3,7 +3,8 @@
 //! a body whose MD5 is that digest (as keepalived's `genhash` prints it).
 //! The request is keepalived's: `GET PATH HTTP/1.0` (or 1.1 with
 //! `Connection: close`), `User-Agent: KeepAliveClient`, `Host:` the
-//! virtual host or the server's address. The response head is parsed by
+//! virtual host or the server's address. `SSL_GET` is the same over TLS
+//! (`tls`). The response head is parsed by
 //! `httparse`; a chunked body is de-chunked before it is hashed.
 
 use super::Target;
@@ -15,17 +16,15 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 const MAX_RESPONSE: usize = 16 << 20;
 
 pub async fn check(c: &Check, t: &Target) -> Result<(), String> {
-    let CheckKind::Http { tls, urls, protocol, virtualhost, .. } = &c.kind else {
+    let CheckKind::Http { tls, urls, protocol, virtualhost, sni } = &c.kind else {
         return Err("not an HTTP check".into());
     };
-    if *tls {
-        return Err(format!("SSL_GET to {}: TLS is not built into xdpvs-checker", t.name));
-    }
     let default = [Url { path: "/".into(), digest: None, status: Vec::new(), virtualhost: None }];
     let urls: &[Url] = if urls.is_empty() { &default } else { urls };
     for u in urls {
         let host = u.virtualhost.as_deref().or(virtualhost.as_deref());
-        let resp = tokio::time::timeout(t.timeout, fetch(t, &request(u, host, *protocol, t)))
+        let tls = tls.then(|| sni.as_deref().or(host));
+        let resp = tokio::time::timeout(t.timeout, fetch(t, &request(u, host, *protocol, t), tls))
             .await
             .map_err(|_| format!("Timeout connecting server {} url({}).", t.name, u.path))??;
         judge(u, &resp, t)?;
@@ -51,16 +50,33 @@ fn authority(t: &Target) -> String {
     }
 }
 
-async fn fetch(t: &Target, req: &[u8]) -> Result<Vec<u8>, String> {
-    let mut s = super::tcp::connect(t).await.map_err(|_| format!("Error connecting server {}.", t.name))?;
+/// The whole response to `req`; `tls`: over TLS, with this SNI name if any.
+async fn fetch(t: &Target, req: &[u8], tls: Option<Option<&str>>) -> Result<Vec<u8>, String> {
+    let s = super::tcp::connect(t).await.map_err(|_| format!("Error connecting server {}.", t.name))?;
+    match tls {
+        None => exchange(s, req, t).await,
+        Some(sni) => {
+            let s = super::tls::wrap(s, t.addr.ip(), sni)
+                .await
+                .map_err(|e| format!("SSL handshake with server {} failed: {e}.", t.name))?;
+            exchange(s, req, t).await
+        }
+    }
+}
+
+async fn exchange<S: AsyncReadExt + AsyncWriteExt + Unpin>(
+    mut s: S,
+    req: &[u8],
+    t: &Target,
+) -> Result<Vec<u8>, String> {
     s.write_all(req).await.map_err(|e| format!("Error sending request to server {}: {e}.", t.name))?;
     let mut buf = Vec::new();
-    (&mut s)
-        .take(MAX_RESPONSE as u64)
-        .read_to_end(&mut buf)
-        .await
-        .map_err(|e| format!("Error reading data from {}: {e}.", t.name))?;
-    Ok(buf)
+    // A TLS server may close without close_notify once the body is sent.
+    match (&mut s).take(MAX_RESPONSE as u64).read_to_end(&mut buf).await {
+        Ok(_) => Ok(buf),
+        Err(_) if !buf.is_empty() => Ok(buf),
+        Err(e) => Err(format!("Error reading data from {}: {e}.", t.name)),
+    }
 }
 
 /// The response against the url's expectations.

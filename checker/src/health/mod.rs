@@ -9,6 +9,7 @@
 mod http;
 mod misc;
 mod tcp;
+mod tls;
 
 use crate::conf::model::{Check, CheckKind, RealServer, VirtualServer};
 use crate::desired::RsKey;
