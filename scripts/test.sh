@@ -4,7 +4,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 . scripts/common.sh
-need_packages clang libbpf-dev iproute2 iputils-ping ethtool curl python3 python3-scapy nftables keepalived systemd openssl tcpdump nginx apache2-utils wrk util-linux || exit 1
+need_packages clang libbpf-dev iproute2 iputils-ping ethtool curl python3 python3-scapy nftables keepalived systemd openssl dnsmasq-base tcpdump nginx apache2-utils wrk util-linux || exit 1
 need_cargo || exit 1
 
 passed=0

@@ -403,6 +403,9 @@ impl Manager {
         match self.check_of(rs, i).map(|c| &c.kind) {
             Some(conf::model::CheckKind::Http { .. }) => "HTTP",
             Some(conf::model::CheckKind::Misc { .. }) => "Misc",
+            Some(conf::model::CheckKind::Udp { .. }) => "UDP",
+            Some(conf::model::CheckKind::Ping) => "ICMP",
+            Some(conf::model::CheckKind::Dns { .. }) => "DNS",
             _ => "TCP",
         }
     }
@@ -415,6 +418,9 @@ fn kind_name(k: &conf::model::CheckKind) -> &'static str {
         conf::model::CheckKind::Http { tls: false, .. } => "HTTP_GET",
         conf::model::CheckKind::Http { tls: true, .. } => "SSL_GET",
         conf::model::CheckKind::Misc { .. } => "MISC_CHECK",
+        conf::model::CheckKind::Udp { .. } => "UDP_CHECK",
+        conf::model::CheckKind::Ping => "PING_CHECK",
+        conf::model::CheckKind::Dns { .. } => "DNS_CHECK",
         conf::model::CheckKind::Unsupported(k) => k,
     }
 }

@@ -13,6 +13,10 @@ for i in 1 2 3; do rs_nginx "$i" 8080; done
 rs_nginx 1 8090 proxy_protocol
 openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=www.example.com -keyout "$WORK/tls.key" -out "$WORK/tls.crt" 2>/dev/null
 rs_nginx 3 8443 ssl
+rs_udp 1 5353
+ip netns exec "$(rs_ns 2)" dnsmasq --keep-in-foreground --port 5354 --no-resolv --no-hosts --bind-interfaces \
+    --listen-address 198.19.0.12 --address=/example.com/198.18.0.1 --pid-file="$WORK/dnsmasq.pid" 2>"$WORK/dnsmasq.log" &
+PIDS+=($!)
 for i in 1 2 3; do echo "page v1 of rs$i" > "$WORK/nginx$i-8080/page"; done
 head -c $((100 * 1048576)) /dev/urandom > "$WORK/big"
 rs_wait 8080
@@ -154,6 +158,39 @@ virtual_server 198.18.0.10 86 {
         }
     }
 }
+virtual_server 198.18.0.10 53 {
+    delay_loop 1
+    lb_algo rr
+    lb_kind NAT
+    protocol UDP
+    real_server 198.19.0.11 5353 {
+        UDP_CHECK {
+            payload 68656c6c6f
+            require_reply 7273313a68656c6c6f
+            connect_timeout 1
+            retry 0
+        }
+    }
+    real_server 198.19.0.12 5354 {
+        DNS_CHECK {
+            type A
+            name www.example.com
+            connect_timeout 1
+            retry 0
+        }
+    }
+}
+virtual_server 198.18.0.10 87 {
+    delay_loop 1
+    lb_algo rr
+    lb_kind NAT
+    real_server 198.19.0.12 8080 {
+        PING_CHECK {
+            connect_timeout 1
+            retry 0
+        }
+    }
+}
 $extra
 CONF
 }
@@ -257,6 +294,31 @@ took=$(wait_for 4 "SSL_GET server out after 500" lacks 198.18.0.10:86 '198.19.0.
 rm -f "$WORK/nginx3-8443/down"
 wait_for 4 "SSL_GET server back" has 198.18.0.10:86 '198.19.0.13:8443 +Masq +1 ' >/dev/null
 echo "ok   SSL_GET (TLS with SNI) to nginx: in; its 500 took it out in $took s; back when it answers 200"
+
+# UDP_CHECK (a reply required), DNS_CHECK (dnsmasq), PING_CHECK.
+udp_has() { adm -L -n | awk -v s="UDP  $1 " 'index($0, s) == 1 {on = 1; next} /^(TCP|UDP|FWM)/ {on = 0} on' | grep -qE "$2"; }
+udp_lacks() { ! udp_has "$@"; }
+wait_for 4 "UDP_CHECK server in" udp_has 198.18.0.10:53 '198.19.0.11:5353 +Masq +1 ' >/dev/null
+wait_for 4 "DNS_CHECK server in" udp_has 198.18.0.10:53 '198.19.0.12:5354 +Masq +1 ' >/dev/null
+wait_for 4 "PING_CHECK server in" has 198.18.0.10:87 '198.19.0.12:8080 +Masq +1 ' >/dev/null
+for p in $(ip netns pids "$(rs_ns 1)"); do
+    grep -q 5353 "/proc/$p/cmdline" 2>/dev/null && kill "$p"
+done
+took=$(wait_for 4 "UDP_CHECK server out when its port is closed" udp_lacks 198.18.0.10:53 '198.19.0.11:5353')
+kill "$(cat "$WORK/dnsmasq.pid")"
+took_dns=$(wait_for 4 "DNS_CHECK server out when dnsmasq stops" udp_lacks 198.18.0.10:53 '198.19.0.12:5354')
+ns "$(rs_ns 2)" nft -f - <<'NFT'
+table inet xdpvs_test {
+    chain in {
+        type filter hook input priority 0;
+        icmp type echo-request drop
+    }
+}
+NFT
+took_ping=$(wait_for 4 "PING_CHECK server out when it stops answering ping" lacks 198.18.0.10:87 '198.19.0.12:8080')
+ns "$(rs_ns 2)" nft delete table inet xdpvs_test
+wait_for 4 "PING_CHECK server back" has 198.18.0.10:87 '198.19.0.12:8080 +Masq +1 ' >/dev/null
+echo "ok   UDP_CHECK (reply required), DNS_CHECK (dnsmasq, A www.example.com) and PING_CHECK: in; out when the port closes ($took s), dnsmasq stops ($took_dns s), ping is dropped ($took_ping s); ping back: in"
 
 # MISC_CHECK misc_dynamic: exit 7 gives weight 5, exit 12 weight 10, exit 1 out.
 wait_for 4 "MISC weight 5" has 198.18.0.10:82 '198.19.0.12:8080 +Masq +5 ' >/dev/null

@@ -139,6 +139,7 @@ impl Check {
     pub fn retry(&self) -> u32 {
         self.timing.retry.unwrap_or(match self.kind {
             CheckKind::Misc { .. } => 0,
+            CheckKind::Dns { .. } => 3,
             _ => 1,
         })
     }
@@ -168,6 +169,21 @@ pub enum CheckKind {
         timeout: Option<Duration>,
         dynamic: bool,
         user: Option<String>,
+    },
+    /// `UDP_CHECK`: `payload` sent; a port-unreachable fails it, and with
+    /// `require_reply` so does silence or a reply not starting with it.
+    Udp {
+        payload: Vec<u8>,
+        require_reply: Option<Vec<u8>>,
+        min_reply: usize,
+        max_reply: usize,
+    },
+    /// `PING_CHECK`: an ICMP echo answered within the timeout.
+    Ping,
+    /// `DNS_CHECK`: a query for `name` of `type` answered without error.
+    Dns {
+        qtype: u16,
+        name: String,
     },
     /// Read, but not run by xdpvs-checker: the kind's keyword.
     Unsupported(&'static str),
@@ -540,9 +556,9 @@ impl Builder<'_> {
             "MISC_CHECK" => CheckKind::Misc { path: String::new(), timeout: None, dynamic: false, user: None },
             "SMTP_CHECK" => CheckKind::Unsupported("SMTP_CHECK"),
             "BFD_CHECK" => CheckKind::Unsupported("BFD_CHECK"),
-            "DNS_CHECK" => CheckKind::Unsupported("DNS_CHECK"),
-            "UDP_CHECK" => CheckKind::Unsupported("UDP_CHECK"),
-            "PING_CHECK" => CheckKind::Unsupported("PING_CHECK"),
+            "DNS_CHECK" => CheckKind::Dns { qtype: 6, name: ".".into() },
+            "UDP_CHECK" => CheckKind::Udp { payload: Vec::new(), require_reply: None, min_reply: 0, max_reply: 65535 },
+            "PING_CHECK" => CheckKind::Ping,
             _ => CheckKind::Unsupported("FILE_CHECK"),
         };
         let mut c = Check {
@@ -609,6 +625,38 @@ impl Builder<'_> {
             }
             ("misc_dynamic", CheckKind::Misc { dynamic, .. }) => *dynamic = true,
             ("user", CheckKind::Misc { user, .. }) => *user = k.arg(0).map(str::to_string),
+            ("payload", CheckKind::Udp { .. }) => {
+                let p = self.value(k, 0, "hex bytes", unhex);
+                if let (CheckKind::Udp { payload, .. }, Some(p)) = (&mut c.kind, p) {
+                    *payload = p;
+                }
+            }
+            ("require_reply", CheckKind::Udp { .. }) => {
+                let r = match k.arg(0) {
+                    None => Some(Vec::new()),
+                    Some(_) => self.value(k, 0, "hex bytes", unhex),
+                };
+                if let CheckKind::Udp { require_reply, .. } = &mut c.kind {
+                    *require_reply = r.or(Some(Vec::new()));
+                }
+            }
+            ("min_reply_length" | "max_reply_length", CheckKind::Udp { .. }) => {
+                let n = self.number(k, 65535).map(|n| n as usize);
+                if let (CheckKind::Udp { min_reply, max_reply, .. }, Some(n)) = (&mut c.kind, n) {
+                    if k.name() == "min_reply_length" {
+                        *min_reply = n;
+                    } else {
+                        *max_reply = n;
+                    }
+                }
+            }
+            ("type", CheckKind::Dns { .. }) => {
+                let t = self.value(k, 0, "a DNS type (A, NS, CNAME, SOA, MX, TXT, AAAA)", dns_type);
+                if let (CheckKind::Dns { qtype, .. }, Some(t)) = (&mut c.kind, t) {
+                    *qtype = t;
+                }
+            }
+            ("name", CheckKind::Dns { name, .. }) => *name = k.arg(0).unwrap_or(".").to_string(),
             (_, CheckKind::Unsupported(_)) => {}
             _ => self.unknown(k),
         }
@@ -645,6 +693,26 @@ impl Builder<'_> {
         }
         u
     }
+}
+
+/// `0a1b…` (an even number of hex digits).
+fn unhex(v: &str) -> Option<Vec<u8>> {
+    (v.len() % 2 == 0 && v.len() <= 2 * 65507).then_some(())?;
+    (0..v.len()).step_by(2).map(|i| u8::from_str_radix(v.get(i..i + 2)?, 16).ok()).collect()
+}
+
+/// The DNS types keepalived's DNS_CHECK takes.
+fn dns_type(v: &str) -> Option<u16> {
+    Some(match v.to_ascii_uppercase().as_str() {
+        "A" => 1,
+        "NS" => 2,
+        "CNAME" => 5,
+        "SOA" => 6,
+        "MX" => 15,
+        "TXT" => 16,
+        "AAAA" => 28,
+        _ => return None,
+    })
 }
 
 fn check_kind_name(s: &str) -> bool {

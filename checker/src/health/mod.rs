@@ -6,10 +6,13 @@
 //! touches the configuration, so a hung server or script delays nothing but
 //! its own check.
 
+mod dns;
 mod http;
 mod misc;
+mod ping;
 mod tcp;
 mod tls;
+mod udp;
 
 use crate::conf::model::{Check, CheckKind, RealServer, VirtualServer};
 use crate::desired::RsKey;
@@ -74,6 +77,11 @@ async fn attempt(c: &Check, t: &Target) -> Result<Option<u32>, String> {
         CheckKind::Misc { path, timeout, dynamic, user } => {
             misc::check(path, timeout.unwrap_or(c.timing.delay_loop), *dynamic, user.as_deref()).await
         }
+        CheckKind::Udp { payload, require_reply, min_reply, max_reply } => {
+            udp::check(t, payload, require_reply.as_deref(), (*min_reply, *max_reply)).await.map(|()| None)
+        }
+        CheckKind::Ping => ping::check(t).await.map(|()| None),
+        CheckKind::Dns { qtype, name } => dns::check(t, *qtype, name).await.map(|()| None),
         CheckKind::Unsupported(k) => Err(format!("{k} is not run by xdpvs-checker")),
     }
 }
