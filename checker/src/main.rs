@@ -6,12 +6,7 @@
 //! server never touches forwarding, and on exit the last configuration
 //! stays in force.
 
-mod conf;
-mod desired;
-mod director;
-mod health;
-mod manager;
-mod status;
+use xdpvs_checker::{conf, director, manager, status};
 
 use clap::Parser;
 use std::path::PathBuf;

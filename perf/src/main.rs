@@ -6,9 +6,13 @@
 //! before processing (as a NIC's DMA would put it there), and that copy is
 //! inside the timed loop.
 //!
+//! `checker`: xdpvs-checker's checks of 1,000 servers at delay_loop 1 on
+//! loopback: CPU share and timeout accuracy.
+//!
 //! `veth`: xdpvs on veth in namespaces, side by side with nftables DNAT,
 //! kernel forwarding and an in-kernel XDP redirect (see perf/veth.sh).
 
+mod checker;
 mod engine;
 mod gen;
 mod instructions;
@@ -86,6 +90,20 @@ enum Cmd {
         #[arg(long)]
         instructions: bool,
     },
+    /// xdpvs-checker at scale: N HTTP_GET checks at delay_loop 1 on loopback
+    /// (half the servers hung), CPU share and timeout accuracy, as JSON.
+    Checker {
+        #[arg(long, default_value_t = 1000)]
+        servers: usize,
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+    },
+    /// The servers of `perf checker` (started by it).
+    #[command(hide = true)]
+    CheckerServers {
+        #[arg(long)]
+        n: usize,
+    },
     /// One case of `engine --instructions` (run under callgrind by it).
     #[command(hide = true)]
     EngineProbe { case: String },
@@ -126,6 +144,8 @@ fn main() {
                 std::process::exit(1);
             }
         },
+        Cmd::Checker { servers, seconds } => print_or_exit("checker", checker::run(servers, seconds)),
+        Cmd::CheckerServers { n } => print_or_exit("checker-servers", checker::servers(n)),
         Cmd::EngineProbe { case } => print_or_exit("engine-probe", instructions::probe(&case).map(|n| n.to_string())),
         Cmd::Engine { json, instructions: true, .. } => match instructions::run() {
             Ok(figures) => {

@@ -1,0 +1,11 @@
+//! xdpvs-checker's parts, as a library for its binary and its benchmark
+//! (`perf checker`): keepalived.conf's model ([`conf`]), the pool rules
+//! ([`desired`]), the checks ([`health`]), the link to the daemon
+//! ([`director`]), the loop ([`manager`]) and the status ([`status`]).
+
+pub mod conf;
+pub mod desired;
+pub mod director;
+pub mod health;
+pub mod manager;
+pub mod status;
