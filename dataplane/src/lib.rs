@@ -4,8 +4,8 @@
 //! - [`lb`]: the balancer engine (services, schedulers, sessions, the four
 //!   LVS forwarding modes) over frames in memory; no I/O.
 //! - [`xsk`], [`worker`]: AF_XDP sockets and the per-core poll loop.
-//! - [`daemon`], [`control`], [`netlink`]: startup, the control thread, the
-//!   kernel's network state.
+//! - [`daemon`], [`control`], [`netlink`], [`marks`]: startup, the control
+//!   thread, the kernel's network state, netfilter's MARK rules.
 //!
 //! What the daemon shares with its clients (the configuration model,
 //! ipvsadm's grammar, the typed messages, the shared-memory region) is the
@@ -15,6 +15,7 @@
 pub mod control;
 pub mod daemon;
 pub mod lb;
+pub mod marks;
 pub mod netlink;
 pub mod pcap;
 pub mod testkit;

@@ -81,11 +81,13 @@ pub fn apply(cfg: &mut Config, cmd: &Command) -> Result<(), ConfigError> {
         Command::AddService(s) => cfg.add_service(s.clone()).map(drop),
         Command::EditService(s) => {
             // ipvsadm's `-E -f MARK …` knows nothing of --match: an edit that
-            // names no ports keeps the ones the mark covers.
+            // names no ports keeps the ones the mark covers, and where they
+            // come from (netfilter's rules, or --match).
             let mut s = s.clone();
             if s.matches.is_empty() {
                 if let Some(old) = cfg.find_service(&s.key).and_then(|slot| cfg.service(slot)) {
                     s.matches.clone_from(&old.spec.matches);
+                    s.netfilter = old.spec.netfilter;
                 }
             }
             cfg.edit_service(s)
@@ -111,7 +113,15 @@ pub fn note(cfg: &Config, cmd: &Command) -> Option<String> {
     let (Command::AddService(s) | Command::EditService(s)) = cmd else { return None };
     let ServiceKey::Fwmark { mark, .. } = s.key else { return None };
     let svc = cfg.find_service(&s.key).and_then(|slot| cfg.service(slot))?;
-    svc.spec.matches.is_empty().then(|| {
+    if !svc.spec.matches.is_empty() {
+        return None;
+    }
+    Some(if svc.spec.netfilter {
+        format!(
+            "fwmark service {mark} follows netfilter's MARK rules, and none sets mark {mark} yet \
+             (e.g. iptables -t mangle -A PREROUTING -d VIP -p tcp --dport 80 -j MARK --set-mark {mark})"
+        )
+    } else {
         format!(
             "fwmark service {mark} covers no traffic yet: xdpvs sees packets before netfilter marks them; \
              name its ports with -E -f {mark} --match tcp:VIP:PORT[,PORT]"
@@ -136,8 +146,14 @@ pub fn reconcile(cur: &mut Config, want: &Config) -> Result<(), ConfigError> {
                 cur.add_service(ws.spec.clone())?;
             }
             Some(slot) => {
-                if cur.service(slot).map(|s| &s.spec) != Some(&ws.spec) {
-                    cur.edit_service(ws.spec.clone())?;
+                let have = cur.service(slot).map(|s| s.spec.clone());
+                let mut spec = ws.spec.clone();
+                // Matches that follow netfilter stay as the daemon read them.
+                if let Some(h) = have.as_ref().filter(|h| h.netfilter && spec.netfilter) {
+                    spec.matches.clone_from(&h.matches);
+                }
+                if have.as_ref() != Some(&spec) {
+                    cur.edit_service(spec)?;
                 }
             }
         }
@@ -247,7 +263,8 @@ pub fn save(cfg: &Config) -> String {
             if v6 {
                 out.push_str(" -6");
             }
-            for m in matches_text(&spec.matches) {
+            // Matches that follow netfilter are netfilter's to say.
+            for m in matches_text(&spec.matches).into_iter().filter(|_| !spec.netfilter) {
                 let _ = write!(out, " --match {m}");
             }
         }
@@ -424,7 +441,7 @@ mod tests {
         };
         let add = cmd("-A -f 1 -s rr -p 600");
         apply(&mut cfg, &add).unwrap();
-        assert!(note(&cfg, &add).unwrap().contains("-E -f 1 --match"));
+        assert!(note(&cfg, &add).unwrap().contains("follows netfilter's MARK rules"), "{:?}", note(&cfg, &add));
         let ports = cmd("-E -f 1 -s rr -p 600 --match tcp:198.18.0.10:80,443");
         apply(&mut cfg, &ports).unwrap();
         assert_eq!(note(&cfg, &ports), None);

@@ -224,6 +224,11 @@ pub struct ServiceSpec {
     /// 254) on each connection's first ACK.
     #[serde(default)]
     pub toa: bool,
+    /// An fwmark service created without `--match`: its matches follow the
+    /// netfilter MARK rules that set its mark (the daemon reads them), as
+    /// IPVS's fwmark services follow `iptables -j MARK`.
+    #[serde(default)]
+    pub netfilter: bool,
 }
 
 impl ServiceSpec {
@@ -239,6 +244,7 @@ impl ServiceSpec {
             ops: false,
             proxy_protocol: None,
             toa: false,
+            netfilter: false,
         }
     }
 

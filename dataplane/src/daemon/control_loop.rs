@@ -9,6 +9,8 @@
 //!   thread's flag) make it re-read the network state, so a learned
 //!   neighbour reaches the workers at once;
 //! - SIGHUP: the rules file re-read, only the difference applied;
+//! - every second, while an fwmark service follows netfilter, the MARK
+//!   rules re-read and its matches kept equal to what they mark;
 //! - every 2 s, IPVS's rate estimator; every second, dead clients' slots.
 
 use super::startup::{resolve_servers, Running};
@@ -32,6 +34,9 @@ pub struct ControlLoop {
     last_resolve: Instant,
     last_estimate: Instant,
     last_reclaim: Instant,
+    last_marks: Instant,
+    /// The MARK rules left out, as last said (said again only when they change).
+    mark_warnings: Vec<String>,
     bell: u32,
 }
 
@@ -47,6 +52,8 @@ impl ControlLoop {
             last_resolve: now,
             last_estimate: now,
             last_reclaim: now,
+            last_marks: now - Duration::from_secs(1),
+            mark_warnings: Vec::new(),
             bell: 0,
         };
         c.show();
@@ -61,6 +68,7 @@ impl ControlLoop {
             self.reclaim_slots();
             self.estimate_rates();
             self.follow_kernel();
+            self.follow_marks();
             let reloaded = self.reload_on_hup();
             if std::mem::take(&mut self.changed) {
                 self.publish();
@@ -138,6 +146,48 @@ impl ControlLoop {
                 }
                 Ok(false) => {}
                 Err(e) => eprintln!("xdpvs: reading routes and neighbours: {e}"),
+            }
+        }
+    }
+
+    /// fwmark services without `--match`: their matches are what netfilter's
+    /// MARK rules for their mark cover (read once a second while any such
+    /// service exists).
+    fn follow_marks(&mut self) {
+        if self.last_marks.elapsed() < Duration::from_secs(1) {
+            return;
+        }
+        self.last_marks = Instant::now();
+        let following: Vec<_> =
+            self.r.cfg.services().filter(|(_, s)| s.spec.netfilter).map(|(_, s)| s.spec.clone()).collect();
+        if following.is_empty() {
+            return;
+        }
+        let marks = crate::marks::read();
+        if marks.warnings != self.mark_warnings {
+            for w in marks.warnings.iter().filter(|w| !self.mark_warnings.contains(w)) {
+                eprintln!("xdpvs: {w}");
+            }
+            self.mark_warnings = marks.warnings.clone();
+        }
+        for spec in following {
+            let xdpvs_api::config::ServiceKey::Fwmark { mark, v6 } = spec.key else { continue };
+            let mut want: Vec<_> =
+                marks.covers.get(&mark).into_iter().flatten().filter(|m| m.addr.is_ipv6() == v6).copied().collect();
+            want.sort();
+            let mut have = spec.matches.clone();
+            have.sort();
+            if want == have {
+                continue;
+            }
+            let mut next = self.r.cfg.clone();
+            match next.edit_service(xdpvs_api::config::ServiceSpec { matches: want.clone(), ..spec }) {
+                Ok(()) => {
+                    eprintln!("xdpvs: fwmark service {mark} follows netfilter: {} match(es)", want.len());
+                    self.r.cfg = next;
+                    self.changed = true;
+                }
+                Err(e) => eprintln!("xdpvs: fwmark service {mark}: netfilter's MARK rules cannot be followed: {e}"),
             }
         }
     }

@@ -303,6 +303,7 @@ impl Gathered {
         let mut spec = ServiceSpec::new(key, self.sched.unwrap_or(SchedKind::Wlc));
         spec.flags = self.flags;
         spec.persistent = self.persistent;
+        spec.netfilter = matches!(key, ServiceKey::Fwmark { .. }) && self.matches.is_empty();
         spec.matches = std::mem::take(&mut self.matches);
         spec.ops = self.ops;
         spec.proxy_protocol = self.proxy_protocol;
