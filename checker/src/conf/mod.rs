@@ -222,6 +222,16 @@ mod tests {
     }
 
     #[test]
+    fn unsupported_checkers_are_refused_by_name() {
+        let d = std::env::temp_dir().join(format!("xdpvs-checker-smtp-{}", std::process::id()));
+        std::fs::write(&d, "virtual_server 198.18.0.10 25 {\n real_server 198.19.0.11 25 {\n  SMTP_CHECK {\n   helo_name x\n  }\n }\n}\n").unwrap();
+        let l = load(&d);
+        let _ = std::fs::remove_file(&d);
+        let e: Vec<String> = l.errors().collect();
+        assert!(e.len() == 1 && e[0].ends_with(":3: SMTP_CHECK is not supported by xdpvs-checker: check the port with TCP_CHECK (connect_port), or run a script with MISC_CHECK"), "{e:?}");
+    }
+
+    #[test]
     fn a_missing_file_is_one_error() {
         let l = load(Path::new("/nonexistent/keepalived.conf"));
         let e: Vec<String> = l.errors().collect();

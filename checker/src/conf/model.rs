@@ -185,7 +185,8 @@ pub enum CheckKind {
         qtype: u16,
         name: String,
     },
-    /// Read, but not run by xdpvs-checker: the kind's keyword.
+    /// `SMTP_CHECK`, `BFD_CHECK`, `FILE_CHECK`: read, refused by name (the
+    /// file is not applied).
     Unsupported(&'static str),
 }
 
@@ -573,10 +574,16 @@ impl Builder<'_> {
         for k in n.kids() {
             self.check_setting(&mut c, k);
         }
-        if let CheckKind::Misc { path, .. } = &c.kind {
-            if path.is_empty() {
-                self.error(n.at(), "MISC_CHECK needs misc_path".into());
-            }
+        match &c.kind {
+            CheckKind::Misc { path, .. } if path.is_empty() => self.error(n.at(), "MISC_CHECK needs misc_path".into()),
+            CheckKind::Unsupported(k) => self.error(
+                n.at(),
+                format!(
+                    "{k} is not supported by xdpvs-checker: check the port with TCP_CHECK (connect_port), or run a \
+                     script with MISC_CHECK"
+                ),
+            ),
+            _ => {}
         }
         c
     }

@@ -154,15 +154,19 @@ mod tests {
         }
     }
 
-    /// A port nothing listens on (bound, then closed).
-    fn closed_port() -> u16 {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
+    /// A port nothing listens on, held (bound, never listening) so no other
+    /// program can take it while the test runs: connecting is refused.
+    fn closed_port() -> (socket2::Socket, u16) {
+        let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        s.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into()).unwrap();
+        let port = s.local_addr().unwrap().as_socket().unwrap().port();
+        (s, port)
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_failure_is_retried_delay_before_retry_apart() {
-        let t = to(closed_port());
+        let (_held, port) = closed_port();
+        let t = to(port);
         let start = Instant::now();
         let r = verdict(&tcp_check(3, 2), &t).await;
         assert_eq!(r, Err(format!("TCP connection to {} failed.", t.name)));
@@ -182,7 +186,8 @@ mod tests {
     /// `delay_loop` plus the retries' delays.
     #[tokio::test(start_paused = true)]
     async fn warmup_then_every_delay_loop() {
-        let t = to(closed_port());
+        let (_held, port) = closed_port();
+        let t = to(port);
         let mut c = tcp_check(1, 3);
         c.timing.warmup = Some(Duration::from_secs(20));
         let (tx, mut rx) = mpsc::channel(8);
