@@ -29,6 +29,10 @@ struct Cli {
     /// Check the file and exit: 0, or 1 with `FILE:LINE: message` per problem.
     #[arg(short = 't', long = "config-test")]
     test: bool,
+    /// Read the `@ID` conditional lines of this id (keepalived's `-i`;
+    /// default: the host name).
+    #[arg(short = 'i', long = "config-id")]
+    config_id: Option<String>,
     /// Print the status of every checker of the running instance and exit.
     #[arg(long)]
     status: bool,
@@ -59,7 +63,8 @@ fn main() -> ExitCode {
             }
         };
     }
-    let loaded = conf::load(&cli.file);
+    let id = cli.config_id.clone().unwrap_or_else(conf::host_name);
+    let loaded = conf::load_as(&cli.file, &id);
     for w in loaded.warnings() {
         eprintln!("{w}");
     }
@@ -91,7 +96,7 @@ fn main() -> ExitCode {
             cli.instance,
             loaded.conf.services.len()
         );
-        match manager::Manager::new(cli.file.clone(), cli.instance.clone(), director, loaded).run().await {
+        match manager::Manager::new(cli.file.clone(), id, cli.instance.clone(), director, loaded).run().await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("xdpvs-checker: {e}");

@@ -43,6 +43,8 @@ pub struct Manager {
     rx: mpsc::Receiver<Verdict>,
     places: HashMap<Head, String>,
     instance: String,
+    /// keepalived's `-i`: which `@ID` lines apply.
+    config_id: String,
     /// Every check's status row, and whether it changed since last written.
     rows: HashMap<(RsKey, usize), Row>,
     dirty: bool,
@@ -52,7 +54,7 @@ pub struct Manager {
 }
 
 impl Manager {
-    pub fn new(path: PathBuf, instance: String, director: Director, loaded: conf::Loaded) -> Manager {
+    pub fn new(path: PathBuf, config_id: String, instance: String, director: Director, loaded: conf::Loaded) -> Manager {
         let (tx, rx) = mpsc::channel(4096);
         let mut m = Manager {
             path,
@@ -67,6 +69,7 @@ impl Manager {
             rx,
             places: HashMap::new(),
             instance,
+            config_id,
             rows: HashMap::new(),
             dirty: true,
             suspended: HashSet::new(),
@@ -97,6 +100,7 @@ impl Manager {
             }
         }
         status::remove(&self.instance);
+        self.omega().await;
         eprintln!("Stopping: the configuration stays in force on the director");
         Ok(())
     }
@@ -186,7 +190,7 @@ impl Manager {
     }
 
     async fn reload(&mut self) {
-        let loaded = conf::load(&self.path);
+        let loaded = conf::load_as(&self.path, &self.config_id);
         for w in loaded.warnings() {
             eprintln!("{w}");
         }
@@ -322,11 +326,16 @@ impl Manager {
         };
         let dir = if up { "to" } else { "from" };
         eprintln!("{what} {who} {dir} VS {}", vs_name(vs));
-        let script = if up { &r.notify_up } else { &r.notify_down };
-        if let Some(s) = script.clone() {
-            tokio::spawn(async move {
-                let _ = tokio::process::Command::new("/bin/sh").arg("-c").arg(&s).status().await;
-            });
+        let n = if up { &r.notify_up } else { &r.notify_down };
+        if let Some(n) = n {
+            match health::script(&n.script, n.user.as_deref(), n.group.as_deref()) {
+                Ok(mut cmd) => {
+                    tokio::spawn(async move {
+                        let _ = cmd.status().await;
+                    });
+                }
+                Err(e) => eprintln!("{e}"),
+            }
         }
     }
 
@@ -352,6 +361,35 @@ impl Manager {
             }
             Err(e) => eprintln!("xdpvs refused the checker's configuration: {e}"),
         }
+    }
+
+    /// `omega`: at shutdown, the virtual server's real servers that are up
+    /// get their `notify_down`, and a held quorum its `quorum_down` (waited
+    /// for, 5 s at most).
+    async fn omega(&self) {
+        let mut runs = Vec::new();
+        for vs in self.conf.services.iter().filter(|v| v.omega) {
+            for r in &vs.reals {
+                let up = self.health.get(&(vs.head.clone(), r.addr, r.port)).is_some_and(|h| h.up);
+                if let Some(n) = r.notify_down.as_ref().filter(|_| up) {
+                    runs.push(health::script(&n.script, n.user.as_deref(), n.group.as_deref()));
+                }
+            }
+            if let Some(q) = vs.quorum_down.as_ref().filter(|_| self.quorums.get(&vs.head).copied().unwrap_or(true)) {
+                runs.push(health::script(q, None, None));
+            }
+        }
+        let all = async {
+            for r in runs {
+                match r {
+                    Ok(mut cmd) => {
+                        let _ = cmd.status().await;
+                    }
+                    Err(e) => eprintln!("{e}"),
+                }
+            }
+        };
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), all).await;
     }
 
     /// keepalived's quorum lines, scripts and sorry-server lines for every
@@ -406,6 +444,7 @@ impl Manager {
             Some(conf::model::CheckKind::Udp { .. }) => "UDP",
             Some(conf::model::CheckKind::Ping) => "ICMP",
             Some(conf::model::CheckKind::Dns { .. }) => "DNS",
+            Some(conf::model::CheckKind::File { .. }) => "FILE",
             _ => "TCP",
         }
     }
@@ -421,6 +460,7 @@ fn kind_name(k: &conf::model::CheckKind) -> &'static str {
         conf::model::CheckKind::Udp { .. } => "UDP_CHECK",
         conf::model::CheckKind::Ping => "PING_CHECK",
         conf::model::CheckKind::Dns { .. } => "DNS_CHECK",
+        conf::model::CheckKind::File { .. } => "FILE_CHECK",
         conf::model::CheckKind::Unsupported(k) => k,
     }
 }

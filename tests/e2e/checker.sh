@@ -22,6 +22,8 @@ head -c $((100 * 1048576)) /dev/urandom > "$WORK/big"
 rs_wait 8080
 xdpvs_up - --iface d0 --iface d1
 echo 7 > "$WORK/misc_exit"
+# notify_down runs as nobody: the file it appends to is everyone's.
+touch "$WORK/notify" && chmod 666 "$WORK/notify" && chmod o+x "$WORK"
 digest=$(md5sum < "$WORK/nginx1-8080/page" | cut -d' ' -f1)
 
 # keepalived.conf: the file the test edits, then SIGHUPs.
@@ -35,11 +37,22 @@ global_defs {
 local_address_group lips {
     198.19.0.250 d1
 }
+track_file maintenance {
+    file "$WORK/maintenance"
+    weight 0
+    init_file 0
+}
+track_file load {
+    file "$WORK/load"
+    weight 10
+    init_file 0
+}
 virtual_server 198.18.0.10 80 {
     delay_loop 1
     lb_algo rr
     lb_kind NAT
     protocol TCP
+    omega
     real_server 198.19.0.11 8080 {
         weight 1
         TCP_CHECK {
@@ -50,6 +63,8 @@ virtual_server 198.18.0.10 80 {
     }
     real_server 198.19.0.12 8080 {
         weight 1
+        notify_up "/bin/sh -c 'echo up \$0 >> $WORK/notify' 198.19.0.12"
+        notify_down "/bin/sh -c 'echo down \$0 >> $WORK/notify' 198.19.0.12" nobody
         TCP_CHECK {
             connect_timeout 1
             retry 1
@@ -180,6 +195,24 @@ virtual_server 198.18.0.10 53 {
         }
     }
 }
+virtual_server 198.18.0.10 88 {
+    delay_loop 1
+    lb_algo rr
+    lb_kind NAT
+    real_server 198.19.0.11 8080 {
+        weight 1
+        FILE_CHECK {
+            track_file maintenance
+        }
+    }
+    real_server 198.19.0.12 8080 {
+        weight 1
+        FILE_CHECK {
+            track_file load
+            dynamic
+        }
+    }
+}
 virtual_server 198.18.0.10 87 {
     delay_loop 1
     lb_algo rr
@@ -206,6 +239,21 @@ for f in configs/keepalived/*.conf; do
     "$CHECKER" -t -f "$f" 2>/dev/null || fail "xdpvs-checker -t refused the example $f: $("$CHECKER" -t -f "$f" 2>&1)"
 done
 keepalived -t -P -f configs/keepalived/lvs-dr-pair.conf >/dev/null 2>&1 || fail "keepalived -t refused configs/keepalived/lvs-dr-pair.conf"
+# keepalived's own sample files (Debian's package): all load, but for
+# SMTP_CHECK, refused by name.
+n=0
+for f in /usr/share/doc/keepalived/samples/keepalived.conf.*; do
+    n=$((n + 1))
+    if out=$("$CHECKER" -t -i high -f "$f" 2>&1); then
+        ! grep -q SMTP_CHECK "$f" || fail "$f has SMTP_CHECK but passed -t"
+    else
+        grep -q SMTP_CHECK "$f" && ! grep -v 'SMTP_CHECK is not supported by xdpvs-checker' <<<"$out" | grep -q . \
+            || fail "xdpvs-checker -t refused keepalived's sample $f: $out"
+    fi
+    ! grep -q "Unknown keyword" <<<"$out" || fail "keepalived's sample $f has keywords xdpvs-checker does not know: $out"
+done
+[ "$n" -ge 20 ] || fail "only $n keepalived sample files found"
+echo "ok   all $n of keepalived's sample files (Debian's /usr/share/doc/keepalived/samples) pass xdpvs-checker -t with no unknown keyword, but those with SMTP_CHECK, refused by name"
 echo "ok   the example pair files (configs/keepalived) pass xdpvs-checker -t; the DR pair's passes keepalived -t too"
 echo "ok   xdpvs-checker -t: 0 for the test's file; 1 with FILE:LINE for each of a bad file's three problems"
 
@@ -261,7 +309,9 @@ echo "ok   TCP_CHECK: rs2's nginx stopped, gone from -L in $took s (bound 4 s), 
 rs_nginx 2 8080
 took=$(wait_for 4 "rs2 back after its nginx started" has 198.18.0.10:80 '198.19.0.12:8080 +Masq +1 ')
 grep -q "Adding service \[198.19.0.12\]:tcp:8080 to VS \[198.18.0.10\]:tcp:80" "$WORK/checker.log" || fail "no 'Adding service' line"
-echo "ok   rs2's nginx started again: back with its weight in $took s"
+for _ in $(seq 1 20); do [ "$(cat "$WORK/notify" 2>/dev/null | tr '\n' ' ')" = "down 198.19.0.12 up 198.19.0.12 " ] && break; sleep 0.1; done
+[ "$(tr '\n' ' ' < "$WORK/notify")" = "down 198.19.0.12 up 198.19.0.12 " ] || fail "notify scripts: $(cat "$WORK/notify" 2>&1)"
+echo "ok   rs2's nginx started again: back with its weight in $took s; notify_down (as user nobody) and notify_up ran with their arguments"
 
 # HTTP_GET with inhibit_on_failure: a 500 (then a changed page) sets weight
 # 0; a download running through the server finishes byte-exact.
@@ -320,6 +370,18 @@ ns "$(rs_ns 2)" nft delete table inet xdpvs_test
 wait_for 4 "PING_CHECK server back" has 198.18.0.10:87 '198.19.0.12:8080 +Masq +1 ' >/dev/null
 echo "ok   UDP_CHECK (reply required), DNS_CHECK (dnsmasq, A www.example.com) and PING_CHECK: in; out when the port closes ($took s), dnsmasq stops ($took_dns s), ping is dropped ($took_ping s); ping back: in"
 
+# FILE_CHECK: track files initialised to 0; a non-zero maintenance value
+# takes rs1 out (weight 0), a load of 3 sets rs2 to 1 + 3 x 10.
+wait_for 4 "FILE_CHECK servers in" has 198.18.0.10:88 '198.19.0.11:8080 +Masq +1 ' >/dev/null
+[ "$(cat "$WORK/maintenance")" = 0 ] || fail "init_file did not write 0"
+echo 1 > "$WORK/maintenance"
+took=$(wait_for 3 "FILE_CHECK maintenance takes rs1 out" lacks 198.18.0.10:88 '198.19.0.11:8080')
+echo 3 > "$WORK/load"
+wait_for 3 "FILE_CHECK dynamic weight 31" has 198.18.0.10:88 '198.19.0.12:8080 +Masq +31 ' >/dev/null
+echo 0 > "$WORK/maintenance"
+wait_for 3 "FILE_CHECK maintenance over" has 198.18.0.10:88 '198.19.0.11:8080 +Masq +1 ' >/dev/null
+echo "ok   FILE_CHECK: init_file wrote 0; a maintenance value of 1 took rs1 out ($took s), 0 back; a load of 3 at weight 10 made rs2's weight 31 (dynamic)"
+
 # MISC_CHECK misc_dynamic: exit 7 gives weight 5, exit 12 weight 10, exit 1 out.
 wait_for 4 "MISC weight 5" has 198.18.0.10:82 '198.19.0.12:8080 +Masq +5 ' >/dev/null
 echo 12 > "$WORK/misc_exit"
@@ -366,12 +428,13 @@ before=$(adm -S -n)
 gen=$(adm -L -n --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["generation"])')
 kill -TERM "$CHECKER_PID"; wait "$CHECKER_PID" 2>/dev/null || true
 [ "$(adm -S -n)" = "$before" ] || fail "the configuration changed when the checker stopped"
+[ "$(tail -1 "$WORK/notify")" = "down 198.19.0.12" ] || fail "omega: no notify_down at shutdown: $(cat "$WORK/notify")"
 checker_up
 sleep 3
 [ "$(adm -S -n)" = "$before" ] || fail "a restarted checker changed the configuration: $(diff <(echo "$before") <(adm -S -n))"
 gen2=$(adm -L -n --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["generation"])')
 [ "$gen" = "$gen2" ] || fail "a restarted checker published a new generation ($gen → $gen2)"
-echo "ok   the checker stopped: its configuration stayed in force; restarted: it adopted it, not one change (generation $gen)"
+echo "ok   the checker stopped: omega ran notify_down; its configuration stayed in force; restarted: it adopted it, not one change (generation $gen)"
 kill -TERM "$CHECKER_PID"; wait "$CHECKER_PID" 2>/dev/null || true
 xdpvs_down
 check_detached

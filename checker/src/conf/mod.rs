@@ -35,9 +35,21 @@ impl Loaded {
     }
 }
 
-/// Reads `path` (and its includes).
+/// Reads `path` (and its includes) as keepalived's default config id (the
+/// host name) would.
 pub fn load(path: &Path) -> Loaded {
-    let src = source::Source::read(path);
+    load_as(path, &host_name())
+}
+
+/// The host's name up to its first dot: keepalived's default `--config-id`.
+pub fn host_name() -> String {
+    let h = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    h.trim().split('.').next().unwrap_or_default().to_string()
+}
+
+/// Reads `path` with the conditional lines of `config_id` (`-i`).
+pub fn load_as(path: &Path, config_id: &str) -> Loaded {
+    let src = source::Source::read(path, config_id);
     let mut problems = Vec::new();
     let nodes = tree::build(&src, &mut problems);
     let mut diags: Vec<Diag> = src
@@ -148,7 +160,7 @@ mod tests {
         assert_eq!(vs.sorry, Some(Sorry { addr: ip("198.19.0.99"), port: 8080, fwd: Some(Fwd::Nat), inhibit: false }));
         let (a, b) = (&vs.reals[0], &vs.reals[1]);
         assert!(a.timing.alpha && a.timing.inhibit_on_failure, "inherited from the virtual server");
-        assert_eq!(a.notify_up.as_deref(), Some("/usr/local/bin/notify up 198.19.0.11"));
+        assert_eq!(a.notify_up.as_ref().map(|n| n.script.as_str()), Some("/usr/local/bin/notify up 198.19.0.11"));
         let CheckKind::Misc { path, timeout, dynamic: true, user } = &a.checks[0].kind else { panic!() };
         assert_eq!(
             (path.as_str(), *timeout, user.as_deref()),

@@ -20,6 +20,19 @@ pub struct Conf {
     pub groups: HashMap<String, Vec<GroupMember>>,
     /// DPVS: `local_address_group NAME { IP IFNAME; a.b.c.d-e IFNAME }`.
     pub laddr_groups: HashMap<String, Vec<(IpAddr, Option<String>)>>,
+    /// `track_file NAME { file PATH; weight W [reverse]; init_file [V] [overwrite] }`.
+    pub track_files: HashMap<String, TrackFile>,
+}
+
+/// A file whose number a `FILE_CHECK` follows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackFile {
+    pub path: String,
+    /// Its weight (default 1), negated with `reverse`.
+    pub weight: i64,
+    /// `init_file`: the value written at start (if the file is missing, or
+    /// always with `overwrite`).
+    pub init: Option<(i64, bool)>,
 }
 
 /// One member of a `virtual_server_group`.
@@ -115,12 +128,24 @@ pub struct RealServer {
     pub at: At,
     pub weight: u32,
     pub fwd: Fwd,
-    pub notify_up: Option<String>,
-    pub notify_down: Option<String>,
+    pub notify_up: Option<Notify>,
+    pub notify_down: Option<Notify>,
     pub uthreshold: u32,
     pub lthreshold: u32,
     pub timing: Timing,
     pub checks: Vec<Check>,
+}
+
+/// `notify_up`/`notify_down SCRIPT [USER [GROUP]]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notify {
+    pub script: String,
+    pub user: Option<String>,
+    pub group: Option<String>,
+}
+
+fn notify(k: &Node) -> Option<Notify> {
+    Some(Notify { script: k.arg(0)?.to_string(), user: k.arg(1).map(str::to_string), group: k.arg(2).map(str::to_string) })
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -185,6 +210,11 @@ pub enum CheckKind {
         qtype: u16,
         name: String,
     },
+    /// `FILE_CHECK`: the number in `file`, times `weight` (keepalived's
+    /// rule: with weight 0 a non-zero number fails; otherwise the product
+    /// is added to the server's weight, failing below 0, and with
+    /// `dynamic` sets it).
+    File { file: TrackFile, weight: i64, dynamic: bool, base: u32 },
     /// `SMTP_CHECK`, `BFD_CHECK`, `FILE_CHECK`: read, refused by name (the
     /// file is not applied).
     Unsupported(&'static str),
@@ -219,8 +249,13 @@ pub struct Diag {
 /// Builds the model from the statements; warnings and errors to `diags`.
 pub fn build(nodes: &[Node], diags: &mut Vec<Diag>) -> Conf {
     let mut b = Builder { diags, conf: Conf::default() };
+    // Track files first: a FILE_CHECK may name one defined further down.
+    for n in nodes.iter().filter(|n| matches!(n.name(), "track_file" | "vrrp_track_file")) {
+        b.track_file(n);
+    }
     for n in nodes {
         match n.name() {
+            "track_file" | "vrrp_track_file" => {}
             "virtual_server" => {
                 if let Some(vs) = b.virtual_server(n) {
                     b.conf.services.push(vs);
@@ -533,8 +568,8 @@ impl Builder<'_> {
                     rs.fwd = f;
                 }
             }
-            "notify_up" => rs.notify_up = k.arg(0).map(str::to_string),
-            "notify_down" => rs.notify_down = k.arg(0).map(str::to_string),
+            "notify_up" => rs.notify_up = notify(k),
+            "notify_down" => rs.notify_down = notify(k),
             "uthreshold" => rs.uthreshold = self.number(k, i32::MAX as u32).unwrap_or(0),
             "lthreshold" => rs.lthreshold = self.number(k, i32::MAX as u32).unwrap_or(0),
             "smtp_alert" | "virtualhost" => {
@@ -557,10 +592,11 @@ impl Builder<'_> {
             "MISC_CHECK" => CheckKind::Misc { path: String::new(), timeout: None, dynamic: false, user: None },
             "SMTP_CHECK" => CheckKind::Unsupported("SMTP_CHECK"),
             "BFD_CHECK" => CheckKind::Unsupported("BFD_CHECK"),
+            "FILE_CHECK" => return self.file_check(rs, n),
             "DNS_CHECK" => CheckKind::Dns { qtype: 6, name: ".".into() },
             "UDP_CHECK" => CheckKind::Udp { payload: Vec::new(), require_reply: None, min_reply: 0, max_reply: 65535 },
             "PING_CHECK" => CheckKind::Ping,
-            _ => CheckKind::Unsupported("FILE_CHECK"),
+            _ => CheckKind::Unsupported("an unknown checker"),
         };
         let mut c = Check {
             kind,
@@ -586,6 +622,73 @@ impl Builder<'_> {
             _ => {}
         }
         c
+    }
+
+    /// `FILE_CHECK { track_file NAME [weight W [reverse]]; dynamic }`: the
+    /// track file must be defined (anywhere at top level).
+    fn file_check(&mut self, rs: &RealServer, n: &Node) -> Check {
+        let mut c = Check {
+            kind: CheckKind::Unsupported("FILE_CHECK"),
+            at: n.at(),
+            timing: Timing { delay_loop: Duration::from_secs(1), ..rs.timing.clone() },
+            connect_ip: None,
+            connect_port: None,
+            bindto: None,
+            bind_port: None,
+        };
+        let (mut file, mut weight, mut dynamic) = (None, None, false);
+        for k in n.kids() {
+            match k.name() {
+                "track_file" => {
+                    let name = k.arg(0).unwrap_or_default();
+                    match self.conf.track_files.get(name) {
+                        Some(t) => file = Some(t.clone()),
+                        None => self.error(k.at(), format!("FILE_CHECK: no track_file {name}")),
+                    }
+                    if k.arg(1) == Some("weight") {
+                        let w = k.arg(2).and_then(|w| w.parse::<i64>().ok());
+                        match w {
+                            Some(w) => weight = Some(if k.arg(3) == Some("reverse") { -w } else { w }),
+                            None => self.error(k.at(), format!("FILE_CHECK: weight '{}' is not a number", k.arg(2).unwrap_or(""))),
+                        }
+                    }
+                }
+                "dynamic" => dynamic = true,
+                _ => self.unknown(k),
+            }
+        }
+        match file {
+            Some(f) => {
+                let weight = weight.unwrap_or(f.weight);
+                c.kind = CheckKind::File { file: f, weight, dynamic, base: rs.weight };
+            }
+            None if self.diags.iter().all(|d| d.at != n.at()) => self.error(n.at(), "FILE_CHECK needs track_file NAME".into()),
+            None => {}
+        }
+        c
+    }
+
+    fn track_file(&mut self, n: &Node) {
+        let Some(name) = self.value(n, 0, "a name", |v| Some(v.to_string())) else { return };
+        let mut t = TrackFile { path: String::new(), weight: 1, init: None };
+        for k in n.kids() {
+            match k.name() {
+                "file" => t.path = k.arg(0).unwrap_or_default().to_string(),
+                "weight" => match k.arg(0).and_then(|w| w.parse::<i64>().ok()) {
+                    Some(w) => t.weight = if k.arg(1) == Some("reverse") { -w } else { w },
+                    None => self.error(k.at(), format!("track_file {name}: weight '{}' is not a number", k.arg(0).unwrap_or(""))),
+                },
+                "init_file" => {
+                    let v = k.arg(0).filter(|a| *a != "overwrite").and_then(|v| v.parse().ok()).unwrap_or(0);
+                    t.init = Some((v, k.args.iter().any(|a| a.text == "overwrite")));
+                }
+                _ => self.unknown(k),
+            }
+        }
+        if t.path.is_empty() {
+            self.error(n.at(), format!("track_file {name} needs file PATH"));
+        }
+        self.conf.track_files.insert(name, t);
     }
 
     fn check_setting(&mut self, c: &mut Check, k: &Node) {

@@ -28,6 +28,9 @@ pub struct Source {
     pub lines: Vec<Vec<Word>>,
     /// Problems found while reading (file:line, message).
     pub problems: Vec<(At, String)>,
+    /// keepalived's `-i`/`--config-id`: a line starting `@ID` is read only
+    /// on the director of that id, `@^ID` on every other one.
+    pub config_id: String,
 }
 
 /// The most text read in all (keepalived's own files are kilobytes).
@@ -40,8 +43,8 @@ pub const MAX_WORDS: usize = 4096;
 impl Source {
     /// Reads `path` and what it includes. A file that cannot be read is a
     /// problem at the line that named it (or at line 0 of the top file).
-    pub fn read(path: &Path) -> Source {
-        let mut s = Source::default();
+    pub fn read(path: &Path, config_id: &str) -> Source {
+        let mut s = Source { config_id: config_id.to_string(), ..Source::default() };
         let mut bytes = 0;
         s.file(path, At::default(), &mut Vec::new(), &mut bytes);
         s
@@ -76,7 +79,17 @@ impl Source {
         stack.push(canon);
         for (n, line) in text.lines().enumerate() {
             let at = At { file, line: n as u32 + 1 };
-            let words = self.words(line, at);
+            let mut words = self.words(line, at);
+            if let Some(cond) = words.first().and_then(|w| w.text.strip_prefix('@')) {
+                let applies = match cond.strip_prefix('^') {
+                    Some(not) => not != self.config_id,
+                    None => cond == self.config_id,
+                };
+                if !applies {
+                    continue;
+                }
+                words.remove(0);
+            }
             match words.first().map(|w| w.text.as_str()) {
                 Some("include") => {
                     for w in &words[1..] {
@@ -217,7 +230,7 @@ mod tests {
             "k.conf",
             "! comment\nvirtual_server 10.0.0.1 80{ # trailing\n  notify_up \"/bin/echo up now\" x\n}\n\n\"\"\n",
         );
-        let s = Source::read(&p);
+        let s = Source::read(&p, "a");
         assert!(s.problems.is_empty(), "{:?}", s.problems);
         assert_eq!(
             texts(&s),
@@ -238,7 +251,7 @@ mod tests {
         std::fs::create_dir_all(d.0.join("conf.d")).unwrap();
         d.file("conf.d/1.conf", "one\n");
         d.file("conf.d/2.conf", "two\n");
-        let s = Source::read(&d.0.join("a.conf"));
+        let s = Source::read(&d.0.join("a.conf"), "a");
         assert_eq!(texts(&s), vec![vec!["one"], vec!["two"], vec!["last"]]);
         let msgs: Vec<&str> = s.problems.iter().map(|p| p.1.as_str()).collect();
         assert_eq!(msgs.len(), 2, "{msgs:?}");
@@ -248,13 +261,32 @@ mod tests {
     }
 
     #[test]
+    fn conditional_lines_follow_the_config_id() {
+        let d = dir();
+        let p = d.file("c.conf", "@a one\n@b two\n@^a three\n@^b four\nfive\n");
+        let s = Source::read(&p, "a");
+        assert_eq!(texts(&s), vec![vec!["one"], vec!["four"], vec!["five"]]);
+    }
+
+    #[test]
+    fn a_huge_file_is_refused_not_read() {
+        let d = dir();
+        let p = d.0.join("huge.conf");
+        let f = std::fs::File::create(&p).unwrap();
+        f.set_len(MAX_BYTES as u64 + 1).unwrap();
+        let s = Source::read(&p, "a");
+        assert!(s.lines.is_empty());
+        assert!(s.problems[0].1.contains("passes 64 MiB"), "{:?}", s.problems);
+    }
+
+    #[test]
     fn garbage_is_read_without_panic() {
         let d = dir();
         let mut junk: Vec<u8> = (0..20000u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
         junk.extend(b"\"unterminated");
         let p = d.0.join("g.conf");
         std::fs::write(&p, &junk).unwrap();
-        let s = Source::read(&p);
+        let s = Source::read(&p, "a");
         assert!(s.problems.iter().any(|p| p.1 == "unterminated quote"));
     }
 }

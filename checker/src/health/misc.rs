@@ -4,23 +4,13 @@
 //! and set the weight to the code minus 2 (keepalived's rule).
 
 use nix::sys::signal::{killpg, Signal};
-use nix::unistd::{Pid, User};
+use nix::unistd::Pid;
 use std::process::Stdio;
 use std::time::Duration;
 
 pub async fn check(path: &str, timeout: Duration, dynamic: bool, user: Option<&str>) -> Result<Option<u32>, String> {
-    let mut cmd = tokio::process::Command::new("/bin/sh");
-    cmd.arg("-c")
-        .arg(path)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .process_group(0)
-        .kill_on_drop(true);
-    if let Some(name) = user {
-        let u = User::from_name(name).ok().flatten().ok_or_else(|| format!("MISC_CHECK {path}: no user '{name}'"))?;
-        cmd.uid(u.uid.as_raw()).gid(u.gid.as_raw());
-    }
+    let mut cmd = super::script(path, user, None).map_err(|e| format!("MISC_CHECK {e}"))?;
+    cmd.stdout(Stdio::null()).stderr(Stdio::null()).process_group(0).kill_on_drop(true);
     let mut child = cmd.spawn().map_err(|e| format!("Misc check to {path} failed: cannot run it: {e}."))?;
     let group = child.id().map(|p| Pid::from_raw(p as i32));
     let status = match tokio::time::timeout(timeout, child.wait()).await {

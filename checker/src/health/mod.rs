@@ -7,6 +7,7 @@
 //! its own check.
 
 mod dns;
+mod file;
 mod http;
 mod misc;
 mod ping;
@@ -69,6 +70,21 @@ pub fn server_name(ip: IpAddr, proto: &str, port: u16) -> String {
     format!("[{ip}]:{proto}:{port}")
 }
 
+/// `script` run by `/bin/sh -c`, as `user` (and `group`, else the user's) if given.
+pub fn script(script: &str, user: Option<&str>, group: Option<&str>) -> Result<tokio::process::Command, String> {
+    let mut cmd = tokio::process::Command::new("/bin/sh");
+    cmd.arg("-c").arg(script).stdin(std::process::Stdio::null());
+    if let Some(name) = user {
+        let u = nix::unistd::User::from_name(name).ok().flatten().ok_or_else(|| format!("{script}: no user '{name}'"))?;
+        let gid = match group {
+            Some(g) => nix::unistd::Group::from_name(g).ok().flatten().ok_or_else(|| format!("{script}: no group '{g}'"))?.gid,
+            None => u.gid,
+        };
+        cmd.uid(u.uid.as_raw()).gid(gid.as_raw());
+    }
+    Ok(cmd)
+}
+
 /// One attempt of check `c` against `t`.
 async fn attempt(c: &Check, t: &Target) -> Result<Option<u32>, String> {
     match &c.kind {
@@ -82,6 +98,7 @@ async fn attempt(c: &Check, t: &Target) -> Result<Option<u32>, String> {
         }
         CheckKind::Ping => ping::check(t).await.map(|()| None),
         CheckKind::Dns { qtype, name } => dns::check(t, *qtype, name).await.map(|()| None),
+        CheckKind::File { file, weight, dynamic, base } => file::check(file, *weight, *dynamic, *base),
         CheckKind::Unsupported(k) => Err(format!("{k} is not run by xdpvs-checker")),
     }
 }
@@ -103,6 +120,9 @@ pub async fn verdict(c: &Check, t: &Target) -> Result<Option<u32>, String> {
 /// Runs check `idx` of `rs` forever, reporting every verdict to `out`;
 /// ends when the receiver is gone.
 pub async fn run(rs: RsKey, idx: usize, c: Check, t: Target, out: mpsc::Sender<Verdict>) {
+    if let CheckKind::File { file, .. } = &c.kind {
+        file::init(file);
+    }
     if let Some(w) = c.timing.warmup.filter(|w| !w.is_zero()) {
         tokio::time::sleep(w.mul_f64(jitter(&t.name))).await;
     }
