@@ -54,7 +54,13 @@ pub struct Manager {
 }
 
 impl Manager {
-    pub fn new(path: PathBuf, config_id: String, instance: String, director: Director, loaded: conf::Loaded) -> Manager {
+    pub fn new(
+        path: PathBuf,
+        config_id: String,
+        instance: String,
+        director: Director,
+        loaded: conf::Loaded,
+    ) -> Manager {
         let (tx, rx) = mpsc::channel(4096);
         let mut m = Manager {
             path,

@@ -145,7 +145,11 @@ pub struct Notify {
 }
 
 fn notify(k: &Node) -> Option<Notify> {
-    Some(Notify { script: k.arg(0)?.to_string(), user: k.arg(1).map(str::to_string), group: k.arg(2).map(str::to_string) })
+    Some(Notify {
+        script: k.arg(0)?.to_string(),
+        user: k.arg(1).map(str::to_string),
+        group: k.arg(2).map(str::to_string),
+    })
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -214,7 +218,12 @@ pub enum CheckKind {
     /// rule: with weight 0 a non-zero number fails; otherwise the product
     /// is added to the server's weight, failing below 0, and with
     /// `dynamic` sets it).
-    File { file: TrackFile, weight: i64, dynamic: bool, base: u32 },
+    File {
+        file: TrackFile,
+        weight: i64,
+        dynamic: bool,
+        base: u32,
+    },
     /// `SMTP_CHECK`, `BFD_CHECK`, `FILE_CHECK`: read, refused by name (the
     /// file is not applied).
     Unsupported(&'static str),
@@ -649,7 +658,10 @@ impl Builder<'_> {
                         let w = k.arg(2).and_then(|w| w.parse::<i64>().ok());
                         match w {
                             Some(w) => weight = Some(if k.arg(3) == Some("reverse") { -w } else { w }),
-                            None => self.error(k.at(), format!("FILE_CHECK: weight '{}' is not a number", k.arg(2).unwrap_or(""))),
+                            None => self.error(
+                                k.at(),
+                                format!("FILE_CHECK: weight '{}' is not a number", k.arg(2).unwrap_or("")),
+                            ),
                         }
                     }
                 }
@@ -662,7 +674,9 @@ impl Builder<'_> {
                 let weight = weight.unwrap_or(f.weight);
                 c.kind = CheckKind::File { file: f, weight, dynamic, base: rs.weight };
             }
-            None if self.diags.iter().all(|d| d.at != n.at()) => self.error(n.at(), "FILE_CHECK needs track_file NAME".into()),
+            None if self.diags.iter().all(|d| d.at != n.at()) => {
+                self.error(n.at(), "FILE_CHECK needs track_file NAME".into())
+            }
             None => {}
         }
         c
@@ -676,7 +690,10 @@ impl Builder<'_> {
                 "file" => t.path = k.arg(0).unwrap_or_default().to_string(),
                 "weight" => match k.arg(0).and_then(|w| w.parse::<i64>().ok()) {
                     Some(w) => t.weight = if k.arg(1) == Some("reverse") { -w } else { w },
-                    None => self.error(k.at(), format!("track_file {name}: weight '{}' is not a number", k.arg(0).unwrap_or(""))),
+                    None => self.error(
+                        k.at(),
+                        format!("track_file {name}: weight '{}' is not a number", k.arg(0).unwrap_or("")),
+                    ),
                 },
                 "init_file" => {
                     let v = k.arg(0).filter(|a| *a != "overwrite").and_then(|v| v.parse().ok()).unwrap_or(0);

@@ -8,7 +8,8 @@ use crate::conf::model::TrackFile;
 
 pub fn check(file: &TrackFile, weight: i64, dynamic: bool, base: u32) -> Result<Option<u32>, String> {
     let text = std::fs::read_to_string(&file.path).map_err(|e| format!("FILE_CHECK {}: {e}", file.path))?;
-    let v: i64 = text.trim().parse().map_err(|_| format!("FILE_CHECK {}: '{}' is not a number", file.path, text.trim()))?;
+    let v: i64 =
+        text.trim().parse().map_err(|_| format!("FILE_CHECK {}: '{}' is not a number", file.path, text.trim()))?;
     if weight == 0 {
         return if v == 0 { Ok(None) } else { Err(format!("FILE_CHECK {}: {v}: failed.", file.path)) };
     }

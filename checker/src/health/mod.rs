@@ -75,9 +75,12 @@ pub fn script(script: &str, user: Option<&str>, group: Option<&str>) -> Result<t
     let mut cmd = tokio::process::Command::new("/bin/sh");
     cmd.arg("-c").arg(script).stdin(std::process::Stdio::null());
     if let Some(name) = user {
-        let u = nix::unistd::User::from_name(name).ok().flatten().ok_or_else(|| format!("{script}: no user '{name}'"))?;
+        let u =
+            nix::unistd::User::from_name(name).ok().flatten().ok_or_else(|| format!("{script}: no user '{name}'"))?;
         let gid = match group {
-            Some(g) => nix::unistd::Group::from_name(g).ok().flatten().ok_or_else(|| format!("{script}: no group '{g}'"))?.gid,
+            Some(g) => {
+                nix::unistd::Group::from_name(g).ok().flatten().ok_or_else(|| format!("{script}: no group '{g}'"))?.gid
+            }
             None => u.gid,
         };
         cmd.uid(u.uid.as_raw()).gid(gid.as_raw());
