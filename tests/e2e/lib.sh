@@ -154,14 +154,21 @@ topo_one_arm() {
     for p in sc sd; do ns "$NS_S" ip link set "$p" master br0; ns "$NS_S" ip link set "$p" up; done
     client_up
     director_d0_up
+    dr_servers
+    links_ready
+}
+
+# dr_servers: the real servers of a one-arm (DR) topology on the switch,
+# each with the VIPs on lo and the ARP settings of LVS-DR.
+dr_servers() {
+    local i r
     for i in $(seq 1 "$RS_COUNT"); do
-        local r; r=$(rs_ns "$i")
+        r=$(rs_ns "$i")
         rs_add "$i" 198.18.0 2001:db8:
         ns "$r" sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
         ns "$r" ip addr add 198.18.0.10/32 dev lo
         ns "$r" ip -6 addr add 2001:db8::10/128 dev lo nodad
     done
-    links_ready
 }
 
 # topo_pair: two directors (A in $NS_D, B in $NS_D2, each with d0) on one
@@ -186,12 +193,7 @@ topo_pair() {
         ns "$n" ip link set d0 up
         a=$((a + 1))
     done
-    for i in $(seq 1 "$RS_COUNT"); do
-        local r; r=$(rs_ns "$i")
-        rs_add "$i" 198.18.0 2001:db8:
-        ns "$r" sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
-        ns "$r" ip addr add 198.18.0.10/32 dev lo
-    done
+    dr_servers
     links_ready
 }
 
