@@ -244,6 +244,27 @@ mod tests {
     }
 
     #[test]
+    fn every_keyword_is_known() {
+        let l = fixture("every-keyword.conf");
+        assert!(l.ok(), "{:?}", l.diags);
+        let w: Vec<String> = l.warnings().collect();
+        assert!(w.is_empty(), "{w:?}");
+        let vs = &l.conf.services[0];
+        assert_eq!((vs.sched, vs.fwd, vs.reals[0].checks.len()), (SchedKind::Wrr, Fwd::Dr, 8));
+        let n = vs.reals[0].notify_up.as_ref().unwrap();
+        assert_eq!((n.user.as_deref(), n.group.as_deref()), (Some("nobody"), Some("nogroup")));
+        let CheckKind::File { weight, dynamic: true, ref file, .. } = vs.reals[0].checks[7].kind else { panic!() };
+        assert_eq!((weight, file.weight, file.init), (-3, -2, Some((0, true))));
+        let CheckKind::Udp { ref payload, ref require_reply, min_reply, max_reply } = vs.reals[0].checks[4].kind else {
+            panic!()
+        };
+        assert_eq!(
+            (payload.as_slice(), require_reply.as_deref(), min_reply, max_reply),
+            (&[0, 255][..], Some(&[0u8][..]), 1, 100)
+        );
+    }
+
+    #[test]
     fn a_missing_file_is_one_error() {
         let l = load(Path::new("/nonexistent/keepalived.conf"));
         let e: Vec<String> = l.errors().collect();
