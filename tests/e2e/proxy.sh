@@ -66,7 +66,10 @@ echo "ok   -L shows and -S writes back --proxy-protocol and --toa"
 
 # The client's SYNs, to learn every port it connected from. (The test's own
 # client ports are below the ephemeral range, so no earlier connection holds them.)
-ip netns exec "$NS_C" tcpdump -i c0 -nn -U -s 96 -B 16384 -w "$WORK/syn.pcap" 'tcp and (dst port 80 or dst port 81)' 2>/dev/null &
+# Only the SYNs (IPv4: the TCP flags byte; IPv6 without extension headers:
+# byte 53), with a large buffer, so none is lost to a busy machine.
+ip netns exec "$NS_C" tcpdump -i c0 -nn -U -s 96 -B 65536 -w "$WORK/syn.pcap" \
+    '(dst port 80 or dst port 81) and ((ip and tcp and tcp[13] & 2 != 0) or (ip6 and ip6[6] == 6 and ip6[53] & 2 != 0))' 2>"$WORK/tcpdump.err" &
 PIDS+=($!)
 sleep 1
 
