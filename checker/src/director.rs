@@ -11,12 +11,26 @@ use xdpvs_api::shm::{Region, BLOB_VIEW};
 
 pub struct Director {
     region: Region,
+    instance: String,
 }
 
 impl Director {
     /// The region of `xdpvs --instance NAME`.
     pub fn open(instance: &str) -> Result<Director, String> {
-        Region::open(instance).map(|region| Director { region }).map_err(|e| e.to_string())
+        Region::open(instance)
+            .map(|region| Director { region, instance: instance.to_string() })
+            .map_err(|e| e.to_string())
+    }
+
+    /// A restarted daemon made a new region: use it. True when it did.
+    pub fn reopen(&mut self) -> bool {
+        match Region::open(&self.instance) {
+            Ok(r) if (r.pid(), r.started()) != (self.region.pid(), self.region.started()) => {
+                self.region = r;
+                true
+            }
+            _ => false,
+        }
     }
 
     /// The configuration the daemon runs.
@@ -27,9 +41,14 @@ impl Director {
     /// Makes the services `rules` (`-S` text) says what it says, removes
     /// those of `owned` it no longer has, and leaves every other service
     /// alone. Returns the daemon's notes.
-    pub fn converge(&self, owned: Vec<ServiceKey>, rules: String) -> Result<String, String> {
-        let req = Request::Converge { owned, rules };
-        let (status, text, _) = self.region.call(&req.encode(), Duration::from_secs(30)).map_err(|e| e.to_string())?;
+    /// A daemon that restarted is found again (its new region) and asked.
+    pub fn converge(&mut self, owned: Vec<ServiceKey>, rules: String) -> Result<String, String> {
+        let req = Request::Converge { owned, rules }.encode();
+        let answer = match self.region.call(&req, Duration::from_secs(30)) {
+            Err(_) if self.reopen() => self.region.call(&req, Duration::from_secs(30)),
+            other => other,
+        };
+        let (status, text, _) = answer.map_err(|e| e.to_string())?;
         let text = String::from_utf8_lossy(&text).into_owned();
         if status == OK {
             Ok(text)

@@ -4,7 +4,10 @@
 //! service [198.19.0.11]:tcp:80 from VS [198.18.0.10]:tcp:80`), the
 //! `notify_up`/`notify_down` script run. SIGHUP re-reads the file: checks
 //! whose server and settings are unchanged keep running and keep their
-//! health; only the difference reaches the daemon. On exit the
+//! health; only the difference reaches the daemon. A restarted daemon
+//! (a new region, looked for every second) gets the checker's services at
+//! once, and every 5 s the daemon is told again (a no-op when nothing
+//! changed: its own SIGHUP may have dropped them). On exit the
 //! configuration stays in force.
 
 use crate::conf::{self, model::Conf, model::Head, model::VirtualServer};
@@ -51,6 +54,11 @@ pub struct Manager {
     /// `ha_suspend` virtual servers whose address this director does not
     /// hold (the VRRP backup): their checks' verdicts wait.
     suspended: HashSet<Head>,
+    /// Seconds since the daemon was last told (every 5 s it is told again:
+    /// a restarted daemon, or a SIGHUP of its own rules file, gets the
+    /// checker's services back), and the last refusal said.
+    since_told: u32,
+    last_error: Option<String>,
 }
 
 impl Manager {
@@ -79,6 +87,8 @@ impl Manager {
             rows: HashMap::new(),
             dirty: true,
             suspended: HashSet::new(),
+            since_told: 0,
+            last_error: None,
         };
         m.adopt(&loaded.conf);
         m.install(loaded);
@@ -100,6 +110,13 @@ impl Manager {
                 _ = tick.tick() => {
                     self.ha_suspend();
                     self.write_status();
+                    self.since_told += 1;
+                    if self.director.reopen() {
+                        eprintln!("xdpvs restarted: giving it the checker's services");
+                        self.converge().await;
+                    } else if self.since_told >= 5 {
+                        self.converge().await;
+                    }
                 }
                 _ = term.recv() => break,
                 _ = int.recv() => break,
@@ -358,14 +375,23 @@ impl Manager {
         let keys: HashSet<ServiceKey> = cfg.services().map(|(_, s)| s.spec.key).collect();
         let owned: Vec<ServiceKey> = self.owned.union(&keys).copied().collect();
         let rules = xdpvs_api::admin::save(&cfg);
+        self.since_told = 0;
         match self.director.converge(owned, rules) {
             Ok(notes) => {
                 for n in notes.lines().filter(|l| !l.is_empty()) {
                     eprintln!("xdpvs: {n}");
                 }
+                if self.last_error.take().is_some() {
+                    eprintln!("xdpvs took the checker's configuration again");
+                }
                 self.owned = keys;
             }
-            Err(e) => eprintln!("xdpvs refused the checker's configuration: {e}"),
+            // Said once, not every 5 s.
+            Err(e) if self.last_error.as_deref() != Some(e.as_str()) => {
+                eprintln!("xdpvs refused the checker's configuration: {e}");
+                self.last_error = Some(e);
+            }
+            Err(_) => {}
         }
     }
 

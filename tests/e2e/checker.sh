@@ -423,6 +423,14 @@ wait "$dl" || fail "the transfer during SIGHUP failed"
 [ "$(sha256sum < "$WORK/got80" | cut -d' ' -f1)" = "$want" ] || fail "the transfer during SIGHUP is not byte-exact"
 echo "ok   SIGHUP with an edited file: one weight changed and one virtual server added during a 100 MiB transfer, which stayed byte-exact"
 
+# The daemon restarts (its rules are empty): the checker finds the new
+# daemon and gives it its services back.
+xdpvs_down
+xdpvs_up - --iface d0 --iface d1
+took=$(wait_for 9 "the checker's services on the restarted daemon" has 198.18.0.10:80 '198.19.0.13:8080 +Masq +3 ')
+[ "$(ns "$NS_C" curl -s --max-time 5 http://198.18.0.10:85/)" = rs3 ] || fail "no answer through the restarted daemon"
+echo "ok   xdpvs restarted under the checker: its services were back after $took s (the checker looks for a new region every second)"
+
 # A checker restart changes nothing on the director.
 before=$(adm -S -n)
 gen=$(adm -L -n --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["generation"])')
