@@ -68,7 +68,9 @@ echo "ok   -L shows and -S writes back --proxy-protocol and --toa"
 # client ports are below the ephemeral range, so no earlier connection holds them.)
 # Only the SYNs (IPv4: the TCP flags byte; IPv6 without extension headers:
 # byte 53), with a large buffer, so none is lost to a busy machine.
-ip netns exec "$NS_C" tcpdump -i c0 -nn -U -s 96 -B 65536 -w "$WORK/syn.pcap" \
+# Immediate mode: each SYN reaches the file as it is captured, not when a
+# buffer block fills or times out (a check right after ab must see the last).
+ip netns exec "$NS_C" tcpdump -i c0 -nn -U --immediate-mode -s 96 -B 65536 -w "$WORK/syn.pcap" \
     '(dst port 80 or dst port 81) and ((ip and tcp and tcp[13] & 2 != 0) or (ip6 and ip6[6] == 6 and ip6[53] & 2 != 0))' 2>"$WORK/tcpdump.err" &
 PIDS+=($!)
 sleep 1
@@ -81,7 +83,10 @@ new_logs() { local f; for f in "$WORK"/nginx[123]-8080/access.log; do : > "$f"; 
 # names CLIENT with a port the client connected from, and the peer LIP.
 pp_log_check() {
     local name="$1" client="$2" lip="$3" least="$4" got
-    sleep 0.3 # nginx writes its log as each request ends
+    # nginx writes its log as each request ends; the capture is whole once
+    # the file stops growing.
+    local size=-1
+    while [ "$(stat -c %s "$WORK/syn.pcap")" != "$size" ]; do size=$(stat -c %s "$WORK/syn.pcap"); sleep 0.5; done
     tcpdump -nn -r "$WORK/syn.pcap" 2>/dev/null | sed -n 's/.* IP6\{0,1\} \(.*\)\.\([0-9]*\) > .*Flags \[S\],.*/\1 \2/p' | sort -u > "$WORK/syn_ports"
     got=$(logs | /usr/bin/python3 -c '
 import sys
