@@ -37,10 +37,10 @@ ns "$NS_C" curl -s -o /dev/null --max-time 5 'http://[2001:db8::10]/' || fail "w
 
 # What reaches the real servers, and what the client hears back.
 for i in 1 2 3; do
-    ip netns exec "$(rs_ns "$i")" tcpdump -i r0 -n -U -w "$WORK/rs$i.pcap" 'tcp dst port 8080 or udp dst port 5353 or ip6 or ip' 2>/dev/null &
+    ip netns exec "$(rs_ns "$i")" tcpdump -i r0 -n -U --immediate-mode -w "$WORK/rs$i.pcap" 'tcp dst port 8080 or udp dst port 5353 or ip6 or ip' 2>/dev/null &
     PIDS+=($!)
 done
-ip netns exec "$NS_C" tcpdump -i c0 -n -U -w "$WORK/client.pcap" 'src host 198.18.0.10 or src host 2001:db8::10' 2>/dev/null &
+ip netns exec "$NS_C" tcpdump -i c0 -n -U --immediate-mode -w "$WORK/client.pcap" 'src host 198.18.0.10 or src host 2001:db8::10' 2>/dev/null &
 PIDS+=($!)
 sleep 1
 

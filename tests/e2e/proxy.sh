@@ -206,7 +206,7 @@ PY
 echo "ok   UDP PROXY v2: the first datagram of each flow (IPv4, IPv6) carries the client's address and port, the next goes as sent"
 
 # TOA, and a SYN with 40 bytes of options.
-ip netns exec "$(rs_ns 1)" tcpdump -i r0 -nn -U -w "$WORK/toa.pcap" 'tcp port 8081' 2>/dev/null &
+ip netns exec "$(rs_ns 1)" tcpdump -i r0 -nn -U --immediate-mode -w "$WORK/toa.pcap" 'tcp port 8081' 2>/dev/null &
 tcpdump_pid=$!
 PIDS+=($tcpdump_pid)
 sleep 1
