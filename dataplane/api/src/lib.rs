@@ -22,4 +22,5 @@ pub mod grammar;
 pub mod msg;
 pub mod shm;
 pub mod state;
+pub mod sync;
 pub mod text;
