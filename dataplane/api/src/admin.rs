@@ -9,6 +9,7 @@
 use crate::config::{Config, ConfigError, DestSpec, Service, ServiceKey, ServiceSpec};
 use crate::grammar::{parse_rules, ParseError};
 use crate::state::{TcpState, Timeouts};
+use crate::sync::{DaemonSpec, Role};
 use crate::text::{addr_port, matches_text, netmask_text, sched_flags_text, service_arg};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
@@ -28,6 +29,10 @@ pub enum Command {
     SetTimeouts(u32, u32, u32),
     AddLaddr(ServiceKey, IpAddr, Option<String>),
     DelLaddr(ServiceKey, IpAddr),
+    /// `--start-daemon master|backup …`.
+    StartDaemon(Role, DaemonSpec),
+    /// `--stop-daemon master|backup`.
+    StopDaemon(Role),
 }
 
 /// What applying `-R` text did: every line that applied, every line that
@@ -103,6 +108,8 @@ pub fn apply(cfg: &mut Config, cmd: &Command) -> Result<(), ConfigError> {
         Command::SetTimeouts(t, f, u) => cfg.set_timeouts(*t, *f, *u),
         Command::AddLaddr(k, a, i) => cfg.add_laddr(k, *a, i.clone()).map(drop),
         Command::DelLaddr(k, a) => cfg.del_laddr(k, *a),
+        Command::StartDaemon(r, d) => cfg.start_daemon(*r, d.clone()),
+        Command::StopDaemon(r) => cfg.stop_daemon(*r),
     }
 }
 

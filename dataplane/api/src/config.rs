@@ -11,6 +11,7 @@
 //! on changes.
 
 use crate::state::{TcpState, Timeouts};
+use crate::sync::{Daemons, DaemonSpec, Role, Timing};
 use crate::text::addr_port;
 use hashbrown::HashMap;
 use serde::{Deserialize, Serialize};
@@ -402,6 +403,12 @@ pub fn martian(a: IpAddr) -> Option<&'static str> {
 pub enum ConfigError {
     #[error("Service already exists")]
     ServiceExists,
+    #[error("Daemon has already run: a {0} sync daemon is running (--stop-daemon {0} first)")]
+    DaemonRunning(&'static str),
+    #[error("No daemon is running: there is no {0} sync daemon to stop")]
+    NoDaemon(&'static str),
+    #[error("the sync daemon's interface '{0}' is not one of xdpvs's interfaces ({1})")]
+    DaemonIface(String, String),
     #[error("No such service")]
     NoSuchService,
     #[error("Service not defined")]
@@ -458,6 +465,10 @@ pub struct Config {
     laddrs: Vec<Option<Laddr>>,
     pub timeouts: Timeouts,
     pub settings: Settings,
+    /// The connection sync daemons (`--start-daemon`), and when a master
+    /// sends (IPVS's sync_threshold, sync_period, sync_refresh_period).
+    pub sync: Daemons,
+    pub sync_timing: Timing,
     index: HashMap<Match, u32>,
     laddr_index: HashMap<IpAddr, u32>,
     vips: hashbrown::HashSet<IpAddr>,
@@ -474,6 +485,8 @@ impl Default for Config {
             laddrs: Vec::new(),
             timeouts: Timeouts::default(),
             settings: Settings::default(),
+            sync: Daemons::default(),
+            sync_timing: Timing::default(),
             index: HashMap::new(),
             laddr_index: HashMap::new(),
             vips: hashbrown::HashSet::new(),
@@ -857,6 +870,26 @@ impl Config {
         }
         if udp != 0 {
             self.timeouts.udp = udp;
+        }
+        self.touched();
+        Ok(())
+    }
+
+    /// `--start-daemon`: one of each role at a time, as IPVS.
+    pub fn start_daemon(&mut self, role: Role, d: DaemonSpec) -> Result<(), ConfigError> {
+        let slot = self.sync.slot(role);
+        if slot.is_some() {
+            return Err(ConfigError::DaemonRunning(role.name()));
+        }
+        *slot = Some(d);
+        self.touched();
+        Ok(())
+    }
+
+    /// `--stop-daemon`.
+    pub fn stop_daemon(&mut self, role: Role) -> Result<(), ConfigError> {
+        if self.sync.slot(role).take().is_none() {
+            return Err(ConfigError::NoDaemon(role.name()));
         }
         self.touched();
         Ok(())

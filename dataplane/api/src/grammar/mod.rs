@@ -16,6 +16,7 @@ mod words;
 use crate::admin::Command;
 use crate::config::{DestSpec, Fwd, Match, Proto, ProxyProtocol, SchedKind, ServiceKey, ServiceSpec, MAX_WEIGHT};
 use crate::state::Timeouts;
+use crate::sync::{DaemonSpec, Role};
 use std::net::IpAddr;
 use values::{addr_port, number, parse_match, parse_netmask, parse_sched_flags};
 use words::{allowed, tokenize, Cmd, Occ, Words};
@@ -50,6 +51,8 @@ pub struct ListOpts {
     pub sort: bool,
     /// Our addition: per-core counters and drops by reason.
     pub cores: bool,
+    /// `--daemon`: the sync daemons.
+    pub daemon: bool,
 }
 
 /// A whole invocation.
@@ -120,8 +123,20 @@ pub enum ParseError {
     FamilyMismatch,
     #[error("SCTP services are not supported")]
     Sctp,
-    #[error("connection synchronisation daemons are not supported")]
-    SyncDaemon,
+    #[error("illegal start-daemon parameter specified: '{0}' (master or backup)")]
+    BadDaemonRole(String),
+    #[error("illegal syncid specified: '{0}' (0-255)")]
+    BadSyncid(String),
+    #[error("illegal sync-maxlen specified: '{0}' (256-65507)")]
+    BadSyncMaxlen(String),
+    #[error("invalid mcast-group '{0}': an IPv4 (224.0.0.0/4) or IPv6 (ff00::/8) multicast group")]
+    BadMcastGroup(String),
+    #[error("illegal mcast-port specified: '{0}' (1-65535)")]
+    BadMcastPort(String),
+    #[error("illegal mcast-ttl specified: '{0}' (1-255)")]
+    BadMcastTtl(String),
+    #[error("--start-daemon needs --mcast-interface IF")]
+    NeedsMcastInterface,
     #[error("tunnel type '{0}' is not supported: xdpvs tunnels in IPIP (IPv6-in-IPv6 for IPv6), --tun-type ipip")]
     TunnelType(String),
     #[error("{0} is for GUE tunnels, which xdpvs does not build (--tun-type ipip)")]
@@ -155,6 +170,7 @@ struct Gathered {
     laddr: Option<IpAddr>,
     ifname: Option<String>,
     list: ListOpts,
+    daemon: DaemonWords,
 }
 
 impl Default for Gathered {
@@ -179,6 +195,7 @@ impl Default for Gathered {
             laddr: None,
             ifname: None,
             list: ListOpts { sort: true, ..ListOpts::default() },
+            daemon: DaemonWords::default(),
         }
     }
 }
@@ -201,6 +218,13 @@ impl Gathered {
             "instance" => self.inv.instance = v.to_string(),
             "laddr" => self.laddr = Some(valued(v, |v| v.parse().ok(), ParseError::BadLaddr)?),
             "ifname" => self.ifname = Some(v.to_string()),
+            "start-daemon" | "stop-daemon" => self.daemon.role = Some(v.to_string()),
+            "mcast-interface" => self.daemon.iface = Some(v.to_string()),
+            "syncid" => self.daemon.syncid = Some(v.to_string()),
+            "sync-maxlen" => self.daemon.maxlen = Some(v.to_string()),
+            "mcast-group" => self.daemon.group = Some(v.to_string()),
+            "mcast-port" => self.daemon.port = Some(v.to_string()),
+            "mcast-ttl" => self.daemon.ttl = Some(v.to_string()),
             _ => return Err(ParseError::UnknownOption(o.shown.clone())),
         }
         Ok(())
@@ -281,6 +305,7 @@ impl Gathered {
             "sort" => l.sort = true,
             "nosort" => l.sort = false,
             "cores" => l.cores = true,
+            "daemon" => l.daemon = true,
             _ => return false,
         }
         true
@@ -364,8 +389,60 @@ impl Gathered {
             Cmd::AddServer | Cmd::EditServer | Cmd::DelServer => Action::Admin(self.server_command(cmd)?),
             Cmd::AddLaddr | Cmd::DelLaddr => Action::Admin(self.laddr_command(cmd)?),
             Cmd::GetLaddr => Action::Laddrs(self.need_svc(cmd)?),
+            Cmd::StartDaemon => Action::Admin(self.start_daemon()?),
+            Cmd::StopDaemon => Action::Admin(Command::StopDaemon(self.role()?)),
         })
     }
+}
+
+impl Gathered {
+    fn role(&self) -> Result<Role, ParseError> {
+        match self.daemon.role.as_deref() {
+            Some("master") => Ok(Role::Master),
+            Some("backup") => Ok(Role::Backup),
+            other => Err(ParseError::BadDaemonRole(other.unwrap_or_default().to_string())),
+        }
+    }
+
+    /// `--start-daemon master|backup --mcast-interface IF [--syncid N] …`.
+    fn start_daemon(&self) -> Result<Command, ParseError> {
+        let role = self.role()?;
+        let d = &self.daemon;
+        let iface = d.iface.clone().ok_or(ParseError::NeedsMcastInterface)?;
+        let syncid = match &d.syncid {
+            Some(v) => valued(v, |v| number(v, 0u8, u8::MAX), ParseError::BadSyncid)?,
+            None => 255,
+        };
+        let maxlen = d.maxlen.as_deref().map(|v| valued(v, |v| number(v, 256u16, 65507), ParseError::BadSyncMaxlen));
+        let group = d.group.as_deref().map(|v| {
+            valued(v, |v| v.parse::<IpAddr>().ok().filter(IpAddr::is_multicast), ParseError::BadMcastGroup)
+        });
+        let port = d.port.as_deref().map(|v| valued(v, |v| number(v, 1u16, u16::MAX), ParseError::BadMcastPort));
+        let ttl = d.ttl.as_deref().map(|v| valued(v, |v| number(v, 1u8, u8::MAX), ParseError::BadMcastTtl));
+        Ok(Command::StartDaemon(
+            role,
+            DaemonSpec {
+                iface,
+                syncid,
+                maxlen: maxlen.transpose()?,
+                group: group.transpose()?,
+                port: port.transpose()?,
+                ttl: ttl.transpose()?,
+            },
+        ))
+    }
+}
+
+/// `--start-daemon`'s words, as typed.
+#[derive(Debug, Default)]
+struct DaemonWords {
+    role: Option<String>,
+    iface: Option<String>,
+    syncid: Option<String>,
+    maxlen: Option<String>,
+    group: Option<String>,
+    port: Option<String>,
+    ttl: Option<String>,
 }
 
 /// `--set tcp tcpfin udp`.
@@ -377,9 +454,6 @@ fn set_timeouts(pos: &[String]) -> Result<Command, ParseError> {
 
 /// Options refused whatever the command, with the reason.
 fn refused(occ: &[Occ]) -> Result<(), ParseError> {
-    if occ.iter().any(|o| matches!(o.name, "start-daemon" | "stop-daemon" | "daemon")) {
-        return Err(ParseError::SyncDaemon);
-    }
     if let Some(o) = occ.iter().find(|o| o.name == "pe") {
         return Err(ParseError::PersistenceEngine(o.value.clone().unwrap_or_default()));
     }
@@ -394,9 +468,6 @@ pub fn parse(args: &[String]) -> Result<Invocation, ParseError> {
     let mut g = Gathered::default();
     for o in &occ {
         if !allowed(cmd, o.name) {
-            if matches!(o.name, "mcast-interface" | "syncid") {
-                return Err(ParseError::SyncDaemon);
-            }
             return Err(ParseError::IllegalOption(o.shown.clone(), cmd.name()));
         }
         g.take(o)?;
@@ -567,6 +638,34 @@ mod tests {
     }
 
     #[test]
+    fn sync_daemons_take_ipvsadms_words() {
+        use crate::sync::{DaemonSpec, Role};
+        let want = Command::StartDaemon(
+            Role::Backup,
+            DaemonSpec {
+                iface: "eth1".into(),
+                syncid: 7,
+                maxlen: Some(1400),
+                group: Some("ff02::81".parse().unwrap()),
+                port: Some(8849),
+                ttl: Some(2),
+            },
+        );
+        let line = "--start-daemon backup --mcast-interface eth1 --syncid 7 --sync-maxlen 1400 \
+                    --mcast-group ff02::81 --mcast-port 8849 --mcast-ttl 2";
+        assert_eq!(p(line).unwrap().action, Action::Admin(want));
+        let Action::Admin(Command::StartDaemon(Role::Master, d)) =
+            p("--start-daemon=master --mcast-interface=eth0").unwrap().action
+        else {
+            panic!("a master daemon")
+        };
+        assert_eq!((d.syncid, d.maxlen, d.group, d.port, d.ttl), (255, None, None, None, None), "ipvsadm's defaults");
+        assert_eq!(p("--stop-daemon master").unwrap().action, Action::Admin(Command::StopDaemon(Role::Master)));
+        let Action::List(l) = p("-L --daemon").unwrap().action else { panic!("a listing") };
+        assert!(l.daemon);
+    }
+
+    #[test]
     fn errors_name_the_bad_input() {
         let cases: &[(&str, ParseError)] = &[
             ("", ParseError::NoCommand),
@@ -599,8 +698,16 @@ mod tests {
             ("--set 900 120", ParseError::SetNeedsThree),
             ("--set 900 120 x", ParseError::BadTimeout("x".into())),
             ("-A --sctp-service 198.18.0.10:80", ParseError::Sctp),
-            ("--start-daemon master", ParseError::SyncDaemon),
-            ("-L --daemon", ParseError::SyncDaemon),
+            ("--start-daemon master", ParseError::NeedsMcastInterface),
+            ("--start-daemon primary --mcast-interface eth0", ParseError::BadDaemonRole("primary".into())),
+            ("--start-daemon master --mcast-interface eth0 --syncid 256", ParseError::BadSyncid("256".into())),
+            ("--start-daemon master --mcast-interface eth0 --sync-maxlen 9", ParseError::BadSyncMaxlen("9".into())),
+            ("--start-daemon master --mcast-interface e --mcast-group 10.0.0.1", ParseError::BadMcastGroup("10.0.0.1".into())),
+            ("--start-daemon master --mcast-interface e --mcast-port 0", ParseError::BadMcastPort("0".into())),
+            ("--start-daemon master --mcast-interface e --mcast-ttl 0", ParseError::BadMcastTtl("0".into())),
+            ("--stop-daemon both", ParseError::BadDaemonRole("both".into())),
+            ("--start-daemon master -L", ParseError::MultipleCommands),
+            ("-L --syncid 3", ParseError::IllegalOption("--syncid".into(), "list")),
             ("-a -t 198.18.0.10:80 -r 198.19.0.1 -i --tun-type gue", ParseError::TunnelType("gue".into())),
             ("-a -t 198.18.0.10:80 -r 198.19.0.1 -i --tun-port 6080", ParseError::TunnelOption("--tun-port".into())),
             ("-A -t 198.18.0.10:80 -s rr -o", ParseError::OnePacketNotUdp),

@@ -27,6 +27,8 @@ pub(super) enum Cmd {
     Check,
     Help,
     Version,
+    StartDaemon,
+    StopDaemon,
 }
 
 impl Cmd {
@@ -50,6 +52,8 @@ impl Cmd {
             Cmd::Check => "check",
             Cmd::Help => "help",
             Cmd::Version => "version",
+            Cmd::StartDaemon => "start-daemon",
+            Cmd::StopDaemon => "stop-daemon",
         }
     }
 
@@ -140,6 +144,10 @@ const OPTS: &[(&str, Option<char>, bool)] = &[
     ("stop-daemon", None, true),
     ("mcast-interface", None, true),
     ("syncid", None, true),
+    ("sync-maxlen", None, true),
+    ("mcast-group", None, true),
+    ("mcast-port", None, true),
+    ("mcast-ttl", None, true),
     ("daemon", None, false),
     ("tun-type", None, true),
     ("tun-port", None, true),
@@ -281,8 +289,10 @@ impl Reader<'_> {
 }
 
 /// Splits the words into a command, options and positional values.
+/// `--start-daemon ROLE` and `--stop-daemon ROLE` are commands that take a
+/// value, as in ipvsadm: read as options, then made the command.
 pub(super) fn tokenize(args: &[String]) -> Result<Words, ParseError> {
-    let cmd = find_command(args)?;
+    let mut cmd = find_command(args)?;
     let b_takes_value = matches!(cmd, Some(Cmd::AddService | Cmd::EditService));
     let mut r = Reader { args, i: 0 };
     let (mut occ, mut pos) = (Vec::new(), Vec::new());
@@ -295,6 +305,14 @@ pub(super) fn tokenize(args: &[String]) -> Result<Words, ParseError> {
         } else {
             pos.push(a.clone());
         }
+    }
+    for o in &occ {
+        let daemon = match o.name {
+            "start-daemon" => Cmd::StartDaemon,
+            "stop-daemon" => Cmd::StopDaemon,
+            _ => continue,
+        };
+        set_cmd(&mut cmd, daemon)?;
     }
     Ok(Words { cmd, occ, pos })
 }
@@ -334,7 +352,18 @@ pub(super) fn allowed(cmd: Cmd, name: &str) -> bool {
             "sort",
             "nosort",
             "cores",
+            "daemon",
         ],
+        Cmd::StartDaemon => &[
+            "start-daemon",
+            "mcast-interface",
+            "syncid",
+            "sync-maxlen",
+            "mcast-group",
+            "mcast-port",
+            "mcast-ttl",
+        ],
+        Cmd::StopDaemon => &["stop-daemon"],
         Cmd::Zero => &[],
         Cmd::AddLaddr | Cmd::DelLaddr => &["laddr", "ifname"],
         Cmd::Clear | Cmd::Restore | Cmd::Save | Cmd::Set | Cmd::Check | Cmd::Help | Cmd::Version => {
