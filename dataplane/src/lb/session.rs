@@ -71,6 +71,16 @@ pub struct Reveal {
     pub at: u32,
 }
 
+/// What a sync master remembers of a session (IPVS's `in_pkts` and
+/// `sync_endtime`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SyncMark {
+    /// Packets from the client so far.
+    pub pkts: u32,
+    /// Tick it was last sent at (0: never).
+    pub sent: u32,
+}
+
 /// `queued` of a slot in no bucket (a tick's low 16 bits never reach it
 /// while the slot is queued: see [`SessionTable::due`]).
 const QUEUED_NONE: u16 = u16::MAX;
@@ -254,6 +264,9 @@ pub struct SessionTable<F: Family> {
     slab: Vec<Session<F::Addr>>,
     /// Beside `slab`, slot for slot: meaningful for `REVEAL` sessions only.
     reveal: Vec<Reveal>,
+    /// Beside `slab`, slot for slot, once a sync master runs: when each
+    /// session was last sent to the backups.
+    sync: Vec<SyncMark>,
     free: u32,
     map: HashTable<u32>,
     seed: u64,
@@ -276,6 +289,7 @@ impl<F: Family> SessionTable<F> {
         Self {
             slab: Vec::with_capacity(reserve),
             reveal: Vec::new(),
+            sync: Vec::new(),
             free: NIL,
             map: HashTable::with_capacity(reserve * 2),
             seed,
@@ -333,6 +347,21 @@ impl<F: Family> SessionTable<F> {
         if let Some(x) = self.reveal.get_mut(i as usize) {
             *x = r;
         }
+    }
+
+    /// Slot `i`'s sync bookkeeping (a master's), made on first use: room
+    /// for as many slots as the slab holds is taken at once, so the packet
+    /// path allocates no more than the slab does.
+    #[inline]
+    pub fn sync_mark(&mut self, i: u32) -> &mut SyncMark {
+        let i = i as usize;
+        if self.sync.len() <= i {
+            if self.sync.capacity() < self.slab.capacity() {
+                self.sync.reserve(self.slab.capacity() - self.sync.len());
+            }
+            self.sync.resize(self.slab.len().max(i + 1), SyncMark::default());
+        }
+        &mut self.sync[i]
     }
 
     /// Live sessions with their slots (control path: listings).
@@ -472,6 +501,9 @@ impl<F: Family> SessionTable<F> {
                 reveal.resize(i as usize + 1, Reveal::default());
             }
             reveal[i as usize] = r;
+        }
+        if let Some(m) = self.sync.get_mut(i as usize) {
+            *m = SyncMark::default();
         }
         *len += 1;
         self.inserts += 1;

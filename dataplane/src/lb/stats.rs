@@ -19,6 +19,13 @@ pub struct CoreStats {
     pub proxy_shortened: u64,
     pub toa_added: u64,
     pub toa_no_room: u64,
+    /// Sync: records not queued because the core's queue was full.
+    pub sync_queue_full: u64,
+    /// Sync (backup): records installed as new sessions, records that
+    /// updated one, records refused (by `InstallError`).
+    pub sync_installed: u64,
+    pub sync_updated: u64,
+    pub sync_refused: [u64; 5],
     pub drops: [u64; DropReason::COUNT],
 }
 

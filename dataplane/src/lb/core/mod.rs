@@ -25,7 +25,10 @@ mod laddr;
 mod listing;
 mod pipeline;
 mod reveal;
+mod sync;
 mod xmit;
+
+pub use sync::{InstallError, SYNC_OUT_MAX};
 
 use super::family::{V4, V6};
 use super::frame::Frame;
@@ -159,6 +162,8 @@ pub struct State {
     last_sched_upkeep: u32,
     /// The parse results of one burst (kept: no allocation per burst).
     pre: Vec<Pre>,
+    /// Sync records queued for the worker (master side).
+    sync_out: Vec<xdpvs_api::sync::Record>,
 }
 
 /// One core: its configuration snapshot and its state.
@@ -187,6 +192,7 @@ impl Core {
             icmp_tokens: ICMP_BURST,
             icmp_refilled: now,
             pre: Vec::with_capacity(BATCH),
+            sync_out: Vec::with_capacity(SYNC_OUT_MAX),
         };
         let mut core = Self { cfg: Arc::new(Snapshot::default()), state };
         core.set_config(cfg);

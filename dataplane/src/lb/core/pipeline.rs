@@ -289,7 +289,9 @@ impl State {
                 };
             }
         }
+        let old = F::table(&mut self.tables).get(i).state;
         self.step::<F>(cfg, i, Dir::Input, l4.flags);
+        self.sync_note::<F>(cfg, i, old, true);
         let s = *F::table(&mut self.tables).get(i);
         // 3. Rewrite for the real server's forwarding method (FULLNAT: and
         // hand it the client's address, when the service does).
@@ -338,7 +340,9 @@ impl State {
         if let Err(d) = self.session_hop::<F>(cfg, i, false) {
             return self.park_or_drop(d);
         }
+        let old = F::table(&mut self.tables).get(i).state;
         self.step::<F>(cfg, i, Dir::Output, l4.flags);
+        self.sync_note::<F>(cfg, i, old, false);
         let s = *F::table(&mut self.tables).get(i);
         let b = &mut frame.data_mut()[l3..];
         if !F::decrement_ttl(b) {
