@@ -14,10 +14,11 @@ use std::time::{Duration, Instant};
 use xdpvs_api::admin::{apply_rules, save};
 use xdpvs_api::config::{Config, ServiceKey};
 use xdpvs_api::grammar::{parse, Action, Invocation, ListOpts};
-use xdpvs_api::msg::{decode_blob, Conn, Rates, Request, Totals, View, OK};
-use xdpvs_api::shm::{monotonic_ns, Region, BLOB_RATES, BLOB_VIEW};
+use xdpvs_api::msg::{decode_blob, Conn, Rates, Request, SyncView, Totals, View, OK};
+use xdpvs_api::shm::{monotonic_ns, Region, BLOB_RATES, BLOB_SYNC, BLOB_VIEW};
 mod listing;
 mod out;
+mod sync;
 use out::out;
 
 const USAGE: &str = "\
@@ -36,6 +37,10 @@ xdpvsadm: ipvsadm's command line for xdpvs
   xdpvsadm -P|Q -t|u|f service-address -z local-address [-F ifname]     (FULLNAT local addresses)
   xdpvsadm -G -t|u|f service-address
   xdpvsadm --check       (validate -R input offline and print it as -S would)
+  xdpvsadm --start-daemon master|backup --mcast-interface IF [--syncid N] [--sync-maxlen N] [--mcast-group ADDR]
+                 [--mcast-port N] [--mcast-ttl N]     (IPVS connection sync; master and backup may run at once)
+  xdpvsadm --stop-daemon master|backup
+  xdpvsadm -L --daemon [--stats] [--json]
 Forwarding: -g gatewaying (DR, default), -i ipip (TUN), -m masquerading (NAT), -b fullnat.
 Schedulers: rr wrr lc wlc (default) lblc lblcr dh sh sed nq fo ovf mh.
 Fwmark services name the ports they cover: -A -f 1 -s rr --match tcp:198.18.0.10:80,443
@@ -205,7 +210,23 @@ fn rows_for(region: &Region, service: Option<&ServiceKey>) -> Result<(View, Tota
     Ok((v, totals, rows))
 }
 
+/// `-L --daemon`.
+fn list_daemons(region: &Region, inv: &Invocation, l: &ListOpts) -> Result<(), String> {
+    let blob = region.read_blob(BLOB_SYNC).map_err(|e| format!("xdpvsadm: {e}"))?;
+    let v: SyncView = if blob.is_empty() { SyncView::default() } else { decode_blob("sync view", &blob)? };
+    let totals = Totals::read(region).map_err(|e| format!("xdpvsadm: {e}"))?;
+    if inv.json {
+        out(&format!("{}\n", sync::to_json(&v, &totals)));
+    } else {
+        out(&sync::render(&v, &totals, l.stats));
+    }
+    Ok(())
+}
+
 fn list(region: &Region, inv: &Invocation, l: &ListOpts) -> Result<(), String> {
+    if l.daemon {
+        return list_daemons(region, inv, l);
+    }
     let (v, totals, mut rows) = rows_for(region, l.service.as_ref())?;
     if l.sort {
         listing::sort(&mut rows);

@@ -92,6 +92,22 @@ pub fn check_ifaces(cfg: &Config, ifaces: &[String]) -> Result<(), String> {
     }
 }
 
+/// Every sync daemon's interface exists (the sync sockets are the
+/// kernel's, so any interface will do, not only xdpvs's).
+pub fn check_sync(cfg: &Config) -> Result<(), String> {
+    for (role, d) in [("master", &cfg.sync.master), ("backup", &cfg.sync.backup)] {
+        if let Some(d) = d {
+            if !std::path::Path::new("/sys/class/net").join(&d.iface).exists() {
+                return Err(format!(
+                    "no interface named '{}' for the {role} sync daemon: --mcast-interface names one of this host's",
+                    d.iface
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 impl Control {
     pub fn new(ifaces: Vec<String>) -> Self {
         Self { ifaces, ..Self::default() }
@@ -103,6 +119,7 @@ impl Control {
             Request::Command(cmd) => {
                 let mut next = cfg.clone();
                 apply(&mut next, &cmd).map_err(|e| e.to_string())?;
+                check_sync(&next)?;
                 check_capacity(&next, region)?;
                 check_ifaces(&next, &self.ifaces)?;
                 let text = note(&next, &cmd).unwrap_or_default();

@@ -17,6 +17,7 @@ pub mod daemon;
 pub mod lb;
 pub mod marks;
 pub mod netlink;
+pub mod sync;
 pub mod pcap;
 pub mod testkit;
 pub mod wire;

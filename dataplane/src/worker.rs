@@ -9,7 +9,7 @@
 //! steps, and frames another core owns go to that core through a bounded
 //! channel.
 
-use crate::lb::core::{Core, BATCH};
+use crate::lb::core::{Core, InstallError, BATCH};
 use crate::lb::snapshot::Snapshot;
 use crate::lb::stats::DropReason;
 use crate::lb::{Verdict, TICKS_PER_SEC};
@@ -80,6 +80,8 @@ pub struct Worker {
     pub start: Instant,
     /// Busy polls without traffic before sleeping in poll(2).
     pub spin: u32,
+    /// This worker's ring to the sync thread and its inbox from it.
+    pub sync: crate::sync::WorkerLinks,
 }
 
 /// A worker loop's own state between turns (buffers allocated once).
@@ -102,6 +104,17 @@ struct Turn {
     parked: Vec<(Held, Instant)>,
     /// The parked frames offered again in this turn, by chunk, with that time.
     offered: Vec<(u64, Instant)>,
+    sync: SyncTurn,
+}
+
+/// A worker's sync bookkeeping: its counters and a bulk walk in progress.
+#[derive(Default)]
+struct SyncTurn {
+    queued: u64,
+    ring_full: u64,
+    /// The bulk request answered last, and the walk's cursor (`None`: done).
+    bulk_seen: u64,
+    bulk_cursor: Option<u64>,
 }
 
 impl Worker {
@@ -123,12 +136,14 @@ impl Worker {
             dump: Dump::default(),
             parked: Vec::with_capacity(PARK_MAX),
             offered: Vec::with_capacity(PARK_MAX),
+            sync: SyncTurn { bulk_seen: self.sync.shared.bulk.load(Ordering::Acquire), ..SyncTurn::default() },
         };
         self.region.adopted(usize::from(self.id), t.generation);
         while !self.stop.load(Ordering::Relaxed) {
             self.adopt(&mut t);
             self.dump_step(&mut t.dump, if t.idle > self.spin { 4096 } else { 256 });
             self.take_handoffs(&mut t);
+            self.sync_step(&mut t.sync);
             self.tend_rings();
             let room = BATCH - t.held.len();
             self.io.receive(&mut t.held, room);
@@ -143,7 +158,7 @@ impl Worker {
             }
         }
         // Last word: the final counters.
-        self.publish(&mut t.publish, t.handoff_out, t.handoff_in);
+        self.publish(&mut t.publish, &t.sync, t.handoff_out, t.handoff_in);
     }
 
     /// A new generation: adopt it, and offer the parked frames again (it may
@@ -206,6 +221,12 @@ impl Worker {
         let core = &mut self.core;
         let verdicts = &mut t.verdicts;
         self.io.with_frames(&mut t.held, |frames| core.process_batch(frames, now, &mut verdicts[..n]));
+        for r in self.core.take_sync() {
+            match self.sync.out.try_send(r) {
+                Ok(()) => t.sync.queued += 1,
+                Err(_) => t.sync.ring_full += 1,
+            }
+        }
         let (port_of, peers, core) = (&self.port_of_iface, &self.peers, &mut self.core);
         let (parked, offered, handoff_out) = (&mut t.parked, &t.offered, &mut t.handoff_out);
         self.io.dispose(
@@ -258,12 +279,39 @@ impl Worker {
         });
         self.core.housekeep(ticks(self.start));
         self.ask_resolve();
-        self.publish(&mut t.publish, t.handoff_out, t.handoff_in);
+        self.publish(&mut t.publish, &t.sync, t.handoff_out, t.handoff_in);
+    }
+
+    /// Sync: records the sync thread received for this core are installed
+    /// (a bounded number per turn), and a peer's bulk request is answered by
+    /// walking the tables onto the ring in steps, as room allows.
+    fn sync_step(&mut self, s: &mut SyncTurn) {
+        let now = ticks(self.start);
+        for _ in 0..512 {
+            let Ok(r) = self.sync.inbox.try_recv() else { break };
+            let _ = self.core.install(&r, now);
+        }
+        let bulk = self.sync.shared.bulk.load(Ordering::Acquire);
+        if bulk != s.bulk_seen {
+            s.bulk_seen = bulk;
+            s.bulk_cursor = Some(0);
+        }
+        let Some(cursor) = s.bulk_cursor else { return };
+        let room = crate::sync::RING.saturating_sub(self.sync.out.len());
+        if room < 512 {
+            return;
+        }
+        let out = &self.sync.out;
+        let (queued, full) = (&mut s.queued, &mut s.ring_full);
+        s.bulk_cursor = self.core.sync_step(cursor, 256, &mut |r| match out.try_send(r) {
+            Ok(()) => *queued += 1,
+            Err(_) => *full += 1,
+        });
     }
 
     /// Writes this core's counters and per-service / per-server stats to
     /// its area of the region (buffers reused: no allocation once warm).
-    fn publish(&self, out: &mut Publish, handoff_out: u64, handoff_in: u64) {
+    fn publish(&self, out: &mut Publish, sync: &SyncTurn, handoff_out: u64, handoff_in: u64) {
         let st = self.core.stats();
         let io = &self.io.stats;
         let xsk = self.io.xsk_stats();
@@ -290,6 +338,14 @@ impl Worker {
             (Counter::ProxyShortened, st.proxy_shortened),
             (Counter::ToaAdded, st.toa_added),
             (Counter::ToaNoRoom, st.toa_no_room),
+            (Counter::SyncQueued, sync.queued),
+            (Counter::SyncRingFull, sync.ring_full + st.sync_queue_full),
+            (Counter::SyncInstalled, st.sync_installed),
+            (Counter::SyncUpdated, st.sync_updated),
+            (Counter::SyncNoService, st.sync_refused[InstallError::NoService as usize]),
+            (Counter::SyncNoDest, st.sync_refused[InstallError::NoDest as usize]),
+            (Counter::SyncTableFull, st.sync_refused[InstallError::TableFull as usize]),
+            (Counter::SyncLocalPort, st.sync_refused[InstallError::LocalPort as usize]),
         ] {
             c.set(k, v);
         }

@@ -69,6 +69,20 @@ named! {
         /// First ACKs with no room for the TOA option (40 option bytes even
         /// without NOPs and timestamps): sent on without it.
         ToaNoRoom => "toa_no_room",
+        /// Sync (master): records this core put on its ring to the sync thread.
+        SyncQueued => "sync_queued",
+        /// Sync (master): records lost to a full ring (never waited on).
+        SyncRingFull => "sync_ring_full",
+        /// Sync (backup): received records installed as new sessions, and
+        /// records that updated one.
+        SyncInstalled => "sync_installed",
+        SyncUpdated => "sync_updated",
+        /// Sync (backup): records refused: no such service, no such real
+        /// server, table full, FULLNAT local port unusable.
+        SyncNoService => "sync_no_service",
+        SyncNoDest => "sync_no_dest",
+        SyncTableFull => "sync_table_full",
+        SyncLocalPort => "sync_local_port",
     }
 }
 

@@ -401,3 +401,42 @@ mod tests {
         assert!(Request::decode(b"{\"Bogus\":1}").unwrap_err().starts_with("malformed request"));
     }
 }
+
+// ---- connection sync (blob `BLOB_SYNC`) ----
+
+/// What the sync thread publishes: its daemons (with the message length
+/// each uses) and its counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncView {
+    pub master: Option<DaemonView>,
+    pub backup: Option<DaemonView>,
+    pub stats: SyncStats,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DaemonView {
+    pub spec: crate::sync::DaemonSpec,
+    pub maxlen: u16,
+    /// Why it cannot run, if it cannot (its socket failed): said once, retried.
+    pub error: Option<String>,
+}
+
+/// The sync thread's counters; the workers' own (records queued, ring
+/// full, installed, refused) are per core in their counter arrays.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncStats {
+    pub sent_datagrams: u64,
+    pub sent_records: u64,
+    pub sent_bytes: u64,
+    pub send_errors: u64,
+    pub received_datagrams: u64,
+    pub received_records: u64,
+    /// Datagrams dropped whole, by `sync::BadMessage` name.
+    pub bad_datagrams: Vec<(String, u64)>,
+    /// Records skipped, by `sync::BadRecord` name.
+    pub bad_records: Vec<(String, u64)>,
+    /// Records for a core whose inbox was full.
+    pub core_inbox_full: u64,
+    pub bulk_requests_sent: u64,
+    pub bulk_requests_received: u64,
+}

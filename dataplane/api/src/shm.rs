@@ -43,7 +43,7 @@ use crate::counters::{CounterArray, Stats, ARRAY_LEN};
 /// "XDPVSshm", little endian.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"XDPVSshm");
 /// Bumped on any change of the layout or of a message's meaning.
-pub const ABI: u32 = 3;
+pub const ABI: u32 = 4;
 
 /// Command slots (concurrent `xdpvsadm` invocations in flight).
 pub const SLOTS: usize = 16;
@@ -63,7 +63,9 @@ const _: () = assert!(ARRAY_LEN <= COUNTERS, "the counter array outgrew its room
 /// The blobs.
 pub const BLOB_VIEW: usize = 0;
 pub const BLOB_RATES: usize = 1;
-const BLOBS: usize = 2;
+/// The sync thread's state and counters (`msg::SyncView`).
+pub const BLOB_SYNC: usize = 2;
+const BLOBS: usize = 3;
 
 // Header words.
 const H_MAGIC: usize = 0;

@@ -645,15 +645,15 @@ impl Default for Timing {
     }
 }
 
-/// `ipvsadm -L --daemon`'s line for one daemon (`mtu`: its interface's).
-pub fn daemon_line(role: Role, d: &DaemonSpec, mtu: u32) -> String {
+/// `ipvsadm -L --daemon`'s line for one daemon sending up to `maxlen`.
+pub fn daemon_line(role: Role, d: &DaemonSpec, maxlen: u16) -> String {
     let group = d.group();
     format!(
         "{} sync daemon (mcast={}, syncid={}, maxlen={}, group={}, port={}, ttl={})",
         role.name(),
         d.iface,
         d.syncid,
-        d.maxlen_for(mtu),
+        maxlen,
         group,
         d.port(),
         d.ttl()

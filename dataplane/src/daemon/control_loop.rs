@@ -85,6 +85,8 @@ impl ControlLoop {
         for h in self.r.workers {
             let _ = h.join();
         }
+        self.r.sync_shared.stop.store(true, Ordering::Relaxed);
+        let _ = self.r.sync.join();
         let _ = self.r.watcher.join();
         drop(self.r.steers);
         eprintln!("xdpvs: stopped; XDP programs detached");

@@ -48,6 +48,9 @@ pub struct Running {
     pub watcher: JoinHandle<()>,
     /// Next hops the workers want resolved.
     pub resolve: Receiver<IpAddr>,
+    /// The connection sync thread, and what tells it to stop.
+    pub sync: JoinHandle<()>,
+    pub sync_shared: Arc<crate::sync::Shared>,
 }
 
 /// The flags the signal handlers set.
@@ -202,9 +205,14 @@ impl Startup {
         let published = Arc::new(Published::new(snapshot.clone(), self.wakers()?));
         let (resolve_tx, resolve) = bounded::<IpAddr>(1024);
         let plumbing = self.plumbing(shared.clone(), resolve_tx)?;
-        let workers = (0..self.queues)
-            .map(|q| self.spawn_worker(q, &plumbing, &mut steers, &published, &region, &signals))
+        let (sync_links, worker_links) = crate::sync::links(self.queues as usize);
+        let sync_shared = worker_links.first().map(|l| l.shared.clone()).unwrap_or_default();
+        let workers = worker_links
+            .into_iter()
+            .enumerate()
+            .map(|(q, l)| self.spawn_worker(q as u32, l, &plumbing, &mut steers, &published, &region, &signals))
             .collect::<Result<Vec<_>, _>>()?;
+        let sync = crate::sync::spawn(sync_links, published.clone(), region.clone())?;
         let kernel_changed = Arc::new(AtomicBool::new(false));
         let bell = region.clone();
         let watcher = netlink::watch(kernel_changed.clone(), signals.stop.clone(), move || bell.ring())?;
@@ -231,6 +239,8 @@ impl Startup {
             kernel_changed,
             watcher,
             resolve,
+            sync,
+            sync_shared,
         })
     }
 
@@ -304,9 +314,11 @@ impl Startup {
 
     /// Worker `q`: its sockets on every interface, its engine core, its
     /// channels, and its thread pinned to its CPU.
+    #[allow(clippy::too_many_arguments)]
     fn spawn_worker(
         &self,
         q: u32,
+        sync: crate::sync::WorkerLinks,
         p: &Plumbing,
         steers: &mut [Steer],
         published: &Arc<Published>,
@@ -343,6 +355,7 @@ impl Startup {
             region: region.clone(),
             start: p.start,
             spin: self.opts.idle_spin.unwrap_or(256),
+            sync,
         };
         let cpu = p.cpus.get(qi).copied();
         std::thread::Builder::new()

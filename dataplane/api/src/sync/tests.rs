@@ -167,7 +167,7 @@ fn options_follow_the_kernels_rules() {
 fn daemon_line_is_ipvsadms() {
     let d = DaemonSpec { iface: "eth1".into(), syncid: 3, maxlen: None, group: None, port: None, ttl: None };
     assert_eq!(
-        daemon_line(Role::Master, &d, 1500),
+        daemon_line(Role::Master, &d, d.maxlen_for(1500)),
         "master sync daemon (mcast=eth1, syncid=3, maxlen=1472, group=224.0.0.81, port=8848, ttl=1)"
     );
 }
