@@ -287,7 +287,7 @@ impl Worker {
     /// walking the tables onto the ring in steps, as room allows.
     fn sync_step(&mut self, s: &mut SyncTurn) {
         let now = ticks(self.start);
-        for _ in 0..512 {
+        for _ in 0..2048 {
             let Ok(r) = self.sync.inbox.try_recv() else { break };
             let _ = self.core.install(&r, now);
         }

@@ -79,11 +79,14 @@ fn a_backup_forwards_mid_flow_packets_in_every_mode_and_family() {
             assert_eq!(recs.len(), 1, "{fwd:?} v6={v6}: one record, at the third packet");
             let r = recs[0];
             assert_eq!((r.state, r.dest.ip(), r.timeout), (1, rs, 900), "{fwd:?}: ESTABLISHED to {rs}");
-            assert_eq!(r.flags & flags::FWD_MASK, match fwd {
-                Fwd::Nat | Fwd::FullNat => flags::MASQ,
-                Fwd::Tun => flags::TUNNEL,
-                Fwd::Dr => flags::DROUTE,
-            });
+            assert_eq!(
+                r.flags & flags::FWD_MASK,
+                match fwd {
+                    Fwd::Nat | Fwd::FullNat => flags::MASQ,
+                    Fwd::Tun => flags::TUNNEL,
+                    Fwd::Dr => flags::DROUTE,
+                }
+            );
             assert_eq!(r.local.map(|l| l.port()), (fwd == Fwd::FullNat).then_some(lport));
 
             let mut b = H::new(v6, Proto::Tcp, fwd, SchedKind::Rr, 2);

@@ -11,7 +11,7 @@
 //! on changes.
 
 use crate::state::{TcpState, Timeouts};
-use crate::sync::{Daemons, DaemonSpec, Role, Timing};
+use crate::sync::{DaemonSpec, Daemons, Role, Timing};
 use crate::text::addr_port;
 use hashbrown::HashMap;
 use serde::{Deserialize, Serialize};

@@ -126,9 +126,7 @@ impl Record {
     pub fn wire_len(&self) -> usize {
         let a = if self.is_v6() { 16 } else { 4 };
         let base = if self.is_v6() { V6_LEN } else { V4_LEN };
-        base + self.seq.map_or(0, |_| 2 + 24)
-            + self.local.map_or(0, |_| 2 + 2 + a)
-            + self.reveal.map_or(0, |_| 2 + 8)
+        base + self.seq.map_or(0, |_| 2 + 24) + self.local.map_or(0, |_| 2 + 2 + a) + self.reveal.map_or(0, |_| 2 + 8)
     }
 }
 
@@ -195,13 +193,8 @@ impl BadMessage {
 }
 
 impl BadRecord {
-    pub const ALL: &'static [BadRecord] = &[
-        BadRecord::Protocol,
-        BadRecord::State,
-        BadRecord::MandatoryParam,
-        BadRecord::XdpvsParam,
-        BadRecord::Address,
-    ];
+    pub const ALL: &'static [BadRecord] =
+        &[BadRecord::Protocol, BadRecord::State, BadRecord::MandatoryParam, BadRecord::XdpvsParam, BadRecord::Address];
 
     pub fn name(self) -> &'static str {
         match self {

@@ -134,6 +134,8 @@ struct SyncThread {
     last_retry: Instant,
     last_publish: Instant,
     buf: Vec<u8>,
+    /// Cores given records since they were last woken.
+    woken: Vec<bool>,
 }
 
 /// Starts the sync thread.
@@ -155,8 +157,13 @@ pub fn spawn(links: Links, published: Arc<Published>, region: Arc<Region>) -> Re
         last_retry: now,
         last_publish: now,
         buf: vec![0; wire::MAX_MESSAGE + 1],
+        woken: Vec::new(),
     };
-    std::thread::Builder::new().name("xdpvs-sync".into()).spawn(move || t.run()).map_err(|e| format!("cannot start the sync thread: {e}"))
+    t.woken = vec![false; t.links.inboxes.len()];
+    std::thread::Builder::new()
+        .name("xdpvs-sync".into())
+        .spawn(move || t.run())
+        .map_err(|e| format!("cannot start the sync thread: {e}"))
 }
 
 impl SyncThread {
@@ -165,6 +172,7 @@ impl SyncThread {
             let cfg = self.published.config.load_full();
             self.follow(&cfg);
             let busy = self.drain_rings() | self.receive(&cfg);
+            self.wake_given();
             self.flush(false);
             self.ask_bulk();
             self.publish_view(false);
@@ -314,9 +322,39 @@ impl SyncThread {
             IpAddr::V4(a) => client_core::<V4>(cfg, n, a.octets()),
             IpAddr::V6(a) => client_core::<V6>(cfg, n, a.octets()),
         };
-        match self.links.inboxes[usize::from(core)].try_send(r) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => self.stats.core_inbox_full += 1,
+        let inbox = &self.links.inboxes[usize::from(core)];
+        let mut r = r;
+        // A full inbox (a bulk sync's burst): wake the worker and give it a
+        // moment; this thread may wait, a worker never does.
+        for _ in 0..50 {
+            match inbox.try_send(r) {
+                Ok(()) => {
+                    self.woken[usize::from(core)] = true;
+                    return;
+                }
+                Err(TrySendError::Full(back)) => {
+                    r = back;
+                    self.wake(usize::from(core));
+                    std::thread::sleep(Duration::from_micros(100));
+                }
+                Err(TrySendError::Disconnected(_)) => break,
+            }
+        }
+        self.stats.core_inbox_full += 1;
+    }
+
+    fn wake(&self, core: usize) {
+        if let Some(w) = self.published.wakers.get(core) {
+            w.wake();
+        }
+    }
+
+    /// Wakes the workers that were given records (an idle one sleeps in poll).
+    fn wake_given(&mut self) {
+        for k in 0..self.woken.len() {
+            if std::mem::take(&mut self.woken[k]) {
+                self.wake(k);
+            }
         }
     }
 
@@ -355,10 +393,8 @@ impl SyncThread {
             .iter()
             .map(|b| (b.name().to_string(), self.bad_msgs.get(b).copied().unwrap_or(0)))
             .collect();
-        stats.bad_records = BadRecord::ALL
-            .iter()
-            .map(|b| (b.name().to_string(), self.bad_recs.get(b).copied().unwrap_or(0)))
-            .collect();
+        stats.bad_records =
+            BadRecord::ALL.iter().map(|b| (b.name().to_string(), self.bad_recs.get(b).copied().unwrap_or(0))).collect();
         let view = SyncView {
             master: self.master.as_ref().map(Daemon::view),
             backup: self.backup.as_ref().map(Daemon::view),

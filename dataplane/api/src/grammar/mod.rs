@@ -414,9 +414,10 @@ impl Gathered {
             None => 255,
         };
         let maxlen = d.maxlen.as_deref().map(|v| valued(v, |v| number(v, 256u16, 65507), ParseError::BadSyncMaxlen));
-        let group = d.group.as_deref().map(|v| {
-            valued(v, |v| v.parse::<IpAddr>().ok().filter(IpAddr::is_multicast), ParseError::BadMcastGroup)
-        });
+        let group = d
+            .group
+            .as_deref()
+            .map(|v| valued(v, |v| v.parse::<IpAddr>().ok().filter(IpAddr::is_multicast), ParseError::BadMcastGroup));
         let port = d.port.as_deref().map(|v| valued(v, |v| number(v, 1u16, u16::MAX), ParseError::BadMcastPort));
         let ttl = d.ttl.as_deref().map(|v| valued(v, |v| number(v, 1u8, u8::MAX), ParseError::BadMcastTtl));
         Ok(Command::StartDaemon(
@@ -702,7 +703,10 @@ mod tests {
             ("--start-daemon primary --mcast-interface eth0", ParseError::BadDaemonRole("primary".into())),
             ("--start-daemon master --mcast-interface eth0 --syncid 256", ParseError::BadSyncid("256".into())),
             ("--start-daemon master --mcast-interface eth0 --sync-maxlen 9", ParseError::BadSyncMaxlen("9".into())),
-            ("--start-daemon master --mcast-interface e --mcast-group 10.0.0.1", ParseError::BadMcastGroup("10.0.0.1".into())),
+            (
+                "--start-daemon master --mcast-interface e --mcast-group 10.0.0.1",
+                ParseError::BadMcastGroup("10.0.0.1".into()),
+            ),
             ("--start-daemon master --mcast-interface e --mcast-port 0", ParseError::BadMcastPort("0".into())),
             ("--start-daemon master --mcast-interface e --mcast-ttl 0", ParseError::BadMcastTtl("0".into())),
             ("--stop-daemon both", ParseError::BadDaemonRole("both".into())),

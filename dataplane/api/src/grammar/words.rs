@@ -354,15 +354,9 @@ pub(super) fn allowed(cmd: Cmd, name: &str) -> bool {
             "cores",
             "daemon",
         ],
-        Cmd::StartDaemon => &[
-            "start-daemon",
-            "mcast-interface",
-            "syncid",
-            "sync-maxlen",
-            "mcast-group",
-            "mcast-port",
-            "mcast-ttl",
-        ],
+        Cmd::StartDaemon => {
+            &["start-daemon", "mcast-interface", "syncid", "sync-maxlen", "mcast-group", "mcast-port", "mcast-ttl"]
+        }
         Cmd::StopDaemon => &["stop-daemon"],
         Cmd::Zero => &[],
         Cmd::AddLaddr | Cmd::DelLaddr => &["laddr", "ifname"],

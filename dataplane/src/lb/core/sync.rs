@@ -17,7 +17,7 @@ use crate::lb::tcp_state::TcpState;
 use crate::lb::TICKS_PER_SEC;
 use crate::wire::proto;
 use std::net::SocketAddr;
-use xdpvs_api::config::{Fwd, ProxyProtocol, Proto, ServiceKey};
+use xdpvs_api::config::{Fwd, Proto, ProxyProtocol, ServiceKey};
 use xdpvs_api::sync::{flags as sf, Record, Reveal as WireReveal, Timing, PROTO_IP};
 
 /// Records a core holds between bursts (the worker drains them after each).
@@ -41,10 +41,7 @@ pub enum InstallError {
 
 /// TCP states in which IPVS syncs a connection.
 fn syncable_tcp(s: TcpState) -> bool {
-    matches!(
-        s,
-        TcpState::Established | TcpState::FinWait | TcpState::Close | TcpState::CloseWait | TcpState::TimeWait
-    )
+    matches!(s, TcpState::Established | TcpState::FinWait | TcpState::Close | TcpState::CloseWait | TcpState::TimeWait)
 }
 
 impl Core {
@@ -253,7 +250,13 @@ impl State {
             state: if template { 0 } else { r.state as u8 },
             flags: if template { flag::TEMPLATE } else { 0 }
                 | if inactive && !template { flag::INACTIVE } else { 0 }
-                | if template { 0 } else if fwd.two_way() { flag::HASHED_OUT } else { flag::NOOUTPUT }
+                | if template {
+                    0
+                } else if fwd.two_way() {
+                    flag::HASHED_OUT
+                } else {
+                    flag::NOOUTPUT
+                }
                 | if r.reveal.is_some() && fwd == Fwd::FullNat { flag::REVEAL } else { 0 },
             fwd,
             expires,
