@@ -174,9 +174,9 @@ fn daemon_line_is_ipvsadms() {
 
 fn arb_addr(v6: bool) -> impl Strategy<Value = IpAddr> {
     if v6 {
-        any::<[u8; 16]>().prop_map(|o| IpAddr::from(o)).boxed()
+        any::<[u8; 16]>().prop_map(IpAddr::from).boxed()
     } else {
-        any::<[u8; 4]>().prop_map(|o| IpAddr::from(o)).boxed()
+        any::<[u8; 4]>().prop_map(IpAddr::from).boxed()
     }
 }
 
