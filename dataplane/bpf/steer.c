@@ -78,6 +78,17 @@ struct {
 	__type(value, __u64);
 } counters SEC(".maps");
 
+/* Until this CLOCK_MONOTONIC time (ns), traffic the balancer owns is
+ * dropped, not passed, when no AF_XDP socket is bound: the gap while the
+ * daemon restarts (a passed SYN or segment would be answered by the
+ * kernel's RST). xdpvs keeps it a few seconds ahead while it runs. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} hold_until SEC(".maps");
+
 static __always_inline int count(int verdict_redirect)
 {
 	__u32 k = verdict_redirect ? 0 : 1;
@@ -250,7 +261,13 @@ pass:
 	return XDP_PASS;
 redirect:
 	count(1);
-	return bpf_redirect_map(&xsks, ctx->rx_queue_index, XDP_PASS);
+	{
+		__u32 zero = 0;
+		__u64 *until = bpf_map_lookup_elem(&hold_until, &zero);
+		__u64 fallback = until && bpf_ktime_get_ns() < *until ? XDP_DROP : XDP_PASS;
+
+		return bpf_redirect_map(&xsks, ctx->rx_queue_index, fallback);
+	}
 }
 
 char _license[] SEC("license") = "GPL";

@@ -70,6 +70,14 @@ struct DaemonArgs {
     /// Empty polls before an idle worker sleeps in poll(2) (default 256).
     #[arg(long, value_name = "N")]
     idle_spin: Option<u32>,
+    /// Restart without loss: at a stop, save the sessions and keep the XDP
+    /// program dropping (not passing) owned traffic for up to SECS, until the
+    /// next xdpvs takes the sessions over (0: detach at stop).
+    #[arg(long, value_name = "SECS")]
+    handover: Option<u32>,
+    /// Where --handover keeps the sessions (default /run/xdpvs/INSTANCE.sessions).
+    #[arg(long, value_name = "FILE")]
+    state_file: Option<PathBuf>,
 }
 
 fn main() {
@@ -104,6 +112,8 @@ fn options(a: DaemonArgs) -> Result<Options, String> {
         shm_group: a.shm_group,
         max_sessions: a.max_sessions,
         idle_spin: a.idle_spin,
+        handover: a.handover,
+        state_file: a.state_file,
     };
     Ok(base.overridden_by(flags))
 }

@@ -362,3 +362,40 @@ mod tests {
         assert!(Kernel::open(&["no-such-if0".to_string()]).err().unwrap().contains("no network interface named"));
     }
 }
+
+/// XDP attach flags (`XDP_FLAGS_SKB_MODE`, `XDP_FLAGS_DRV_MODE`).
+pub const XDP_FLAGS_SKB_MODE: u32 = 1 << 1;
+pub const XDP_FLAGS_DRV_MODE: u32 = 1 << 2;
+
+/// Attaches program `fd` to interface `ifindex` through rtnetlink (`fd`
+/// -1: detaches), replacing whatever program of the same mode is there
+/// at once. Unlike a bpf_link, an attachment made this way outlives the
+/// process: what a daemon restart keeps steering through (see
+/// `daemon::handover`).
+pub fn set_xdp(ifindex: u32, fd: i32, flags: u32) -> Result<(), std::io::Error> {
+    use netlink_packet_core::NLM_F_ACK;
+    use netlink_packet_route::link::LinkXdp;
+    let mut sock = Socket::new(NETLINK_ROUTE)?;
+    sock.bind_auto()?;
+    sock.connect(&SocketAddr::new(0, 0))?;
+    let mut link = LinkMessage::default();
+    link.header.index = ifindex;
+    link.attributes.push(LinkAttribute::Xdp(vec![LinkXdp::Fd(fd), LinkXdp::Flags(flags)]));
+    let mut hdr = NetlinkHeader::default();
+    hdr.flags = NLM_F_REQUEST | NLM_F_ACK;
+    hdr.sequence_number = 1;
+    let mut msg = NetlinkMessage::new(hdr, NetlinkPayload::from(RouteNetlinkMessage::SetLink(link)));
+    msg.finalize();
+    let mut buf = vec![0u8; msg.header.length as usize];
+    msg.serialize(&mut buf);
+    sock.send(&buf, 0)?;
+    let (data, _) = sock.recv_from_full()?;
+    match NetlinkMessage::<RouteNetlinkMessage>::deserialize(&data).map(|m| m.payload) {
+        Ok(NetlinkPayload::Error(e)) => match e.code {
+            None => Ok(()),
+            Some(c) => Err(std::io::Error::from_raw_os_error(-c.get())),
+        },
+        Ok(_) => Ok(()),
+        Err(e) => Err(std::io::Error::other(format!("undecodable netlink answer: {e}"))),
+    }
+}

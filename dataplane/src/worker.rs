@@ -118,7 +118,9 @@ struct SyncTurn {
 }
 
 impl Worker {
-    pub fn run(mut self) {
+    /// Runs until told to stop; gives its engine core back (a handover
+    /// saves its sessions).
+    pub fn run(mut self) -> Core {
         let waker = self.published.wakers.get(usize::from(self.id)).cloned();
         let mut fds = self.io.fds();
         fds.extend(waker.as_ref().map(|w| w.fd()));
@@ -159,6 +161,7 @@ impl Worker {
         }
         // Last word: the final counters.
         self.publish(&mut t.publish, &t.sync, t.handoff_out, t.handoff_in);
+        self.core
     }
 
     /// A new generation: adopt it, and offer the parked frames again (it may

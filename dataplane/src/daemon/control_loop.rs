@@ -35,6 +35,7 @@ pub struct ControlLoop {
     last_estimate: Instant,
     last_reclaim: Instant,
     last_marks: Instant,
+    last_hold: Instant,
     /// The MARK rules left out, as last said (said again only when they change).
     mark_warnings: Vec<String>,
     bell: u32,
@@ -53,6 +54,7 @@ impl ControlLoop {
             last_estimate: now,
             last_reclaim: now,
             last_marks: now - Duration::from_secs(1),
+            last_hold: now,
             mark_warnings: Vec::new(),
             bell: 0,
         };
@@ -69,6 +71,7 @@ impl ControlLoop {
             self.estimate_rates();
             self.follow_kernel();
             self.follow_marks();
+            self.keep_holding();
             let reloaded = self.reload_on_hup();
             if std::mem::take(&mut self.changed) {
                 self.publish();
@@ -80,16 +83,49 @@ impl ControlLoop {
         }
     }
 
-    /// Stops the workers and detaches every XDP program.
-    pub fn shutdown(self) {
-        for h in self.r.workers {
-            let _ = h.join();
+    /// Stops the workers and detaches every XDP program, or, with a
+    /// handover, saves the sessions and leaves the programs holding.
+    pub fn shutdown(mut self) {
+        let hold = self.r.opts.handover();
+        if let Some(h) = hold {
+            self.hold(h);
+            for s in &mut self.r.steers {
+                s.keep = true;
+            }
+        }
+        let cores: Vec<_> = self.r.workers.into_iter().filter_map(|h| h.join().ok()).collect();
+        if hold.is_some() {
+            eprintln!("xdpvs: stopped forwarding at {:.6} (unix time)", super::startup::unix_now());
         }
         self.r.sync_shared.stop.store(true, Ordering::Relaxed);
         let _ = self.r.sync.join();
         let _ = self.r.watcher.join();
+        if let Some(h) = hold {
+            let path = self.r.opts.state_file();
+            match super::handover::save(&path, &cores) {
+                Ok(n) => eprintln!(
+                    "xdpvs: {n} session(s) saved to {}; the XDP programs drop owned traffic for up to {} s until the next xdpvs",
+                    path.display(),
+                    h.as_secs()
+                ),
+                Err(e) => eprintln!("xdpvs: {e}"),
+            }
+            drop(self.r.steers);
+            return;
+        }
         drop(self.r.steers);
         eprintln!("xdpvs: stopped; XDP programs detached");
+    }
+
+    /// A handover's hold, kept `h` ahead of now: should xdpvs die, its
+    /// programs drop owned traffic for that long, then give it to the kernel.
+    fn hold(&mut self, h: Duration) {
+        let until = xdpvs_api::shm::monotonic_ns() + h.as_nanos() as u64;
+        for s in &mut self.r.steers {
+            if let Err(e) = s.hold_until(until) {
+                eprintln!("xdpvs: {e}");
+            }
+        }
     }
 
     /// Commands, one at a time.
@@ -107,6 +143,15 @@ impl ControlLoop {
                 }
                 Err(e) => self.r.region.answer(slot, FAILED, e.as_bytes(), self.r.cfg.generation),
             }
+        }
+    }
+
+    /// Every second, with a handover: the hold moves on.
+    fn keep_holding(&mut self) {
+        let Some(h) = self.r.opts.handover() else { return };
+        if self.last_hold.elapsed() >= Duration::from_secs(1) {
+            self.last_hold = Instant::now();
+            self.hold(h);
         }
     }
 

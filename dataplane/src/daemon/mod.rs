@@ -12,6 +12,7 @@
 //!   and the programs' links detaches everything, and the region goes.
 
 pub mod control_loop;
+pub mod handover;
 pub mod options;
 pub mod startup;
 

@@ -33,6 +33,14 @@ pub struct Options {
     pub max_sessions: Option<u32>,
     /// Busy polls without traffic before a worker sleeps in poll(2).
     pub idle_spin: Option<u32>,
+    /// Restart without loss: at a stop, the sessions go to `state_file` and
+    /// the XDP program stays, dropping (not passing to the kernel, which
+    /// would answer with RSTs) what xdpvs owns for up to this many seconds,
+    /// until the next xdpvs takes over. 0 or unset: detach at stop.
+    pub handover: Option<u32>,
+    /// Where a handover keeps the sessions (default
+    /// /run/xdpvs/INSTANCE.sessions).
+    pub state_file: Option<PathBuf>,
 }
 
 impl Options {
@@ -47,7 +55,19 @@ impl Options {
         macro_rules! take {
             ($($f:ident),*) => { $( if over.$f.is_some() { self.$f = over.$f; } )* };
         }
-        take!(instance, queues, xdp_mode, umem_mb, hugepages, restore, shm_group, max_sessions, idle_spin);
+        take!(
+            instance,
+            queues,
+            xdp_mode,
+            umem_mb,
+            hugepages,
+            restore,
+            shm_group,
+            max_sessions,
+            idle_spin,
+            handover,
+            state_file
+        );
         if !over.interfaces.is_empty() {
             self.interfaces = over.interfaces;
         }
@@ -55,6 +75,18 @@ impl Options {
             self.cores = over.cores;
         }
         self
+    }
+
+    /// The handover's hold, if a handover is asked for.
+    pub fn handover(&self) -> Option<std::time::Duration> {
+        self.handover.filter(|&s| s > 0).map(|s| std::time::Duration::from_secs(u64::from(s)))
+    }
+
+    /// Where a handover keeps the sessions.
+    pub fn state_file(&self) -> PathBuf {
+        self.state_file.clone().unwrap_or_else(|| {
+            PathBuf::from(format!("/run/xdpvs/{}.sessions", self.instance.as_deref().unwrap_or("default")))
+        })
     }
 
     pub fn mode(&self) -> Result<Mode, String> {

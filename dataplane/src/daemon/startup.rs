@@ -19,6 +19,11 @@ use std::time::{Duration, Instant};
 use xdpvs_api::config::Config;
 use xdpvs_api::shm::Region;
 
+/// Wall-clock time in seconds (for the handover's log lines).
+pub fn unix_now() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+}
+
 /// Checked options: what startup will build.
 pub struct Startup {
     opts: Options,
@@ -36,7 +41,7 @@ pub struct Running {
     pub region: Arc<Region>,
     pub steers: Vec<Steer>,
     pub published: Arc<Published>,
-    pub workers: Vec<JoinHandle<()>>,
+    pub workers: Vec<JoinHandle<Core>>,
     pub kernel: Kernel,
     pub net: NetState,
     pub cfg: Config,
@@ -198,10 +203,11 @@ impl Startup {
         let gid = self.opts.shm_group.as_deref().map(group_id).transpose()?;
         let region = Arc::new(Region::create(&self.instance, self.queues as usize, gid).map_err(|e| e.to_string())?);
         let (shared, umem_mb) = self.umem()?;
-        let mut steers = self.attach_xdp()?;
         let signals = Signals::install()?;
         Self::resolve_ahead(&cfg, &mut self.kernel, &mut net);
         let snapshot = Arc::new(Snapshot::new(cfg.clone(), Arc::new(net.clone())));
+        let mut steers = self.attach_xdp(&snapshot, &net)?;
+        let mut taken_over = self.take_over(&cfg)?;
         let published = Arc::new(Published::new(snapshot.clone(), self.wakers()?));
         let (resolve_tx, resolve) = bounded::<IpAddr>(1024);
         let plumbing = self.plumbing(shared.clone(), resolve_tx)?;
@@ -210,8 +216,14 @@ impl Startup {
         let workers = worker_links
             .into_iter()
             .enumerate()
-            .map(|(q, l)| self.spawn_worker(q as u32, l, &plumbing, &mut steers, &published, &region, &signals))
+            .map(|(q, l)| {
+                let sessions = std::mem::take(&mut taken_over[q]);
+                self.spawn_worker(q as u32, l, sessions, &plumbing, &mut steers, &published, &region, &signals)
+            })
             .collect::<Result<Vec<_>, _>>()?;
+        if self.opts.handover().is_some() {
+            eprintln!("xdpvs: forwarding at {:.6} (unix time)", unix_now());
+        }
         let sync = crate::sync::spawn(sync_links, published.clone(), region.clone())?;
         let kernel_changed = Arc::new(AtomicBool::new(false));
         let bell = region.clone();
@@ -280,8 +292,46 @@ impl Startup {
         Ok((shared, umem_mb))
     }
 
-    fn attach_xdp(&self) -> Result<Vec<Steer>, String> {
-        self.names.iter().map(|n| Steer::attach(n, self.mode)).collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())
+    /// The XDP program on every interface. With a handover it is filled
+    /// first (what it owns, the MAC, a hold that drops owned traffic until
+    /// the sockets bind) and then replaces, in one step, the program a
+    /// previous xdpvs left there; without, it is attached by bpf_link.
+    fn attach_xdp(&self, snapshot: &Snapshot, net: &NetState) -> Result<Vec<Steer>, String> {
+        let keys = owned_keys(snapshot);
+        let hold = self.opts.handover();
+        let mut steers = Vec::new();
+        for (n, iface) in self.names.iter().zip(&net.ifaces) {
+            let mut s = match hold {
+                Some(_) => Steer::load(n, self.mode),
+                None => Steer::attach(n, self.mode),
+            }
+            .map_err(|e| e.to_string())?;
+            s.set_mac(iface.mac).and_then(|()| s.sync(&keys)).map_err(|e| e.to_string())?;
+            if let Some(h) = hold {
+                s.hold_until(xdpvs_api::shm::monotonic_ns() + h.as_nanos() as u64).map_err(|e| e.to_string())?;
+                s.attach_replacing().map_err(|e| e.to_string())?;
+            }
+            steers.push(s);
+        }
+        Ok(steers)
+    }
+
+    /// With a handover: the sessions the previous xdpvs saved, by owning core.
+    fn take_over(&self, cfg: &Config) -> Result<Vec<Vec<xdpvs_api::sync::Record>>, String> {
+        let mut by_core = vec![Vec::new(); self.queues as usize];
+        if self.opts.handover().is_none() {
+            return Ok(by_core);
+        }
+        let path = self.opts.state_file();
+        let records = super::handover::load(&path)?;
+        if !records.is_empty() {
+            eprintln!("xdpvs: taking over {} session(s) from {}", records.len(), path.display());
+        }
+        for r in records {
+            let q = super::handover::owner(cfg, self.queues as u16, &r);
+            by_core[usize::from(q)].push(r);
+        }
+        Ok(by_core)
     }
 
     /// One eventfd per worker, to wake it from an idle poll.
@@ -319,12 +369,13 @@ impl Startup {
         &self,
         q: u32,
         sync: crate::sync::WorkerLinks,
+        sessions: Vec<xdpvs_api::sync::Record>,
         p: &Plumbing,
         steers: &mut [Steer],
         published: &Arc<Published>,
         region: &Arc<Region>,
         signals: &Signals,
-    ) -> Result<JoinHandle<()>, String> {
+    ) -> Result<JoinHandle<Core>, String> {
         let pairs: Vec<(String, u32)> = self.names.iter().map(|n| (n.clone(), q)).collect();
         let ports = open_ports(&p.shared, &pairs, q == 0)
             .map_err(|e| format!("{e} (is another AF_XDP program using queue {q}?)"))?;
@@ -340,9 +391,15 @@ impl Startup {
             ..CoreParams::default()
         };
         let qi = q as usize;
+        let now = crate::worker::ticks(p.start);
+        let mut core = Core::new(published.config.load_full(), params, now);
+        let refused = sessions.iter().filter(|r| core.install(r, now).is_err()).count();
+        if refused > 0 {
+            eprintln!("xdpvs: worker {q}: {refused} saved session(s) refused (their service or server is gone)");
+        }
         let worker = Worker {
             id: q as u16,
-            core: Core::new(published.config.load_full(), params, crate::worker::ticks(p.start)),
+            core,
             io: Io::new(p.shared.clone(), ports, q * p.frames_per_worker, p.frames_per_worker),
             port_of_iface: (0..self.names.len()).map(Some).collect(),
             published: published.clone(),

@@ -18,12 +18,10 @@
 
 mod socket;
 
-use crate::lb::family::{V4, V6};
-use crate::lb::owner::client_core;
 use crate::worker::Published;
 use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
 use std::collections::HashMap;
-use std::net::{IpAddr, UdpSocket};
+use std::net::UdpSocket;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -317,11 +315,7 @@ impl SyncThread {
 
     /// A record to the core that owns its client.
     fn route(&mut self, cfg: &Config, r: Record) {
-        let n = self.links.inboxes.len() as u16;
-        let core = match r.client.ip() {
-            IpAddr::V4(a) => client_core::<V4>(cfg, n, a.octets()),
-            IpAddr::V6(a) => client_core::<V6>(cfg, n, a.octets()),
-        };
+        let core = crate::daemon::handover::owner(cfg, self.links.inboxes.len() as u16, &r);
         let inbox = &self.links.inboxes[usize::from(core)];
         let mut r = r;
         // A full inbox (a bulk sync's burst): wake the worker and give it a

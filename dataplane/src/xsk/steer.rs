@@ -127,12 +127,26 @@ pub struct Steer {
     pub mode: Mode,
     bpf: Ebpf,
     link: Option<XdpLinkId>,
+    /// Attached through rtnetlink (a handover daemon's): (ifindex, flags).
+    netlink: Option<(u32, u32)>,
+    /// Leave the program attached when dropped (a restart follows).
+    pub keep: bool,
 }
 
 impl Drop for Steer {
     /// Detaches explicitly: a program attached through netlink (aya's
-    /// fallback when bpf_link is refused) would otherwise outlive us.
+    /// fallback when bpf_link is refused, or ours for a handover) would
+    /// otherwise outlive us. A kept one stays, dropping what it owns until
+    /// its hold runs out.
     fn drop(&mut self) {
+        if let Some((ifindex, flags)) = self.netlink.take() {
+            if !self.keep {
+                if let Err(e) = crate::netlink::set_xdp(ifindex, -1, flags) {
+                    eprintln!("xdpvs: detaching the XDP program from {}: {e}", self.iface);
+                }
+            }
+            return;
+        }
         let Some(id) = self.link.take() else { return };
         if let Some(p) = self.bpf.program_mut("xdpvs_steer") {
             let prog: Result<&mut Xdp, _> = p.try_into();
@@ -146,8 +160,8 @@ impl Drop for Steer {
 }
 
 impl Steer {
-    /// Loads and attaches the program to `iface`.
-    pub fn attach(iface: &str, mode: Mode) -> Result<Steer, SteerError> {
+    /// Loads the program for `iface` (not attached yet: fill its maps first).
+    pub fn load(iface: &str, mode: Mode) -> Result<Steer, SteerError> {
         let mut bpf = Ebpf::load(PROGRAM).map_err(|e| {
             let perm = std::error::Error::source(&e)
                 .and_then(|s| s.downcast_ref::<std::io::Error>())
@@ -159,12 +173,21 @@ impl Steer {
                 SteerError::Other(iface.into(), format!("loading the XDP program: {e}"))
             }
         })?;
-        let prog: &mut Xdp = bpf
-            .program_mut("xdpvs_steer")
+        Self::program(&mut bpf, iface)?.load().map_err(|e| classify(iface, e))?;
+        Ok(Steer { iface: iface.into(), mode, bpf, link: None, netlink: None, keep: false })
+    }
+
+    fn program<'a>(bpf: &'a mut Ebpf, iface: &str) -> Result<&'a mut Xdp, SteerError> {
+        bpf.program_mut("xdpvs_steer")
             .ok_or_else(|| SteerError::Other(iface.into(), "program xdpvs_steer missing from the object".into()))?
             .try_into()
-            .map_err(|e: ProgramError| SteerError::Other(iface.into(), e.to_string()))?;
-        prog.load().map_err(|e| classify(iface, e))?;
+            .map_err(|e: ProgramError| SteerError::Other(iface.into(), e.to_string()))
+    }
+
+    /// Loads and attaches by bpf_link: detached when xdpvs exits, however it exits.
+    pub fn attach(iface: &str, mode: Mode) -> Result<Steer, SteerError> {
+        let mut s = Self::load(iface, mode)?;
+        let prog = Self::program(&mut s.bpf, iface)?;
         let (used, link) = match mode {
             Mode::Native => {
                 let id = prog.attach(iface, XdpMode::Driver).map_err(|e| match classify(iface, e) {
@@ -184,7 +207,61 @@ impl Steer {
                 },
             },
         };
-        Ok(Steer { iface: iface.into(), mode: used, bpf, link: Some(link) })
+        s.mode = used;
+        s.link = Some(link);
+        Ok(s)
+    }
+
+    /// Attaches a loaded (and primed) program through rtnetlink, replacing
+    /// the program a previous xdpvs left (in one step: no frame meets no
+    /// program). It stays attached after xdpvs exits if [`Self::keep`].
+    pub fn attach_replacing(&mut self) -> Result<(), SteerError> {
+        let iface = self.iface.clone();
+        let ifindex =
+            nix::net::if_::if_nametoindex(iface.as_str()).map_err(|_| SteerError::UnknownInterface(iface.clone()))?;
+        let fd = {
+            use std::os::fd::{AsFd, AsRawFd};
+            let prog = Self::program(&mut self.bpf, &iface)?;
+            let fd = prog.fd().map_err(|e| SteerError::Other(iface.clone(), e.to_string()))?;
+            fd.as_fd().as_raw_fd()
+        };
+        let tries: &[(Mode, u32)] = match self.mode {
+            Mode::Native => &[(Mode::Native, crate::netlink::XDP_FLAGS_DRV_MODE)],
+            Mode::Generic => &[(Mode::Generic, crate::netlink::XDP_FLAGS_SKB_MODE)],
+            Mode::Auto => &[
+                (Mode::Native, crate::netlink::XDP_FLAGS_DRV_MODE),
+                (Mode::Generic, crate::netlink::XDP_FLAGS_SKB_MODE),
+            ],
+        };
+        let mut last = None;
+        for &(mode, flags) in tries {
+            match crate::netlink::set_xdp(ifindex, fd, flags) {
+                Ok(()) => {
+                    self.mode = mode;
+                    self.netlink = Some((ifindex, flags));
+                    return Ok(());
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        let e = last.map_or_else(String::new, |e| e.to_string());
+        Err(match e {
+            _ if e.contains("busy") || e.contains("exists") => SteerError::Busy(iface),
+            _ => SteerError::Other(iface, format!("attaching through netlink: {e}")),
+        })
+    }
+
+    /// Owned traffic with no socket bound is dropped, not passed, until
+    /// CLOCK_MONOTONIC `until_ns` (0: passed, as without a handover).
+    pub fn hold_until(&mut self, until_ns: u64) -> Result<(), SteerError> {
+        let iface = self.iface.clone();
+        let map = self
+            .bpf
+            .map_mut("hold_until")
+            .ok_or_else(|| SteerError::Other(iface.clone(), "hold_until map missing".into()))?;
+        let mut arr: Array<&mut MapData, u64> =
+            Array::try_from(map).map_err(|e| SteerError::Other(iface.clone(), e.to_string()))?;
+        arr.set(0, until_ns, 0).map_err(|e| SteerError::Other(iface, format!("hold_until: {e}")))
     }
 
     /// Puts the AF_XDP socket `fd` of `queue` in the program's XSKMAP.
