@@ -339,30 +339,6 @@ pub fn rss(iface: &str) -> Option<crate::lb::rss::Rss> {
     o.status.success().then(|| crate::lb::rss::parse_ethtool_x(&String::from_utf8_lossy(&o.stdout))).flatten()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Over loopback's real netlink: `lo` is found with its address, and
-    /// the dumps parse.
-    #[test]
-    fn reads_loopback() {
-        if let Ok(name) = std::env::var("NLIF") {
-            let mut k = Kernel::open(&[name]).expect("netlink works");
-            let mut net = NetState::new(k.ifaces(|_| None).expect("if"));
-            println!("{:?}", k.refresh(&mut net));
-            println!("{:?}\n{:?}\n{:?}", net.ifaces, net.routes(), net.neighbours());
-            return;
-        }
-        let mut k = Kernel::open(&["lo".to_string()]).expect("netlink works");
-        let ifaces = k.ifaces(|_| None).expect("lo");
-        assert_eq!(ifaces[0].addr4, Some(Ipv4Addr::LOCALHOST));
-        let mut net = NetState::new(ifaces);
-        k.refresh(&mut net).expect("routes and neighbours");
-        assert!(Kernel::open(&["no-such-if0".to_string()]).err().unwrap().contains("no network interface named"));
-    }
-}
-
 /// XDP attach flags (`XDP_FLAGS_SKB_MODE`, `XDP_FLAGS_DRV_MODE`).
 pub const XDP_FLAGS_SKB_MODE: u32 = 1 << 1;
 pub const XDP_FLAGS_DRV_MODE: u32 = 1 << 2;
@@ -397,5 +373,29 @@ pub fn set_xdp(ifindex: u32, fd: i32, flags: u32) -> Result<(), std::io::Error> 
         },
         Ok(_) => Ok(()),
         Err(e) => Err(std::io::Error::other(format!("undecodable netlink answer: {e}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Over loopback's real netlink: `lo` is found with its address, and
+    /// the dumps parse.
+    #[test]
+    fn reads_loopback() {
+        if let Ok(name) = std::env::var("NLIF") {
+            let mut k = Kernel::open(&[name]).expect("netlink works");
+            let mut net = NetState::new(k.ifaces(|_| None).expect("if"));
+            println!("{:?}", k.refresh(&mut net));
+            println!("{:?}\n{:?}\n{:?}", net.ifaces, net.routes(), net.neighbours());
+            return;
+        }
+        let mut k = Kernel::open(&["lo".to_string()]).expect("netlink works");
+        let ifaces = k.ifaces(|_| None).expect("lo");
+        assert_eq!(ifaces[0].addr4, Some(Ipv4Addr::LOCALHOST));
+        let mut net = NetState::new(ifaces);
+        k.refresh(&mut net).expect("routes and neighbours");
+        assert!(Kernel::open(&["no-such-if0".to_string()]).err().unwrap().contains("no network interface named"));
     }
 }
