@@ -5,9 +5,10 @@
 //! service and real server that stays.
 
 use std::time::Duration;
+use xdpvs_api::admin::Command;
 use xdpvs_api::config::ServiceKey;
-use xdpvs_api::msg::{decode_blob, Request, View, OK};
-use xdpvs_api::shm::{Region, BLOB_VIEW};
+use xdpvs_api::msg::{decode_blob, Request, SyncView, View, OK};
+use xdpvs_api::shm::{Region, BLOB_SYNC, BLOB_VIEW};
 
 pub struct Director {
     region: Region,
@@ -36,6 +37,26 @@ impl Director {
     /// The configuration the daemon runs.
     pub fn view(&self) -> Result<View, String> {
         decode_blob("configuration view", &self.region.read_blob(BLOB_VIEW).map_err(|e| e.to_string())?)
+    }
+
+    /// The sync daemons the daemon runs.
+    pub fn sync_view(&self) -> Result<SyncView, String> {
+        let blob = self.region.read_blob(BLOB_SYNC).map_err(|e| e.to_string())?;
+        if blob.is_empty() {
+            return Ok(SyncView::default());
+        }
+        decode_blob("sync view", &blob)
+    }
+
+    /// One configuration command (`--start-daemon`, `--stop-daemon`).
+    pub fn command(&mut self, c: Command) -> Result<(), String> {
+        let (status, text, _) =
+            self.region.call(&Request::Command(c).encode(), Duration::from_secs(10)).map_err(|e| e.to_string())?;
+        if status == OK {
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&text).into_owned())
+        }
     }
 
     /// Makes the services `rules` (`-S` text) says what it says, removes

@@ -102,6 +102,7 @@ impl Manager {
         let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
         self.ha_suspend();
+        self.follow_sync();
         self.converge().await;
         loop {
             tokio::select! {
@@ -109,6 +110,7 @@ impl Manager {
                 _ = hup.recv() => self.reload().await,
                 _ = tick.tick() => {
                     self.ha_suspend();
+                    self.follow_sync();
                     self.write_status();
                     self.since_told += 1;
                     if self.director.reopen() {
@@ -272,17 +274,7 @@ impl Manager {
     /// is on one of this director's interfaces (keepalived's words when that
     /// changes).
     fn ha_suspend(&mut self) {
-        let local: HashSet<std::net::IpAddr> = nix::ifaddrs::getifaddrs()
-            .map(|it| {
-                it.filter_map(|i| i.address)
-                    .filter_map(|a| {
-                        a.as_sockaddr_in()
-                            .map(|s| std::net::IpAddr::V4(s.ip()))
-                            .or_else(|| a.as_sockaddr_in6().map(|s| std::net::IpAddr::V6(s.ip())))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        let local = local_addrs();
         for vs in &self.conf.services {
             let Head::Addr(a, _) = vs.head else { continue };
             if !vs.ha_suspend {
@@ -293,6 +285,57 @@ impl Manager {
                 eprintln!("Activating healthchecker for service {}", vs_name(vs));
             } else if !held && self.suspended.insert(vs.head.clone()) {
                 eprintln!("Suspending healthchecker for service {}", vs_name(vs));
+            }
+        }
+    }
+
+    /// `lvs_sync_daemon`: the sync daemons as keepalived runs them — with a
+    /// VRRP instance, the master daemon while this director holds the
+    /// instance's addresses and the backup daemon otherwise; without one,
+    /// both. Checked every second against what the daemon runs, so a missed
+    /// change or a restarted xdpvs is put right.
+    fn follow_sync(&mut self) {
+        use xdpvs_api::sync::Role;
+        let Some(d) = self.conf.sync_daemon.clone() else { return };
+        let spec = conf::vrrp::resolved(&d, &self.conf.vrrp);
+        let local = local_addrs();
+        let want_master = match d.instance.as_ref().and_then(|i| self.conf.vrrp.get(i)) {
+            None => true,
+            Some(inst) => !inst.addrs.is_empty() && inst.addrs.iter().all(|a| local.contains(a)),
+        };
+        let want_backup = d.instance.is_none() || !want_master;
+        let Ok(view) = self.director.sync_view() else { return };
+        for (role, want, have) in [
+            (Role::Master, want_master, view.master.map(|v| v.spec)),
+            (Role::Backup, want_backup, view.backup.map(|v| v.spec)),
+        ] {
+            let right = if want { have.as_ref() == Some(&spec) } else { have.is_none() };
+            if right {
+                continue;
+            }
+            if have.is_some() {
+                if let Err(e) = self.director.command(xdpvs_api::admin::Command::StopDaemon(role)) {
+                    eprintln!("lvs_sync_daemon: stopping the {} sync daemon: {e}", role.name());
+                    continue;
+                }
+            }
+            if want {
+                let state = d
+                    .instance
+                    .as_deref()
+                    .map(|i| format!(" (VRRP instance {i} is {})", if want_master { "MASTER" } else { "BACKUP" }))
+                    .unwrap_or_default();
+                match self.director.command(xdpvs_api::admin::Command::StartDaemon(role, spec.clone())) {
+                    Ok(()) => eprintln!(
+                        "Starting IPVS sync daemon {} on {}, syncid {}{state}",
+                        role.name(),
+                        spec.iface,
+                        spec.syncid
+                    ),
+                    Err(e) => eprintln!("lvs_sync_daemon: starting the {} sync daemon: {e}", role.name()),
+                }
+            } else {
+                eprintln!("Stopped IPVS sync daemon {}", role.name());
             }
         }
     }
@@ -512,4 +555,19 @@ pub fn vs_name(vs: &VirtualServer) -> String {
         Head::Fwmark(m) => format!("FWM {m}"),
         Head::Group(g) => format!("[{g}]:{}", proto_word(vs.proto)),
     }
+}
+
+/// Every address on this host's interfaces.
+fn local_addrs() -> HashSet<std::net::IpAddr> {
+    nix::ifaddrs::getifaddrs()
+        .map(|it| {
+            it.filter_map(|i| i.address)
+                .filter_map(|a| {
+                    a.as_sockaddr_in()
+                        .map(|s| std::net::IpAddr::V4(s.ip()))
+                        .or_else(|| a.as_sockaddr_in6().map(|s| std::net::IpAddr::V6(s.ip())))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }

@@ -95,6 +95,7 @@ keepalived_conf() {
     cat <<CONF
 global_defs {
     router_id $1
+    lvs_sync_daemon d1 VI_1 id 7
 }
 vrrp_sync_group G {
     group {
@@ -129,9 +130,13 @@ CONF
 }
 keepalived_conf dirA 150 > "$WORK/ka-a.conf"
 keepalived_conf dirB 100 > "$WORK/ka-b.conf"
+# keepalived 2.2.7 itself cannot take lvs_sync_daemon on a kernel without
+# IPVS (its VRRP process dies of SIGSEGV after "Can't initialize ipvs"): it
+# gets the file without that line; xdpvs-checker gets the whole file.
+for x in a b; do sed '/lvs_sync_daemon/d' "$WORK/ka-$x.conf" > "$WORK/ka-$x-vrrp.conf"; done
 keepalived_up() {
     local x="$1" n="$2"
-    ip netns exec "$n" keepalived -P -n -l -f "$WORK/ka-$x.conf" -p "$WORK/ka-$x.pid" -r "$WORK/ka-$x-vrrp.pid" \
+    ip netns exec "$n" keepalived -P -n -l -f "$WORK/ka-$x-vrrp.conf" -p "$WORK/ka-$x.pid" -r "$WORK/ka-$x-vrrp.pid" \
         >>"$WORK/keepalived-$x.log" 2>&1 &
     local pid=$!
     PIDS+=("$pid")
@@ -255,7 +260,7 @@ got = b["stats"]["received_datagrams"] - a["stats"]["received_datagrams"]
 for k in ("short", "size_mismatch", "truncated", "version0", "record_version"):
     assert d[k] >= 1, (k, d)
 assert r["bad_state"] >= 1, r
-assert got == 306, got
+assert got >= 306, got  # and any of A's own in the meantime
 print("ok   306 malformed or random datagrams at B: every one received, dropped by reason (%s), skipped records (%s)" % (
     ", ".join("%s %d" % kv for kv in d.items() if kv[1]), ", ".join("%s %d" % kv for kv in r.items() if kv[1])))
 PY
@@ -265,7 +270,29 @@ kill -0 "$XDPVS_b" || fail "B's xdpvs died on malformed datagrams"
 echo "ok   B kept the good record before a truncation (as IPVS does), installed no malformed one, and runs on"
 
 # ---- failover during load, every mode, twice ----
-on "$B" --start-daemon master --mcast-interface d1 --syncid 7
+# From here xdpvs-checker runs the sync daemons from the same keepalived.conf
+# (`lvs_sync_daemon d1 VI_1 id 7`): the master daemon on the director that
+# holds VI_1's address, the backup daemon on the other.
+CHECKER=${CHECKER:-$PWD/target/release/xdpvs-checker}
+CHECKERS=()
+for x in a b; do
+    n=$([ $x = a ] && echo "$NS_D" || echo "$NS_D2"); inst=$([ $x = a ] && echo "$A" || echo "$B")
+    ip netns exec "$n" "$CHECKER" -f "$WORK/ka-$x.conf" --instance "$inst" >"$WORK/checker-$x.log" 2>&1 &
+    PIDS+=($!)
+    CHECKERS+=($!)
+done
+roles() { on "$1" -L --daemon | awk '{print $1}' | tr '\n' ' '; }
+until_roles() {
+    local inst="$1" want="$2" t0; t0=$(date +%s.%N)
+    for _ in $(seq 1 40); do [ "$(roles "$inst")" = "$want" ] && break; sleep 0.1; done
+    [ "$(roles "$inst")" = "$want" ] || fail "$inst runs sync daemons [$(roles "$inst")], expected [$want]: $(cat "$WORK/checker-a.log" "$WORK/checker-b.log")"
+    python3 -c "print('%.1f' % ($(date +%s.%N) - $t0))"
+}
+until_roles "$A" "master " >/dev/null
+until_roles "$B" "backup " >/dev/null
+grep -q "Starting IPVS sync daemon master on d1, syncid 7 (VRRP instance VI_1 is MASTER)" "$WORK/checker-a.log" 2>/dev/null \
+    || grep -q "^master" <(on "$A" -L --daemon) || fail "A's checker: $(cat "$WORK/checker-a.log")"
+echo "ok   xdpvs-checker follows lvs_sync_daemon d1 VI_1 id 7: A (holds VI_1's address) runs only the master daemon, B only the backup"
 want_sha=$(sha256sum < "$WORK/big" | cut -d' ' -f1)
 TPIDS=()
 for p in 80 81 82 83; do
@@ -294,7 +321,11 @@ kill -TERM "$KA_a"
 t0=$(date +%s.%N)
 for _ in $(seq 1 60); do holds_vip "$NS_D2" && ! holds_vip "$NS_D" && break; sleep 0.1; done
 holds_vip "$NS_D2" || fail "the VIP did not move to B"
-echo "ok   before the switch B listed all $n of the client's connections (4 paced transfers, 8 wrk keep-alive) as ESTABLISHED; A's keepalived stopped: B took the VIP in $(python3 -c "print('%.1f' % ($(date +%s.%N) - $t0))") s"
+took_vip=$(python3 -c "print('%.1f' % ($(date +%s.%N) - $t0))")
+sw_b=$(until_roles "$B" "master ")
+sw_a=$(until_roles "$A" "backup ")
+echo "ok   the checkers switched the sync daemons with VRRP: B to master in $sw_b s, A to backup in $sw_a s"
+echo "ok   before the switch B listed all $n of the client's connections (4 paced transfers, 8 wrk keep-alive) as ESTABLISHED; A's keepalived stopped: B took the VIP in $took_vip s"
 wait "$KA_a" 2>/dev/null || true
 for _ in $(seq 1 50); do [ ! -e "$WORK/ka-a.pid" ] && [ ! -e "$WORK/ka-a-vrrp.pid" ] && break; sleep 0.1; done
 keepalived_up a "$NS_D"
@@ -323,6 +354,8 @@ ns "$NS_D2" ip link set d0 up
 ns "$NS_D2" ip link set d1 up
 
 # ---- bulk sync: a backup that starts after the master holds 10,000 ----
+# (the daemons by hand again: the checkers stop, leaving them as they are)
+for pid in "${CHECKERS[@]}"; do kill "$pid"; wait "$pid" 2>/dev/null || true; done
 ns "$NS_C" /usr/bin/python3 - <<'PY' || fail "could not send 10,000 UDP flows"
 import socket
 for k in range(10000):

@@ -6,6 +6,7 @@
 pub mod model;
 pub mod source;
 pub mod tree;
+pub mod vrrp;
 
 use model::{Conf, Diag, Head};
 use std::path::Path;
@@ -116,6 +117,31 @@ mod tests {
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn lvs_sync_daemon_follows_its_vrrp_instance() {
+        let l = fixture("sync-daemon.conf");
+        assert!(l.ok() && l.warnings().count() == 0, "{:?}", l.diags);
+        let d = l.conf.sync_daemon.as_ref().expect("lvs_sync_daemon read");
+        assert_eq!(d.instance.as_deref(), Some("VI_1"));
+        let spec = vrrp::resolved(d, &l.conf.vrrp);
+        assert_eq!((spec.iface.as_str(), spec.syncid, spec.maxlen, spec.ttl), ("eth1", 51, Some(1400), Some(2)));
+        assert_eq!(l.conf.vrrp["VI_1"].addrs, vec![ip("198.18.0.10"), ip("2001:db8::10")]);
+        let text = |s: &str| {
+            let dir = std::env::temp_dir().join(format!("xdpvs-sync-{}-{}", std::process::id(), s.len()));
+            std::fs::write(&dir, s).unwrap();
+            let l = load(&dir);
+            let _ = std::fs::remove_file(&dir);
+            l
+        };
+        let given = text("global_defs {\n lvs_sync_daemon eth1 inst VI_9 id 7 group ff02::81\n}\n");
+        let d = given.conf.sync_daemon.clone().unwrap();
+        assert_eq!(d.instance, None, "an unknown instance is ignored, as keepalived does");
+        assert!(given.warnings().any(|w| w.contains("Unknown VRRP instance VI_9")));
+        assert_eq!((d.spec.syncid, d.spec.group), (7, Some(ip("ff02::81"))));
+        let bad = text("global_defs {\n lvs_sync_daemon eth1 VI_1 port 0\n}\n");
+        assert!(!bad.ok(), "port 0 is refused by name");
     }
 
     #[test]

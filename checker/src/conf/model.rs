@@ -22,6 +22,10 @@ pub struct Conf {
     pub laddr_groups: HashMap<String, Vec<(IpAddr, Option<String>)>>,
     /// `track_file NAME { file PATH; weight W [reverse]; init_file [V] [overwrite] }`.
     pub track_files: HashMap<String, TrackFile>,
+    /// `global_defs { lvs_sync_daemon … }`.
+    pub sync_daemon: Option<super::vrrp::SyncDaemon>,
+    /// `vrrp_instance NAME { … }`: ids and addresses.
+    pub vrrp: HashMap<String, super::vrrp::Instance>,
 }
 
 /// A file whose number a `FILE_CHECK` follows.
@@ -272,11 +276,19 @@ pub fn build(nodes: &[Node], diags: &mut Vec<Diag>) -> Conf {
             }
             "virtual_server_group" => b.group(n),
             "local_address_group" => b.laddr_group(n),
+            "global_defs" => {
+                for k in n.kids().iter().filter(|k| k.name() == "lvs_sync_daemon") {
+                    b.conf.sync_daemon = super::vrrp::sync_daemon(k, b.diags);
+                }
+            }
+            "vrrp_instance" => {
+                if let Some((name, inst)) = super::vrrp::instance(n) {
+                    b.conf.vrrp.insert(name, inst);
+                }
+            }
             // The other top-level blocks are keepalived's VRRP and global
             // settings: read by keepalived itself (`keepalived -P`).
-            "global_defs"
-            | "vrrp_instance"
-            | "vrrp_sync_group"
+            "vrrp_sync_group"
             | "vrrp_script"
             | "vrrp_track_process"
             | "static_ipaddress"
@@ -290,6 +302,14 @@ pub fn build(nodes: &[Node], diags: &mut Vec<Diag>) -> Conf {
             | "net_namespace"
             | "instance" => {}
             _ => b.unknown(n),
+        }
+    }
+    let named = b.conf.sync_daemon.as_ref().and_then(|d| d.instance.clone());
+    if let Some(i) = named.filter(|i| !b.conf.vrrp.contains_key(i)) {
+        let at = nodes.iter().find(|n| n.name() == "global_defs").map(Node::at).unwrap_or_default();
+        b.warn(at, format!("Unknown VRRP instance {i} specified for lvs_sync_daemon - ignoring"));
+        if let Some(d) = b.conf.sync_daemon.as_mut() {
+            d.instance = None;
         }
     }
     b.conf
