@@ -112,7 +112,7 @@ fn frame(vip: IpAddr, i: usize, flags: u8) -> Vec<u8> {
 
 /// Frames of the flows in `order`, laid out in the order they will be sent:
 /// the benchmark reads them as a stream, as a NIC's ring would present them.
-fn frames(order: &[u32], flags: u8) -> Vec<u8> {
+pub(crate) fn frames(order: &[u32], flags: u8) -> Vec<u8> {
     let vip = topo::v4().vip;
     let mut v = Vec::with_capacity(order.len() * 64);
     for &i in order {
@@ -126,7 +126,7 @@ fn core(max: u32) -> Core {
 }
 
 /// A core whose one service forwards by `fwd`, with PROXY protocol `pp`.
-fn core_with(max: u32, fwd: Fwd, pp: Option<ProxyProtocol>) -> Core {
+pub(crate) fn core_with(max: u32, fwd: Fwd, pp: Option<ProxyProtocol>) -> Core {
     let (mut cfg, key) = topo::config(false, Proto::Tcp, fwd, SchedKind::Rr, 4);
     let mut spec = cfg.service(cfg.find_service(&key).expect("made above")).expect("made above").spec.clone();
     spec.proxy_protocol = pp;
@@ -281,7 +281,7 @@ pub fn handoff(n: usize) -> (f64, f64) {
 }
 
 /// A shuffled visiting order (xorshift; reproducible).
-fn order(n: usize, rounds: usize) -> Vec<u32> {
+pub(crate) fn order(n: usize, rounds: usize) -> Vec<u32> {
     let mut v: Vec<u32> = (0..rounds).flat_map(|_| 0..n as u32).collect();
     let mut x = 0x9e37_79b9_7f4a_7c15u64;
     for i in (1..v.len()).rev() {

@@ -17,6 +17,7 @@ mod engine;
 mod gen;
 mod instructions;
 mod probe;
+mod sync;
 mod veth;
 
 use clap::{Parser, Subcommand};
@@ -104,6 +105,14 @@ enum Cmd {
         #[arg(long)]
         n: usize,
     },
+    /// Connection sync's cost: master rate with sync on vs off (alternating
+    /// runs), records/s a backup installs, bytes per synced connection.
+    Sync {
+        #[arg(long)]
+        quick: bool,
+        #[arg(long, default_value_t = 1)]
+        cpu: usize,
+    },
     /// One case of `engine --instructions` (run under callgrind by it).
     #[command(hide = true)]
     EngineProbe { case: String },
@@ -126,6 +135,10 @@ fn main() {
             print_or_exit("cps-server", probe::cps_server(bind, threads).map(|_| String::new()))
         }
         Cmd::Cps { dst, threads, seconds } => print_or_exit("cps", probe::cps(dst, threads, seconds)),
+        Cmd::Sync { quick, cpu } => {
+            core_affinity::set_for_current(core_affinity::CoreId { id: cpu });
+            print_or_exit("sync", sync::run(quick))
+        }
         Cmd::Veth { quick, json, out } => match veth::run(quick, out) {
             Ok(v) => {
                 if json {

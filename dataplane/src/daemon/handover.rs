@@ -108,3 +108,43 @@ pub fn owner(cfg: &Config, n: u16, r: &Record) -> u16 {
         IpAddr::V6(a) => client_core::<V6>(cfg, n, a.octets()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(port: u16) -> Record {
+        Record {
+            proto: wire::PROTO_TCP,
+            flags: wire::flags::MASQ,
+            state: 1,
+            client: std::net::SocketAddr::new([198, 18, 0, 100].into(), port),
+            virt: "198.18.0.10:80".parse().unwrap(),
+            dest: "198.19.0.11:80".parse().unwrap(),
+            fwmark: 0,
+            timeout: 900,
+            seq: None,
+            local: None,
+            reveal: None,
+        }
+    }
+
+    #[test]
+    fn messages_read_back_in_order_and_a_torn_tail_is_counted() {
+        let mut data = Vec::new();
+        let mut b = Builder::new(0, 300);
+        for p in 1..=20u16 {
+            if !b.push(&rec(p)) {
+                data.extend_from_slice(b.bytes());
+                b.reset(0);
+                b.push(&rec(p));
+            }
+        }
+        data.extend_from_slice(b.bytes());
+        let (got, bad) = decode(&data);
+        assert_eq!((got.len(), bad), (20, 0));
+        assert!(got.iter().enumerate().all(|(i, r)| r.client.port() == i as u16 + 1));
+        let (torn, bad) = decode(&data[..data.len() - 5]);
+        assert_eq!((torn.len() < 20, bad), (true, 1), "a file cut short loses only its last message");
+    }
+}
