@@ -78,6 +78,13 @@ struct DaemonArgs {
     /// Where --handover keeps the sessions (default /run/xdpvs/INSTANCE.sessions).
     #[arg(long, value_name = "FILE")]
     state_file: Option<PathBuf>,
+    /// IPVS's sync_threshold: send an established connection at its
+    /// THRESHOLD-th packet and every PERIOD after (default 3,50).
+    #[arg(long, value_name = "THRESHOLD,PERIOD", value_delimiter = ',', num_args = 2)]
+    sync_threshold: Vec<u16>,
+    /// IPVS's sync_refresh_period in seconds (default 0: off).
+    #[arg(long, value_name = "SECS")]
+    sync_refresh_period: Option<u32>,
 }
 
 fn main() {
@@ -114,6 +121,11 @@ fn options(a: DaemonArgs) -> Result<Options, String> {
         idle_spin: a.idle_spin,
         handover: a.handover,
         state_file: a.state_file,
+        sync_threshold: match a.sync_threshold[..] {
+            [t, p] => Some([t, p]),
+            _ => None,
+        },
+        sync_refresh_period: a.sync_refresh_period,
     };
     Ok(base.overridden_by(flags))
 }

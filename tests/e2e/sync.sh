@@ -269,6 +269,19 @@ conns_on "$B" | grep -q '198.18.0.79' || fail "the good record before a truncati
 kill -0 "$XDPVS_b" || fail "B's xdpvs died on malformed datagrams"
 echo "ok   B kept the good record before a truncation (as IPVS does), installed no malformed one, and runs on"
 
+# An IPv6 group: the same records over ff02::81 (link-local sources).
+on "$A" --stop-daemon master
+on "$A" --start-daemon master --mcast-interface d1 --syncid 7 --mcast-group ff02::81
+on "$B" --stop-daemon backup
+on "$B" --start-daemon backup --mcast-interface d1 --syncid 7 --mcast-group ff02::81
+on "$A" -L --daemon | grep -q "^master sync daemon (mcast=d1, syncid=7, maxlen=1452, group=ff02::81, port=8848, ttl=1)$" \
+    || fail "IPv6 group: $(on "$A" -L --daemon)"
+sleep 0.5
+ns "$NS_C" curl -s --max-time 5 --local-port 20555 http://198.18.0.10:81/ | grep -q '^rs[123]$' || fail "no answer through :81"
+for _ in $(seq 1 20); do conns_on "$B" | grep -q '198.18.0.100:20555' && break; sleep 0.1; done
+conns_on "$B" | grep -q '198.18.0.100:20555 ' || fail "IPv6 group: B did not get the connection: $(on "$B" -L --daemon --stats)"
+echo "ok   an IPv6 group (--mcast-group ff02::81, maxlen 1452 by IPVS's rule): B got A's connection over it"
+
 # ---- failover during load, every mode, twice ----
 # From here xdpvs-checker runs the sync daemons from the same keepalived.conf
 # (`lvs_sync_daemon d1 VI_1 id 7`): the master daemon on the director that

@@ -41,6 +41,13 @@ pub struct Options {
     /// Where a handover keeps the sessions (default
     /// /run/xdpvs/INSTANCE.sessions).
     pub state_file: Option<PathBuf>,
+    /// IPVS's `sync_threshold`: a master sends an established connection
+    /// at its THRESHOLD-th packet and every PERIOD packets after (default
+    /// [3, 50]; PERIOD 0: once).
+    pub sync_threshold: Option<[u16; 2]>,
+    /// IPVS's `sync_refresh_period` (seconds, default 0: off): an unchanged
+    /// connection is sent again at most this often.
+    pub sync_refresh_period: Option<u32>,
 }
 
 impl Options {
@@ -66,7 +73,9 @@ impl Options {
             max_sessions,
             idle_spin,
             handover,
-            state_file
+            state_file,
+            sync_threshold,
+            sync_refresh_period
         );
         if !over.interfaces.is_empty() {
             self.interfaces = over.interfaces;
@@ -87,6 +96,23 @@ impl Options {
         self.state_file.clone().unwrap_or_else(|| {
             PathBuf::from(format!("/run/xdpvs/{}.sessions", self.instance.as_deref().unwrap_or("default")))
         })
+    }
+
+    /// When a sync master sends a connection (IPVS's sysctls).
+    pub fn sync_timing(&self) -> Result<xdpvs_api::sync::Timing, String> {
+        let mut t = xdpvs_api::sync::Timing::default();
+        if let Some([threshold, period]) = self.sync_threshold {
+            if period != 0 && threshold >= period {
+                return Err(format!(
+                    "sync_threshold {threshold} {period}: the threshold must be below the period (IPVS's default: 3 50), or the period 0"
+                ));
+            }
+            (t.threshold, t.period) = (threshold, period);
+        }
+        if let Some(r) = self.sync_refresh_period {
+            t.refresh_period = r;
+        }
+        Ok(t)
     }
 
     pub fn mode(&self) -> Result<Mode, String> {
@@ -134,5 +160,9 @@ mod tests {
         let bad = Options { xdp_mode: Some("turbo".into()), ..Options::default() };
         assert!(bad.mode().unwrap_err().contains("turbo"));
         assert!(toml::from_str::<Options>("interfacez = []").is_err(), "unknown keys are refused");
+        assert_eq!(o.handover(), Some(std::time::Duration::from_secs(10)));
+        assert_eq!(o.sync_timing().unwrap(), xdpvs_api::sync::Timing::default());
+        let t = Options { sync_threshold: Some([50, 3]), ..Options::default() };
+        assert!(t.sync_timing().unwrap_err().contains("below the period"));
     }
 }

@@ -195,10 +195,11 @@ impl Startup {
     /// Builds everything and starts the workers.
     pub fn start(mut self) -> Result<Running, String> {
         let mut net = self.read_network()?;
-        let cfg = match &self.opts.restore {
+        let mut cfg = match &self.opts.restore {
             Some(p) => super::load_rules(p)?,
             None => Config::default(),
         };
+        cfg.sync_timing = self.opts.sync_timing()?;
         crate::control::check_ifaces(&cfg, &self.names)?;
         let gid = self.opts.shm_group.as_deref().map(group_id).transpose()?;
         let region = Arc::new(Region::create(&self.instance, self.queues as usize, gid).map_err(|e| e.to_string())?);
