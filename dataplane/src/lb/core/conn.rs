@@ -65,9 +65,10 @@ impl State {
     }
 
     /// One TCP state step (and the ActiveConn/InActConn moves IPVS makes),
-    /// then the new timeout.
-    pub(super) fn step<F: Family>(&mut self, cfg: &Snapshot, i: u32, dir: Dir, tcp_flags: u8) {
+    /// then the new timeout. Returns the state before the step.
+    pub(super) fn step<F: Family>(&mut self, cfg: &Snapshot, i: u32, dir: Dir, tcp_flags: u8) -> u8 {
         let s = F::table(&mut self.tables).get_mut(i);
+        let before = s.state;
         let secs = if s.proto == proto::TCP {
             let dir = if s.has(flag::NOOUTPUT) {
                 if dir == Dir::Output {
@@ -104,6 +105,7 @@ impl State {
             cfg.timeouts.udp
         };
         s.expires = self.now + secs * TICKS_PER_SEC;
+        before
     }
 
     pub(super) fn count<F: Family>(&mut self, cfg: &Snapshot, s: &Session<F::Addr>, bytes: usize, inbound: bool) {

@@ -289,8 +289,7 @@ impl State {
                 };
             }
         }
-        let old = F::table(&mut self.tables).get(i).state;
-        self.step::<F>(cfg, i, Dir::Input, l4.flags);
+        let old = self.step::<F>(cfg, i, Dir::Input, l4.flags);
         self.sync_note::<F>(cfg, i, old, true);
         let s = *F::table(&mut self.tables).get(i);
         // 3. Rewrite for the real server's forwarding method (FULLNAT: and
@@ -340,8 +339,7 @@ impl State {
         if let Err(d) = self.session_hop::<F>(cfg, i, false) {
             return self.park_or_drop(d);
         }
-        let old = F::table(&mut self.tables).get(i).state;
-        self.step::<F>(cfg, i, Dir::Output, l4.flags);
+        let old = self.step::<F>(cfg, i, Dir::Output, l4.flags);
         self.sync_note::<F>(cfg, i, old, false);
         let s = *F::table(&mut self.tables).get(i);
         let b = &mut frame.data_mut()[l3..];

@@ -87,9 +87,15 @@ impl State {
     /// client's, which IPVS counts), then its template's.
     #[inline]
     pub(super) fn sync_note<F: Family>(&mut self, cfg: &Snapshot, i: u32, old: u8, inbound: bool) {
-        if cfg.sync.master.is_none() {
-            return;
+        if cfg.sync.master.is_some() {
+            self.sync_decide::<F>(cfg, i, old, inbound);
         }
+    }
+
+    /// [`Self::sync_note`] with a master running (kept out of line: a
+    /// director without one pays one test per packet).
+    #[inline(never)]
+    fn sync_decide<F: Family>(&mut self, cfg: &Snapshot, i: u32, old: u8, inbound: bool) {
         let now = self.now;
         let table = F::table(&mut self.tables);
         let s = *table.get(i);
