@@ -189,3 +189,29 @@ fn a_bulk_walk_sends_every_syncable_session() {
     assert_eq!(all[0].client.port(), 40000);
     assert!(matches!(m.send(&to_vip(false, Proto::Tcp, 40100, ACK_).build()).0, Verdict::Tx { .. }));
 }
+
+#[test]
+fn a_persistence_template_follows_its_connection_and_keeps_the_client_on_its_server() {
+    let mut m = master(false, Fwd::Nat);
+    let slot = m.cfg.find_service(&m.key).unwrap();
+    let mut spec = m.cfg.service(slot).unwrap().spec.clone();
+    spec.persistent = Some(300);
+    m.cfg.edit_service(spec.clone()).unwrap();
+    m.publish();
+    let (rs, _) = open(&mut m, false, Fwd::Nat);
+    let recs = over_the_wire(&mut m);
+    assert_eq!(recs.len(), 2, "the connection, then its template");
+    assert!(!recs[0].is_template() && recs[1].is_template());
+    assert_eq!((recs[1].client.port(), recs[1].virt.port(), recs[1].timeout), (0, 80, 300));
+    let mut b = H::new(false, Proto::Tcp, Fwd::Nat, SchedKind::Rr, 2);
+    b.cfg.edit_service(spec).unwrap();
+    b.publish();
+    for r in &recs {
+        b.core.install(r, 0).unwrap();
+    }
+    // rr would alternate; the synced template keeps the client on its server.
+    for port in [41000, 41001, 41002, 41003] {
+        let (_, syn) = b.tx(&to_vip(false, Proto::Tcp, port, SYN_).build());
+        assert_eq!(syn.ip.dst, rs, "new connection from port {port}");
+    }
+}

@@ -469,6 +469,9 @@ pub struct Config {
     /// sends (IPVS's sync_threshold, sync_period, sync_refresh_period).
     pub sync: Daemons,
     pub sync_timing: Timing,
+    /// Workers queue sync records even with no master daemon: the daemon
+    /// journals them (`--handover`), so a crash loses no connection.
+    pub sync_journal: bool,
     index: HashMap<Match, u32>,
     laddr_index: HashMap<IpAddr, u32>,
     vips: hashbrown::HashSet<IpAddr>,
@@ -487,6 +490,7 @@ impl Default for Config {
             settings: Settings::default(),
             sync: Daemons::default(),
             sync_timing: Timing::default(),
+            sync_journal: false,
             index: HashMap::new(),
             laddr_index: HashMap::new(),
             vips: hashbrown::HashSet::new(),
@@ -884,6 +888,12 @@ impl Config {
         *slot = Some(d);
         self.touched();
         Ok(())
+    }
+
+    /// Whether workers queue sync records (a master daemon, or the journal).
+    #[inline]
+    pub fn syncing(&self) -> bool {
+        self.sync_journal || self.sync.master.is_some()
     }
 
     /// `--stop-daemon`.

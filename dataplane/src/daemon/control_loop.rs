@@ -103,12 +103,17 @@ impl ControlLoop {
         if let Some(h) = hold {
             let path = self.r.opts.state_file();
             match super::handover::save(&path, &cores) {
-                Ok(n) => eprintln!(
+                Ok(n) => {
+                    let (cur, prev) = crate::sync::journal::paths(&path);
+                    let _ = std::fs::remove_file(cur);
+                    let _ = std::fs::remove_file(prev);
+                    eprintln!(
                     "xdpvs: {n} session(s) saved to {}; the XDP programs drop owned traffic for up to {} s until the next xdpvs",
                     path.display(),
                     h.as_secs()
-                ),
-                Err(e) => eprintln!("xdpvs: {e}"),
+                    )
+                }
+                Err(e) => eprintln!("xdpvs: {e} (the crash journal stays for the next xdpvs)"),
             }
             drop(self.r.steers);
             return;

@@ -200,6 +200,7 @@ impl Startup {
             None => Config::default(),
         };
         cfg.sync_timing = self.opts.sync_timing()?;
+        cfg.sync_journal = self.opts.handover().is_some();
         crate::control::check_ifaces(&cfg, &self.names)?;
         let gid = self.opts.shm_group.as_deref().map(group_id).transpose()?;
         let region = Arc::new(Region::create(&self.instance, self.queues as usize, gid).map_err(|e| e.to_string())?);
@@ -209,6 +210,7 @@ impl Startup {
         let snapshot = Arc::new(Snapshot::new(cfg.clone(), Arc::new(net.clone())));
         let mut steers = self.attach_xdp(&snapshot, &net)?;
         let mut taken_over = self.take_over(&cfg)?;
+        let journal_start: Vec<xdpvs_api::sync::Record> = taken_over.iter().flatten().copied().collect();
         let published = Arc::new(Published::new(snapshot.clone(), self.wakers()?));
         let (resolve_tx, resolve) = bounded::<IpAddr>(1024);
         let plumbing = self.plumbing(shared.clone(), resolve_tx)?;
@@ -225,7 +227,9 @@ impl Startup {
         if self.opts.handover().is_some() {
             eprintln!("xdpvs: forwarding at {:.6} (unix time)", unix_now());
         }
-        let sync = crate::sync::spawn(sync_links, published.clone(), region.clone())?;
+        let state_file = self.opts.state_file();
+        let journal = self.opts.handover().map(|_| (state_file.as_path(), journal_start.as_slice()));
+        let sync = crate::sync::spawn(sync_links, published.clone(), region.clone(), journal)?;
         let kernel_changed = Arc::new(AtomicBool::new(false));
         let bell = region.clone();
         let watcher = netlink::watch(kernel_changed.clone(), signals.stop.clone(), move || bell.ring())?;
@@ -324,10 +328,22 @@ impl Startup {
             return Ok(by_core);
         }
         let path = self.opts.state_file();
-        let records = super::handover::load(&path)?;
-        if !records.is_empty() {
-            eprintln!("xdpvs: taking over {} session(s) from {}", records.len(), path.display());
-        }
+        let records = if path.exists() {
+            // A clean stop: the state file is whole; a journal beside it is stale.
+            let r = super::handover::load(&path)?;
+            let _ = crate::sync::journal::replay(&path);
+            eprintln!("xdpvs: taking over {} session(s) from {}", r.len(), path.display());
+            r
+        } else {
+            let (r, bad) = crate::sync::journal::replay(&path);
+            if !r.is_empty() || bad > 0 {
+                eprintln!(
+                    "xdpvs: the previous xdpvs did not stop cleanly: taking over {} session(s) from its journal ({bad} torn or malformed part(s))",
+                    r.len()
+                );
+            }
+            r
+        };
         for r in records {
             let q = super::handover::owner(cfg, self.queues as u16, &r);
             by_core[usize::from(q)].push(r);

@@ -16,6 +16,7 @@
 //! Which daemons run is part of the configuration (`--start-daemon`): the
 //! thread follows each published generation.
 
+pub mod journal;
 mod socket;
 
 use crate::worker::Published;
@@ -131,14 +132,31 @@ struct SyncThread {
     last_bulk_answer: Option<Instant>,
     last_retry: Instant,
     last_publish: Instant,
+    /// `--handover`: every record also goes to the crash journal.
+    journal: Option<journal::Journal>,
     buf: Vec<u8>,
     /// Cores given records since they were last woken.
     woken: Vec<bool>,
 }
 
-/// Starts the sync thread.
-pub fn spawn(links: Links, published: Arc<Published>, region: Arc<Region>) -> Result<JoinHandle<()>, String> {
+/// Starts the sync thread (`journal`: the state file a handover keeps the
+/// crash journal beside, and the sessions taken over at start, which the
+/// new journal begins with).
+pub fn spawn(
+    links: Links,
+    published: Arc<Published>,
+    region: Arc<Region>,
+    journal: Option<(&std::path::Path, &[Record])>,
+) -> Result<JoinHandle<()>, String> {
     let now = Instant::now();
+    let journal = journal
+        .map(|(p, taken)| {
+            let mut j = journal::Journal::create(p)?;
+            taken.iter().try_for_each(|r| j.push(r))?;
+            j.tick(true).map(|_| j)
+        })
+        .transpose()
+        .map_err(|e| format!("cannot start the crash journal: {e}"))?;
     let mut t = SyncThread {
         links,
         published,
@@ -154,6 +172,7 @@ pub fn spawn(links: Links, published: Arc<Published>, region: Arc<Region>) -> Re
         last_bulk_answer: None,
         last_retry: now,
         last_publish: now,
+        journal,
         buf: vec![0; wire::MAX_MESSAGE + 1],
         woken: Vec::new(),
     };
@@ -172,14 +191,34 @@ impl SyncThread {
             let busy = self.drain_rings() | self.receive(&cfg);
             self.wake_given();
             self.flush(false);
+            self.tend_journal(false);
             self.ask_bulk();
             self.publish_view(false);
             if !busy {
                 std::thread::sleep(Duration::from_millis(2));
             }
         }
+        self.drain_rings();
         self.flush(true);
+        self.tend_journal(true);
         self.publish_view(true);
+    }
+
+    /// The journal written (and rotated, with the workers walking their
+    /// tables onto the new file); a failing journal is said once and dropped.
+    fn tend_journal(&mut self, now: bool) {
+        let Some(j) = self.journal.as_mut() else { return };
+        let done = j.tick(now).and_then(|full| if full { j.rotate().map(|()| true) } else { Ok(false) });
+        match done {
+            Ok(true) => {
+                self.links.shared.bulk.fetch_add(1, Ordering::Release);
+            }
+            Ok(false) => {}
+            Err(e) => {
+                eprintln!("xdpvs: sync: the crash journal failed ({e}); a crash would now lose connections");
+                self.journal = None;
+            }
+        }
     }
 
     /// Starts, stops or reopens the daemons the configuration names.
@@ -230,6 +269,12 @@ impl SyncThread {
     }
 
     fn add(&mut self, r: &Record) {
+        if let Some(j) = self.journal.as_mut() {
+            if let Err(e) = j.push(r) {
+                eprintln!("xdpvs: sync: the crash journal failed ({e}); a crash would now lose connections");
+                self.journal = None;
+            }
+        }
         let Some(m) = self.master.as_ref().filter(|m| m.send.is_some()) else { return };
         let (syncid, maxlen) = (m.spec.syncid, usize::from(m.maxlen));
         let (b, _) = self.out.get_or_insert_with(|| (Builder::new(syncid, maxlen), Instant::now()));

@@ -87,13 +87,13 @@ impl State {
     /// client's, which IPVS counts), then its template's.
     #[inline]
     pub(super) fn sync_note<F: Family>(&mut self, cfg: &Snapshot, i: u32, old: u8, inbound: bool) {
-        if cfg.sync.master.is_some() {
+        if cfg.syncing() {
             self.sync_decide::<F>(cfg, i, old, inbound);
         }
     }
 
-    /// [`Self::sync_note`] with a master running (kept out of line: a
-    /// director without one pays one test per packet).
+    /// [`Self::sync_note`] with a master or the journal running (kept out
+    /// of line: a director with neither pays one test per packet).
     #[inline(never)]
     fn sync_decide<F: Family>(&mut self, cfg: &Snapshot, i: u32, old: u8, inbound: bool) {
         let now = self.now;
