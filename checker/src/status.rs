@@ -4,38 +4,13 @@
 //! `/dev/shm/xdpvs-checker-INSTANCE.json`; `xdpvs-checker --status
 //! [--json]` prints it.
 
-use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// One checker's row.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Row {
-    /// `[198.18.0.10]:tcp:80`.
-    pub virtual_server: String,
-    /// `[198.19.0.11]:tcp:8080`.
-    pub real_server: String,
-    /// `TCP_CHECK`, `HTTP_GET`, …
-    pub check: String,
-    /// "up", "down", or "unknown" before the first verdict.
-    pub state: String,
-    /// Seconds since the epoch of the last change of state.
-    pub since: u64,
-    pub failures_in_row: u32,
-    /// "ok" or the failure's log line.
-    pub last: String,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Status {
-    pub pid: u32,
-    pub config: String,
-    pub written: u64,
-    pub checks: Vec<Row>,
-}
+pub use xdpvs_api::msg::{CheckRow as Row, CheckStatus as Status};
 
 pub fn path(instance: &str) -> PathBuf {
-    PathBuf::from(format!("/dev/shm/xdpvs-checker-{instance}.json"))
+    xdpvs_api::msg::check_status_path(instance)
 }
 
 pub fn now() -> u64 {

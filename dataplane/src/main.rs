@@ -85,6 +85,9 @@ struct DaemonArgs {
     /// IPVS's sync_refresh_period in seconds (default 0: off).
     #[arg(long, value_name = "SECS")]
     sync_refresh_period: Option<u32>,
+    /// Serve Prometheus metrics on ADDR (off by default), e.g. 127.0.0.1:9595.
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<std::net::SocketAddr>,
 }
 
 fn main() {
@@ -126,6 +129,7 @@ fn options(a: DaemonArgs) -> Result<Options, String> {
             _ => None,
         },
         sync_refresh_period: a.sync_refresh_period,
+        metrics: a.metrics,
     };
     Ok(base.overridden_by(flags))
 }

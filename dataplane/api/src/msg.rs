@@ -440,3 +440,36 @@ pub struct SyncStats {
     pub bulk_requests_sent: u64,
     pub bulk_requests_received: u64,
 }
+
+// ---- xdpvs-checker's status file ----
+
+/// Where `xdpvs-checker --instance NAME` writes its status.
+pub fn check_status_path(instance: &str) -> std::path::PathBuf {
+    std::path::PathBuf::from(format!("/dev/shm/xdpvs-checker-{instance}.json"))
+}
+
+/// One checker's row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckRow {
+    /// `[198.18.0.10]:tcp:80`.
+    pub virtual_server: String,
+    /// `[198.19.0.11]:tcp:8080`.
+    pub real_server: String,
+    /// `TCP_CHECK`, `HTTP_GET`, …
+    pub check: String,
+    /// "up", "down", or "unknown" before the first verdict.
+    pub state: String,
+    /// Seconds since the epoch of the last change of state.
+    pub since: u64,
+    pub failures_in_row: u32,
+    /// "ok" or the failure's log line.
+    pub last: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckStatus {
+    pub pid: u32,
+    pub config: String,
+    pub written: u64,
+    pub checks: Vec<CheckRow>,
+}

@@ -48,6 +48,9 @@ pub struct Options {
     /// IPVS's `sync_refresh_period` (seconds, default 0: off): an unchanged
     /// connection is sent again at most this often.
     pub sync_refresh_period: Option<u32>,
+    /// Where to serve Prometheus metrics (off unless set; e.g.
+    /// "127.0.0.1:9595").
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 impl Options {
@@ -75,7 +78,8 @@ impl Options {
             handover,
             state_file,
             sync_threshold,
-            sync_refresh_period
+            sync_refresh_period,
+            metrics
         );
         if !over.interfaces.is_empty() {
             self.interfaces = over.interfaces;

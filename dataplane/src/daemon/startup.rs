@@ -240,6 +240,10 @@ impl Startup {
             .zip(macs)
             .try_for_each(|(s, mac)| s.set_mac(mac).and_then(|()| s.sync(&keys)))
             .map_err(|e| e.to_string())?;
+        if let Some(addr) = self.opts.metrics {
+            xdpvs_web::serve(self.instance.clone(), addr)?;
+            eprintln!("xdpvs: metrics on http://{addr}/metrics");
+        }
         self.say_up(&steers, &shared, umem_mb, &cfg);
         Ok(Running {
             opts: self.opts,
