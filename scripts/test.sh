@@ -4,7 +4,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 . scripts/common.sh
-need_packages clang libbpf-dev iproute2 iputils-ping ethtool curl python3 python3-scapy nftables keepalived systemd openssl dnsmasq-base iptables tcpdump tshark prometheus nginx apache2-utils wrk util-linux || exit 1
+need_packages clang libbpf-dev iproute2 iputils-ping ethtool curl python3 python3-scapy nftables keepalived systemd openssl dnsmasq-base iptables tcpdump tshark prometheus nginx apache2-utils wrk util-linux man-db binutils || exit 1
 need_cargo || exit 1
 
 passed=0
@@ -36,6 +36,7 @@ failed=$((failed + f))
 [ "$test_status" -eq 0 ] || [ "$f" -gt 0 ] || failed=$((failed + 1))
 step "release build" cargo build --release -q --workspace
 step "systemd units pass systemd-analyze verify" tests/units.sh
+step "the Debian package builds, installs and works" bash tests/deb.sh
 step "engine demo, every mode, tcpdump-verified" timeout 600 tests/engine_demo.sh
 
 # End to end through the daemon: namespaces, real clients (curl) and real

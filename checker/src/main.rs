@@ -8,7 +8,7 @@
 
 use xdpvs_checker::{conf, director, manager, status};
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -47,10 +47,24 @@ struct Cli {
     _log_console: bool,
     #[arg(short = 'D', long = "log-detail", hide = true)]
     _log_detail: bool,
+    /// Print the man page (roff) and exit (for packaging).
+    #[arg(long, hide = true)]
+    print_man: bool,
+    /// Print SHELL's completions and exit (for packaging).
+    #[arg(long, hide = true, value_name = "SHELL")]
+    print_completions: Option<clap_complete::Shell>,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.print_man {
+        let _ = clap_mangen::Man::new(Cli::command()).section("8").render(&mut std::io::stdout());
+        return ExitCode::SUCCESS;
+    }
+    if let Some(shell) = cli.print_completions {
+        clap_complete::generate(shell, &mut Cli::command(), "xdpvs-checker", &mut std::io::stdout());
+        return ExitCode::SUCCESS;
+    }
     if cli.status {
         return match status::show(&cli.instance, cli.json) {
             Ok(t) => {

@@ -17,11 +17,12 @@ use xdpvs_api::grammar::{parse, Action, Invocation, ListOpts};
 use xdpvs_api::msg::{decode_blob, Conn, Rates, Request, SyncView, Totals, View, OK};
 use xdpvs_api::shm::{monotonic_ns, Region, BLOB_RATES, BLOB_SYNC, BLOB_VIEW};
 mod listing;
+mod man;
 mod out;
 mod sync;
 use out::out;
 
-const USAGE: &str = "\
+pub(crate) const USAGE: &str = "\
 xdpvsadm: ipvsadm's command line for xdpvs
   xdpvsadm -A|E -t|u|f service-address [-s scheduler] [-p [timeout]] [-M netmask] [-b sched-flags] [-o] [--match PROTO:ADDR:PORT[,PORT]]
                  [--proxy-protocol v1|v2] [--toa]     (FULLNAT: the client's address to the real server)
@@ -50,6 +51,22 @@ XDPVSADM_TIMING=1 prints how long a change took to reach every core.";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    // Packaging: the man page and completions, from the grammar's words.
+    match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+        ["--print-man"] => {
+            let _ = clap_mangen::Man::new(man::command()).section("8").render(&mut std::io::stdout());
+            return ExitCode::SUCCESS;
+        }
+        ["--print-completions", shell] => {
+            let Ok(shell) = shell.parse::<clap_complete::Shell>() else {
+                eprintln!("xdpvsadm: unknown shell '{shell}': bash, zsh, fish, elvish or powershell");
+                return ExitCode::from(2);
+            };
+            clap_complete::generate(shell, &mut man::command(), "xdpvsadm", &mut std::io::stdout());
+            return ExitCode::SUCCESS;
+        }
+        _ => {}
+    }
     let inv = match parse(&args) {
         Ok(i) => i,
         Err(e) => {

@@ -2,7 +2,7 @@
 
 mod simulate;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use std::path::PathBuf;
 use xdpvs::daemon::{self, Options};
 
@@ -22,6 +22,12 @@ struct Cli {
     cmd: Option<Cmd>,
     #[command(flatten)]
     daemon: DaemonArgs,
+    /// Print the man page (roff) and exit (for packaging).
+    #[arg(long, hide = true)]
+    print_man: bool,
+    /// Print SHELL's completions and exit (for packaging).
+    #[arg(long, hide = true, value_name = "SHELL")]
+    print_completions: Option<clap_complete::Shell>,
 }
 
 #[derive(Subcommand)]
@@ -92,6 +98,14 @@ struct DaemonArgs {
 
 fn main() {
     let cli = Cli::parse();
+    if cli.print_man {
+        let _ = clap_mangen::Man::new(Cli::command()).section("8").render(&mut std::io::stdout());
+        return;
+    }
+    if let Some(shell) = cli.print_completions {
+        clap_complete::generate(shell, &mut Cli::command(), "xdpvs", &mut std::io::stdout());
+        return;
+    }
     let code = match cli.cmd {
         Some(Cmd::Simulate(a)) => simulate::run(&a),
         None => match options(cli.daemon).and_then(daemon::run) {

@@ -461,6 +461,18 @@ fn refused(occ: &[Occ]) -> Result<(), ParseError> {
     Ok(())
 }
 
+/// The grammar's words, for documentation (man page, completions): every
+/// command (long name, short letter, whether it takes a value) and every
+/// option (long name, short letter, whether it takes a value).
+pub fn vocabulary() -> (Vec<(&'static str, Option<char>, bool)>, Vec<(&'static str, Option<char>, bool)>) {
+    let commands = Cmd::ALL
+        .iter()
+        .filter(|&&c| !matches!(c, Cmd::StartDaemon | Cmd::StopDaemon))
+        .map(|&c| (c.name(), c.short(), false))
+        .collect();
+    (commands, words::OPTS.to_vec())
+}
+
 /// Parses one invocation (the words after the program name).
 pub fn parse(args: &[String]) -> Result<Invocation, ParseError> {
     let Words { cmd, occ, pos } = tokenize(args)?;

@@ -32,6 +32,34 @@ pub(super) enum Cmd {
 }
 
 impl Cmd {
+    pub(super) const ALL: [Cmd; 20] = [
+        Cmd::AddService,
+        Cmd::EditService,
+        Cmd::DelService,
+        Cmd::Clear,
+        Cmd::Restore,
+        Cmd::Save,
+        Cmd::AddServer,
+        Cmd::EditServer,
+        Cmd::DelServer,
+        Cmd::List,
+        Cmd::Zero,
+        Cmd::Set,
+        Cmd::AddLaddr,
+        Cmd::DelLaddr,
+        Cmd::GetLaddr,
+        Cmd::Check,
+        Cmd::Help,
+        Cmd::Version,
+        Cmd::StartDaemon,
+        Cmd::StopDaemon,
+    ];
+
+    /// The command's short letter, if it has one.
+    pub(super) fn short(self) -> Option<char> {
+        "AEDCRSaedLZPQGhv".chars().find(|&c| Cmd::from_short(c) == Some(self))
+    }
+
     pub(super) fn name(self) -> &'static str {
         match self {
             Cmd::AddService => "add-service",
@@ -106,7 +134,7 @@ impl Cmd {
 }
 
 /// Options, by their long name; the short letter, whether it takes a value.
-const OPTS: &[(&str, Option<char>, bool)] = &[
+pub(super) const OPTS: &[(&str, Option<char>, bool)] = &[
     ("tcp-service", Some('t'), true),
     ("udp-service", Some('u'), true),
     ("sctp-service", Some('q'), true),
