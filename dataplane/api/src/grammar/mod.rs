@@ -461,10 +461,12 @@ fn refused(occ: &[Occ]) -> Result<(), ParseError> {
     Ok(())
 }
 
+/// A word of the grammar: long name, short letter, whether it takes a value.
+pub type Word = (&'static str, Option<char>, bool);
+
 /// The grammar's words, for documentation (man page, completions): every
-/// command (long name, short letter, whether it takes a value) and every
-/// option (long name, short letter, whether it takes a value).
-pub fn vocabulary() -> (Vec<(&'static str, Option<char>, bool)>, Vec<(&'static str, Option<char>, bool)>) {
+/// command and every option.
+pub fn vocabulary() -> (Vec<Word>, Vec<Word>) {
     let commands = Cmd::ALL
         .iter()
         .filter(|&&c| !matches!(c, Cmd::StartDaemon | Cmd::StopDaemon))
