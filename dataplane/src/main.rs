@@ -94,6 +94,15 @@ struct DaemonArgs {
     /// Serve Prometheus metrics on ADDR (off by default), e.g. 127.0.0.1:9595.
     #[arg(long, value_name = "ADDR")]
     metrics: Option<std::net::SocketAddr>,
+    /// Serve the live status page on ADDR (off by default).
+    #[arg(long, value_name = "ADDR")]
+    status: Option<std::net::SocketAddr>,
+    /// The status page's HTTP Basic credentials, USER:PASS (needed off loopback).
+    #[arg(long, value_name = "USER:PASS")]
+    status_auth: Option<String>,
+    /// Let the status page drain, restore and remove real servers.
+    #[arg(long)]
+    status_admin: bool,
 }
 
 fn main() {
@@ -144,6 +153,9 @@ fn options(a: DaemonArgs) -> Result<Options, String> {
         },
         sync_refresh_period: a.sync_refresh_period,
         metrics: a.metrics,
+        status: a.status,
+        status_auth: a.status_auth,
+        status_admin: a.status_admin.then_some(true),
     };
     Ok(base.overridden_by(flags))
 }

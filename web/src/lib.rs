@@ -1,46 +1,53 @@
 //! xdpvs-web: the daemon's HTTP side, outside the workers. It reads the
 //! instance's shared-memory region exactly as `xdpvsadm` does (links
 //! `xdpvs-api` only, never the engine) and serves:
-//! - `/metrics`: Prometheus text — node_exporter's `ipvs` collector's names
-//!   and labels, so a dashboard built for IPVS works unchanged, and
-//!   xdpvs's own under `xdpvs_` ([`metrics`]).
+//! - `/metrics` ([`metrics`]): Prometheus text — node_exporter's `ipvs`
+//!   collector's names and labels, so a dashboard built for IPVS works
+//!   unchanged, and xdpvs's own under `xdpvs_`;
+//! - the status page ([`status`]): services, servers, cores and drops,
+//!   refreshed in place; Basic auth and an admin mode as HAProxy's.
 //!
-//! It runs on a thread of its own with a current-thread tokio runtime;
-//! [`serve`] returns once the listener is bound (or why it cannot be).
+//! Each listener runs on a thread of its own with a current-thread tokio
+//! runtime; [`serve`] returns once the listener is bound (or why not).
 
 pub mod metrics;
+pub mod status;
 
 use std::net::SocketAddr;
 
-/// Serves `instance`'s metrics on `addr` until the process ends; returns
-/// once the socket is bound (a bind error names the address).
-pub fn serve(instance: String, addr: SocketAddr) -> Result<std::thread::JoinHandle<()>, String> {
-    let listener = std::net::TcpListener::bind(addr)
-        .map_err(|e| format!("cannot serve metrics on {addr}: {e} (metrics = \"127.0.0.1:PORT\" in xdpvs.toml)"))?;
-    listener.set_nonblocking(true).map_err(|e| format!("metrics listener: {e}"))?;
+/// The metrics routes of `instance`.
+pub fn metrics_router(instance: String) -> axum::Router {
+    axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let instance = instance.clone();
+            async move { metrics::response(&instance) }
+        }),
+    )
+}
+
+/// Serves `app` on `addr` (`what` names it in errors) until the process
+/// ends; returns once the socket is bound.
+pub fn serve(what: &'static str, addr: SocketAddr, app: axum::Router) -> Result<std::thread::JoinHandle<()>, String> {
+    let listener = std::net::TcpListener::bind(addr).map_err(|e| format!("cannot serve the {what} on {addr}: {e}"))?;
+    listener.set_nonblocking(true).map_err(|e| format!("{what} listener: {e}"))?;
     std::thread::Builder::new()
-        .name("xdpvs-web".into())
+        .name(format!("xdpvs-{}", what.split(' ').next_back().unwrap_or("web")))
         .spawn(move || {
             let rt = match tokio::runtime::Builder::new_current_thread().enable_io().build() {
                 Ok(rt) => rt,
-                Err(e) => return eprintln!("xdpvs: metrics: no runtime: {e}"),
+                Err(e) => return eprintln!("xdpvs: {what}: no runtime: {e}"),
             };
             rt.block_on(async move {
-                let listener = match tokio::net::TcpListener::from_std(listener) {
-                    Ok(l) => l,
-                    Err(e) => return eprintln!("xdpvs: metrics: {e}"),
-                };
-                let app = axum::Router::new().route(
-                    "/metrics",
-                    axum::routing::get(move || {
-                        let instance = instance.clone();
-                        async move { metrics::response(&instance) }
-                    }),
-                );
-                if let Err(e) = axum::serve(listener, app).await {
-                    eprintln!("xdpvs: metrics: {e}");
+                match tokio::net::TcpListener::from_std(listener) {
+                    Ok(l) => {
+                        if let Err(e) = axum::serve(l, app).await {
+                            eprintln!("xdpvs: {what}: {e}");
+                        }
+                    }
+                    Err(e) => eprintln!("xdpvs: {what}: {e}"),
                 }
             });
         })
-        .map_err(|e| format!("cannot start the metrics thread: {e}"))
+        .map_err(|e| format!("cannot start the {what} thread: {e}"))
 }

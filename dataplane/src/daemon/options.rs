@@ -51,6 +51,14 @@ pub struct Options {
     /// Where to serve Prometheus metrics (off unless set; e.g.
     /// "127.0.0.1:9595").
     pub metrics: Option<std::net::SocketAddr>,
+    /// Where to serve the status page (off unless set).
+    pub status: Option<std::net::SocketAddr>,
+    /// The status page's HTTP Basic credentials, "user:pass" (as HAProxy's
+    /// `stats auth`); required off loopback.
+    pub status_auth: Option<String>,
+    /// The status page may drain, restore and remove real servers (as
+    /// HAProxy's `stats admin`).
+    pub status_admin: Option<bool>,
 }
 
 impl Options {
@@ -79,7 +87,10 @@ impl Options {
             state_file,
             sync_threshold,
             sync_refresh_period,
-            metrics
+            metrics,
+            status,
+            status_auth,
+            status_admin
         );
         if !over.interfaces.is_empty() {
             self.interfaces = over.interfaces;
@@ -117,6 +128,18 @@ impl Options {
             t.refresh_period = r;
         }
         Ok(t)
+    }
+
+    /// The status page's settings, checked (none if it is off).
+    pub fn status_page(&self) -> Result<Option<xdpvs_web::status::Settings>, String> {
+        let Some(addr) = self.status else { return Ok(None) };
+        let s = xdpvs_web::status::Settings {
+            addr,
+            auth: self.status_auth.clone(),
+            admin: self.status_admin.unwrap_or(false),
+        };
+        s.check()?;
+        Ok(Some(s))
     }
 
     pub fn mode(&self) -> Result<Mode, String> {

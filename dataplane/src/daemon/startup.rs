@@ -241,8 +241,18 @@ impl Startup {
             .try_for_each(|(s, mac)| s.set_mac(mac).and_then(|()| s.sync(&keys)))
             .map_err(|e| e.to_string())?;
         if let Some(addr) = self.opts.metrics {
-            xdpvs_web::serve(self.instance.clone(), addr)?;
+            xdpvs_web::serve("metrics", addr, xdpvs_web::metrics_router(self.instance.clone()))?;
             eprintln!("xdpvs: metrics on http://{addr}/metrics");
+        }
+        if let Some(s) = self.opts.status_page()? {
+            let addr = s.addr;
+            let (auth, admin) = (s.auth.is_some(), s.admin);
+            xdpvs_web::serve("status page", addr, xdpvs_web::status::router(self.instance.clone(), s))?;
+            eprintln!(
+                "xdpvs: status page on http://{addr}/{}{}",
+                if auth { " (Basic auth)" } else { "" },
+                if admin { ", admin mode" } else { "" }
+            );
         }
         self.say_up(&steers, &shared, umem_mb, &cfg);
         Ok(Running {
