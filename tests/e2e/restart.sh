@@ -60,7 +60,7 @@ for k in 1 2 3; do
     kill -TERM "$XDPVS_PID"
     wait "$XDPVS_PID" 2>/dev/null || true
     prev="$WORK/xdpvs-$RUN.log"
-    saved=$(sed -n 's/.*xdpvs: \([0-9]*\) session(s) saved.*/\1/p' "$prev")
+    saved=$(sed -n 's/.* \([0-9]*\) session(s) saved.*/\1/p' "$prev")
     [ "${saved:-0}" -ge 10 ] || fail "restart $k: the stopping xdpvs saved ${saved:-no} sessions: $(tail -3 "$prev")"
     start
     took=$(sed -n 's/.*taking over \([0-9]*\) session(s).*/\1/p' "$WORK/xdpvs-$RUN.log")

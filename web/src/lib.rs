@@ -36,16 +36,16 @@ pub fn serve(what: &'static str, addr: SocketAddr, app: axum::Router) -> Result<
         .spawn(move || {
             let rt = match tokio::runtime::Builder::new_current_thread().enable_io().build() {
                 Ok(rt) => rt,
-                Err(e) => return eprintln!("xdpvs: {what}: no runtime: {e}"),
+                Err(e) => return tracing::error!("{what}: no runtime: {e}"),
             };
             rt.block_on(async move {
                 match tokio::net::TcpListener::from_std(listener) {
                     Ok(l) => {
                         if let Err(e) = axum::serve(l, app).await {
-                            eprintln!("xdpvs: {what}: {e}");
+                            tracing::info!("{what}: {e}");
                         }
                     }
-                    Err(e) => eprintln!("xdpvs: {what}: {e}"),
+                    Err(e) => tracing::info!("{what}: {e}"),
                 }
             });
         })

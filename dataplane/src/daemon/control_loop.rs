@@ -77,7 +77,7 @@ impl ControlLoop {
                 self.publish();
                 if let Some(p) = reloaded {
                     // Said once it is published: workers adopt it before their next burst.
-                    eprintln!("xdpvs: reloaded {} (generation {})", p.display(), self.r.cfg.generation);
+                    tracing::info!("reloaded {} (generation {})", p.display(), self.r.cfg.generation);
                 }
             }
         }
@@ -95,7 +95,7 @@ impl ControlLoop {
         }
         let cores: Vec<_> = self.r.workers.into_iter().filter_map(|h| h.join().ok()).collect();
         if hold.is_some() {
-            eprintln!("xdpvs: stopped forwarding at {:.6} (unix time)", super::startup::unix_now());
+            tracing::info!("stopped forwarding at {:.6} (unix time)", super::startup::unix_now());
         }
         self.r.sync_shared.stop.store(true, Ordering::Relaxed);
         let _ = self.r.sync.join();
@@ -107,19 +107,19 @@ impl ControlLoop {
                     let (cur, prev) = crate::sync::journal::paths(&path);
                     let _ = std::fs::remove_file(cur);
                     let _ = std::fs::remove_file(prev);
-                    eprintln!(
-                    "xdpvs: {n} session(s) saved to {}; the XDP programs drop owned traffic for up to {} s until the next xdpvs",
+                    tracing::info!(
+                    "{n} session(s) saved to {}; the XDP programs drop owned traffic for up to {} s until the next xdpvs",
                     path.display(),
                     h.as_secs()
                     )
                 }
-                Err(e) => eprintln!("xdpvs: {e} (the crash journal stays for the next xdpvs)"),
+                Err(e) => tracing::error!("{e} (the crash journal stays for the next xdpvs)"),
             }
             drop(self.r.steers);
             return;
         }
         drop(self.r.steers);
-        eprintln!("xdpvs: stopped; XDP programs detached");
+        tracing::info!("stopped; XDP programs detached");
     }
 
     /// A handover's hold, kept `h` ahead of now: should xdpvs die, its
@@ -128,7 +128,7 @@ impl ControlLoop {
         let until = xdpvs_api::shm::monotonic_ns() + h.as_nanos() as u64;
         for s in &mut self.r.steers {
             if let Err(e) = s.hold_until(until) {
-                eprintln!("xdpvs: {e}");
+                tracing::info!("{e}");
             }
         }
     }
@@ -175,7 +175,7 @@ impl ControlLoop {
                     let bytes = serde_json::to_vec(&rates).unwrap_or_default();
                     let _ = self.r.region.write_blob(BLOB_RATES, &bytes);
                 }
-                Err(e) => eprintln!("xdpvs: rate estimate skipped: {e}"),
+                Err(e) => tracing::warn!("rate estimate skipped: {e}"),
             }
         }
     }
@@ -197,7 +197,7 @@ impl ControlLoop {
                     self.changed = true;
                 }
                 Ok(false) => {}
-                Err(e) => eprintln!("xdpvs: reading routes and neighbours: {e}"),
+                Err(e) => tracing::warn!("reading routes and neighbours: {e}"),
             }
         }
     }
@@ -218,7 +218,7 @@ impl ControlLoop {
         let marks = crate::marks::read();
         if marks.warnings != self.mark_warnings {
             for w in marks.warnings.iter().filter(|w| !self.mark_warnings.contains(w)) {
-                eprintln!("xdpvs: {w}");
+                tracing::warn!("{w}");
             }
             self.mark_warnings = marks.warnings.clone();
         }
@@ -235,11 +235,11 @@ impl ControlLoop {
             let mut next = self.r.cfg.clone();
             match next.edit_service(xdpvs_api::config::ServiceSpec { matches: want.clone(), ..spec }) {
                 Ok(()) => {
-                    eprintln!("xdpvs: fwmark service {mark} follows netfilter: {} match(es)", want.len());
+                    tracing::info!("fwmark service {mark} follows netfilter: {} match(es)", want.len());
                     self.r.cfg = next;
                     self.changed = true;
                 }
-                Err(e) => eprintln!("xdpvs: fwmark service {mark}: netfilter's MARK rules cannot be followed: {e}"),
+                Err(e) => tracing::warn!("fwmark service {mark}: netfilter's MARK rules cannot be followed: {e}"),
             }
         }
     }
@@ -260,7 +260,7 @@ impl ControlLoop {
                 Some(p)
             }
             Err(e) => {
-                eprintln!("xdpvs: keeping the running rules; {e}");
+                tracing::warn!("keeping the running rules; {e}");
                 None
             }
         }
@@ -277,7 +277,7 @@ impl ControlLoop {
         let synced =
             self.r.steers.iter_mut().zip(macs).try_for_each(|(s, mac)| s.set_mac(mac).and_then(|()| s.sync(&keys)));
         if let Err(e) = synced {
-            eprintln!("xdpvs: updating the steering maps: {e}");
+            tracing::warn!("updating the steering maps: {e}");
         }
         self.show();
     }
@@ -287,7 +287,7 @@ impl ControlLoop {
         region.set_generation(self.r.cfg.generation);
         let view = serde_json::to_vec(&self.control.view(&self.r.cfg, region)).unwrap_or_default();
         if let Err(e) = region.write_blob(BLOB_VIEW, &view) {
-            eprintln!("xdpvs: the configuration view does not fit the region: {e}");
+            tracing::warn!("the configuration view does not fit the region: {e}");
         }
     }
 }

@@ -70,7 +70,7 @@ pub fn load(path: &Path) -> Result<Vec<Record>, String> {
     let _ = std::fs::remove_file(path);
     let (records, bad) = decode(&data);
     if bad > 0 {
-        eprintln!("xdpvs: {}: {bad} malformed record(s) or message(s) skipped", path.display());
+        tracing::warn!("{}: {bad} malformed record(s) or message(s) skipped", path.display());
     }
     Ok(records)
 }

@@ -38,7 +38,7 @@ pub fn load_rules(path: &Path) -> Result<Config, String> {
     let mut cfg = Config::default();
     let applied = apply_rules(&mut cfg, &text);
     for (line, n) in applied.notes(&cfg) {
-        eprintln!("xdpvs: {}:{line}: note: {n}", path.display());
+        tracing::info!("{}:{line}: note: {n}", path.display());
     }
     if applied.errors.is_empty() {
         Ok(cfg)

@@ -225,7 +225,7 @@ impl Startup {
             })
             .collect::<Result<Vec<_>, _>>()?;
         if self.opts.handover().is_some() {
-            eprintln!("xdpvs: forwarding at {:.6} (unix time)", unix_now());
+            tracing::info!("forwarding at {:.6} (unix time)", unix_now());
         }
         let state_file = self.opts.state_file();
         let journal = self.opts.handover().map(|_| (state_file.as_path(), journal_start.as_slice()));
@@ -242,14 +242,14 @@ impl Startup {
             .map_err(|e| e.to_string())?;
         if let Some(addr) = self.opts.metrics {
             xdpvs_web::serve("metrics", addr, xdpvs_web::metrics_router(self.instance.clone()))?;
-            eprintln!("xdpvs: metrics on http://{addr}/metrics");
+            tracing::info!("metrics on http://{addr}/metrics");
         }
         if let Some(s) = self.opts.status_page()? {
             let addr = s.addr;
             let (auth, admin) = (s.auth.is_some(), s.admin);
             xdpvs_web::serve("status page", addr, xdpvs_web::status::router(self.instance.clone(), s))?;
-            eprintln!(
-                "xdpvs: status page on http://{addr}/{}{}",
+            tracing::info!(
+                "status page on http://{addr}/{}{}",
                 if auth { " (Basic auth)" } else { "" },
                 if admin { ", admin mode" } else { "" }
             );
@@ -287,7 +287,7 @@ impl Startup {
         if resolve_servers(cfg, net) {
             std::thread::sleep(Duration::from_millis(30));
             if let Err(e) = kernel.refresh(net) {
-                eprintln!("xdpvs: reading routes and neighbours: {e}");
+                tracing::warn!("reading routes and neighbours: {e}");
             }
         }
     }
@@ -299,7 +299,7 @@ impl Startup {
             format!("cannot allocate the {umem_mb} MiB UMEM: {e} (as root, xdpvs locks it with CAP_IPC_LOCK; lower --umem-mb)")
         })?;
         if huge && !shared.hugepages() {
-            eprintln!("xdpvs: no free 2 MiB huge pages reserved: the UMEM uses normal pages (echo N > /proc/sys/vm/nr_hugepages to reserve)");
+            tracing::warn!("no free 2 MiB huge pages reserved: the UMEM uses normal pages (echo N > /proc/sys/vm/nr_hugepages to reserve)");
         }
         if shared.frames() / self.queues < 2 * RING * self.names.len() as u32 {
             return Err(format!(
@@ -346,13 +346,13 @@ impl Startup {
             // A clean stop: the state file is whole; a journal beside it is stale.
             let r = super::handover::load(&path)?;
             let _ = crate::sync::journal::replay(&path);
-            eprintln!("xdpvs: taking over {} session(s) from {}", r.len(), path.display());
+            tracing::info!("taking over {} session(s) from {}", r.len(), path.display());
             r
         } else {
             let (r, bad) = crate::sync::journal::replay(&path);
             if !r.is_empty() || bad > 0 {
-                eprintln!(
-                    "xdpvs: the previous xdpvs did not stop cleanly: taking over {} session(s) from its journal ({bad} torn or malformed part(s))",
+                tracing::warn!(
+                    "the previous xdpvs did not stop cleanly: taking over {} session(s) from its journal ({bad} torn or malformed part(s))",
                     r.len()
                 );
             }
@@ -426,7 +426,7 @@ impl Startup {
         let mut core = Core::new(published.config.load_full(), params, now);
         let refused = sessions.iter().filter(|r| core.install(r, now).is_err()).count();
         if refused > 0 {
-            eprintln!("xdpvs: worker {q}: {refused} saved session(s) refused (their service or server is gone)");
+            tracing::warn!("worker {q}: {refused} saved session(s) refused (their service or server is gone)");
         }
         let worker = Worker {
             id: q as u16,
@@ -458,8 +458,8 @@ impl Startup {
     }
 
     fn say_up(&self, steers: &[Steer], shared: &Shared, umem_mb: usize, cfg: &Config) {
-        eprintln!(
-            "xdpvs: instance {} up: {} on {} queue(s), XDP {}, UMEM {} MiB{}, {} service(s)",
+        tracing::info!(
+            "instance {} up: {} on {} queue(s), XDP {}, UMEM {} MiB{}, {} service(s)",
             self.instance,
             self.names.join(" + "),
             self.queues,

@@ -98,12 +98,12 @@ impl Daemon {
         let opened = send.and_then(|send| socket::receiver(spec).map(|recv| (send, recv)));
         match opened {
             Ok((send, recv)) => {
-                eprintln!("xdpvs: sync: {}", wire::daemon_line(role, spec, maxlen));
+                tracing::info!("sync: {}", wire::daemon_line(role, spec, maxlen));
                 Daemon { spec: spec.clone(), maxlen, send, recv: Some(recv), error: None }
             }
             Err(e) => {
                 let error = format!("the {} sync daemon cannot open its socket: {e}", role.name());
-                eprintln!("xdpvs: sync: {error} (retried every second)");
+                tracing::warn!("sync: {error} (retried every second)");
                 Daemon { spec: spec.clone(), maxlen, send: None, recv: None, error: Some(error) }
             }
         }
@@ -215,7 +215,7 @@ impl SyncThread {
             }
             Ok(false) => {}
             Err(e) => {
-                eprintln!("xdpvs: sync: the crash journal failed ({e}); a crash would now lose connections");
+                tracing::warn!("sync: the crash journal failed ({e}); a crash would now lose connections");
                 self.journal = None;
             }
         }
@@ -242,7 +242,7 @@ impl SyncThread {
                 continue;
             }
             if slot.is_some() && want.is_none() {
-                eprintln!("xdpvs: sync: {} sync daemon stopped", role.name());
+                tracing::info!("sync: {} sync daemon stopped", role.name());
             }
             *slot = want.map(|w| Daemon::open(role, w));
             if role == Role::Master {
@@ -271,7 +271,7 @@ impl SyncThread {
     fn add(&mut self, r: &Record) {
         if let Some(j) = self.journal.as_mut() {
             if let Err(e) = j.push(r) {
-                eprintln!("xdpvs: sync: the crash journal failed ({e}); a crash would now lose connections");
+                tracing::warn!("sync: the crash journal failed ({e}); a crash would now lose connections");
                 self.journal = None;
             }
         }

@@ -142,7 +142,7 @@ impl Drop for Steer {
         if let Some((ifindex, flags)) = self.netlink.take() {
             if !self.keep {
                 if let Err(e) = crate::netlink::set_xdp(ifindex, -1, flags) {
-                    eprintln!("xdpvs: detaching the XDP program from {}: {e}", self.iface);
+                    tracing::warn!("detaching the XDP program from {}: {e}", self.iface);
                 }
             }
             return;
@@ -152,7 +152,7 @@ impl Drop for Steer {
             let prog: Result<&mut Xdp, _> = p.try_into();
             if let Ok(prog) = prog {
                 if let Err(e) = prog.detach(id) {
-                    eprintln!("xdpvs: detaching the XDP program from {}: {e}", self.iface);
+                    tracing::warn!("detaching the XDP program from {}: {e}", self.iface);
                 }
             }
         }
