@@ -114,7 +114,7 @@ impl Manager {
                     self.write_status();
                     self.since_told += 1;
                     if self.director.reopen() {
-                        eprintln!("xdpvs restarted: giving it the checker's services");
+                        tracing::info!("xdpvs restarted: giving it the checker's services");
                         self.converge().await;
                     } else if self.since_told >= 5 {
                         self.converge().await;
@@ -126,7 +126,7 @@ impl Manager {
         }
         status::remove(&self.instance);
         self.omega().await;
-        eprintln!("Stopping: the configuration stays in force on the director");
+        tracing::info!("Stopping: the configuration stays in force on the director");
         Ok(())
     }
 
@@ -217,16 +217,16 @@ impl Manager {
     async fn reload(&mut self) {
         let loaded = conf::load_as(&self.path, &self.config_id);
         for w in loaded.warnings() {
-            eprintln!("{w}");
+            tracing::info!("{w}");
         }
         if !loaded.ok() {
             for e in loaded.errors() {
-                eprintln!("{e}");
+                tracing::warn!("{e}");
             }
-            eprintln!("Reload of {} refused: the running configuration stays", self.path.display());
+            tracing::warn!("Reload of {} refused: the running configuration stays", self.path.display());
             return;
         }
-        eprintln!("Reloading {}", self.path.display());
+        tracing::info!("Reloading {}", self.path.display());
         self.install(loaded);
         self.converge().await;
     }
@@ -282,9 +282,9 @@ impl Manager {
             }
             let held = local.contains(&a);
             if held && self.suspended.remove(&vs.head) {
-                eprintln!("Activating healthchecker for service {}", vs_name(vs));
+                tracing::info!("Activating healthchecker for service {}", vs_name(vs));
             } else if !held && self.suspended.insert(vs.head.clone()) {
-                eprintln!("Suspending healthchecker for service {}", vs_name(vs));
+                tracing::info!("Suspending healthchecker for service {}", vs_name(vs));
             }
         }
     }
@@ -315,7 +315,7 @@ impl Manager {
             }
             if have.is_some() {
                 if let Err(e) = self.director.command(xdpvs_api::admin::Command::StopDaemon(role)) {
-                    eprintln!("lvs_sync_daemon: stopping the {} sync daemon: {e}", role.name());
+                    tracing::warn!("lvs_sync_daemon: stopping the {} sync daemon: {e}", role.name());
                     continue;
                 }
             }
@@ -326,16 +326,16 @@ impl Manager {
                     .map(|i| format!(" (VRRP instance {i} is {})", if want_master { "MASTER" } else { "BACKUP" }))
                     .unwrap_or_default();
                 match self.director.command(xdpvs_api::admin::Command::StartDaemon(role, spec.clone())) {
-                    Ok(()) => eprintln!(
+                    Ok(()) => tracing::info!(
                         "Starting IPVS sync daemon {} on {}, syncid {}{state}",
                         role.name(),
                         spec.iface,
                         spec.syncid
                     ),
-                    Err(e) => eprintln!("lvs_sync_daemon: starting the {} sync daemon: {e}", role.name()),
+                    Err(e) => tracing::warn!("lvs_sync_daemon: starting the {} sync daemon: {e}", role.name()),
                 }
             } else {
-                eprintln!("Stopped IPVS sync daemon {}", role.name());
+                tracing::info!("Stopped IPVS sync daemon {}", role.name());
             }
         }
     }
@@ -356,7 +356,7 @@ impl Manager {
         };
         match status::write(&self.instance, &s) {
             Ok(()) => self.dirty = false,
-            Err(e) => eprintln!("xdpvs-checker: cannot write the status: {e}"),
+            Err(e) => tracing::warn!("xdpvs-checker: cannot write the status: {e}"),
         }
     }
 
@@ -367,12 +367,12 @@ impl Manager {
             Err(why) => {
                 let log_all = self.check_of(&v.rs, v.check).is_some_and(|c| c.timing.log_all_failures);
                 if was_ok != Some(false) || log_all {
-                    eprintln!("{why}");
+                    tracing::warn!("{why}");
                 }
             }
             Ok(_) if was_ok == Some(false) => {
                 if let Some(t) = self.target_name(&v.rs, v.check) {
-                    eprintln!("{} connection to {t} success.", self.kind_word(&v.rs, v.check));
+                    tracing::info!("{} connection to {t} success.", self.kind_word(&v.rs, v.check));
                 }
             }
             Ok(_) => {}
@@ -391,7 +391,7 @@ impl Manager {
             (false, true) => "Disabling service",
         };
         let dir = if up { "to" } else { "from" };
-        eprintln!("{what} {who} {dir} VS {}", vs_name(vs));
+        tracing::info!("{what} {who} {dir} VS {}", vs_name(vs));
         let n = if up { &r.notify_up } else { &r.notify_down };
         if let Some(n) = n {
             match health::script(&n.script, n.user.as_deref(), n.group.as_deref()) {
@@ -400,7 +400,7 @@ impl Manager {
                         let _ = cmd.status().await;
                     });
                 }
-                Err(e) => eprintln!("{e}"),
+                Err(e) => tracing::warn!("{e}"),
             }
         }
     }
@@ -413,7 +413,7 @@ impl Manager {
         });
         self.quorum_changes(&before);
         for e in errors {
-            eprintln!("{e}");
+            tracing::warn!("{e}");
         }
         let keys: HashSet<ServiceKey> = cfg.services().map(|(_, s)| s.spec.key).collect();
         let owned: Vec<ServiceKey> = self.owned.union(&keys).copied().collect();
@@ -422,16 +422,16 @@ impl Manager {
         match self.director.converge(owned, rules) {
             Ok(notes) => {
                 for n in notes.lines().filter(|l| !l.is_empty()) {
-                    eprintln!("xdpvs: {n}");
+                    tracing::info!("xdpvs: {n}");
                 }
                 if self.last_error.take().is_some() {
-                    eprintln!("xdpvs took the checker's configuration again");
+                    tracing::info!("xdpvs took the checker's configuration again");
                 }
                 self.owned = keys;
             }
             // Said once, not every 5 s.
             Err(e) if self.last_error.as_deref() != Some(e.as_str()) => {
-                eprintln!("xdpvs refused the checker's configuration: {e}");
+                tracing::warn!("xdpvs refused the checker's configuration: {e}");
                 self.last_error = Some(e);
             }
             Err(_) => {}
@@ -460,7 +460,7 @@ impl Manager {
                     Ok(mut cmd) => {
                         let _ = cmd.status().await;
                     }
-                    Err(e) => eprintln!("{e}"),
+                    Err(e) => tracing::warn!("{e}"),
                 }
             }
         };
@@ -477,16 +477,16 @@ impl Manager {
             }
             let (q, h, live, name) = (vs.quorum, vs.hysteresis, desired::live_weight(vs, &self.health), vs_name(vs));
             if now {
-                eprintln!("Gained quorum {q}+{h}={} <= {live} for VS {name}", q + h);
+                tracing::info!("Gained quorum {q}+{h}={} <= {live} for VS {name}", q + h);
             } else {
-                eprintln!("Lost quorum {q}-{h} > {live} for VS {name}");
+                tracing::warn!("Lost quorum {q}-{h} > {live} for VS {name}");
             }
             if let Some(s) = &vs.sorry {
                 let who = health::server_name(s.addr, proto_word(vs.proto), s.port);
                 if now {
-                    eprintln!("Removing sorry server {who} from VS {name}");
+                    tracing::info!("Removing sorry server {who} from VS {name}");
                 } else {
-                    eprintln!("Adding sorry server {who} to VS {name}");
+                    tracing::info!("Adding sorry server {who} to VS {name}");
                 }
             }
             if let Some(script) = if now { &vs.quorum_up } else { &vs.quorum_down } {

@@ -26,7 +26,7 @@ pub fn init(file: &TrackFile) {
     if let Some((v, overwrite)) = file.init {
         if overwrite || !std::path::Path::new(&file.path).exists() {
             if let Err(e) = std::fs::write(&file.path, format!("{v}\n")) {
-                eprintln!("track_file {}: cannot initialise it: {e}", file.path);
+                tracing::warn!("track_file {}: cannot initialise it: {e}", file.path);
             }
         }
     }
