@@ -16,6 +16,7 @@ mod checker;
 mod engine;
 mod gen;
 mod instructions;
+mod metrics;
 mod probe;
 mod sync;
 mod veth;
@@ -113,6 +114,14 @@ enum Cmd {
         #[arg(long, default_value_t = 1)]
         cpu: usize,
     },
+    /// The engine's rate with the metrics endpoint rendering the region
+    /// every second vs not (alternating runs, one process).
+    Metrics {
+        #[arg(long)]
+        quick: bool,
+        #[arg(long, default_value_t = 1)]
+        cpu: usize,
+    },
     /// One case of `engine --instructions` (run under callgrind by it).
     #[command(hide = true)]
     EngineProbe { case: String },
@@ -135,6 +144,10 @@ fn main() {
             print_or_exit("cps-server", probe::cps_server(bind, threads).map(|_| String::new()))
         }
         Cmd::Cps { dst, threads, seconds } => print_or_exit("cps", probe::cps(dst, threads, seconds)),
+        Cmd::Metrics { quick, cpu } => {
+            core_affinity::set_for_current(core_affinity::CoreId { id: cpu });
+            print_or_exit("metrics", metrics::run(quick))
+        }
         Cmd::Sync { quick, cpu } => {
             core_affinity::set_for_current(core_affinity::CoreId { id: cpu });
             print_or_exit("sync", sync::run(quick))
