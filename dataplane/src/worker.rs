@@ -355,6 +355,9 @@ impl Worker {
         for &d in DropReason::ALL {
             c.set_dropped(d, st.dropped(d));
         }
+        for (k, &state) in xdpvs_api::counters::SessionState::ALL.iter().enumerate() {
+            c.set_sessions(state, st.by_state[k]);
+        }
         // Every frame here was steered to xdpvs: one the engine would give
         // the kernel is lost, and counted so.
         c.set_dropped(DropReason::NotOurs, st.pass);

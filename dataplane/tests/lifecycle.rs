@@ -347,3 +347,22 @@ fn a_reused_client_port_is_scheduled_afresh() {
         assert_eq!(dst(&mut h, SYN), second);
     }
 }
+
+#[test]
+fn sessions_are_counted_by_state_as_they_move_and_end() {
+    use xdpvs_api::counters::SessionState as S;
+    let mut h = H::new(false, Proto::Tcp, Fwd::Dr, SchedKind::Rr, 1);
+    let by = |h: &H, s: S| h.core.stats().by_state[s as usize];
+    h.tx(&to_vip(false, Proto::Tcp, 40000, SYN_).build());
+    assert_eq!(by(&h, S::SynRecv), 1);
+    h.tx(&to_vip(false, Proto::Tcp, 40000, ACK_).build());
+    assert_eq!((by(&h, S::SynRecv), by(&h, S::Established)), (0, 1));
+    let mut u = H::new(false, Proto::Udp, Fwd::Dr, SchedKind::Rr, 1);
+    u.tx(&to_vip(false, Proto::Udp, 40001, 0).build());
+    assert_eq!(by(&u, S::Udp), 1);
+    u.advance(1000);
+    assert_eq!(by(&u, S::Udp), 0);
+    h.advance(1000);
+    let total: u64 = h.core.stats().by_state.iter().sum();
+    assert_eq!(total, 0, "every ended session left its gauge");
+}

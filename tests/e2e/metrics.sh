@@ -82,6 +82,9 @@ c=$(q 'sum by (remote_address) (xdpvs_backend_connections_total{local_port="80"}
 a=$(q 'sum(node_ipvs_backend_connections_active) + sum(node_ipvs_backend_connections_inactive)')
 [ "$a" -ge 1 ] || fail "backend connection gauges: $a"
 echo "ok   PromQL: node_ipvs_backend_weight 1/2/3 (UDP) and 5/5/5 (TCP) with node_exporter's labels; xdpvs_backend_connections_total by server 10/10/10; active+inactive gauges $a"
+st=$(q 'sum(xdpvs_sessions_by_state)'); all=$(q 'sum(xdpvs_sessions)'); udp=$(q 'sum(xdpvs_sessions_by_state{state="UDP"})')
+[ "$st" = "$all" ] && [ "$udp" = 1 ] || fail "sessions by state: $st in all (sessions $all), UDP $udp"
+echo "ok   PromQL: xdpvs_sessions_by_state sums to xdpvs_sessions ($all: the UDP flow and the 30 HTTP connections, $(q 'sum(xdpvs_sessions_by_state{state="TIME_WAIT"})') in TIME_WAIT)"
 ns "$NS_D" curl -s --max-time 5 http://127.0.0.1:9595/metrics > "$WORK/metrics.txt"
 promtool check metrics < "$WORK/metrics.txt" > "$WORK/promtool.out" 2>&1 || fail "promtool check metrics: $(head -5 "$WORK/promtool.out")"
 for m in xdpvs_rx_total xdpvs_drops_total xdpvs_sessions xdpvs_config_generation xdpvs_config_age_seconds xdpvs_sync_daemon_running xdpvs_service_connections_per_second; do

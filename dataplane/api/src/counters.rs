@@ -225,14 +225,48 @@ impl Stats {
     }
 }
 
+named! {
+    /// What a core's sessions are (gauges, after the drop reasons in the
+    /// array): IPVS's TCP states as `-L -c` names them, UDP, and
+    /// persistence templates.
+    SessionState {
+        None => "NONE",
+        Established => "ESTABLISHED",
+        SynSent => "SYN_SENT",
+        SynRecv => "SYN_RECV",
+        FinWait => "FIN_WAIT",
+        TimeWait => "TIME_WAIT",
+        Close => "CLOSE",
+        CloseWait => "CLOSE_WAIT",
+        LastAck => "LAST_ACK",
+        Listen => "LISTEN",
+        SynAck => "SYNACK",
+        Udp => "UDP",
+        Template => "TEMPLATE",
+    }
+}
+
+impl SessionState {
+    /// Its place in a core's array.
+    pub const fn index(self) -> usize {
+        Counter::COUNT + DropReason::COUNT + self as usize
+    }
+}
+
 /// A fingerprint of the counter array's names in order (FNV-1a): the
 /// region's header carries it, so a client built with another list refuses
 /// the region instead of showing counters under the wrong names.
 pub const FINGERPRINT: u64 = {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     let mut i = 0;
-    while i < Counter::COUNT + DropReason::COUNT {
-        let name = if i < Counter::COUNT { Counter::ALL[i].name() } else { DropReason::ALL[i - Counter::COUNT].name() };
+    while i < ARRAY_LEN {
+        let name = if i < Counter::COUNT {
+            Counter::ALL[i].name()
+        } else if i < Counter::COUNT + DropReason::COUNT {
+            DropReason::ALL[i - Counter::COUNT].name()
+        } else {
+            SessionState::ALL[i - Counter::COUNT - DropReason::COUNT].name()
+        };
         let b = name.as_bytes();
         let mut k = 0;
         while k < b.len() {
@@ -246,7 +280,7 @@ pub const FINGERPRINT: u64 = {
 };
 
 /// Length of a core's counter array.
-pub const ARRAY_LEN: usize = Counter::COUNT + DropReason::COUNT;
+pub const ARRAY_LEN: usize = Counter::COUNT + DropReason::COUNT + SessionState::COUNT;
 
 /// A core's counters as an array indexed by [`Counter::index`] and
 /// [`DropReason::index`].
@@ -276,6 +310,14 @@ impl CounterArray {
         self.0[d.index()] = v;
     }
 
+    pub fn sessions(&self, s: SessionState) -> u64 {
+        self.0[s.index()]
+    }
+
+    pub fn set_sessions(&mut self, s: SessionState, v: u64) {
+        self.0[s.index()] = v;
+    }
+
     /// Every name with its value, counters first.
     pub fn named(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
         let counters = Counter::ALL.iter().map(|&c| (c.name(), self.get(c)));
@@ -296,7 +338,9 @@ mod tests {
         names.dedup();
         assert_eq!(names.len(), n, "a name is used twice");
         assert_eq!(DropReason::L3Malformed.index(), Counter::COUNT);
-        assert_eq!(DropReason::ALL[DropReason::COUNT - 1].index(), ARRAY_LEN - 1);
+        assert_eq!(DropReason::ALL[DropReason::COUNT - 1].index(), ARRAY_LEN - SessionState::COUNT - 1);
+        assert_eq!(SessionState::Template.index(), ARRAY_LEN - 1);
+        assert_eq!(SessionState::SynAck as usize, 10, "TCP states keep IPVS's numbers");
         for (i, c) in Counter::ALL.iter().enumerate() {
             assert_eq!(c.index(), i);
         }

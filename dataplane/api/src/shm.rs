@@ -43,7 +43,7 @@ use crate::counters::{CounterArray, Stats, ARRAY_LEN};
 /// "XDPVSshm", little endian.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"XDPVSshm");
 /// Bumped on any change of the layout or of a message's meaning.
-pub const ABI: u32 = 4;
+pub const ABI: u32 = 5;
 
 /// Command slots (concurrent `xdpvsadm` invocations in flight).
 pub const SLOTS: usize = 16;
@@ -57,7 +57,7 @@ pub const BLOB_BYTES: usize = 32 << 20;
 /// Connection records per core ring.
 pub const DUMP_RECORDS: usize = 8192;
 /// Room for a core's counter array (`counters::ARRAY_LEN` of it is used).
-pub const COUNTERS: usize = 64;
+pub const COUNTERS: usize = 96;
 const _: () = assert!(ARRAY_LEN <= COUNTERS, "the counter array outgrew its room in the region");
 
 /// The blobs.

@@ -27,6 +27,8 @@ pub struct CoreStats {
     pub sync_updated: u64,
     pub sync_refused: [u64; 5],
     pub drops: [u64; DropReason::COUNT],
+    /// Sessions held, by `xdpvs_api::counters::SessionState` (gauges).
+    pub by_state: [u64; xdpvs_api::counters::SessionState::COUNT],
 }
 
 impl CoreStats {
@@ -37,6 +39,13 @@ impl CoreStats {
 
     pub fn dropped(&self, d: DropReason) -> u64 {
         self.drops[d as usize]
+    }
+
+    /// A session of `slot` came (`+`) or went.
+    #[inline]
+    pub fn held(&mut self, slot: usize, came: bool) {
+        let v = &mut self.by_state[slot];
+        *v = if came { *v + 1 } else { v.saturating_sub(1) };
     }
 
     pub fn total_drops(&self) -> u64 {

@@ -17,6 +17,18 @@ use crate::wire::tcp::flags as tcpf;
 use std::net::IpAddr;
 use xdpvs_api::config::{Fwd, Service, ServiceKey, ServiceSpec};
 
+/// Which gauge of `CoreStats::by_state` a session counts in.
+pub(super) fn state_slot<A>(s: &Session<A>) -> usize {
+    use xdpvs_api::counters::SessionState;
+    if s.has(flag::TEMPLATE) {
+        SessionState::Template as usize
+    } else if s.proto == proto::TCP {
+        usize::from(s.state).min(SessionState::SynAck as usize)
+    } else {
+        SessionState::Udp as usize
+    }
+}
+
 /// The tuple of a persistence template (IPVS `ip_vs_sched_persist`):
 /// `<client & netmask, 0, VIP or fwmark, vport or 0>`.
 pub(super) fn template_tuple<F: Family>(svc: &Service, cip: F::Addr, vip: F::Addr, proto_nr: u8) -> Tuple<F::Addr> {
@@ -84,6 +96,8 @@ impl State {
             let new = next_state(old, dir, tcp_flags);
             if new != old {
                 s.state = new as u8;
+                self.stats.held(old as usize, false);
+                self.stats.held(new as usize, true);
                 let live = cfg.dest(s.dest).is_some_and(|d| d.serial == s.dest_serial);
                 let rt = self.dest_rt.get_mut(s.dest as usize).filter(|_| live);
                 if !s.has(flag::INACTIVE) && new != TcpState::Established {
@@ -194,6 +208,7 @@ impl State {
             ..Session::default()
         };
         let ti = F::table(&mut self.tables).insert(t).map_err(|_| DropReason::SessionTableFull)?;
+        self.stats.held(state_slot(&t), true);
         if let Some(rt) = self.dest_rt.get_mut(dest as usize) {
             rt.persist += 1;
         }
@@ -334,6 +349,7 @@ impl State {
             rt.stats.conns += 1;
         }
         self.stats.sessions_created += 1;
+        self.stats.held(state_slot(s), true);
     }
 
     /// Ends a session (or re-arms a template that still controls connections).
@@ -353,6 +369,7 @@ impl State {
             }
             table.remove(i);
             self.stats.sessions_expired += 1;
+            self.stats.held(state_slot(&s), false);
             return;
         }
         if let (Some(rt), Some(d)) = (rt, dest) {
@@ -379,6 +396,7 @@ impl State {
             self.release_lport::<F>(cfg, s.lip, s.lport, s.laddr_serial);
         }
         self.stats.sessions_expired += 1;
+        self.stats.held(state_slot(&s), false);
     }
 
     pub(super) fn reap<F: Family>(&mut self, cfg: &Snapshot) -> usize {
