@@ -83,7 +83,7 @@ a=$(q 'sum(node_ipvs_backend_connections_active) + sum(node_ipvs_backend_connect
 [ "$a" -ge 1 ] || fail "backend connection gauges: $a"
 echo "ok   PromQL: node_ipvs_backend_weight 1/2/3 (UDP) and 5/5/5 (TCP) with node_exporter's labels; xdpvs_backend_connections_total by server 10/10/10; active+inactive gauges $a"
 st=$(q 'sum(xdpvs_sessions_by_state)'); all=$(q 'sum(xdpvs_sessions)'); udp=$(q 'sum(xdpvs_sessions_by_state{state="UDP"})')
-[ "$st" = "$all" ] && [ "$udp" = 1 ] || fail "sessions by state: $st in all (sessions $all), UDP $udp"
+[ "$st" = "$all" ] && [ "$udp" = 1 ] || fail "sessions by state: $st in all (sessions $all), UDP $udp: $(ns "$NS_D" curl -s http://127.0.0.1:9595/metrics | grep -i "by_state" | head -5)"
 echo "ok   PromQL: xdpvs_sessions_by_state sums to xdpvs_sessions ($all: the UDP flow and the 30 HTTP connections, $(q 'sum(xdpvs_sessions_by_state{state="TIME_WAIT"})') in TIME_WAIT)"
 ns "$NS_D" curl -s --max-time 5 http://127.0.0.1:9595/metrics > "$WORK/metrics.txt"
 promtool check metrics < "$WORK/metrics.txt" > "$WORK/promtool.out" 2>&1 || fail "promtool check metrics: $(head -5 "$WORK/promtool.out")"

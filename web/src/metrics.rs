@@ -238,6 +238,14 @@ impl Scrape {
             rows,
         )?;
         let rows = self.totals.cores.iter().enumerate().flat_map(|(i, r)| {
+            xdpvs_api::counters::SessionState::ALL.iter().map(move |&st| {
+                let labels = vec![("core".to_string(), i.to_string()), ("state".into(), st.name().into())];
+                (labels, r.counters.sessions(st) as f64)
+            })
+        });
+        let help = "Sessions a core holds, by TCP state (and UDP, templates).";
+        family(enc, "xdpvs_sessions_by_state", help, MetricType::Gauge, rows)?;
+        let rows = self.totals.cores.iter().enumerate().flat_map(|(i, r)| {
             DropReason::ALL.iter().map(move |&d| {
                 (
                     vec![("core".to_string(), i.to_string()), ("reason".into(), d.name().into())],
