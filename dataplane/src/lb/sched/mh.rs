@@ -8,6 +8,11 @@
 //! and a change of one server moves little more than that server's share.
 //! `mh-port` hashes the source port too; `mh-fallback` retries other
 //! entries when the chosen server is unavailable.
+//!
+//! Unlike IPVS (which fills in list order), the servers take their turns in
+//! the order of their addresses and ports, so every director builds the
+//! same table for the same servers, whatever order they were added in and
+//! across restarts: directors behind ECMP agree on each flow's server.
 
 use super::{gcd, Candidates, Flow, Scheduler};
 use crate::lb::mix;
@@ -51,15 +56,21 @@ impl Maglev {
             return Self { table: vec![EMPTY; size] };
         }
         let m = size as u64;
-        // (next position, skip, turns) per member; weight 0 takes no turn.
-        let mut perm: Vec<(u64, u64, u32)> = members
+        // Turns in address order (list positions kept for the table).
+        let mut order: Vec<usize> = (0..members.len()).collect();
+        order.sort_by_key(|&i| (members[i].0, members[i].1));
+        // (list position, next position, skip, turns); weight 0 takes no turn.
+        let mut perm: Vec<(usize, u64, u64, u32)> = order
             .iter()
-            .map(|&(a, p, w)| (addr_key(a, p, SEED_OFFSET) % m, addr_key(a, p, SEED_SKIP) % (m - 1) + 1, w / g))
+            .map(|&i| {
+                let (a, p, w) = members[i];
+                (i, addr_key(a, p, SEED_OFFSET) % m, addr_key(a, p, SEED_SKIP) % (m - 1) + 1, w / g)
+            })
             .collect();
         let mut table = vec![EMPTY; size];
         let mut filled = 0usize;
         'fill: loop {
-            for (i, (pos, skip, turns)) in perm.iter_mut().enumerate() {
+            for (i, pos, skip, turns) in perm.iter_mut() {
                 for _ in 0..*turns {
                     while table[*pos as usize] != EMPTY {
                         *pos += *skip;
@@ -67,7 +78,7 @@ impl Maglev {
                             *pos -= m;
                         }
                     }
-                    table[*pos as usize] = i as u16;
+                    table[*pos as usize] = *i as u16;
                     filled += 1;
                     if filled == size {
                         break 'fill;
@@ -149,6 +160,20 @@ mod tests {
         for (i, s) in t.shares(1000).into_iter().enumerate() {
             let err = (s as f64 - ideal).abs() / ideal;
             assert!(err <= 0.01, "server {i} holds {s} entries, ideal {ideal:.1} ({:.2} %)", err * 100.0);
+        }
+    }
+
+    #[test]
+    fn the_same_servers_in_any_order_build_the_same_table() {
+        let m = members(7);
+        let a = Maglev::build(&m, DEFAULT_TABLE_SIZE);
+        let mut shuffled = m.clone();
+        shuffled.reverse();
+        shuffled.swap(1, 4);
+        let b = Maglev::build(&shuffled, DEFAULT_TABLE_SIZE);
+        for e in 0..DEFAULT_TABLE_SIZE {
+            let server = |t: &Maglev, l: &[(IpAddr, u16, u32)]| t.entry(e).map(|i| l[i].0);
+            assert_eq!(server(&a, &m), server(&b, &shuffled), "entry {e}");
         }
     }
 
