@@ -159,6 +159,24 @@ fn pass_batched(core: &mut Core, frames: &[u8], bufs: &mut [u8]) -> usize {
 /// [`pass_batched`] at time `now`; with `reap`, the reaper runs after every
 /// burst as the worker loop runs it.
 fn pass_batched_at(core: &mut Core, frames: &[u8], bufs: &mut [u8], now: u32, reap: bool) -> usize {
+    pass_batched_with(core, frames, bufs, now, &mut |c| {
+        if reap {
+            c.housekeep(now);
+        }
+    })
+}
+
+/// Every frame of `frames` through `core` in bursts of [`BATCH`] at time
+/// `now`, `after` running after each burst (what the worker does between
+/// bursts: reaping, draining sync records, publishing); returns how many
+/// were transmitted.
+pub(crate) fn pass_batched_with(
+    core: &mut Core,
+    frames: &[u8],
+    bufs: &mut [u8],
+    now: u32,
+    after: &mut dyn FnMut(&mut Core),
+) -> usize {
     let mut tx = 0;
     let mut verdicts = [Verdict::Pass; BATCH];
     let mut burst: Vec<Frame<'_>> =
@@ -170,9 +188,7 @@ fn pass_batched_at(core: &mut Core, frames: &[u8], bufs: &mut [u8], now: u32, re
             f.data_mut().copy_from_slice(data);
         }
         core.process_batch(&mut burst[..n], now, &mut verdicts[..n]);
-        if reap {
-            core.housekeep(now);
-        }
+        after(core);
         tx += verdicts[..n].iter().filter(|v| matches!(v, Verdict::Tx { .. })).count();
         black_box(&burst);
     }

@@ -4,20 +4,17 @@
 //! publishes its counters to a real region (as a worker does, every 20 ms);
 //! the scraper is `xdpvs_web::metrics::render`, on its own thread.
 
-use crate::engine::{core_with, frames, order};
+use crate::engine::{core_with, frames, order, pass_batched_with};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use xdpvs::lb::core::BATCH;
-use xdpvs::lb::frame::Frame;
-use xdpvs::lb::Verdict;
 use xdpvs::wire::tcp::flags::{ACK, SYN};
 use xdpvs_api::config::Fwd;
 use xdpvs_api::counters::{Counter, CounterArray};
 use xdpvs_api::msg::View;
 use xdpvs_api::shm::{CoreWrite, Region, BLOB_VIEW};
 
-const HEADROOM: usize = 256;
 const FRAME: usize = 2048;
 
 pub fn run(quick: bool) -> Result<String, String> {
@@ -30,18 +27,10 @@ pub fn run(quick: bool) -> Result<String, String> {
     let est = frames(&order(n, if quick { 5 } else { 50 }), ACK);
     let mut core = core_with(n as u32 * 2, Fwd::Nat, None);
     let mut bufs = vec![0u8; FRAME * BATCH];
-    let mut burst: Vec<Frame<'_>> =
-        bufs.chunks_mut(FRAME).map(|b| Frame::new(b, HEADROOM, 64).expect("fits")).collect();
-    let mut verdicts = [Verdict::Pass; BATCH];
+    // As a worker: the counters go to the region every 20 ms.
     let mut pass = |core: &mut xdpvs::lb::core::Core, src: &[u8]| {
         let mut last = Instant::now();
-        for chunk in src.chunks(64 * BATCH) {
-            let k = chunk.len() / 64;
-            for (f, d) in burst.iter_mut().zip(chunk.chunks_exact(64)) {
-                f.reset(HEADROOM, 64);
-                f.data_mut().copy_from_slice(d);
-            }
-            core.process_batch(&mut burst[..k], 1, &mut verdicts[..k]);
+        pass_batched_with(core, src, &mut bufs, 1, &mut |core| {
             if last.elapsed() >= Duration::from_millis(20) {
                 last = Instant::now();
                 let mut c = CounterArray::default();
@@ -49,7 +38,7 @@ pub fn run(quick: bool) -> Result<String, String> {
                 c.set(Counter::Tx, core.stats().tx);
                 region.write_core(0, &CoreWrite { counters: &c, services: &[], dests: &[] });
             }
-        }
+        });
     };
     pass(&mut core, &frames(&seq, SYN));
     let scraping = Arc::new(AtomicBool::new(false));

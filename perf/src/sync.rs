@@ -3,19 +3,16 @@
 //! worker's drain of the core's queue included); records per second a
 //! backup core installs; bytes on the wire per synced connection.
 
-use crate::engine::{core_with, frames, order};
+use crate::engine::{core_with, frames, order, pass_batched_with};
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Instant;
 use xdpvs::lb::core::{Core, BATCH};
-use xdpvs::lb::frame::Frame;
-use xdpvs::lb::Verdict;
 use xdpvs::testkit::topo;
 use xdpvs::wire::tcp::flags::{ACK, SYN};
 use xdpvs_api::config::{Fwd, Proto, SchedKind};
 use xdpvs_api::sync::{Builder, DaemonSpec, Record, Role};
 
-const HEADROOM: usize = 256;
 const FRAME: usize = 2048;
 
 /// A core with a master sync daemon configured, or not.
@@ -35,23 +32,13 @@ fn core(n: u32, fwd: Fwd, master: bool) -> Core {
 /// Every frame through `core` in bursts, the queued records drained after
 /// each as the worker drains them; (transmitted, records).
 fn pass(core: &mut Core, frames: &[u8], bufs: &mut [u8]) -> (usize, usize) {
-    let (mut tx, mut records) = (0, 0);
-    let mut verdicts = [Verdict::Pass; BATCH];
-    let mut burst: Vec<Frame<'_>> =
-        bufs.chunks_mut(FRAME).map(|b| Frame::new(b, HEADROOM, 64).expect("fits")).collect();
-    for src in frames.chunks(64 * BATCH) {
-        let n = src.len() / 64;
-        for (f, data) in burst.iter_mut().zip(src.chunks_exact(64)) {
-            f.reset(HEADROOM, 64);
-            f.data_mut().copy_from_slice(data);
-        }
-        core.process_batch(&mut burst[..n], 1, &mut verdicts[..n]);
-        for r in core.take_sync() {
+    let mut records = 0;
+    let tx = pass_batched_with(core, frames, bufs, 1, &mut |c| {
+        for r in c.take_sync() {
             black_box(r);
             records += 1;
         }
-        tx += verdicts[..n].iter().filter(|v| matches!(v, Verdict::Tx { .. })).count();
-    }
+    });
     (tx, records)
 }
 

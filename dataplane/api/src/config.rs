@@ -407,8 +407,6 @@ pub enum ConfigError {
     DaemonRunning(&'static str),
     #[error("No daemon is running: there is no {0} sync daemon to stop")]
     NoDaemon(&'static str),
-    #[error("the sync daemon's interface '{0}' is not one of xdpvs's interfaces ({1})")]
-    DaemonIface(String, String),
     #[error("No such service")]
     NoSuchService,
     #[error("Service not defined")]
