@@ -334,6 +334,9 @@ xdpvs_up() {
     local rules="$1" restore=(); shift
     [ "$rules" = - ] || restore=(--restore "$rules")
     ns "$NS_D" mount -t bpf bpf /sys/fs/bpf 2>/dev/null || true
+    # Emptied here, not only by the child's redirection: a restart must not
+    # find the last run's " up: " line before the new daemon opens the log.
+    : >"$WORK/xdpvs.log"
     ip netns exec "$NS_D" "$XDPVS" --instance "$ID" "${restore[@]}" "$@" >"$WORK/xdpvs.log" 2>&1 &
     XDPVS_PID=$!
     PIDS+=("$XDPVS_PID")

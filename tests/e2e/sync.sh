@@ -146,6 +146,7 @@ A="$ID"; B="$ID-b"
 daemon_up() {
     local x="$1" n="$2" inst="$3"
     ns "$n" mount -t bpf bpf /sys/fs/bpf 2>/dev/null || true
+    : >"$WORK/xdpvs-$x.log" # a restart must not read the last run's " up: "
     ip netns exec "$n" "$XDPVS" --instance "$inst" --iface d0 --iface d1 --restore "$WORK/rules" >"$WORK/xdpvs-$x.log" 2>&1 &
     eval "XDPVS_$x=$!"
     PIDS+=($!)
