@@ -349,6 +349,7 @@ impl Worker {
             (Counter::SyncNoDest, st.sync_refused[InstallError::NoDest as usize]),
             (Counter::SyncTableFull, st.sync_refused[InstallError::TableFull as usize]),
             (Counter::SyncLocalPort, st.sync_refused[InstallError::LocalPort as usize]),
+            (Counter::TcpMidflow, st.midflow),
         ] {
             c.set(k, v);
         }

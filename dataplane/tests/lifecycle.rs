@@ -116,6 +116,33 @@ fn non_syn_without_session_is_dropped_not_scheduled() {
     assert_eq!(h.core.session_count(), (0, 0));
 }
 
+/// A flow ECMP moved here mid-connection: an mh/sh/dh service forwards it
+/// to the server a SYN on any director picks and makes its session; RSTs,
+/// other schedulers and FULLNAT (a new local port) are dropped, each named.
+#[test]
+fn midflow_segments_of_shared_table_services_are_picked_up() {
+    for sched in [SchedKind::Mh, SchedKind::Sh, SchedKind::Dh] {
+        for fwd in [Fwd::Dr, Fwd::Tun, Fwd::Nat] {
+            for cp in [1000u16, 2000, 3000] {
+                let mut fresh = H::new(false, Proto::Tcp, fwd, sched, 3);
+                let (_, by_syn) = fresh.tx(&to_vip(false, Proto::Tcp, cp, SYN).build());
+                let mut h = H::new(false, Proto::Tcp, fwd, sched, 3);
+                let (_, by_ack) = h.tx(&to_vip(false, Proto::Tcp, cp, ACK | PSH).build());
+                let to = |x: &xdpvs::testkit::Summary| (x.dst_mac, x.ip.dst, x.ip.inner.as_ref().map(|i| i.dst));
+                assert_eq!(to(&by_ack), to(&by_syn), "{sched:?} {fwd:?}: the moved flow went elsewhere");
+                assert_eq!(states(&h), vec!["ESTABLISHED"], "{sched:?} {fwd:?}");
+                assert_eq!(h.core.stats().midflow, 1);
+                let (v, _) = h.send(&to_vip(false, Proto::Tcp, cp + 1, RST).build());
+                assert_eq!(v, Verdict::Drop(DropReason::TcpNoSession), "an RST makes no session");
+            }
+        }
+        let mut h = H::new(false, Proto::Tcp, Fwd::FullNat, sched, 3);
+        let (v, _) = h.send(&to_vip(false, Proto::Tcp, 9, ACK).build());
+        assert_eq!(v, Verdict::Drop(DropReason::TcpMidflowFullnat));
+        assert_eq!(h.core.session_count(), (0, 0));
+    }
+}
+
 #[test]
 fn full_table_refuses_new_flows_and_keeps_established() {
     let (cfg, key) = topo::config(false, Proto::Tcp, Fwd::Nat, SchedKind::Rr, 1);

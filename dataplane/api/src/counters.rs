@@ -83,6 +83,10 @@ named! {
         SyncNoDest => "sync_no_dest",
         SyncTableFull => "sync_table_full",
         SyncLocalPort => "sync_local_port",
+        /// TCP segments with no session, other than a SYN, that an mh, sh
+        /// or dh service scheduled and made a session for (a flow the
+        /// routers' ECMP moved here mid-connection, as Maglev does).
+        TcpMidflow => "tcp_midflow",
     }
 }
 
@@ -102,8 +106,14 @@ named! {
         Fragment => "fragment",
         /// TTL / hop limit would reach zero.
         TtlExceeded => "ttl_exceeded",
-        /// A TCP segment other than a SYN with no session.
+        /// A TCP segment other than a SYN with no session (for a service
+        /// whose scheduler is not a table every director shares: only mh,
+        /// sh and dh pick up a flow mid-connection), or an RST.
         TcpNoSession => "tcp_no_session",
+        /// A TCP segment other than a SYN with no session, for an mh/sh/dh
+        /// service whose server is FULLNAT: a new local port cannot carry on
+        /// a connection the server knows by another (sync the sessions).
+        TcpMidflowFullnat => "tcp_midflow_fullnat",
         /// A reply to a local address with no session.
         NoSession => "no_session",
         /// The scheduler found no available real server.

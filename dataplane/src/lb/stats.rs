@@ -26,6 +26,8 @@ pub struct CoreStats {
     pub sync_installed: u64,
     pub sync_updated: u64,
     pub sync_refused: [u64; 5],
+    /// TCP flows picked up mid-connection (mh/sh/dh, no SYN seen here).
+    pub midflow: u64,
     pub drops: [u64; DropReason::COUNT],
     /// Sessions held, by `xdpvs_api::counters::SessionState` (gauges).
     pub by_state: [u64; xdpvs_api::counters::SessionState::COUNT],

@@ -15,7 +15,7 @@ use crate::lb::TICKS_PER_SEC;
 use crate::wire::proto;
 use crate::wire::tcp::flags as tcpf;
 use std::net::IpAddr;
-use xdpvs_api::config::{Fwd, Service, ServiceKey, ServiceSpec};
+use xdpvs_api::config::{Fwd, SchedKind, Service, ServiceKey, ServiceSpec};
 
 /// Which gauge of `CoreStats::by_state` a session counts in.
 pub(super) fn state_slot<A>(s: &Session<A>) -> usize {
@@ -225,7 +225,8 @@ impl State {
         l4: &L4,
     ) -> Result<u32, DropReason> {
         let svc = cfg.service(svc_slot).ok_or(DropReason::NoDest)?;
-        if ip.proto == proto::TCP && !schedulable(cfg, l4.flags) {
+        let midflow = ip.proto == proto::TCP && !schedulable(cfg, l4.flags);
+        if midflow && !(shared_table(svc.spec.sched) && l4.flags & tcpf::RST == 0) {
             return Err(DropReason::TcpNoSession);
         }
         let flow =
@@ -239,6 +240,12 @@ impl State {
         };
         let d = cfg.dest(dest).ok_or(DropReason::NoDest)?;
         let fwd = d.spec.fwd;
+        if midflow {
+            if fwd == Fwd::FullNat {
+                return Err(DropReason::TcpMidflowFullnat);
+            }
+            self.stats.midflow += 1;
+        }
         let rip = F::from_ip(d.spec.addr).ok_or(DropReason::NoDest)?;
         let rport = if fwd.two_way() && d.spec.port != 0 { d.spec.port } else { l4.dport };
         let (nh_rs, nh_client) = self.new_hops(cfg, dest, d.spec.addr, fwd, flow.src)?;
@@ -247,6 +254,9 @@ impl State {
         } else {
             (ip.src, l4.sport, 0)
         };
+        // A flow picked up mid-connection is established (IPVS's sloppy
+        // input-only table would call it CLOSE and forget it in 10 s).
+        let start = if midflow { TcpState::Established } else { TcpState::None };
         let one_packet = svc.spec.ops && ip.proto == proto::UDP;
         let reveal = reveal_of(&svc.spec, fwd, ip.proto);
         let s = Session {
@@ -259,13 +269,13 @@ impl State {
             rport,
             lport,
             proto: ip.proto,
-            state: TcpState::None as u8,
-            flags: flag::INACTIVE
+            state: start as u8,
+            flags: if midflow { 0 } else { flag::INACTIVE }
                 | if fwd.two_way() { flag::HASHED_OUT } else { flag::NOOUTPUT }
                 | if one_packet { flag::ONE_PACKET } else { 0 }
                 | if reveal.is_some() { flag::REVEAL } else { 0 },
             fwd,
-            expires: self.now + cfg.timeouts.tcp(TcpState::None) * TICKS_PER_SEC,
+            expires: self.now + cfg.timeouts.tcp(start) * TICKS_PER_SEC,
             link,
             dest,
             dest_serial: d.serial,
@@ -339,7 +349,11 @@ impl State {
         }
         let u = per_core(u_threshold, self.params.ncores);
         if let Some(rt) = self.dest_rt.get_mut(s.dest as usize) {
-            rt.inactive += 1;
+            if s.has(flag::INACTIVE) {
+                rt.inactive += 1;
+            } else {
+                rt.active += 1;
+            }
             rt.stats.conns += 1;
             if u != 0 && rt.active + rt.inactive >= u {
                 rt.overloaded = true;
@@ -426,6 +440,13 @@ impl State {
 
 /// Whether a TCP segment without a session may start one: a SYN (any
 /// segment but a RST with `sloppy_tcp`).
+/// Schedulers whose choice is a table that every director builds alike
+/// from the same servers: a flow moved here mid-connection (ECMP) reaches
+/// the server its first packets reached elsewhere.
+fn shared_table(s: SchedKind) -> bool {
+    matches!(s, SchedKind::Mh | SchedKind::Sh | SchedKind::Dh)
+}
+
 fn schedulable(cfg: &Snapshot, tcp_flags: u8) -> bool {
     let f = tcp_flags & (tcpf::SYN | tcpf::ACK | tcpf::RST | tcpf::FIN);
     if cfg.settings.sloppy_tcp {

@@ -118,6 +118,10 @@ impl Candidates for SvcCandidates<'_> {
         let rt = self.rt.get(slot as usize).copied().unwrap_or_default();
         Load { weight, active: rt.active, inactive: rt.inactive, overloaded: rt.overloaded }
     }
+
+    fn addr(&self, i: usize) -> (std::net::IpAddr, u16) {
+        self.cfg.dest(self.slots[i]).map_or((std::net::IpAddr::from([0u8; 4]), 0), |d| (d.spec.addr, d.spec.port))
+    }
 }
 
 /// Per-core thresholds: a limit is shared evenly between the cores.

@@ -1,6 +1,8 @@
-//! Destination hashing (`ip_vs_dh.c`): 256 buckets assigned round robin in
-//! list order (weights ignored); the destination address picks a bucket. An
-//! unavailable server means no server (no fallback), as in IPVS.
+//! Destination hashing (`ip_vs_dh.c`): 256 buckets assigned round robin
+//! (weights ignored); the destination address picks a bucket. An
+//! unavailable server means no server (no fallback), as in IPVS. IPVS deals
+//! the buckets in list order; here in address order, so every director
+//! builds the same table for the same servers.
 
 use super::{fold, hash_32, Candidates, Flow, Scheduler};
 
@@ -15,9 +17,10 @@ pub struct Dh {
 impl Dh {
     pub fn new(c: &dyn Candidates) -> Self {
         let mut buckets = [None; TAB_SIZE];
-        if !c.is_empty() {
+        let order = c.in_address_order();
+        if !order.is_empty() {
             for (i, b) in buckets.iter_mut().enumerate() {
-                *b = Some((i % c.len()) as u16);
+                *b = Some(order[i % order.len()] as u16);
             }
         }
         Self { buckets }
@@ -35,6 +38,11 @@ impl Scheduler for Dh {
 mod tests {
     use super::super::testing::*;
     use super::*;
+
+    #[test]
+    fn the_same_servers_in_any_order_pick_the_same() {
+        same_choice_in_any_order(Dh::new);
+    }
 
     #[test]
     fn destination_decides() {

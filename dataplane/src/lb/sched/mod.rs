@@ -58,6 +58,18 @@ pub trait Candidates {
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
+    /// Server `i`'s address and port: the tables of sh and dh are filled in
+    /// this order (not list order), so every director builds the same table
+    /// for the same servers whatever order they were added in.
+    fn addr(&self, i: usize) -> (IpAddr, u16) {
+        (IpAddr::from([0, 0, 0, 0]), i as u16)
+    }
+    /// The list positions in address order.
+    fn in_address_order(&self) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..self.len()).collect();
+        order.sort_by_key(|&i| self.addr(i));
+        order
+    }
 }
 
 impl Candidates for Vec<Load> {
@@ -227,6 +239,48 @@ pub(crate) mod testing {
 
     pub fn flow(src: &str, sport: u16) -> Flow {
         Flow { src: src.parse().unwrap(), sport, dst: "198.18.0.10".parse().unwrap(), dport: 80, now: 0 }
+    }
+
+    /// Servers with addresses (the weights of `loads`, addresses 198.19.0.1N).
+    pub struct Addressed(pub Vec<(IpAddr, u16, Load)>);
+
+    impl Candidates for Addressed {
+        fn len(&self) -> usize {
+            self.0.len()
+        }
+        fn load(&self, i: usize) -> Load {
+            self.0[i].2
+        }
+        fn addr(&self, i: usize) -> (IpAddr, u16) {
+            (self.0[i].0, self.0[i].1)
+        }
+    }
+
+    /// Asserts that `build` makes a scheduler that picks the same server
+    /// (by address) for every flow whatever order the servers are listed in.
+    pub fn same_choice_in_any_order<S: Scheduler>(build: impl Fn(&dyn Candidates) -> S) {
+        let servers: Vec<_> = [(11u8, 3u32), (12, 1), (13, 2), (14, 1), (15, 5)]
+            .iter()
+            .map(|&(a, w)| (IpAddr::from([198, 19, 0, a]), 80u16, Load { weight: w, ..Load::default() }))
+            .collect();
+        let orders = [[0usize, 1, 2, 3, 4], [4, 2, 0, 3, 1], [1, 3, 4, 0, 2]];
+        let picks: Vec<Vec<Option<IpAddr>>> = orders
+            .iter()
+            .map(|o| {
+                let c = Addressed(o.iter().map(|&i| servers[i]).collect());
+                let mut s = build(&c);
+                (0..500u32)
+                    .map(|i| {
+                        let mut f = flow(&format!("198.18.{}.{}", i / 250, i % 250 + 1), 1000 + i as u16);
+                        f.dst = IpAddr::from([198, 51, (i / 250) as u8, (i % 250) as u8]);
+                        s.schedule(&c, &f).map(|p| c.0[p].0)
+                    })
+                    .collect()
+            })
+            .collect();
+        assert!(picks[0].iter().all(Option::is_some));
+        assert_eq!(picks[0], picks[1], "another list order picked other servers");
+        assert_eq!(picks[0], picks[2], "another list order picked other servers");
     }
 
     /// Runs `n` picks, counting each pick as one new inactive connection.

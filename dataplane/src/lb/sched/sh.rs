@@ -1,7 +1,9 @@
-//! Source hashing (`ip_vs_sh.c`): a 256-bucket table filled in list order,
-//! each server taking `weight` consecutive buckets; the client address (and,
-//! with `sh-port`, its port) picks a bucket. With `sh-fallback` an
-//! unavailable server's clients move to the next available bucket.
+//! Source hashing (`ip_vs_sh.c`): a 256-bucket table, each server taking
+//! `weight` consecutive buckets; the client address (and, with `sh-port`,
+//! its port) picks a bucket. With `sh-fallback` an unavailable server's
+//! clients move to the next available bucket. IPVS fills the table in list
+//! order; here the servers take their buckets in address order, so every
+//! director (and every restart) builds the same table for the same servers.
 
 use super::{fold, hash_32, Candidates, Flow, Scheduler};
 use xdpvs_api::config::sched_flags;
@@ -15,21 +17,21 @@ pub struct Sh {
     flags: u8,
 }
 
-/// Fills `weight` consecutive buckets per server, cycling the list
-/// (`ip_vs_sh_reassign`). Weight 0 servers still take one bucket, which then
-/// answers "unavailable" as in IPVS.
+/// Fills `weight` consecutive buckets per server, cycling the servers in
+/// address order (`ip_vs_sh_reassign` cycles the list). Weight 0 servers
+/// still take one bucket, which then answers "unavailable" as in IPVS.
 pub(crate) fn weighted_buckets(c: &dyn Candidates) -> [Option<u16>; TAB_SIZE] {
     let mut b = [None; TAB_SIZE];
-    let n = c.len();
-    if n == 0 {
+    let order = c.in_address_order();
+    if order.is_empty() {
         return b;
     }
     let (mut p, mut count) = (0usize, 0u32);
     for slot in b.iter_mut() {
-        *slot = Some(p as u16);
+        *slot = Some(order[p] as u16);
         count += 1;
-        if count >= c.load(p).weight {
-            p = (p + 1) % n;
+        if count >= c.load(order[p]).weight {
+            p = (p + 1) % order.len();
             count = 0;
         }
     }
@@ -101,6 +103,12 @@ mod tests {
                 assert_eq!(now, *b, "clients of available servers stay put");
             }
         }
+    }
+
+    #[test]
+    fn the_same_servers_in_any_order_pick_the_same() {
+        same_choice_in_any_order(|c| Sh::new(c, 0));
+        same_choice_in_any_order(|c| Sh::new(c, sched_flags::PORT));
     }
 
     #[test]
