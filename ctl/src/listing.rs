@@ -491,6 +491,7 @@ mod tests {
             CoreRead {
                 generation: 9,
                 adopted_ns: 0,
+                published_ns: 0,
                 counters,
                 services: vec![
                     SvcEntry {

@@ -14,8 +14,9 @@ use std::time::{Duration, Instant};
 use xdpvs_api::admin::{apply_rules, save};
 use xdpvs_api::config::{Config, ServiceKey};
 use xdpvs_api::grammar::{parse, Action, Invocation, ListOpts};
-use xdpvs_api::msg::{decode_blob, Conn, Rates, Request, SyncView, Totals, View, OK};
-use xdpvs_api::shm::{monotonic_ns, Region, BLOB_RATES, BLOB_SYNC, BLOB_VIEW};
+use xdpvs_api::msg::{decode_blob, BgpView, Conn, Rates, Request, SyncView, Totals, View, OK};
+use xdpvs_api::shm::{monotonic_ns, Region, BLOB_BGP, BLOB_RATES, BLOB_SYNC, BLOB_VIEW};
+mod bgp;
 mod listing;
 mod man;
 mod out;
@@ -42,6 +43,8 @@ xdpvsadm: ipvsadm's command line for xdpvs
                  [--mcast-port N] [--mcast-ttl N]     (IPVS connection sync; master and backup may run at once)
   xdpvsadm --stop-daemon master|backup
   xdpvsadm -L --daemon [--stats] [--json]
+  xdpvsadm --drain | --undrain     (withdraw this director's VIPs from BGP and keep forwarding; announce again)
+  xdpvsadm -L --bgp [--json]       (what xdpvs tells BIRD, and why)
 Forwarding: -g gatewaying (DR, default), -i ipip (TUN), -m masquerading (NAT), -b fullnat.
 Schedulers: rr wrr lc wlc (default) lblc lblcr dh sh sed nq fo ovf mh.
 Fwmark services name the ports they cover: -A -f 1 -s rr --match tcp:198.18.0.10:80,443
@@ -240,9 +243,24 @@ fn list_daemons(region: &Region, inv: &Invocation, l: &ListOpts) -> Result<(), S
     Ok(())
 }
 
+/// `-L --bgp`.
+fn list_bgp(region: &Region, inv: &Invocation) -> Result<(), String> {
+    let blob = region.read_blob(BLOB_BGP).map_err(|e| format!("xdpvsadm: {e}"))?;
+    let v: BgpView = if blob.is_empty() { BgpView::default() } else { decode_blob("BGP view", &blob)? };
+    if inv.json {
+        out(&format!("{}\n", serde_json::to_string_pretty(&v).unwrap_or_default()));
+    } else {
+        out(&bgp::render(&v));
+    }
+    Ok(())
+}
+
 fn list(region: &Region, inv: &Invocation, l: &ListOpts) -> Result<(), String> {
     if l.daemon {
         return list_daemons(region, inv, l);
+    }
+    if l.bgp {
+        return list_bgp(region, inv);
     }
     let (v, totals, mut rows) = rows_for(region, l.service.as_ref())?;
     if l.sort {

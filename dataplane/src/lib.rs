@@ -12,6 +12,7 @@
 //! `xdpvs-api` crate. `unsafe` is denied crate-wide; only the AF_XDP module
 //! may allow it, block by block, each with a `// SAFETY:` line.
 
+pub mod announce;
 pub mod control;
 pub mod daemon;
 pub mod lb;

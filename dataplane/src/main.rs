@@ -103,6 +103,24 @@ struct DaemonArgs {
     /// Let the status page drain, restore and remove real servers.
     #[arg(long)]
     status_admin: bool,
+    /// BIRD's control socket (default /run/bird/bird.ctl).
+    #[arg(long, value_name = "PATH")]
+    bird_socket: Option<PathBuf>,
+    /// A BIRD static protocol announcing VIPs (NAME or NAME=VIP,VIP): enabled
+    /// while this director can serve them, disabled first at a stop (repeatable).
+    #[arg(long, value_name = "NAME[=VIPS]")]
+    bird_vips: Vec<String>,
+    /// A BIRD static protocol announcing this director's FULLNAT local
+    /// addresses: enabled while xdpvs runs (repeatable).
+    #[arg(long, value_name = "NAME")]
+    bird_laddrs: Vec<String>,
+    /// Another director's FULLNAT local address to stand by for (repeatable).
+    #[arg(long, value_name = "ADDR")]
+    standby_laddr: Vec<std::net::IpAddr>,
+    /// At a planned stop, wait at most SECS for the withdrawn VIPs' flows to
+    /// leave (default 10).
+    #[arg(long, value_name = "SECS")]
+    drain_timeout: Option<u32>,
 }
 
 fn main() {
@@ -171,6 +189,11 @@ fn options(a: DaemonArgs) -> Result<Options, String> {
         status: a.status,
         status_auth: a.status_auth,
         status_admin: a.status_admin.then_some(true),
+        bird_socket: a.bird_socket,
+        bird_vips: a.bird_vips,
+        bird_laddrs: a.bird_laddrs,
+        standby_laddrs: a.standby_laddr,
+        drain_timeout: a.drain_timeout,
     };
     Ok(base.overridden_by(flags))
 }

@@ -24,8 +24,8 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 use xdpvs_api::config::{Proto, ServiceKey};
 use xdpvs_api::counters::{Counter, DropReason, Stats};
-use xdpvs_api::msg::{check_status_path, decode_blob, CheckStatus, Rates, SyncView, Totals, View};
-use xdpvs_api::shm::{monotonic_ns, Region, BLOB_RATES, BLOB_SYNC, BLOB_VIEW};
+use xdpvs_api::msg::{check_status_path, decode_blob, BgpView, CheckStatus, Rates, SyncView, Totals, View};
+use xdpvs_api::shm::{monotonic_ns, Region, BLOB_BGP, BLOB_RATES, BLOB_SYNC, BLOB_VIEW};
 
 type Labels = Vec<(String, String)>;
 
@@ -36,6 +36,7 @@ struct Scrape {
     totals: Totals,
     rates: Rates,
     sync: SyncView,
+    bgp: BgpView,
     checks: CheckStatus,
     now_ns: u64,
 }
@@ -56,13 +57,15 @@ pub fn render(instance: &str) -> Result<String, String> {
     let rates: Rates = decode_blob("rate estimate", &blob(BLOB_RATES)?).unwrap_or_default();
     let sync_blob = blob(BLOB_SYNC)?;
     let sync: SyncView = if sync_blob.is_empty() { SyncView::default() } else { decode_blob("sync view", &sync_blob)? };
+    let bgp_blob = blob(BLOB_BGP)?;
+    let bgp: BgpView = if bgp_blob.is_empty() { BgpView::default() } else { decode_blob("BGP view", &bgp_blob)? };
     let totals = Totals::read(&region).map_err(|e| e.to_string())?;
     let checks = std::fs::read(check_status_path(instance))
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or_default();
     let mut registry = Registry::default();
-    registry.register_collector(Box::new(Scrape { view, totals, rates, sync, checks, now_ns: monotonic_ns() }));
+    registry.register_collector(Box::new(Scrape { view, totals, rates, sync, bgp, checks, now_ns: monotonic_ns() }));
     let mut out = String::new();
     prometheus_client::encoding::prometheus_text::encode(&mut out, &registry).map_err(|e| e.to_string())?;
     Ok(out)
@@ -305,6 +308,58 @@ impl Scrape {
         family(enc, "xdpvs_healthcheck_failures_in_row", "Failed attempts in a row.", MetricType::Gauge, rows)
     }
 
+    /// What xdpvs tells BIRD (none without `bird_vips`).
+    fn bgp(&self, enc: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let b = &self.bgp;
+        if b.protocols.is_empty() {
+            return Ok(());
+        }
+        let labels = |p: &xdpvs_api::msg::ProtocolView| l(&[("protocol", p.name.clone()), ("kind", p.kind.clone())]);
+        let on = |x: bool| if x { 1.0 } else { 0.0 };
+        family(
+            enc,
+            "xdpvs_bgp_announced",
+            "Whether BIRD announces the protocol's routes at xdpvs's word (1) or has withdrawn them (0).",
+            MetricType::Gauge,
+            b.protocols.iter().map(|p| (labels(p), on(p.announced))),
+        )?;
+        family(
+            enc,
+            "xdpvs_bgp_announcements",
+            "Times BIRD enabled the protocol at xdpvs's word.",
+            MetricType::Counter,
+            b.protocols.iter().map(|p| (labels(p), p.announcements as f64)),
+        )?;
+        family(
+            enc,
+            "xdpvs_bgp_withdrawals",
+            "Times BIRD disabled the protocol at xdpvs's word.",
+            MetricType::Counter,
+            b.protocols.iter().map(|p| (labels(p), p.withdrawals as f64)),
+        )?;
+        family(
+            enc,
+            "xdpvs_bgp_director_healthy",
+            "Whether the director can serve (workers fresh, rules loaded, not drained, not stopping).",
+            MetricType::Gauge,
+            [(Labels::new(), on(b.healthy))],
+        )?;
+        family(
+            enc,
+            "xdpvs_bgp_drained",
+            "Drained by hand (xdpvsadm --drain).",
+            MetricType::Gauge,
+            [(Labels::new(), on(b.drained))],
+        )?;
+        family(
+            enc,
+            "xdpvs_bgp_errors",
+            "Commands BIRD refused or that could not reach it.",
+            MetricType::Counter,
+            [(Labels::new(), b.errors as f64)],
+        )
+    }
+
     fn sync(&self, enc: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let running = [("master", self.sync.master.is_some()), ("backup", self.sync.backup.is_some())]
             .map(|(r, on)| (vec![("role".to_string(), r.to_string())], if on { 1.0 } else { 0.0 }));
@@ -361,7 +416,8 @@ impl prometheus_client::collector::Collector for Scrape {
         self.per_object(&mut enc)?;
         self.cores(&mut enc)?;
         self.health(&mut enc)?;
-        self.sync(&mut enc)
+        self.sync(&mut enc)?;
+        self.bgp(&mut enc)
     }
 }
 
@@ -411,12 +467,30 @@ mod tests {
             totals,
             rates: Rates::default(),
             sync: SyncView::default(),
+            bgp: BgpView {
+                socket: "/run/bird/bird.ctl".into(),
+                healthy: true,
+                protocols: vec![xdpvs_api::msg::ProtocolView {
+                    name: "vips".into(),
+                    kind: "vips".into(),
+                    vips: Vec::new(),
+                    want: true,
+                    announced: true,
+                    reason: String::new(),
+                    announcements: 2,
+                    withdrawals: 1,
+                }],
+                ..BgpView::default()
+            },
             checks: CheckStatus::default(),
             now_ns: 0,
         };
         let t = text(s);
         for line in [
             "node_ipvs_connections_total 4",
+            "xdpvs_bgp_announced{protocol=\"vips\",kind=\"vips\"} 1",
+            "xdpvs_bgp_withdrawals_total{protocol=\"vips\",kind=\"vips\"} 1",
+            "xdpvs_bgp_director_healthy 1",
             "node_ipvs_incoming_bytes_total 4000",
             r#"node_ipvs_backend_weight{local_address="198.18.0.10",local_port="80",remote_address="198.19.0.11",remote_port="8080",proto="TCP",local_mark=""} 3"#,
             r#"node_ipvs_backend_connections_active{local_address="198.18.0.10",local_port="80",remote_address="198.19.0.11",remote_port="8080",proto="TCP",local_mark=""} 2"#,

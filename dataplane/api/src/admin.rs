@@ -33,6 +33,8 @@ pub enum Command {
     StartDaemon(Role, DaemonSpec),
     /// `--stop-daemon master|backup`.
     StopDaemon(Role),
+    /// `--drain` (true) / `--undrain` (false): the VIPs' BGP announcements.
+    Drain(bool),
 }
 
 /// What applying `-R` text did: every line that applied, every line that
@@ -110,6 +112,7 @@ pub fn apply(cfg: &mut Config, cmd: &Command) -> Result<(), ConfigError> {
         Command::DelLaddr(k, a) => cfg.del_laddr(k, *a),
         Command::StartDaemon(r, d) => cfg.start_daemon(*r, d.clone()),
         Command::StopDaemon(r) => cfg.stop_daemon(*r),
+        Command::Drain(d) => cfg.set_drained(*d),
     }
 }
 

@@ -407,6 +407,10 @@ pub enum ConfigError {
     DaemonRunning(&'static str),
     #[error("No daemon is running: there is no {0} sync daemon to stop")]
     NoDaemon(&'static str),
+    #[error("the director is {0} already (--drain withdraws its VIPs from BGP, --undrain announces them again)")]
+    DrainedAlready(&'static str),
+    #[error("this xdpvs announces nothing to drain: start it with --bird-vips NAME (a static protocol of BIRD's announcing the VIPs)")]
+    NotAnnouncing,
     #[error("No such service")]
     NoSuchService,
     #[error("Service not defined")]
@@ -470,6 +474,15 @@ pub struct Config {
     /// Workers queue sync records even with no master daemon: the daemon
     /// journals them (`--handover`), so a crash loses no connection.
     pub sync_journal: bool,
+    /// Drained by hand (`xdpvsadm --drain`): the VIPs' BGP announcements
+    /// are withdrawn while the director goes on forwarding what reaches it.
+    pub drained: bool,
+    /// The daemon drives BIRD (`bird_vips`): `--drain` means something.
+    pub announcing: bool,
+    /// Other directors' FULLNAT local addresses this one stands by for
+    /// (the daemon's `standby_laddrs`): their replies are steered here and
+    /// meet the sessions synced from their owner, never new connections.
+    pub standby_laddrs: Vec<IpAddr>,
     index: HashMap<Match, u32>,
     laddr_index: HashMap<IpAddr, u32>,
     vips: hashbrown::HashSet<IpAddr>,
@@ -489,6 +502,9 @@ impl Default for Config {
             sync: Daemons::default(),
             sync_timing: Timing::default(),
             sync_journal: false,
+            drained: false,
+            announcing: false,
+            standby_laddrs: Vec::new(),
             index: HashMap::new(),
             laddr_index: HashMap::new(),
             vips: hashbrown::HashSet::new(),
@@ -903,6 +919,19 @@ impl Config {
         Ok(())
     }
 
+    /// `--drain` (true) and `--undrain`: each says so when already so.
+    pub fn set_drained(&mut self, drained: bool) -> Result<(), ConfigError> {
+        if !self.announcing {
+            return Err(ConfigError::NotAnnouncing);
+        }
+        if self.drained == drained {
+            return Err(ConfigError::DrainedAlready(if drained { "drained" } else { "not drained" }));
+        }
+        self.drained = drained;
+        self.touched();
+        Ok(())
+    }
+
     /// A new generation with the same rules: the daemon's view of the
     /// kernel (routes, neighbours) changed and goes out with it.
     pub fn bump_generation(&mut self) {
@@ -961,6 +990,19 @@ mod tests {
 
     fn dest(a: &str, w: u32) -> DestSpec {
         DestSpec { addr: a.parse().unwrap(), port: 80, weight: w, fwd: Fwd::Nat, u_threshold: 0, l_threshold: 0 }
+    }
+
+    #[test]
+    fn drain_needs_an_announcer_and_says_when_it_is_so_already() {
+        let mut c = Config::default();
+        assert_eq!(c.set_drained(true), Err(ConfigError::NotAnnouncing));
+        c.announcing = true;
+        let g = c.generation;
+        assert_eq!(c.set_drained(true), Ok(()));
+        assert!(c.drained && c.generation > g);
+        assert_eq!(c.set_drained(true), Err(ConfigError::DrainedAlready("drained")));
+        assert_eq!(c.set_drained(false), Ok(()));
+        assert_eq!(c.set_drained(false), Err(ConfigError::DrainedAlready("not drained")));
     }
 
     #[test]

@@ -402,6 +402,44 @@ mod tests {
     }
 }
 
+// ---- BGP announcements (blob `BLOB_BGP`) ----
+
+/// What the announcer tells BIRD, and why (`xdpvsadm -L --bgp`, metrics).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BgpView {
+    /// BIRD's control socket.
+    pub socket: String,
+    /// The director can serve (workers fresh, configuration loaded, not
+    /// drained, not stopping); `reason` says why not.
+    pub healthy: bool,
+    pub reason: String,
+    pub drained: bool,
+    pub protocols: Vec<ProtocolView>,
+    /// Commands BIRD refused or could not be sent (socket errors).
+    pub errors: u64,
+    /// The last error, as BIRD or the socket said it.
+    pub last_error: Option<String>,
+}
+
+/// One static protocol of BIRD's that xdpvs enables and disables.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProtocolView {
+    pub name: String,
+    /// "vips": announced while the director can serve its VIPs;
+    /// "laddrs": announced while xdpvs runs (its FULLNAT local addresses).
+    pub kind: String,
+    /// The VIPs whose servers it waits on (vips kind; empty: every VIP).
+    pub vips: Vec<IpAddr>,
+    /// What xdpvs wants, and what BIRD last confirmed.
+    pub want: bool,
+    pub announced: bool,
+    /// Why it is withdrawn, when it is.
+    pub reason: String,
+    /// Times BIRD enabled and disabled it at xdpvs's word.
+    pub announcements: u64,
+    pub withdrawals: u64,
+}
+
 // ---- connection sync (blob `BLOB_SYNC`) ----
 
 /// What the sync thread publishes: its daemons (with the message length

@@ -65,7 +65,9 @@ pub const BLOB_VIEW: usize = 0;
 pub const BLOB_RATES: usize = 1;
 /// The sync thread's state and counters (`msg::SyncView`).
 pub const BLOB_SYNC: usize = 2;
-const BLOBS: usize = 3;
+/// The BGP announcements through BIRD (`msg::BgpView`).
+pub const BLOB_BGP: usize = 3;
+const BLOBS: usize = 4;
 
 // Header words.
 const H_MAGIC: usize = 0;
@@ -116,6 +118,8 @@ const C_GENERATION: usize = 1;
 const C_ADOPTED_NS: usize = 2;
 const C_NSVC: usize = 3;
 const C_NDEST: usize = 4;
+/// When the worker last published (monotonic ns): a stalled worker's stays put.
+const C_PUBLISHED_NS: usize = 5;
 const CORE_HEAD: usize = 8;
 const SVC_WORDS: usize = 6;
 const DEST_WORDS: usize = 8;
@@ -769,6 +773,7 @@ impl Region {
         }
         self.word(at + C_NSVC).store(nsvc as u64, Ordering::Relaxed);
         self.word(at + C_NDEST).store(ndest as u64, Ordering::Relaxed);
+        self.word(at + C_PUBLISHED_NS).store(monotonic_ns(), Ordering::Relaxed);
         seq.store(s + 2, Ordering::Release);
     }
 
@@ -791,6 +796,7 @@ impl Region {
         let mut r = CoreRead {
             generation: self.word(at + C_GENERATION).load(Ordering::Acquire),
             adopted_ns: self.word(at + C_ADOPTED_NS).load(Ordering::Relaxed),
+            published_ns: self.word(at + C_PUBLISHED_NS).load(Ordering::Relaxed),
             counters: self.read_counters(at + CORE_HEAD),
             ..CoreRead::default()
         };
@@ -991,6 +997,8 @@ pub struct DestEntry {
 pub struct CoreRead {
     pub generation: u64,
     pub adopted_ns: u64,
+    /// When the worker last published its stats (monotonic ns; 0: never).
+    pub published_ns: u64,
     pub counters: CounterArray,
     pub services: Vec<SvcEntry>,
     pub dests: Vec<DestEntry>,

@@ -24,6 +24,9 @@ use xdpvs_api::admin::reconcile;
 use xdpvs_api::msg::{FAILED, OK};
 use xdpvs_api::shm::{BLOB_RATES, BLOB_VIEW};
 
+/// A drain ends when no client packet has come for this long.
+const QUIET: Duration = Duration::from_secs(1);
+
 pub struct ControlLoop {
     r: Running,
     control: Control,
@@ -86,6 +89,8 @@ impl ControlLoop {
     /// Stops the workers and detaches every XDP program, or, with a
     /// handover, saves the sessions and leaves the programs holding.
     pub fn shutdown(mut self) {
+        self.withdraw_and_drain();
+        self.r.signals.workers.store(true, Ordering::Relaxed);
         let hold = self.r.opts.handover();
         if let Some(h) = hold {
             self.hold(h);
@@ -120,6 +125,45 @@ impl ControlLoop {
         }
         drop(self.r.steers);
         tracing::info!("stopped; XDP programs detached");
+    }
+
+    /// A planned stop with BGP: the VIPs withdrawn, their flows let go
+    /// (the routers move them to the other directors; what still comes is
+    /// forwarded) until no client packet has come for a second or the
+    /// drain timeout, then the local addresses withdrawn. Commands are
+    /// answered meanwhile.
+    fn withdraw_and_drain(&mut self) {
+        let Some(a) = self.r.announce.as_ref() else { return };
+        let (timeout, t0) = (a.settings.drain_timeout, Instant::now());
+        if !a.withdraw(false) {
+            tracing::warn!("BGP: BIRD did not confirm the VIPs' withdrawal; draining anyway");
+        }
+        tracing::info!("BGP: VIPs withdrawn; draining for at most {} s", timeout.as_secs());
+        let (mut last, mut quiet_since) = (self.client_packets(), Instant::now());
+        while t0.elapsed() < timeout && quiet_since.elapsed() < QUIET {
+            std::thread::sleep(Duration::from_millis(20));
+            self.r.region.beat();
+            self.answer_commands();
+            let now = self.client_packets();
+            if now != last {
+                (last, quiet_since) = (now, Instant::now());
+            }
+        }
+        let Some(a) = self.r.announce.as_ref() else { return };
+        if !a.withdraw(true) {
+            tracing::warn!("BGP: BIRD did not confirm the local addresses' withdrawal");
+        }
+        // The routers take the withdrawal in milliseconds; replies in flight land.
+        std::thread::sleep(Duration::from_millis(200));
+        tracing::info!("BGP: drained in {:.1} s; stopping", t0.elapsed().as_secs_f64());
+    }
+
+    /// Client packets the services received so far (every core).
+    fn client_packets(&self) -> u64 {
+        (0..self.r.region.layout().ncores)
+            .filter_map(|c| self.r.region.read_core(c).ok())
+            .flat_map(|r| r.services.into_iter().map(|s| s.stats.inpkts))
+            .sum()
     }
 
     /// A handover's hold, kept `h` ahead of now: should xdpvs die, its

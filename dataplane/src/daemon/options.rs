@@ -59,6 +59,27 @@ pub struct Options {
     /// The status page may drain, restore and remove real servers (as
     /// HAProxy's `stats admin`).
     pub status_admin: Option<bool>,
+    /// BIRD's control socket (default /run/bird/bird.ctl when a protocol
+    /// below is named).
+    pub bird_socket: Option<PathBuf>,
+    /// BIRD static protocols announcing VIPs, "NAME" or "NAME=VIP,VIP":
+    /// enabled while this director can serve (workers fresh, rules loaded,
+    /// not drained) and each of its VIPs (default: every VIP) has a real
+    /// server of weight above 0; disabled otherwise and first at a stop.
+    #[serde(default)]
+    pub bird_vips: Vec<String>,
+    /// BIRD static protocols announcing this director's FULLNAT local
+    /// addresses: enabled while xdpvs runs, disabled last at a stop.
+    #[serde(default)]
+    pub bird_laddrs: Vec<String>,
+    /// Other directors' FULLNAT local addresses this one stands by for
+    /// (announced here at a lower preference): their replies meet the
+    /// sessions synced from their owner.
+    #[serde(default)]
+    pub standby_laddrs: Vec<std::net::IpAddr>,
+    /// A planned stop with BGP: after the VIPs are withdrawn, wait until
+    /// no client packet has come for a second, at most this long (default 10 s).
+    pub drain_timeout: Option<u32>,
 }
 
 impl Options {
@@ -90,10 +111,21 @@ impl Options {
             metrics,
             status,
             status_auth,
-            status_admin
+            status_admin,
+            bird_socket,
+            drain_timeout
         );
         if !over.interfaces.is_empty() {
             self.interfaces = over.interfaces;
+        }
+        if !over.bird_vips.is_empty() {
+            self.bird_vips = over.bird_vips;
+        }
+        if !over.bird_laddrs.is_empty() {
+            self.bird_laddrs = over.bird_laddrs;
+        }
+        if !over.standby_laddrs.is_empty() {
+            self.standby_laddrs = over.standby_laddrs;
         }
         if !over.cores.is_empty() {
             self.cores = over.cores;
@@ -140,6 +172,16 @@ impl Options {
         };
         s.check()?;
         Ok(Some(s))
+    }
+
+    /// The announcer's settings, checked (none without a BIRD protocol).
+    pub fn announce(&self) -> Result<Option<crate::announce::Settings>, String> {
+        crate::announce::Settings::from_options(
+            self.bird_socket.clone(),
+            &self.bird_vips,
+            &self.bird_laddrs,
+            self.drain_timeout,
+        )
     }
 
     pub fn mode(&self) -> Result<Mode, String> {

@@ -56,12 +56,17 @@ pub struct Running {
     /// The connection sync thread, and what tells it to stop.
     pub sync: JoinHandle<()>,
     pub sync_shared: Arc<crate::sync::Shared>,
+    /// The BGP announcer, when BIRD protocols are named.
+    pub announce: Option<crate::announce::Handle>,
 }
 
 /// The flags the signal handlers set.
 pub struct Signals {
     pub stop: Arc<AtomicBool>,
     pub hup: Arc<AtomicBool>,
+    /// The workers' own stop: set after a planned stop's withdrawal and
+    /// drain (they forward until then).
+    pub workers: Arc<AtomicBool>,
 }
 
 impl Signals {
@@ -73,7 +78,7 @@ impl Signals {
         }
         let hup = Arc::new(AtomicBool::new(false));
         signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone()).map_err(err)?;
-        Ok(Signals { stop, hup })
+        Ok(Signals { stop, hup, workers: Arc::new(AtomicBool::new(false)) })
     }
 }
 
@@ -171,6 +176,7 @@ impl Startup {
             );
         }
         let mode = opts.mode()?;
+        opts.announce()?;
         let names = opts.interfaces.clone();
         let kernel = Kernel::open(&names)?;
         let queues = Self::queues(&opts, &names)?;
@@ -201,6 +207,8 @@ impl Startup {
         };
         cfg.sync_timing = self.opts.sync_timing()?;
         cfg.sync_journal = self.opts.handover().is_some();
+        cfg.standby_laddrs.clone_from(&self.opts.standby_laddrs);
+        cfg.announcing = !self.opts.bird_vips.is_empty();
         crate::control::check_ifaces(&cfg, &self.names)?;
         let gid = self.opts.shm_group.as_deref().map(group_id).transpose()?;
         let region = Arc::new(Region::create(&self.instance, self.queues as usize, gid).map_err(|e| e.to_string())?);
@@ -254,6 +262,10 @@ impl Startup {
                 if admin { ", admin mode" } else { "" }
             );
         }
+        let announce = match self.opts.announce()? {
+            Some(s) => Some(crate::announce::spawn(s, published.clone(), region.clone())?),
+            None => None,
+        };
         self.say_up(&steers, &shared, umem_mb, &cfg);
         Ok(Running {
             opts: self.opts,
@@ -272,6 +284,7 @@ impl Startup {
             resolve,
             sync,
             sync_shared,
+            announce,
         })
     }
 
@@ -434,7 +447,7 @@ impl Startup {
             io: Io::new(p.shared.clone(), ports, q * p.frames_per_worker, p.frames_per_worker),
             port_of_iface: (0..self.names.len()).map(Some).collect(),
             published: published.clone(),
-            stop: signals.stop.clone(),
+            stop: signals.workers.clone(),
             inboxes: p.handoff.inboxes(qi),
             peers: p.handoff.outboxes(qi),
             returns_in: p.returns.inboxes(qi),

@@ -46,6 +46,8 @@ fn key(kind: u8, proto: u8, addr: IpAddr, port: u16) -> Key {
 /// own addresses it must never steer.
 pub fn owned_keys(cfg: &Snapshot) -> HashSet<Key> {
     let mut keys: HashSet<Key> = cfg.net.host_addrs.iter().map(|&a| key(KIND_HOST, 0, a, 0)).collect();
+    // Another director's local addresses: their replies meet synced sessions here.
+    keys.extend(cfg.standby_laddrs.iter().map(|&a| key(KIND_LOCAL, 0, a, 0)));
     for (_, s) in cfg.services() {
         let matches: Vec<_> = s.matches().collect();
         for m in &matches {

@@ -53,6 +53,8 @@ pub struct ListOpts {
     pub cores: bool,
     /// `--daemon`: the sync daemons.
     pub daemon: bool,
+    /// `--bgp`: the BGP announcements (through BIRD) and why.
+    pub bgp: bool,
 }
 
 /// A whole invocation.
@@ -306,6 +308,7 @@ impl Gathered {
             "nosort" => l.sort = false,
             "cores" => l.cores = true,
             "daemon" => l.daemon = true,
+            "bgp" => l.bgp = true,
             _ => return false,
         }
         true
@@ -391,6 +394,8 @@ impl Gathered {
             Cmd::GetLaddr => Action::Laddrs(self.need_svc(cmd)?),
             Cmd::StartDaemon => Action::Admin(self.start_daemon()?),
             Cmd::StopDaemon => Action::Admin(Command::StopDaemon(self.role()?)),
+            Cmd::Drain => Action::Admin(Command::Drain(true)),
+            Cmd::Undrain => Action::Admin(Command::Drain(false)),
         })
     }
 }
@@ -676,6 +681,10 @@ mod tests {
         };
         assert_eq!((d.syncid, d.maxlen, d.group, d.port, d.ttl), (255, None, None, None, None), "ipvsadm's defaults");
         assert_eq!(p("--stop-daemon master").unwrap().action, Action::Admin(Command::StopDaemon(Role::Master)));
+        assert_eq!(p("--drain").unwrap().action, Action::Admin(Command::Drain(true)));
+        assert_eq!(p("--undrain").unwrap().action, Action::Admin(Command::Drain(false)));
+        assert!(p("--drain -t 198.18.0.10:80").is_err(), "--drain takes no service");
+        assert!(matches!(p("-L --bgp").unwrap().action, Action::List(ListOpts { bgp: true, .. })));
         let Action::List(l) = p("-L --daemon").unwrap().action else { panic!("a listing") };
         assert!(l.daemon);
     }

@@ -29,10 +29,12 @@ pub(super) enum Cmd {
     Version,
     StartDaemon,
     StopDaemon,
+    Drain,
+    Undrain,
 }
 
 impl Cmd {
-    pub(super) const ALL: [Cmd; 20] = [
+    pub(super) const ALL: [Cmd; 22] = [
         Cmd::AddService,
         Cmd::EditService,
         Cmd::DelService,
@@ -53,6 +55,8 @@ impl Cmd {
         Cmd::Version,
         Cmd::StartDaemon,
         Cmd::StopDaemon,
+        Cmd::Drain,
+        Cmd::Undrain,
     ];
 
     /// The command's short letter, if it has one.
@@ -82,6 +86,8 @@ impl Cmd {
             Cmd::Version => "version",
             Cmd::StartDaemon => "start-daemon",
             Cmd::StopDaemon => "stop-daemon",
+            Cmd::Drain => "drain",
+            Cmd::Undrain => "undrain",
         }
     }
 
@@ -128,6 +134,8 @@ impl Cmd {
             "check" => Cmd::Check,
             "help" => Cmd::Help,
             "version" => Cmd::Version,
+            "drain" => Cmd::Drain,
+            "undrain" => Cmd::Undrain,
             _ => return None,
         })
     }
@@ -177,6 +185,7 @@ pub(super) const OPTS: &[(&str, Option<char>, bool)] = &[
     ("mcast-port", None, true),
     ("mcast-ttl", None, true),
     ("daemon", None, false),
+    ("bgp", None, false),
     ("tun-type", None, true),
     ("tun-port", None, true),
     ("tun-nocsum", None, false),
@@ -381,6 +390,7 @@ pub(super) fn allowed(cmd: Cmd, name: &str) -> bool {
             "nosort",
             "cores",
             "daemon",
+            "bgp",
         ],
         Cmd::StartDaemon => {
             &["start-daemon", "mcast-interface", "syncid", "sync-maxlen", "mcast-group", "mcast-port", "mcast-ttl"]
@@ -388,7 +398,15 @@ pub(super) fn allowed(cmd: Cmd, name: &str) -> bool {
         Cmd::StopDaemon => &["stop-daemon"],
         Cmd::Zero => &[],
         Cmd::AddLaddr | Cmd::DelLaddr => &["laddr", "ifname"],
-        Cmd::Clear | Cmd::Restore | Cmd::Save | Cmd::Set | Cmd::Check | Cmd::Help | Cmd::Version => {
+        Cmd::Clear
+        | Cmd::Restore
+        | Cmd::Save
+        | Cmd::Set
+        | Cmd::Check
+        | Cmd::Help
+        | Cmd::Version
+        | Cmd::Drain
+        | Cmd::Undrain => {
             return matches!(name, "numeric" | "json" | "instance");
         }
     };

@@ -228,7 +228,11 @@ impl State {
             Some((i, Side::Out)) => self.outbound::<F>(cfg, frame, l3, &ip, &l4, i),
             None => match cfg.lookup(proto, F::to_ip(ip.dst), l4.dport) {
                 Some(svc) => self.inbound::<F>(cfg, frame, l3, &ip, &l4, Err(svc)),
-                None if cfg.laddr_slot(F::to_ip(ip.dst)).is_some() => self.drop(DropReason::NoSession),
+                None if cfg.laddr_slot(F::to_ip(ip.dst)).is_some()
+                    || cfg.standby_laddrs.contains(&F::to_ip(ip.dst)) =>
+                {
+                    self.drop(DropReason::NoSession)
+                }
                 None => self.pass(),
             },
         }
