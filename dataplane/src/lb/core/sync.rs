@@ -32,8 +32,8 @@ pub enum InstallError {
     NoDest,
     /// The session table is full (or the outbound tuple is taken).
     TableFull,
-    /// FULLNAT: its local address is not one of this director's, or its
-    /// port is in use or not this core's.
+    /// FULLNAT: its local port (on one of this director's local addresses)
+    /// is in use or not this core's.
     LocalPort,
     /// An IPv6 record on an IPv4 table or the other way round.
     Family,
@@ -227,7 +227,14 @@ impl State {
             (Fwd::FullNat, _) if template => (cip, 0, 0),
             (Fwd::FullNat, Some(l)) => {
                 let lip = ip(l)?;
-                let serial = self.reserve_lport::<F>(cfg, lip, l.port()).ok_or(InstallError::LocalPort)?;
+                // Another director's local address (directors behind ECMP
+                // sync all to all): kept as it is, nothing to reserve here;
+                // a flow moved here goes on under it, and its replies reach
+                // whoever stands by for that address.
+                let serial = match cfg.laddr_slot(F::to_ip(lip)) {
+                    Some(_) => self.reserve_lport::<F>(cfg, lip, l.port()).ok_or(InstallError::LocalPort)?,
+                    None => 0,
+                };
                 (lip, l.port(), serial)
             }
             (Fwd::FullNat, None) => return Err(InstallError::LocalPort),
