@@ -4,7 +4,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 . scripts/common.sh
-need_packages clang libbpf-dev iproute2 iputils-ping ethtool curl python3 python3-scapy nftables keepalived systemd openssl dnsmasq-base iptables tcpdump tshark prometheus nginx apache2-utils wrk util-linux man-db binutils chromium python3-websocket || exit 1
+need_packages clang libbpf-dev iproute2 iputils-ping ethtool curl python3 python3-scapy nftables keepalived systemd openssl dnsmasq-base iptables tcpdump tshark prometheus nginx apache2-utils wrk util-linux man-db binutils chromium python3-websocket bird2 || exit 1
 need_cargo || exit 1
 
 passed=0
@@ -73,6 +73,7 @@ e2e vrrp
 e2e fwmark
 e2e sync
 e2e restart
+e2e ecmp
 e2e metrics
 e2e status
 step "engine benchmark harness (quick)" cargo run --release -q -p perf -- engine --quick --json

@@ -21,7 +21,17 @@ cat > "$WORK/rules" <<'RULES'
 -a -t 198.18.0.10:80 -r 198.19.0.12:80 -m -w 5
 -a -t 198.18.0.10:80 -r 198.19.0.13:80 -m -w 5
 RULES
-xdpvs_up "$WORK/rules" --iface d0 --iface d1 --metrics 127.0.0.1:9595
+# BIRD (no peer: its static protocol's state is what xdpvs drives) for the BGP metrics.
+cat > "$WORK/bird.conf" <<CONF
+log "$WORK/bird.log" all;
+router id 198.18.0.1;
+protocol device {}
+protocol static vips { disabled; ipv4; route 198.18.0.10/32 blackhole; }
+CONF
+ip netns exec "$NS_D" bird -f -c "$WORK/bird.conf" -s "$WORK/bird.ctl" -P "$WORK/bird.pid" >"$WORK/bird.out" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 1 50); do [ -S "$WORK/bird.ctl" ] && break; sleep 0.1; done
+xdpvs_up "$WORK/rules" --iface d0 --iface d1 --metrics 127.0.0.1:9595 --bird-socket "$WORK/bird.ctl" --bird-vips vips
 grep -q "metrics on http://127.0.0.1:9595/metrics" "$WORK/xdpvs.log" || fail "no metrics line: $(cat "$WORK/xdpvs.log")"
 cat > "$WORK/prometheus.yml" <<'YML'
 global:
@@ -91,3 +101,19 @@ for m in xdpvs_rx_total xdpvs_drops_total xdpvs_sessions xdpvs_config_generation
     grep -q "^$m" "$WORK/metrics.txt" || fail "$m is missing from /metrics"
 done
 echo "ok   promtool check metrics passes on the endpoint's $(grep -c -v '^#' "$WORK/metrics.txt") samples ($(grep -c '^# TYPE' "$WORK/metrics.txt") families: per-core counters, drops by reason, sessions, generation and age, rates, sync)"
+
+# The BGP announcement: Prometheus sees what BIRD says (birdc), drained and back.
+bird_state() { ns "$NS_D" birdc -s "$WORK/bird.ctl" show protocols vips | awk '$1 == "vips" {print $4}'; }
+until_bgp() { # WANT(0|1) BIRD-STATE
+    for _ in $(seq 1 50); do [ "$(q 'xdpvs_bgp_announced{protocol="vips",kind="vips"}')" = "$1" ] && [ "$(bird_state)" = "$2" ] && return 0; sleep 0.1; done
+    fail "xdpvs_bgp_announced in PromQL: $(q 'xdpvs_bgp_announced'), BIRD's vips: $(bird_state); expected $1 / $2: $(adm -L --bgp)"
+}
+until_bgp 1 up
+[ "$(q 'xdpvs_bgp_director_healthy')" = 1 ] || fail "xdpvs_bgp_director_healthy: $(q 'xdpvs_bgp_director_healthy')"
+adm --drain
+until_bgp 0 down
+[ "$(q 'xdpvs_bgp_drained')" = 1 ] && [ "$(q 'xdpvs_bgp_withdrawals_total')" = 1 ] || fail "after --drain: drained $(q 'xdpvs_bgp_drained'), withdrawals $(q 'xdpvs_bgp_withdrawals_total')"
+adm --undrain
+until_bgp 1 up
+[ "$(q 'xdpvs_bgp_announcements_total')" = 2 ] || fail "announcements: $(q 'xdpvs_bgp_announcements_total')"
+echo "ok   PromQL: xdpvs_bgp_announced{protocol=\"vips\"} follows BIRD (birdc: up), 0 after xdpvsadm --drain (BIRD: down, xdpvs_bgp_drained 1), 1 after --undrain; 2 announcements, 1 withdrawal counted"

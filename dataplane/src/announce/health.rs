@@ -52,7 +52,7 @@ pub fn director(f: &Facts<'_>) -> Result<(), String> {
         }
     }
     if let Some(left) = f.settling {
-        return Err(format!("waiting {} ms more for the sync backup's bulk transfer", left.as_millis()));
+        return Err(format!("settling: {} ms more for the sync daemons' bulk transfer", left.as_millis()));
     }
     if f.cfg.services().next().is_none() {
         return Err("no configuration loaded: no virtual service".into());

@@ -37,7 +37,8 @@ const EVERY: Duration = Duration::from_millis(50);
 const REASSERT: Duration = Duration::from_secs(2);
 /// After BIRD could not be told, it is told again this soon.
 const RETRY: Duration = Duration::from_millis(200);
-/// A new backup's bulk transfer is in within this long (3 asks 400 ms apart).
+/// A new backup's bulk transfer is in within this long (3 asks 400 ms
+/// apart); xdpvs's first announcement waits as long.
 const SETTLE: Duration = Duration::from_secs(2);
 
 /// What a protocol announces.
@@ -217,8 +218,10 @@ struct Announcer {
     shared: Arc<Shared>,
     /// The generation last seen published, since when.
     generation: (u64, Instant),
-    /// When a sync backup was first seen, for its bulk transfer.
-    backup_since: Option<Instant>,
+    /// Nothing is announced before this: xdpvs's first seconds (a checker
+    /// starts the sync daemons), and a new sync backup's bulk transfer.
+    settle_until: Instant,
+    backup_seen: bool,
     view: BgpView,
     last_write: Option<Instant>,
 }
@@ -253,7 +256,8 @@ impl Announcer {
             region,
             shared,
             generation: (g, Instant::now()),
-            backup_since: None,
+            settle_until: Instant::now() + SETTLE,
+            backup_seen: false,
             view: BgpView { socket: s.socket.display().to_string(), ..BgpView::default() },
             last_write: None,
         }
@@ -276,12 +280,12 @@ impl Announcer {
         if g != self.generation.0 {
             self.generation = (g, now);
         }
-        self.backup_since = match (cfg.sync.backup.is_some(), self.backup_since) {
-            (true, None) => Some(now),
-            (true, since) => since,
-            (false, _) => None,
-        };
-        let settling = self.backup_since.map(|t| t + SETTLE).filter(|&end| end > now).map(|end| end - now);
+        let backup = cfg.sync.backup.is_some();
+        if backup && !self.backup_seen {
+            self.settle_until = self.settle_until.max(now + SETTLE);
+        }
+        self.backup_seen = backup;
+        let settling = (self.settle_until > now).then(|| self.settle_until - now);
         let workers = self.workers();
         let facts = Facts {
             cfg,
@@ -306,7 +310,7 @@ impl Announcer {
                 Kind::Laddrs if asked >= ALL_WITHDRAWN => Err("xdpvs is stopping".into()),
                 Kind::Laddrs => match settling {
                     Some(left) => {
-                        Err(format!("waiting {} ms more for the sync backup's bulk transfer", left.as_millis()))
+                        Err(format!("settling: {} ms more for the sync daemons' bulk transfer", left.as_millis()))
                     }
                     None => Ok(()),
                 },
