@@ -21,6 +21,7 @@
 cd "$(dirname "$0")/../.."
 . tests/e2e/lib.sh
 command -v bird >/dev/null || fail "BIRD is not installed (apt-get install bird2)"
+bird -p -c configs/bird/director.conf || fail "BIRD refuses the example configs/bird/director.conf"
 NS_R="$ID-rt"
 VIP=198.18.10.10
 dns() { echo "$ID-dir$1"; }
@@ -259,11 +260,13 @@ n2=$(on_director 2 main)
 [ "$n2" -gt 0 ] || fail "no long-lived connection goes through director 2"
 
 # 1. Director 2 dies: xdpvs and BIRD killed, its link down.
-kill -9 "$XDPVS_2" "$BIRD_d2"
+# The link first: nothing (no FIN of BIRD's BGP session) tells the router; BFD must.
 ns "$(dns 2)" ip link set d0 down
+kill -9 "$XDPVS_2" "$BIRD_d2"
 t_kill=$(until_nexthops "$VIP" "198.18.1.11 198.18.1.13 " 3)
+python3 -c "import sys; sys.exit(0 if $t_kill < 1.0 else 1)" || fail "the dead director's route was withdrawn after $t_kill s, not within 1 s"
 until_nexthops 198.19.1.2 "198.18.1.11 " 3 >/dev/null
-echo "ok   director 2 killed (SIGKILL, link down): the router withdrew its route in $t_kill s (BFD); its local address 198.19.1.2 now reaches director 1, which stands by for it"
+echo "ok   director 2 killed (SIGKILL, link down): BFD noticed and the router withdrew its route in $t_kill s; its local address 198.19.1.2 now reaches director 1, which stands by for it"
 wait "$XDPVS_2" "$BIRD_d2" 2>/dev/null || true
 sleep 4
 
@@ -316,8 +319,8 @@ for d in 1 2; do on "$d" --stop-daemon master; on "$d" --stop-daemon backup; don
 holder_start nosync 24 80,82
 sleep 1
 n1=$(on_director 1 nosync)
-kill -9 "$XDPVS_1" "$BIRD_d1"
 ns "$(dns 1)" ip link set d0 down
+kill -9 "$XDPVS_1" "$BIRD_d1"
 until_nexthops "$VIP" "198.18.1.12 " 3 >/dev/null
 sleep 2
 holder_stop nosync
