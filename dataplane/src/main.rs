@@ -35,6 +35,16 @@ enum Cmd {
     /// Run whole TCP conversations from many clients through the engine in
     /// memory, check every frame, and print what the balancer did.
     Simulate(simulate::Args),
+    /// The BGP dead man's switch xdpvs starts for itself (see announce::watchdog).
+    #[command(hide = true)]
+    BgpWatchdog {
+        #[arg(long)]
+        pid: u32,
+        #[arg(long)]
+        bird_socket: PathBuf,
+        #[arg(long)]
+        protocol: Vec<String>,
+    },
 }
 
 #[derive(Args, Default)]
@@ -136,6 +146,9 @@ fn main() {
     init_logs();
     let code = match cli.cmd {
         Some(Cmd::Simulate(a)) => simulate::run(&a),
+        Some(Cmd::BgpWatchdog { pid, bird_socket, protocol }) => {
+            xdpvs::announce::watchdog::run(pid, bird_socket, &protocol)
+        }
         None => match options(cli.daemon).and_then(daemon::run) {
             Ok(()) => 0,
             Err(e) => {

@@ -17,6 +17,7 @@
 
 pub mod bird;
 pub mod health;
+pub mod watchdog;
 
 use crate::worker::Published;
 use bird::{Answer, Bird};

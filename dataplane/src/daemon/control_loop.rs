@@ -150,8 +150,14 @@ impl ControlLoop {
             }
         }
         let Some(a) = self.r.announce.as_ref() else { return };
-        if !a.withdraw(true) {
-            tracing::warn!("BGP: BIRD did not confirm the local addresses' withdrawal");
+        if a.withdraw(true) {
+            // Withdrawn: the watchdog has nothing left to do.
+            if let Some(mut w) = self.r.watchdog.take() {
+                let _ = w.kill();
+                let _ = w.wait();
+            }
+        } else {
+            tracing::warn!("BGP: BIRD did not confirm the local addresses' withdrawal (the watchdog will try)");
         }
         // The routers take the withdrawal in milliseconds; replies in flight land.
         std::thread::sleep(Duration::from_millis(200));

@@ -56,8 +56,10 @@ pub struct Running {
     /// The connection sync thread, and what tells it to stop.
     pub sync: JoinHandle<()>,
     pub sync_shared: Arc<crate::sync::Shared>,
-    /// The BGP announcer, when BIRD protocols are named.
+    /// The BGP announcer, when BIRD protocols are named, and its watchdog
+    /// process (it withdraws them should xdpvs die).
     pub announce: Option<crate::announce::Handle>,
+    pub watchdog: Option<std::process::Child>,
 }
 
 /// The flags the signal handlers set.
@@ -200,6 +202,15 @@ impl Startup {
 
     /// Builds everything and starts the workers.
     pub fn start(mut self) -> Result<Running, String> {
+        // Before any socket or XDP program is opened: the watchdog must not
+        // inherit them (it outlives a crashed xdpvs by a moment).
+        let watchdog = match self.opts.announce()? {
+            Some(s) => {
+                let names: Vec<String> = s.protocols.iter().map(|p| p.name.clone()).collect();
+                Some(crate::announce::watchdog::start(&s.socket, &names)?)
+            }
+            None => None,
+        };
         let mut net = self.read_network()?;
         let mut cfg = match &self.opts.restore {
             Some(p) => super::load_rules(p)?,
@@ -285,6 +296,7 @@ impl Startup {
             sync,
             sync_shared,
             announce,
+            watchdog,
         })
     }
 
