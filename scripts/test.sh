@@ -76,6 +76,8 @@ e2e restart
 e2e ecmp
 e2e metrics
 e2e status
+# Coverage-guided fuzzing, bounded: every target 40 s from the committed corpus.
+step "fuzz targets (cargo fuzz, 40 s each)" scripts/fuzz.sh 40
 step "engine benchmark harness (quick)" cargo run --release -q -p perf -- engine --quick --json
 
 # The veth benchmark in quick mode: proves the harness end to end (every

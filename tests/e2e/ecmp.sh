@@ -303,11 +303,11 @@ n2=$(on_director 2 main)
 # The link first: nothing (no FIN of BIRD's BGP session) tells the router; BFD must.
 ns "$(dns 2)" ip link set d0 down
 kill -9 "$XDPVS_2" "$BIRD_d2"
+wait "$XDPVS_2" "$BIRD_d2" 2>/dev/null || true # (bash would report the kills on stderr)
 t_kill=$(until_nexthops "$VIP" "198.18.1.11 198.18.1.13 " 3)
 python3 -c "import sys; sys.exit(0 if $t_kill < 1.0 else 1)" || fail "the dead director's route was withdrawn after $t_kill s, not within 1 s"
 until_nexthops 198.19.1.2 "198.18.1.11 " 3 >/dev/null
 echo "ok   director 2 killed (SIGKILL, link down): BFD noticed and the router withdrew its route in $t_kill s; its local address 198.19.1.2 now reaches director 1, which stands by for it"
-wait "$XDPVS_2" "$BIRD_d2" 2>/dev/null || true
 sleep 4
 
 # 2. Director 2 comes back.
@@ -362,6 +362,7 @@ sleep 1
 n1=$(on_director 1 nosync)
 # This time only xdpvs dies (BIRD and the link stay): its watchdog withdraws.
 kill -9 "$XDPVS_1"
+wait "$XDPVS_1" 2>/dev/null || true
 t_crash=$(until_nexthops "$VIP" "198.18.1.12 " 3)
 python3 -c "import sys; sys.exit(0 if $t_crash < 1.0 else 1)" || fail "xdpvs killed alone: its VIP withdrawn after $t_crash s"
 grep -q "BGP watchdog: withdrawn in" "$WORK/xdpvs-1.log" || fail "director 1's watchdog: $(tail -5 "$WORK/xdpvs-1.log")"

@@ -1,0 +1,18 @@
+//! keepalived.conf's reader (words, blocks, the model, the checks across
+//! blocks) against any file: it never panics, and every diagnostic names a
+//! place.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use std::io::Write;
+
+fuzz_target!(|data: &[u8]| {
+    let path = std::env::temp_dir().join(format!("xdpvs-fuzz-{}.conf", std::process::id()));
+    let mut f = std::fs::File::create(&path).expect("a temporary file");
+    f.write_all(data).expect("written");
+    drop(f);
+    let loaded = xdpvs_checker::conf::load_as(&path, "fuzz");
+    for (at, msg, _) in &loaded.diags {
+        assert!(!at.is_empty() && !msg.is_empty());
+    }
+});
