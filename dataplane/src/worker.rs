@@ -350,6 +350,7 @@ impl Worker {
             (Counter::SyncTableFull, st.sync_refused[InstallError::TableFull as usize]),
             (Counter::SyncLocalPort, st.sync_refused[InstallError::LocalPort as usize]),
             (Counter::TcpMidflow, st.midflow),
+            (Counter::EvictedHalfOpen, st.evicted_half_open),
         ] {
             c.set(k, v);
         }

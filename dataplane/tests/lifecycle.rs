@@ -147,15 +147,53 @@ fn midflow_segments_of_shared_table_services_are_picked_up() {
 fn full_table_refuses_new_flows_and_keeps_established() {
     let (cfg, key) = topo::config(false, Proto::Tcp, Fwd::Nat, SchedKind::Rr, 1);
     let mut h = H::with(cfg, key, CoreParams { max_sessions: 3, reserve_sessions: 3, ..CoreParams::default() });
-    for cp in 1..=3 {
-        h.tx(&to_vip(false, Proto::Tcp, cp, SYN).build());
+    let conns: Vec<Conn> = (1..=3).map(|cp| Conn { cp, v6: false }).collect();
+    for k in &conns {
+        k.c(&mut h, SYN);
+        k.s(&mut h, SYN | ACK);
+        k.c(&mut h, ACK);
     }
     let (v, _) = h.send(&to_vip(false, Proto::Tcp, 4, SYN).build());
-    assert_eq!(v, Verdict::Drop(DropReason::SessionTableFull));
+    assert_eq!(v, Verdict::Drop(DropReason::SessionTableFull), "no half-open session to give up");
     assert_eq!(h.core.stats().dropped(DropReason::SessionTableFull), 1);
-    for cp in 1..=3 {
-        h.tx(&to_vip(false, Proto::Tcp, cp, ACK).build());
+    assert_eq!(h.core.stats().evicted_half_open, 0);
+    for k in &conns {
+        k.c(&mut h, ACK | PSH);
     }
+}
+
+/// A SYN flood fills the table with half-open sessions: each new flow
+/// takes the place of the oldest of them, established connections stay.
+#[test]
+fn a_full_table_gives_up_its_oldest_half_open_session_first() {
+    let (cfg, key) = topo::config(false, Proto::Tcp, Fwd::Nat, SchedKind::Rr, 1);
+    let mut h = H::with(cfg, key, CoreParams { max_sessions: 4, reserve_sessions: 4, ..CoreParams::default() });
+    let est: Vec<Conn> = (1..=2).map(|cp| Conn { cp, v6: false }).collect();
+    for k in &est {
+        k.c(&mut h, SYN);
+        k.s(&mut h, SYN | ACK);
+        k.c(&mut h, ACK);
+    }
+    h.tx(&to_vip(false, Proto::Tcp, 3, SYN).build());
+    h.tx(&to_vip(false, Proto::Tcp, 4, SYN).build());
+    // A flood of 100 more SYNs: each evicts the oldest half-open one.
+    for cp in 100..200 {
+        h.tx(&to_vip(false, Proto::Tcp, cp, SYN).build());
+    }
+    assert_eq!(h.core.stats().evicted_half_open, 100);
+    assert_eq!(h.core.stats().dropped(DropReason::SessionTableFull), 0);
+    let (v, _) = h.send(&to_vip(false, Proto::Tcp, 3, ACK).build());
+    assert_eq!(v, Verdict::Drop(DropReason::TcpNoSession), "the oldest half-open session went first");
+    // The newest flood SYN's connection completes; the established ones go on.
+    let last = Conn { cp: 199, v6: false };
+    last.s(&mut h, SYN | ACK);
+    last.c(&mut h, ACK);
+    for k in &est {
+        k.c(&mut h, ACK | PSH);
+        k.s(&mut h, ACK);
+    }
+    assert_eq!(h.core.session_count(), (4, 0));
+    assert_eq!(states(&h).iter().filter(|s| **s == "ESTABLISHED").count(), 3);
 }
 
 #[test]

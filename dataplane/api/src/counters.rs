@@ -87,6 +87,10 @@ named! {
         /// or dh service scheduled and made a session for (a flow the
         /// routers' ECMP moved here mid-connection, as Maglev does).
         TcpMidflow => "tcp_midflow",
+        /// Half-open TCP sessions (a SYN, no handshake yet) evicted, the
+        /// oldest first, to make room for a new flow in a full table
+        /// (established sessions are never evicted).
+        EvictedHalfOpen => "evicted_half_open",
     }
 }
 

@@ -23,7 +23,9 @@
 use super::family::{Family, V4, V6};
 use hashbrown::hash_table::Entry;
 use hashbrown::HashTable;
+use std::collections::VecDeque;
 use xdpvs_api::config::{Fwd, ProxyProtocol};
+use xdpvs_api::state::TcpState;
 
 /// No session / no template.
 pub const NIL: u32 = u32::MAX;
@@ -279,6 +281,10 @@ pub struct SessionTable<F: Family> {
     /// Next tick to reap, and how far into its bucket reaping got.
     cursor: u32,
     cursor_pos: usize,
+    /// Slots of TCP sessions made by a SYN, oldest first (at most `cap`,
+    /// 4 bytes each): when the table is full, the oldest still half-open
+    /// goes to make room (IPVS's `drop_entry` idea); established ones never.
+    half_open: VecDeque<u32>,
 }
 
 impl<F: Family> SessionTable<F> {
@@ -299,7 +305,31 @@ impl<F: Family> SessionTable<F> {
             inserts: 0,
             cursor: now,
             cursor_pos: 0,
+            half_open: VecDeque::with_capacity(reserve),
         }
+    }
+
+    /// Slot `i` holds a new connection's first SYN.
+    #[inline]
+    pub fn note_half_open(&mut self, i: u32) {
+        if self.half_open.len() >= self.cap as usize {
+            self.half_open.pop_front();
+        }
+        self.half_open.push_back(i);
+    }
+
+    /// The oldest session still half-open (TCP, NONE or SYN_RECV: no
+    /// handshake completed), if any: the one to evict when the table is full.
+    pub fn oldest_half_open(&mut self) -> Option<u32> {
+        while let Some(i) = self.half_open.pop_front() {
+            let s = &self.slab[i as usize];
+            let half = s.proto == crate::wire::proto::TCP
+                && (s.state == TcpState::None as u8 || s.state == TcpState::SynRecv as u8);
+            if s.has(flag::LIVE) && !s.has(flag::TEMPLATE) && half {
+                return Some(i);
+            }
+        }
+        None
     }
 
     pub fn len(&self) -> u32 {

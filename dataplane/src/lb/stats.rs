@@ -28,6 +28,8 @@ pub struct CoreStats {
     pub sync_refused: [u64; 5],
     /// TCP flows picked up mid-connection (mh/sh/dh, no SYN seen here).
     pub midflow: u64,
+    /// Half-open sessions evicted to make room in a full table.
+    pub evicted_half_open: u64,
     pub drops: [u64; DropReason::COUNT],
     /// Sessions held, by `xdpvs_api::counters::SessionState` (gauges).
     pub by_state: [u64; xdpvs_api::counters::SessionState::COUNT],

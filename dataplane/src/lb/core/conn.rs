@@ -286,6 +286,9 @@ impl State {
             ..Session::default()
         };
         let i = self.store::<F>(cfg, s, reveal.unwrap_or_default())?;
+        if ip.proto == proto::TCP && !midflow {
+            F::table(&mut self.tables).note_half_open(i);
+        }
         self.bind::<F>(&s, d.spec.u_threshold);
         Ok(i)
     }
@@ -324,8 +327,17 @@ impl State {
         Ok((nh_rs, nh_client))
     }
 
-    /// Stores a new session; a refused one gives its local port back.
+    /// Stores a new session; a full table first gives up its oldest
+    /// half-open session (never an established one); a refused session
+    /// gives its local port back.
     fn store<F: Family>(&mut self, cfg: &Snapshot, s: Session<F::Addr>, r: Reveal) -> Result<u32, DropReason> {
+        let table = F::table(&mut self.tables);
+        if table.len() >= table.capacity() {
+            if let Some(victim) = table.oldest_half_open() {
+                self.expire::<F>(cfg, victim);
+                self.stats.evicted_half_open += 1;
+            }
+        }
         F::table(&mut self.tables).insert_revealing(s, r).map_err(|r| {
             if s.fwd == Fwd::FullNat {
                 self.release_lport::<F>(cfg, s.lip, s.lport, s.laddr_serial);
