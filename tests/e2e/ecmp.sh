@@ -338,13 +338,21 @@ wait "$WRK80" "$WRK82" || true
 drops() {
     on "$1" -L -n --json 2>/dev/null | python3 -c 'import json,sys; s=json.load(sys.stdin); print({k:v for k,v in s["drops"].items() if v})' || echo "(director $1 not running)"
 }
-for d in 1 2; do echo "director $d: drops $(drops "$d"); $(on "$d" -L --daemon --stats | tr '\n' ' ')"; done > "$WORK/drops-main"
+for d in 1 2; do
+    echo "director $d: drops $(drops "$d"); $(on "$d" -L --daemon --stats | grep -E '^(Sent|Received|Workers)' | tr '\n' ' ')"
+    on "$d" -L -n -c > "$WORK/conns-$d-main" 2>&1 || true
+done > "$WORK/drops-main"
 tally main "$WORK/on-2-main" > "$WORK/tally-2" 2>"$WORK/broken-main"
 tally main "$WORK/on-3-main" > "$WORK/tally-3" 2>/dev/null
 while read -r p broken total b2 t2; do
     mode=$(case $p in 80) echo "DR mh";; 81) echo "TUN mh";; 82) echo "FULLNAT mh + sync";; esac)
     read -r _ _ _ b3 t3 < <(grep "^$p " "$WORK/tally-3")
-    [ "$broken" = 0 ] || fail "$mode: $broken of $total long-lived connections broken through the kill, return and drain ($b2 of the $t2 on the killed director, $b3 of the $t3 on the drained one): $(cat "$WORK/broken-main" "$WORK/drops-main")"
+    if [ "$broken" != 0 ]; then
+        for sp in $(grep -o '"sport": [0-9]*' "$WORK/broken-main" | awk '{print $2}'); do
+            echo "client port $sp: director 1: $(grep ":$sp " "$WORK/conns-1-main" | tr -s ' ') | director 2: $(grep ":$sp " "$WORK/conns-2-main" | tr -s ' ')"
+        done >> "$WORK/drops-main"
+        fail "$mode: $broken of $total long-lived connections broken through the kill, return and drain ($b2 of the $t2 on the killed director, $b3 of the $t3 on the drained one): $(cat "$WORK/broken-main" "$WORK/drops-main"; tail -5 "$WORK/xdpvs-3.log")"
+    fi
     echo "ok   $mode: 0 of $total long-lived connections broken across the kill, the return and the drain ($t2 of them were on the killed director, $t3 on the drained one)"
 done < "$WORK/tally-2"
 for p in 80 82; do

@@ -26,6 +26,8 @@ use xdpvs_api::shm::{BLOB_RATES, BLOB_VIEW};
 
 /// A drain ends when no client packet has come for this long.
 const QUIET: Duration = Duration::from_secs(1);
+/// After the local addresses are withdrawn, forwarding goes on this long.
+const LADDR_GRACE: Duration = Duration::from_secs(1);
 
 pub struct ControlLoop {
     r: Running,
@@ -159,8 +161,15 @@ impl ControlLoop {
         } else {
             tracing::warn!("BGP: BIRD did not confirm the local addresses' withdrawal (the watchdog will try)");
         }
-        // The routers take the withdrawal in milliseconds; replies in flight land.
-        std::thread::sleep(Duration::from_millis(200));
+        // Forwarding goes on while the routers take the withdrawal (BGP
+        // updates reach a switch's FIB in milliseconds to a second): replies
+        // already on their way here still find their sessions.
+        let t1 = Instant::now();
+        while t1.elapsed() < LADDR_GRACE {
+            std::thread::sleep(Duration::from_millis(20));
+            self.r.region.beat();
+            self.answer_commands();
+        }
         tracing::info!("BGP: drained in {:.1} s; stopping", t0.elapsed().as_secs_f64());
     }
 

@@ -202,15 +202,6 @@ impl Startup {
 
     /// Builds everything and starts the workers.
     pub fn start(mut self) -> Result<Running, String> {
-        // Before any socket or XDP program is opened: the watchdog must not
-        // inherit them (it outlives a crashed xdpvs by a moment).
-        let watchdog = match self.opts.announce()? {
-            Some(s) => {
-                let names: Vec<String> = s.protocols.iter().map(|p| p.name.clone()).collect();
-                Some(crate::announce::watchdog::start(&s.socket, &names)?)
-            }
-            None => None,
-        };
         let mut net = self.read_network()?;
         let mut cfg = match &self.opts.restore {
             Some(p) => super::load_rules(p)?,
@@ -223,6 +214,16 @@ impl Startup {
         crate::control::check_ifaces(&cfg, &self.names)?;
         let gid = self.opts.shm_group.as_deref().map(group_id).transpose()?;
         let region = Arc::new(Region::create(&self.instance, self.queues as usize, gid).map_err(|e| e.to_string())?);
+        // Once the instance is ours (a second xdpvs of it must not withdraw
+        // the first one's routes as it gives up), and before any socket or
+        // XDP program is opened (the watchdog must not inherit them).
+        let watchdog = match self.opts.announce()? {
+            Some(s) => {
+                let names: Vec<String> = s.protocols.iter().map(|p| p.name.clone()).collect();
+                Some(crate::announce::watchdog::start(&s.socket, &names)?)
+            }
+            None => None,
+        };
         let (shared, umem_mb) = self.umem()?;
         let signals = Signals::install()?;
         Self::resolve_ahead(&cfg, &mut self.kernel, &mut net);

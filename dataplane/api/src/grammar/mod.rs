@@ -137,6 +137,10 @@ pub enum ParseError {
     BadMcastPort(String),
     #[error("illegal mcast-ttl specified: '{0}' (1-255)")]
     BadMcastTtl(String),
+    #[error(
+        "invalid interface name '{0}': 1 to 15 characters, none of '/', ':' or white space, not starting with '-'"
+    )]
+    BadIfname(String),
     #[error("--start-daemon needs --mcast-interface IF")]
     NeedsMcastInterface,
     #[error("tunnel type '{0}' is not supported: xdpvs tunnels in IPIP (IPv6-in-IPv6 for IPv6), --tun-type ipip")]
@@ -202,6 +206,17 @@ impl Default for Gathered {
     }
 }
 
+/// An interface name as the kernel takes it (1-15 bytes, no '/', ':' or
+/// white space), not starting with '-' (it would read as an option when
+/// `-S` text is read back).
+fn iface_name(v: &str) -> Option<String> {
+    let ok = !v.is_empty()
+        && v.len() < 16
+        && !v.starts_with('-')
+        && v.bytes().all(|b| b.is_ascii_graphic() && b != b'/' && b != b':');
+    ok.then(|| v.to_string())
+}
+
 /// `value` parsed by `f`, or the error `e` naming it.
 fn valued<T>(value: &str, f: impl FnOnce(&str) -> Option<T>, e: fn(String) -> ParseError) -> Result<T, ParseError> {
     f(value).ok_or_else(|| e(value.to_string()))
@@ -219,9 +234,9 @@ impl Gathered {
             "json" => self.inv.json = true,
             "instance" => self.inv.instance = v.to_string(),
             "laddr" => self.laddr = Some(valued(v, |v| v.parse().ok(), ParseError::BadLaddr)?),
-            "ifname" => self.ifname = Some(v.to_string()),
+            "ifname" => self.ifname = Some(valued(v, iface_name, ParseError::BadIfname)?),
             "start-daemon" | "stop-daemon" => self.daemon.role = Some(v.to_string()),
-            "mcast-interface" => self.daemon.iface = Some(v.to_string()),
+            "mcast-interface" => self.daemon.iface = Some(valued(v, iface_name, ParseError::BadIfname)?),
             "syncid" => self.daemon.syncid = Some(v.to_string()),
             "sync-maxlen" => self.daemon.maxlen = Some(v.to_string()),
             "mcast-group" => self.daemon.group = Some(v.to_string()),
@@ -732,6 +747,12 @@ mod tests {
             ),
             ("--start-daemon master --mcast-interface e --mcast-port 0", ParseError::BadMcastPort("0".into())),
             ("--start-daemon master --mcast-interface e --mcast-ttl 0", ParseError::BadMcastTtl("0".into())),
+            ("--start-daemon master --mcast-interface a/b", ParseError::BadIfname("a/b".into())),
+            ("-P -t 198.18.0.10:80 -z 198.19.0.250 -F-d1", ParseError::BadIfname("-d1".into())),
+            (
+                "-P -t 198.18.0.10:80 -z 198.19.0.250 -F eth0123456789abc",
+                ParseError::BadIfname("eth0123456789abc".into()),
+            ),
             ("--stop-daemon both", ParseError::BadDaemonRole("both".into())),
             ("--start-daemon master -L", ParseError::MultipleCommands),
             ("-L --syncid 3", ParseError::IllegalOption("--syncid".into(), "list")),
