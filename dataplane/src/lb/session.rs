@@ -305,7 +305,9 @@ impl<F: Family> SessionTable<F> {
             inserts: 0,
             cursor: now,
             cursor_pos: 0,
-            half_open: VecDeque::with_capacity(reserve),
+            // Its whole room up front (untouched pages cost nothing): no
+            // allocation on the packet path as it fills.
+            half_open: VecDeque::with_capacity(cap as usize),
         }
     }
 
