@@ -7,7 +7,10 @@ use libfuzzer_sys::fuzz_target;
 use std::io::Write;
 
 fuzz_target!(|data: &[u8]| {
-    let path = std::env::temp_dir().join(format!("xdpvs-fuzz-{}.conf", std::process::id()));
+    // A directory of its own: relative includes and globs see only this file.
+    let dir = std::env::temp_dir().join(format!("xdpvs-fuzz-{}", std::process::id()));
+    let _ = std::fs::create_dir(&dir);
+    let path = dir.join("keepalived.conf");
     let mut f = std::fs::File::create(&path).expect("a temporary file");
     f.write_all(data).expect("written");
     drop(f);

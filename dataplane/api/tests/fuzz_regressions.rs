@@ -25,7 +25,7 @@ fn an_interface_name_that_reads_as_an_option_is_refused() {
     let mut cfg = Config::default();
     let a = apply_rules(&mut cfg, text);
     assert!(a.errors[0].1.contains("invalid interface name '-d1'"), "{:?}", a.errors);
-    // The fuzzer's own input, as its target reads it (bytes, lossily).
-    let found = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fuzz/corpus/grammar/regression-ifname-dash"));
-    save_is_a_fixed_point(&String::from_utf8_lossy(&found.expect("the fuzzer's input is kept in the corpus")));
+    // The fuzzer's own input (fuzz/regressions/), as its target reads it.
+    let found = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fuzz/regressions/grammar/ifname-dash"));
+    save_is_a_fixed_point(&String::from_utf8_lossy(&found.expect("the fuzzer's input is kept in fuzz/regressions")));
 }
