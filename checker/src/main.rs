@@ -55,23 +55,9 @@ struct Cli {
     print_completions: Option<clap_complete::Shell>,
 }
 
-/// Logs while running: one line per event, with its level (`tracing`), the
-/// words keepalived's checker logs; `XDPVS_LOG` filters; no timestamp under
-/// systemd's journal.
-fn init_logs() {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("XDPVS_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let fmt = tracing_subscriber::fmt().with_writer(std::io::stderr).with_ansi(false).with_target(false);
-    if std::env::var_os("JOURNAL_STREAM").is_some() {
-        fmt.with_env_filter(filter).without_time().init();
-    } else {
-        fmt.with_env_filter(filter).init();
-    }
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logs();
+    xdpvs_api::logs::init();
     if cli.print_man {
         let _ = clap_mangen::Man::new(Cli::command()).section("8").render(&mut std::io::stdout());
         return ExitCode::SUCCESS;

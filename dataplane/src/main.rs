@@ -143,7 +143,7 @@ fn main() {
         clap_complete::generate(shell, &mut Cli::command(), "xdpvs", &mut std::io::stdout());
         return;
     }
-    init_logs();
+    xdpvs_api::logs::init();
     let code = match cli.cmd {
         Some(Cmd::Simulate(a)) => simulate::run(&a),
         Some(Cmd::BgpWatchdog { pid, bird_socket, protocol }) => {
@@ -158,20 +158,6 @@ fn main() {
         },
     };
     std::process::exit(code);
-}
-
-/// Logs: one line per event on standard error, with its level (`tracing`),
-/// filtered by `XDPVS_LOG` (default `info`, e.g. `XDPVS_LOG=debug`); under
-/// systemd (the journal stamps each line itself) without a timestamp.
-fn init_logs() {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("XDPVS_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let fmt = tracing_subscriber::fmt().with_writer(std::io::stderr).with_ansi(false).with_target(false);
-    if std::env::var_os("JOURNAL_STREAM").is_some() {
-        fmt.with_env_filter(filter).without_time().init();
-    } else {
-        fmt.with_env_filter(filter).init();
-    }
 }
 
 fn options(a: DaemonArgs) -> Result<Options, String> {

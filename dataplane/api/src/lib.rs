@@ -19,6 +19,8 @@ pub mod admin;
 pub mod config;
 pub mod counters;
 pub mod grammar;
+#[cfg(feature = "logs")]
+pub mod logs;
 pub mod msg;
 pub mod shm;
 pub mod state;
