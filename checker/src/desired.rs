@@ -137,6 +137,7 @@ fn add_service(
     }
     spec.ops = vs.ops;
     spec.proxy_protocol = vs.proxy_protocol;
+    spec.synproxy = vs.syn_proxy;
     cfg.add_service(spec)?;
     for d in pool {
         // A real server without a port takes the service's (keepalived).

@@ -47,6 +47,8 @@ pub struct SvcRow {
     pub proxy_protocol: Option<&'static str>,
     /// `--toa`.
     pub toa: bool,
+    /// `-j enable`.
+    pub synproxy: bool,
     pub stats: Stats,
     pub rate: Stats,
     pub dests: Vec<DestRow>,
@@ -117,6 +119,7 @@ pub fn rows(view: &View, totals: &Totals, rates: &Rates) -> Vec<SvcRow> {
                 ops: spec.ops,
                 proxy_protocol: spec.proxy_protocol.map(|v| v.name()),
                 toa: spec.toa,
+                synproxy: spec.synproxy,
                 stats: stats.minus(&s.baseline),
                 rate: svc_rates.get(&(s.slot, s.serial)).copied().unwrap_or_default(),
                 dests: s.dests.iter().map(|d| dest_row(d, totals, &dest_rates)).collect(),
@@ -240,6 +243,9 @@ impl Layout {
                 }
                 if s.toa {
                     out.push_str(" toa");
+                }
+                if s.synproxy {
+                    out.push_str(" synproxy");
                 }
                 out.push('\n');
                 out
@@ -398,7 +404,7 @@ fn service_json(s: &SvcRow) -> Value {
         .collect();
     json!({"service": s.name().split_whitespace().collect::<Vec<_>>().join(" "), "protocol": s.protocol(),
         "address": s.addr().map(|a| a.0.to_string()), "port": s.addr().map_or(0, |a| a.1), "fwmark": s.fwmark(),
-        "scheduler": s.scheduler, "flags": s.flags, "persistent": s.persistent, "netmask": s.netmask, "ops": s.ops, "proxy_protocol": s.proxy_protocol, "toa": s.toa,
+        "scheduler": s.scheduler, "flags": s.flags, "persistent": s.persistent, "netmask": s.netmask, "ops": s.ops, "proxy_protocol": s.proxy_protocol, "toa": s.toa, "synproxy": s.synproxy,
         "stats": stats_json(&s.stats, Stats::NAMES), "rate": stats_json(&s.rate, Stats::RATE_NAMES), "dests": dests,
         "laddrs": s.laddrs.iter().map(|l| json!({"address": l.addr.to_string(), "iface": l.iface})).collect::<Vec<_>>()})
 }

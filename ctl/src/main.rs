@@ -27,6 +27,7 @@ pub(crate) const USAGE: &str = "\
 xdpvsadm: ipvsadm's command line for xdpvs
   xdpvsadm -A|E -t|u|f service-address [-s scheduler] [-p [timeout]] [-M netmask] [-b sched-flags] [-o] [--match PROTO:ADDR:PORT[,PORT]]
                  [--proxy-protocol v1|v2] [--toa]     (FULLNAT: the client's address to the real server)
+                 [-j|--synproxy enable|disable]      (TCP, NAT/FULLNAT: syncookies answer SYNs)
   xdpvsadm -D -t|u|f service-address
   xdpvsadm -C
   xdpvsadm -R            (commands on standard input, as -S writes them; all or nothing)

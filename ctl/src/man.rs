@@ -79,6 +79,7 @@ const HELP: &[(&str, &str)] = &[
     ("pe", "Persistence engines: refused (persistence is by address and netmask)."),
     ("proxy-protocol", "FULLNAT: send the client's address with PROXY protocol v1 or v2."),
     ("toa", "FULLNAT: send the client's address in the TCP option TOA."),
+    ("synproxy", "enable|disable: answer SYNs with syncookies, open the server's connection on the client's ACK (TCP; NAT and FULLNAT)."),
 ];
 
 fn help(name: &str) -> &'static str {

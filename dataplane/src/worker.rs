@@ -101,7 +101,7 @@ struct Turn {
     publish: Publish,
     dump: Dump,
     /// Frames waiting for a neighbour, and when each first waited.
-    parked: Vec<(Held, Instant)>,
+    parked: Vec<(Held, Instant, DropReason)>,
     /// The parked frames offered again in this turn, by chunk, with that time.
     offered: Vec<(u64, Instant)>,
     sync: SyncTurn,
@@ -165,18 +165,21 @@ impl Worker {
     }
 
     /// A new generation: adopt it, and offer the parked frames again (it may
-    /// carry the neighbours they wait for).
+    /// carry the neighbours they wait for); offer them again too when a
+    /// SYN-proxied connection they may wait for was spliced.
     fn adopt(&mut self, t: &mut Turn) {
         t.offered.clear();
-        if self.published.generation.load(Ordering::Acquire) == t.generation {
+        let spliced = self.core.take_reoffer();
+        if self.published.generation.load(Ordering::Acquire) != t.generation {
+            let cfg = self.published.config.load_full();
+            t.generation = cfg.generation;
+            self.core.set_config(cfg);
+            self.region.adopted(usize::from(self.id), t.generation);
+        } else if !spliced {
             return;
         }
-        let cfg = self.published.config.load_full();
-        t.generation = cfg.generation;
-        self.core.set_config(cfg);
-        self.region.adopted(usize::from(self.id), t.generation);
         while t.held.len() < BATCH {
-            let Some((h, since)) = t.parked.pop() else { break };
+            let Some((h, since, _)) = t.parked.pop() else { break };
             t.offered.push((h.base, since));
             t.held.push(h);
         }
@@ -243,13 +246,13 @@ impl Worker {
                 }
                 Some(Err(TrySendError::Full(_) | TrySendError::Disconnected(_))) | None => false,
             },
-            |h| {
+            |h, why| {
                 let since = offered.iter().find(|o| o.0 == h.base).map_or_else(Instant::now, |o| o.1);
                 if parked.len() < PARK_MAX && since.elapsed() < PARK_FOR {
-                    parked.push((h, since));
+                    parked.push((h, since, why));
                     true
                 } else {
-                    core.give_up();
+                    core.give_up(why);
                     false
                 }
             },
@@ -272,10 +275,10 @@ impl Worker {
     fn upkeep(&mut self, t: &mut Turn) {
         t.last_upkeep = Instant::now();
         let (core, io) = (&mut self.core, &mut self.io);
-        t.parked.retain(|&(h, since)| {
+        t.parked.retain(|&(h, since, why)| {
             let keep = since.elapsed() < PARK_FOR;
             if !keep {
-                core.give_up();
+                core.give_up(why);
                 io.discard(h);
             }
             keep
@@ -351,6 +354,9 @@ impl Worker {
             (Counter::SyncLocalPort, st.sync_refused[InstallError::LocalPort as usize]),
             (Counter::TcpMidflow, st.midflow),
             (Counter::EvictedHalfOpen, st.evicted_half_open),
+            (Counter::SynproxyCookies, st.synproxy_cookies),
+            (Counter::SynproxyAccepted, st.synproxy_accepted),
+            (Counter::SynproxySpliced, st.synproxy_spliced),
         ] {
             c.set(k, v);
         }

@@ -352,13 +352,13 @@ fn unresolved_neighbour_keeps_the_session_and_its_server() {
     h.publish();
     let syn = to_vip(false, Proto::Tcp, 1, SYN).build();
     let (v, parked) = h.send(&syn);
-    assert_eq!(v, Verdict::Park, "the frame waits for the neighbour");
+    assert_eq!(v, Verdict::Park(DropReason::NeighUnresolved), "the frame waits for the neighbour");
     assert_eq!(parked, syn, "a parked frame is left as it came");
     assert_eq!(h.core.session_count().0, 1, "the session exists though its first packet waits");
     let asked: Vec<_> = h.core.take_resolve_requests().collect();
     assert_eq!(asked.len(), 1, "the kernel is asked to resolve the real server");
     // Still unresolved when offered again: parked again, nothing counted.
-    assert_eq!(h.send(&parked).0, Verdict::Park);
+    assert_eq!(h.send(&parked).0, Verdict::Park(DropReason::NeighUnresolved));
     assert_eq!(h.core.stats().dropped(DropReason::NeighUnresolved), 0);
     // The kernel resolved it; the parked SYN goes to the scheduled server.
     for (i, rs) in a.rs.iter().enumerate() {
@@ -369,7 +369,7 @@ fn unresolved_neighbour_keeps_the_session_and_its_server() {
     assert_eq!(out.ip.dst.to_string(), asked[0].to_string());
     assert_eq!(out.ip.ttl, 63, "rewritten once: the TTL went down by one");
     assert_eq!(
-        h.core.give_up(),
+        h.core.give_up(DropReason::NeighUnresolved),
         Verdict::Drop(DropReason::NeighUnresolved),
         "a frame never offered again is a counted drop"
     );

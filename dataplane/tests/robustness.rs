@@ -71,7 +71,7 @@ fn run(h: &mut H, f: &[u8]) -> (Verdict, Vec<u8>) {
         Verdict::Tx { .. } => assert_eq!(after.tx, before.tx + 1),
         Verdict::Handoff(_) => {}
         // Waiting for a neighbour: the frame as it came (link padding aside).
-        Verdict::Park => assert_eq!(&out[..], &f[..out.len()], "a parked frame was modified"),
+        Verdict::Park(_) => assert_eq!(&out[..], &f[..out.len()], "a parked frame was modified"),
     }
     (v, out)
 }

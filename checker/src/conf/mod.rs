@@ -213,8 +213,8 @@ mod tests {
     fn dpvs_fullnat_extensions() {
         let l = fixture("dpvs-fnat.conf");
         assert!(l.ok(), "{:?}", l.diags);
-        assert!(l.warnings().any(|w| w.contains("'syn_proxy' is not used")));
         let vs = &l.conf.services[0];
+        assert!(vs.syn_proxy, "DPVS's syn_proxy switches the service's SYN proxy on");
         assert_eq!(
             (vs.fwd, vs.proxy_protocol, vs.laddr_group.as_deref()),
             (Fwd::FullNat, Some(ProxyProtocol::V2), Some("laddr_g1"))
@@ -230,7 +230,7 @@ mod tests {
         assert!(errors.is_empty(), "{errors:?}");
         assert_eq!(
             xdpvs_api::admin::save(&cfg),
-            "-A -t 198.18.0.10:80 -s rr --proxy-protocol v2\n-a -t 198.18.0.10:80 -r 198.19.0.11:8080 -b -w 100\n\
+            "-A -t 198.18.0.10:80 -s rr --proxy-protocol v2 -j enable\n-a -t 198.18.0.10:80 -r 198.19.0.11:8080 -b -w 100\n\
              -P -t 198.18.0.10:80 -z 198.19.0.250 -F d1\n-P -t 198.18.0.10:80 -z 198.19.0.251 -F d1\n\
              -P -t 198.18.0.10:80 -z 198.19.0.252 -F d1\n"
         );

@@ -113,6 +113,8 @@ pub struct VirtualServer {
     pub virtualhost: Option<String>,
     pub laddr_group: Option<String>,
     pub proxy_protocol: Option<ProxyProtocol>,
+    /// DPVS's `syn_proxy` (no argument): the service's SYN proxy on.
+    pub syn_proxy: bool,
     pub timing: Timing,
     pub reals: Vec<RealServer>,
 }
@@ -446,6 +448,7 @@ impl Builder<'_> {
             virtualhost: None,
             laddr_group: None,
             proxy_protocol: None,
+            syn_proxy: false,
             timing: Timing::default(),
             reals: Vec::new(),
         };
@@ -523,7 +526,8 @@ impl Builder<'_> {
             "virtualhost" => vs.virtualhost = k.arg(0).map(str::to_string),
             "laddr_group_name" => vs.laddr_group = k.arg(0).map(str::to_string),
             "proxy_protocol" => vs.proxy_protocol = self.value(k, 0, "v1 or v2", ProxyProtocol::from_name),
-            "syn_proxy" | "establish_timeout" | "delay_loop_ms" | "smtp_alert" | "retry_interval" | "ip_family" => {
+            "syn_proxy" => vs.syn_proxy = true,
+            "establish_timeout" | "delay_loop_ms" | "smtp_alert" | "retry_interval" | "ip_family" => {
                 self.warn(k.at(), format!("'{}' is not used by xdpvs-checker: ignored", k.name()))
             }
             _ => self.unknown(k),

@@ -269,6 +269,9 @@ pub fn save(cfg: &Config) -> String {
         if spec.toa {
             out.push_str(" --toa");
         }
+        if spec.synproxy {
+            out.push_str(" -j enable");
+        }
         if let ServiceKey::Fwmark { v6, .. } = spec.key {
             if v6 {
                 out.push_str(" -6");

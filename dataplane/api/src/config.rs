@@ -225,6 +225,12 @@ pub struct ServiceSpec {
     /// 254) on each connection's first ACK.
     #[serde(default)]
     pub toa: bool,
+    /// `-j enable|disable` / `--synproxy enable|disable` (TCP, NAT and
+    /// FULLNAT): the director answers each SYN itself with a syncookie and
+    /// opens the connection to a real server only on the client's valid
+    /// ACK, as DPVS's IP_VS_SVC_F_SYNPROXY.
+    #[serde(default)]
+    pub synproxy: bool,
     /// An fwmark service created without `--match`: its matches follow the
     /// netfilter MARK rules that set its mark (the daemon reads them), as
     /// IPVS's fwmark services follow `iptables -j MARK`.
@@ -245,6 +251,7 @@ impl ServiceSpec {
             ops: false,
             proxy_protocol: None,
             toa: false,
+            synproxy: false,
             netfilter: false,
         }
     }
@@ -456,6 +463,13 @@ pub enum ConfigError {
     ProxyV1NotTcp,
     #[error("--toa is a TCP option: a UDP service takes --proxy-protocol v2")]
     ToaNotTcp,
+    #[error("--synproxy answers TCP handshakes: a UDP service cannot take it (-j disable)")]
+    SynproxyNotTcp,
+    #[error(
+        "--synproxy needs NAT (-m) or FULLNAT (-b) real servers, and {0} is {1}: the director must see the server's \
+         SYN-ACK to splice the two handshakes (DR and TUN servers answer the client directly)"
+    )]
+    SynproxyNeedsNat(String, String),
 }
 
 /// The whole configuration snapshot.
@@ -655,6 +669,15 @@ impl Config {
     /// `--proxy-protocol` / `--toa`: for TCP (v2 also UDP), and a service
     /// whose real servers are all FULLNAT.
     fn check_client_address(&self, spec: &ServiceSpec, own: Option<u32>) -> Result<(), ConfigError> {
+        let dests = own.and_then(|o| self.service(o)).map(|s| s.dests.as_slice()).unwrap_or_default();
+        if spec.synproxy {
+            if spec.protos().any(|p| p == Proto::Udp) {
+                return Err(ConfigError::SynproxyNotTcp);
+            }
+            if let Some(d) = dests.iter().filter_map(|&d| self.dest(d)).find(|d| !d.spec.fwd.two_way()) {
+                return Err(ConfigError::SynproxyNeedsNat(addr_port(d.spec.addr, d.spec.port), fwd_text(d.spec.fwd)));
+            }
+        }
         let Some(what) = spec.client_address_option() else { return Ok(()) };
         if spec.protos().any(|p| p == Proto::Udp) {
             if spec.proxy_protocol == Some(ProxyProtocol::V1) {
@@ -664,7 +687,6 @@ impl Config {
                 return Err(ConfigError::ToaNotTcp);
             }
         }
-        let dests = own.and_then(|o| self.service(o)).map(|s| s.dests.as_slice()).unwrap_or_default();
         for d in dests.iter().filter_map(|&d| self.dest(d)) {
             if d.spec.fwd != Fwd::FullNat {
                 return Err(ConfigError::ClientAddrNeedsFullNat(
@@ -766,6 +788,9 @@ impl Config {
         };
         if d.port == 0 && svc_port != 0 && d.fwd.two_way() {
             return Err(ConfigError::ZeroDestPort(svc_port));
+        }
+        if svc.spec.synproxy && !d.fwd.two_way() {
+            return Err(ConfigError::SynproxyNeedsNat(addr_port(d.addr, d.port), fwd_text(d.fwd)));
         }
         if let Some(what) = svc.spec.client_address_option() {
             if d.fwd != Fwd::FullNat {

@@ -91,6 +91,12 @@ named! {
         /// oldest first, to make room for a new flow in a full table
         /// (established sessions are never evicted).
         EvictedHalfOpen => "evicted_half_open",
+        /// SYN proxy (`-j enable`): SYNs answered with a cookie (no session
+        /// made), ACKs whose cookie checked (a connection opened to a real
+        /// server), and server SYN-ACKs spliced onto the client's handshake.
+        SynproxyCookies => "synproxy_cookies",
+        SynproxyAccepted => "synproxy_accepted",
+        SynproxySpliced => "synproxy_spliced",
     }
 }
 
@@ -166,6 +172,15 @@ named! {
         /// A datagram (or a first segment with too little data to shorten)
         /// with no room for the PROXY header before the path's MTU.
         ProxyNoRoom => "proxy_no_room",
+        /// SYN proxy: an ACK with no session whose cookie did not check (a
+        /// RST went back to its source).
+        SynproxyBadCookie => "synproxy_bad_cookie",
+        /// SYN proxy: a client segment that waited for the real server's
+        /// SYN-ACK longer than 500 ms (the server did not answer).
+        SynproxyNoAnswer => "synproxy_no_answer",
+        /// SYN proxy: a segment from the real server, other than its SYN-ACK
+        /// or a RST, before the handshakes were spliced.
+        SynproxyUnexpected => "synproxy_unexpected",
     }
 }
 

@@ -43,7 +43,7 @@ use crate::counters::{CounterArray, Stats, ARRAY_LEN};
 /// "XDPVSshm", little endian.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"XDPVSshm");
 /// Bumped on any change of the layout or of a message's meaning.
-pub const ABI: u32 = 6;
+pub const ABI: u32 = 7;
 
 /// Command slots (concurrent `xdpvsadm` invocations in flight).
 pub const SLOTS: usize = 16;

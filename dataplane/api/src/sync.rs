@@ -63,6 +63,10 @@ pub mod opt {
     pub const XDPVS_LOCAL: u8 = SKIPPABLE | 0x10;
     /// xdpvs: PROXY protocol / TOA progress ([`super::Reveal`], 8 bytes).
     pub const XDPVS_REVEAL: u8 = SKIPPABLE | 0x11;
+    /// xdpvs: a SYN-proxied connection's timestamps and window scales
+    /// ([`super::Splice`], 12 bytes); its sequence shift is IPVS's own
+    /// `SEQ_DATA` (out: the director's ISN toward the client, the delta).
+    pub const XDPVS_SPLICE: u8 = SKIPPABLE | 0x12;
 }
 
 /// IPVS protocol numbers a record may carry.
@@ -94,6 +98,20 @@ pub struct Reveal {
     pub at: u32,
 }
 
+/// What a SYN-proxied connection carries beside its sequence shift.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Splice {
+    /// The server's SYN-ACK had not come.
+    pub waiting: bool,
+    pub ts: bool,
+    pub client_scales: bool,
+    pub ws_client: u8,
+    pub win_in: (u8, u8),
+    pub win_out: (u8, u8),
+    /// Server → client TSval moves up by this.
+    pub ts_delta: u32,
+}
+
 /// One connection or persistence template, as the protocol carries it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Record {
@@ -111,6 +129,8 @@ pub struct Record {
     /// FULLNAT's local address and port.
     pub local: Option<SocketAddr>,
     pub reveal: Option<Reveal>,
+    /// SYN proxy (with `seq`'s out delta).
+    pub splice: Option<Splice>,
 }
 
 impl Record {
@@ -126,7 +146,10 @@ impl Record {
     pub fn wire_len(&self) -> usize {
         let a = if self.is_v6() { 16 } else { 4 };
         let base = if self.is_v6() { V6_LEN } else { V4_LEN };
-        base + self.seq.map_or(0, |_| 2 + 24) + self.local.map_or(0, |_| 2 + 2 + a) + self.reveal.map_or(0, |_| 2 + 8)
+        base + self.seq.map_or(0, |_| 2 + 24)
+            + self.local.map_or(0, |_| 2 + 2 + a)
+            + self.reveal.map_or(0, |_| 2 + 8)
+            + self.splice.map_or(0, |_| 2 + 12)
     }
 }
 
@@ -299,6 +322,12 @@ fn encode_record(buf: &mut Vec<u8>, r: &Record) {
         buf.extend_from_slice(&[opt::XDPVS_REVEAL, 8, v.pp_version, bits, v.pp_len, 0]);
         buf.extend_from_slice(&v.at.to_be_bytes());
     }
+    if let Some(v) = r.splice {
+        let bits = u8::from(v.waiting) | u8::from(v.ts) << 1 | u8::from(v.client_scales) << 2;
+        buf.extend_from_slice(&[opt::XDPVS_SPLICE, 12, bits, v.ws_client, v.win_in.0, v.win_in.1]);
+        buf.extend_from_slice(&[v.win_out.0, v.win_out.1, 0, 0]);
+        buf.extend_from_slice(&v.ts_delta.to_be_bytes());
+    }
 }
 
 /// A bulk request: "send me your whole table" (an empty version-0
@@ -431,6 +460,7 @@ struct Opts {
     seq: Option<(Seq, Seq)>,
     local: Option<Result<SocketAddr, BadRecord>>,
     reveal: Option<Result<Reveal, BadRecord>>,
+    splice: Option<Result<Splice, BadRecord>>,
     mandatory_unknown: bool,
 }
 
@@ -493,6 +523,22 @@ fn options(mut p: &[u8], v6: bool) -> Result<Opts, BadMessage> {
                     Err(BadRecord::XdpvsParam)
                 });
             }
+            opt::XDPVS_SPLICE => {
+                let scales_ok = data.get(2..6).is_some_and(|w| w.iter().all(|&x| x <= 14));
+                o.splice = Some(if len == 12 && data[0] < 8 && data[1] <= 14 && scales_ok {
+                    Ok(Splice {
+                        waiting: data[0] & 1 != 0,
+                        ts: data[0] & 2 != 0,
+                        client_scales: data[0] & 4 != 0,
+                        ws_client: data[1],
+                        win_in: (data[2], data[3]),
+                        win_out: (data[4], data[5]),
+                        ts_delta: be32(data, 8),
+                    })
+                } else {
+                    Err(BadRecord::XdpvsParam)
+                });
+            }
             t if t & opt::SKIPPABLE != 0 => {}
             _ => o.mandatory_unknown = true,
         }
@@ -530,6 +576,11 @@ fn validate(r: &[u8], v6: bool, o: Opts) -> Item {
         Ok(v) => v,
         Err(e) => return Item::Skipped(e),
     };
+    let splice = match o.splice.transpose() {
+        Ok(v) if v.is_some() && o.seq.is_none() => return Item::Skipped(BadRecord::XdpvsParam),
+        Ok(v) => v,
+        Err(e) => return Item::Skipped(e),
+    };
     let martian = |x: IpAddr| x.is_multicast() || x.is_loopback();
     if martian(caddr) || martian(daddr) || daddr.is_unspecified() || local.is_some_and(|l| martian(l.ip())) {
         return Item::Skipped(BadRecord::Address);
@@ -546,6 +597,7 @@ fn validate(r: &[u8], v6: bool, o: Opts) -> Item {
         seq: o.seq,
         local,
         reveal,
+        splice,
     })
 }
 

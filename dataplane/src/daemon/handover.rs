@@ -126,6 +126,7 @@ mod tests {
             seq: None,
             local: None,
             reveal: None,
+            splice: None,
         }
     }
 

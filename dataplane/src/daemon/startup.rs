@@ -114,6 +114,20 @@ struct Plumbing {
     resolve: Sender<IpAddr>,
     start: Instant,
     cpus: Vec<usize>,
+    /// The SYN proxy's cookie secret, one for all workers (a flow's SYN and
+    /// ACK may reach different cores when steering changes).
+    cookie_key: [u64; 2],
+}
+
+/// 16 bytes from the kernel's random pool (the SYN cookie master key).
+fn random_key() -> Result<[u64; 2], String> {
+    use std::io::Read;
+    let mut b = [0u8; 16];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut b))
+        .map_err(|e| format!("reading /dev/urandom for the SYN cookie secret: {e}"))?;
+    let (lo, hi) = b.split_at(8);
+    Ok([u64::from_ne_bytes(lo.try_into().expect("8")), u64::from_ne_bytes(hi.try_into().expect("8"))])
 }
 
 /// The capabilities xdpvs cannot work without, missing from this process
@@ -416,6 +430,7 @@ impl Startup {
             resolve,
             start: Instant::now(),
             cpus,
+            cookie_key: random_key()?,
         })
     }
 
@@ -445,6 +460,7 @@ impl Startup {
             max_sessions: self.opts.max_sessions.unwrap_or(1 << 20),
             reserve_sessions: 1 << 16,
             seed: 0x5eed ^ u64::from(q),
+            cookie_key: p.cookie_key,
             ..CoreParams::default()
         };
         let qi = q as usize;

@@ -15,6 +15,7 @@ pub mod sched;
 pub mod session;
 pub mod snapshot;
 pub mod stats;
+pub mod syncookie;
 pub mod tcp_state;
 
 /// Engine time unit: timeouts and expiry work in ticks of 100 ms.
@@ -31,12 +32,14 @@ pub enum Verdict {
     Drop(stats::DropReason),
     /// Another core owns this frame's session: hand it over unchanged.
     Handoff(u16),
-    /// The session's next hop is being resolved (the kernel was asked): the
-    /// frame is unchanged and its session untouched. Hold it and offer it
-    /// again once the neighbour table changes, as the kernel queues packets
-    /// for an incomplete neighbour; one never offered again is the caller's
-    /// to drop with [`core::Core::give_up`].
-    Park,
+    /// The frame must wait, unchanged (its session untouched): its next hop
+    /// is being resolved (the kernel was asked), or, SYN proxy, the real
+    /// server's SYN-ACK has not come. Hold it and offer it again once the
+    /// neighbour table changes or [`core::Core::take_reoffer`] says so, as
+    /// the kernel queues packets for an incomplete neighbour; one never
+    /// offered again is the caller's to drop with [`core::Core::give_up`],
+    /// counted under the reason carried here.
+    Park(stats::DropReason),
 }
 
 /// SplitMix64's finaliser: the one hash mixer of the engine.

@@ -48,8 +48,9 @@ pub mod flag {
     /// is scheduled afresh; this session only carries the replies to the
     /// last one.
     pub const ONE_PACKET: u8 = 64;
-    /// FULLNAT with `--proxy-protocol` / `--toa`: the slot's [`super::Reveal`]
-    /// says what is still to do.
+    /// FULLNAT with `--proxy-protocol` / `--toa`, or a SYN-proxied
+    /// connection (`-j enable`): the slot's [`super::Reveal`] says what is
+    /// still to do and how the byte stream is shifted.
     pub const REVEAL: u8 = 128;
 }
 
@@ -71,6 +72,45 @@ pub struct Reveal {
     /// TCP: the client's first data sequence number (its ISN + 1), where
     /// the header goes.
     pub at: u32,
+    /// SYN proxy (`-j enable`): how the director's handshake with the
+    /// client and the server's with the director are spliced.
+    pub splice: Splice,
+}
+
+/// A SYN-proxied connection (`-j enable`): the client shook hands with the
+/// director (whose ISN was a cookie), the director then with the server.
+/// From the server's SYN-ACK on, the server's sequence numbers (and
+/// timestamps) are moved into the director's numbering toward the client,
+/// and the client's acknowledgements, SACK edges (and echoed timestamps)
+/// back; window fields are rescaled where the two handshakes agreed on
+/// different window scales.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Splice {
+    pub on: bool,
+    /// The server's SYN-ACK has not come: the client's segments wait.
+    pub waiting: bool,
+    /// Timestamps in use on both handshakes.
+    pub ts: bool,
+    /// The director's ISN toward the client (the cookie).
+    pub cookie: u32,
+    /// Server → client sequence numbers move up by this (cookie − server
+    /// ISN); client → server acknowledgements and SACK edges down.
+    pub delta: u32,
+    /// Server → client TSval moves up by this; client → server TSecr down.
+    pub ts_delta: u32,
+    /// The client offered window scaling (the director announced
+    /// `ANNOUNCED_WSCALE` back and told the server the client's), and its
+    /// scale.
+    pub client_scales: bool,
+    pub ws_client: u8,
+    /// Window fields, client → server and server → client: scaled by
+    /// `2^.0` as sent, by `2^.1` as read on the other side.
+    pub win_in: (u8, u8),
+    pub win_out: (u8, u8),
+    /// The client's window and TSval from its ACK: what the director's ACK
+    /// to the server carries.
+    pub win: u16,
+    pub tsval: u32,
 }
 
 /// What a sync master remembers of a session (IPVS's `in_pkts` and

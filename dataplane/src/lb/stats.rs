@@ -30,6 +30,10 @@ pub struct CoreStats {
     pub midflow: u64,
     /// Half-open sessions evicted to make room in a full table.
     pub evicted_half_open: u64,
+    /// SYN proxy: cookies sent, cookie ACKs accepted, SYN-ACKs spliced.
+    pub synproxy_cookies: u64,
+    pub synproxy_accepted: u64,
+    pub synproxy_spliced: u64,
     pub drops: [u64; DropReason::COUNT],
     /// Sessions held, by `xdpvs_api::counters::SessionState` (gauges).
     pub by_state: [u64; xdpvs_api::counters::SessionState::COUNT],

@@ -177,6 +177,7 @@ mod tests {
             seq: None,
             local: None,
             reveal: None,
+            splice: None,
         }
     }
 

@@ -19,6 +19,7 @@ pub mod steer;
 
 use crate::lb::core::BATCH;
 use crate::lb::frame::Frame;
+use crate::lb::stats::DropReason;
 use crate::lb::Verdict;
 use std::ffi::CString;
 use std::io;
@@ -368,7 +369,7 @@ impl Io {
         verdicts: &[Verdict],
         port_of: impl Fn(u16) -> Option<usize>,
         mut handoff: impl FnMut(u16, Held) -> bool,
-        mut park: impl FnMut(Held) -> bool,
+        mut park: impl FnMut(Held, DropReason) -> bool,
     ) {
         for (h, v) in held.iter().zip(verdicts) {
             let target = match v {
@@ -380,8 +381,8 @@ impl Io {
                     }
                     continue;
                 }
-                Verdict::Park => {
-                    if !park(*h) {
+                Verdict::Park(why) => {
+                    if !park(*h, *why) {
                         self.release(h.base);
                     }
                     continue;

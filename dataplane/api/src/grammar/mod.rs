@@ -151,6 +151,8 @@ pub enum ParseError {
     OnePacketNotUdp,
     #[error("illegal --proxy-protocol '{0}': v1 or v2")]
     BadProxyProtocol(String),
+    #[error("illegal --synproxy '{0}': the syn proxy switch is enable or disable")]
+    BadSynproxy(String),
     #[error("persistence engine '{0}' is not supported: persistence (-p) is by client address and netmask (-M)")]
     PersistenceEngine(String),
 }
@@ -168,6 +170,7 @@ struct Gathered {
     ops: bool,
     proxy_protocol: Option<ProxyProtocol>,
     toa: bool,
+    synproxy: bool,
     server: Option<(IpAddr, Option<u16>)>,
     fwd: Option<Fwd>,
     weight: u32,
@@ -193,6 +196,7 @@ impl Default for Gathered {
             ops: false,
             proxy_protocol: None,
             toa: false,
+            synproxy: false,
             server: None,
             fwd: None,
             weight: 1,
@@ -215,6 +219,16 @@ fn iface_name(v: &str) -> Option<String> {
         && !v.starts_with('-')
         && v.bytes().all(|b| b.is_ascii_graphic() && b != b'/' && b != b':');
     ok.then(|| v.to_string())
+}
+
+/// DPVS's switch words for `-j` (it compares prefixes: `enable`,
+/// `disable`; anything else is refused here).
+fn on_off(v: &str) -> Option<bool> {
+    match v {
+        "enable" => Some(true),
+        "disable" => Some(false),
+        _ => None,
+    }
 }
 
 /// `value` parsed by `f`, or the error `e` naming it.
@@ -279,6 +293,7 @@ impl Gathered {
                 self.proxy_protocol = Some(valued(v, ProxyProtocol::from_name, ParseError::BadProxyProtocol)?)
             }
             "toa" => self.toa = true,
+            "synproxy" => self.synproxy = valued(v, on_off, ParseError::BadSynproxy)?,
             "match" => self.matches.extend(valued(v, parse_match, ParseError::BadMatch)?),
             _ => return Ok(false),
         }
@@ -351,6 +366,7 @@ impl Gathered {
         spec.ops = self.ops;
         spec.proxy_protocol = self.proxy_protocol;
         spec.toa = self.toa;
+        spec.synproxy = self.synproxy;
         if let Some(t) = self.netmask.take() {
             spec.netmask = parse_netmask(&t, key.is_v6()).ok_or(ParseError::BadNetmask(t))?;
         }
@@ -760,6 +776,8 @@ mod tests {
             ("-a -t 198.18.0.10:80 -r 198.19.0.1 -i --tun-port 6080", ParseError::TunnelOption("--tun-port".into())),
             ("-A -t 198.18.0.10:80 -s rr -o", ParseError::OnePacketNotUdp),
             ("-A -t 198.18.0.10:80 -s rr --proxy-protocol v3", ParseError::BadProxyProtocol("v3".into())),
+            ("-A -t 198.18.0.10:80 -s rr -j on", ParseError::BadSynproxy("on".into())),
+            ("-a -t 198.18.0.10:80 -r 198.19.0.11 -j enable", ParseError::IllegalOption("-j".into(), "add-server")),
             ("-a -t 198.18.0.10:80 -r 198.19.0.11 --toa", ParseError::IllegalOption("--toa".into(), "add-server")),
             ("-a -u 198.18.0.10:53 -r 198.19.0.1 -o", ParseError::IllegalOption("-o".into(), "add-server")),
             ("-A -t 198.18.0.10:5060 -p --pe sip", ParseError::PersistenceEngine("sip".into())),

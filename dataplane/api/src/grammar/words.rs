@@ -195,6 +195,7 @@ pub(super) const OPTS: &[(&str, Option<char>, bool)] = &[
     ("pe", None, true),
     ("proxy-protocol", None, true),
     ("toa", None, false),
+    ("synproxy", Some('j'), true),
 ];
 
 /// One option occurrence.
@@ -359,7 +360,7 @@ pub(super) fn allowed(cmd: Cmd, name: &str) -> bool {
     const SVC: &[&str] = &["tcp-service", "udp-service", "sctp-service", "fwmark-service", "ipv6"];
     let extra: &[&str] = match cmd {
         Cmd::AddService | Cmd::EditService => {
-            &["scheduler", "persistent", "netmask", "sched-flags", "match", "ops", "proxy-protocol", "toa"]
+            &["scheduler", "persistent", "netmask", "sched-flags", "match", "ops", "proxy-protocol", "toa", "synproxy"]
         }
         Cmd::DelService | Cmd::GetLaddr => &[],
         Cmd::AddServer | Cmd::EditServer => &[

@@ -14,6 +14,7 @@ fn v4_conn() -> Record {
         seq: None,
         local: None,
         reveal: None,
+        splice: None,
     }
 }
 
@@ -65,6 +66,7 @@ fn ipv6_and_every_option_round_trip_with_padding() {
         seq: Some((Seq { init_seq: 1, delta: 2, previous_delta: 3 }, Seq { init_seq: 4, delta: 5, previous_delta: 6 })),
         local: None,
         reveal: None,
+        splice: None,
     };
     let mut b = Builder::new(1, 1472);
     assert!(b.push(&a) && b.push(&b6) && b.push(&a));
@@ -161,6 +163,18 @@ fn options_follow_the_kernels_rules() {
     assert_eq!(one(&with_option(&twice)), vec![Item::Broken(BadMessage::BadOption)]);
     // A malformed xdpvs parameter skips its record.
     assert_eq!(one(&with_option(&[opt::XDPVS_LOCAL, 2, 4, 1])), vec![Item::Skipped(BadRecord::XdpvsParam)]);
+    // A splice without the sequence shift it goes with, or with a window
+    // scale past 14, skips its record.
+    let splice = [opt::XDPVS_SPLICE, 12, 1, 7, 7, 7, 7, 7, 0, 0, 0, 0, 0, 9];
+    assert_eq!(one(&with_option(&splice)), vec![Item::Skipped(BadRecord::XdpvsParam)]);
+    let mut seq = vec![opt::SEQ_DATA, 24];
+    seq.extend_from_slice(&[0; 24]);
+    let mut wide = seq.clone();
+    wide.extend_from_slice(&[opt::XDPVS_SPLICE, 12, 1, 7, 7, 15, 7, 7, 0, 0, 0, 0, 0, 9]);
+    assert_eq!(one(&with_option(&wide)), vec![Item::Skipped(BadRecord::XdpvsParam)]);
+    seq.extend_from_slice(&splice);
+    let Item::Conn(r) = &one(&with_option(&seq))[0] else { panic!("a splice with its shift stands") };
+    assert_eq!(r.splice.map(|s| (s.waiting, s.ws_client, s.ts_delta)), Some((true, 7, 9)));
 }
 
 #[test]
@@ -185,9 +199,13 @@ fn arb_record() -> impl Strategy<Value = Record> {
         (
             (arb_addr(v6), arb_addr(v6), arb_addr(v6), any::<[u16; 4]>()),
             (0u16..11, any::<u32>(), any::<u32>(), any::<bool>()),
-            (proptest::option::of((arb_addr(v6), any::<u16>())), proptest::option::of((0u8..3, any::<u32>()))),
+            (
+                proptest::option::of((arb_addr(v6), any::<u16>())),
+                proptest::option::of((0u8..3, any::<u32>())),
+                proptest::option::of((any::<[u32; 2]>(), 0u8..8, [0u8..15, 0u8..15, 0u8..15, 0u8..15, 0u8..15])),
+            ),
         )
-            .prop_map(|((c, v, d, p), (state, mark, timeout, udp), (local, reveal))| Record {
+            .prop_map(|((c, v, d, p), (state, mark, timeout, udp), (local, reveal, splice))| Record {
                 proto: if udp { PROTO_UDP } else { PROTO_TCP },
                 flags: flags::TUNNEL,
                 state: if udp { 0 } else { state },
@@ -196,9 +214,20 @@ fn arb_record() -> impl Strategy<Value = Record> {
                 dest: SocketAddr::new(d, p[2]),
                 fwmark: mark,
                 timeout,
-                seq: None,
+                seq: splice.map(|([cookie, delta], _, _)| {
+                    (Seq::default(), Seq { init_seq: cookie, delta, previous_delta: delta })
+                }),
                 local: local.map(|(a, port)| SocketAddr::new(a, port)),
                 reveal: reveal.map(|(v, at)| Reveal { pp_version: v, at, ..Reveal::default() }),
+                splice: splice.map(|([_, delta], bits, w)| Splice {
+                    waiting: bits & 1 != 0,
+                    ts: bits & 2 != 0,
+                    client_scales: bits & 4 != 0,
+                    ws_client: w[0],
+                    win_in: (w[1], w[2]),
+                    win_out: (w[3], w[4]),
+                    ts_delta: delta ^ 0x55,
+                }),
             })
     })
 }

@@ -258,7 +258,11 @@ impl State {
         // input-only table would call it CLOSE and forget it in 10 s).
         let start = if midflow { TcpState::Established } else { TcpState::None };
         let one_packet = svc.spec.ops && ip.proto == proto::UDP;
-        let reveal = reveal_of(&svc.spec, fwd, ip.proto);
+        let mut reveal = reveal_of(&svc.spec, fwd, ip.proto);
+        // SYN proxy: the splice the cookie ACK being scheduled carries.
+        if let Some(sp) = self.splice_next.take().filter(|_| fwd.two_way()) {
+            reveal.get_or_insert_with(Reveal::default).splice = sp;
+        }
         let s = Session {
             cip: ip.src,
             vip: ip.dst,

@@ -23,9 +23,11 @@ mod conn;
 mod icmp;
 mod laddr;
 mod listing;
+mod numbers;
 mod pipeline;
 mod reveal;
 mod sync;
+mod synproxy;
 mod xmit;
 
 pub use sync::{InstallError, SYNC_OUT_MAX};
@@ -58,6 +60,8 @@ pub struct CoreParams {
     pub seed: u64,
     /// Queue entries the reaper may look at per [`Core::housekeep`] call.
     pub reap_budget: usize,
+    /// The SYN proxy's cookie master key (random in the daemon).
+    pub cookie_key: [u64; 2],
 }
 
 impl Default for CoreParams {
@@ -71,6 +75,7 @@ impl Default for CoreParams {
             lport_max: 65535,
             seed: 0x5eed_c0de_0f0f,
             reap_budget: 1024,
+            cookie_key: [0x0c00_c1e5, 0x005e_c2e7],
         }
     }
 }
@@ -168,6 +173,11 @@ pub struct State {
     pre: Vec<Pre>,
     /// Sync records queued for the worker (master side).
     sync_out: Vec<xdpvs_api::sync::Record>,
+    /// SYN proxy: the cookie secret; the splice a cookie ACK hands the
+    /// session it is about to make; frames parked for a SYN-ACK may go on.
+    cookies: crate::lb::syncookie::Secret,
+    splice_next: Option<crate::lb::session::Splice>,
+    reoffer: bool,
 }
 
 /// One core: its configuration snapshot and its state.
@@ -197,6 +207,9 @@ impl Core {
             icmp_refilled: now,
             pre: Vec::with_capacity(BATCH),
             sync_out: Vec::with_capacity(SYNC_OUT_MAX),
+            cookies: crate::lb::syncookie::Secret::new(p.cookie_key),
+            splice_next: None,
+            reoffer: false,
         };
         let mut core = Self { cfg: Arc::new(Snapshot::default()), state };
         core.set_config(cfg);
@@ -234,9 +247,15 @@ impl Core {
     }
 
     /// A parked frame (see [`Verdict::Park`]) that will not be offered
-    /// again: counted as dropped for its unresolved neighbour.
-    pub fn give_up(&mut self) -> Verdict {
-        self.state.drop(DropReason::NeighUnresolved)
+    /// again: counted as dropped for the reason it was parked with.
+    pub fn give_up(&mut self, why: DropReason) -> Verdict {
+        self.state.drop(why)
+    }
+
+    /// Whether frames parked for a SYN-ACK should be offered again now (a
+    /// SYN-proxied connection was spliced); reading clears it.
+    pub fn take_reoffer(&mut self) -> bool {
+        std::mem::take(&mut self.state.reoffer)
     }
 
     /// Whether [`Self::take_resolve_requests`] has anything.
@@ -379,7 +398,7 @@ impl State {
     #[inline]
     fn park_or_drop(&mut self, d: DropReason) -> Verdict {
         if d == DropReason::NeighUnresolved {
-            Verdict::Park
+            Verdict::Park(d)
         } else {
             self.drop(d)
         }

@@ -227,6 +227,9 @@ impl State {
             Some((i, Side::In)) => self.inbound::<F>(cfg, frame, l3, &ip, &l4, Ok(i)),
             Some((i, Side::Out)) => self.outbound::<F>(cfg, frame, l3, &ip, &l4, i),
             None => match cfg.lookup(proto, F::to_ip(ip.dst), l4.dport) {
+                Some(svc) if proto == Proto::Tcp && cfg.service(svc).is_some_and(|s| s.spec.synproxy) => {
+                    self.synproxy_new::<F>(cfg, frame, l3, &ip, &l4, svc)
+                }
                 Some(svc) => self.inbound::<F>(cfg, frame, l3, &ip, &l4, Err(svc)),
                 None if cfg.laddr_slot(F::to_ip(ip.dst)).is_some()
                     || cfg.standby_laddrs.contains(&F::to_ip(ip.dst)) =>
@@ -255,6 +258,8 @@ impl State {
         // cannot be a client's, or whose TTL runs out here).
         let i = match hit {
             Ok(i) => match self.check_dest::<F>(cfg, i) {
+                // SYN proxy: the server's SYN-ACK has not come yet.
+                Ok(()) if self.splice_waits::<F>(i, l4.flags) => return Verdict::Park(DropReason::SynproxyNoAnswer),
                 Ok(()) => i,
                 Err(d) => return self.drop(d),
             },
@@ -308,8 +313,14 @@ impl State {
                 let snat = (s.fwd == Fwd::FullNat).then_some((s.lip, s.lport));
                 rewrite::<F>(b, ip.l4_off, ip.proto, snat, Some((s.rip, s.rport)));
                 if s.has(flag::REVEAL) {
-                    if let Err(d) = self.reveal_in::<F>(cfg, frame, l3, ip, i) {
-                        return self.drop(d);
+                    let r = F::table(&mut self.tables).reveal(i);
+                    if r.splice.on {
+                        Self::splice_in::<F>(frame, l3, ip, &r.splice);
+                    }
+                    if r.pp.is_some() || r.toa {
+                        if let Err(d) = self.reveal_in::<F>(cfg, frame, l3, ip, i) {
+                            return self.drop(d);
+                        }
                     }
                 }
             }
@@ -343,6 +354,13 @@ impl State {
         if let Err(d) = self.session_hop::<F>(cfg, i, false) {
             return self.park_or_drop(d);
         }
+        // SYN proxy: the server's answer to the director's SYN.
+        let revealing = F::table(&mut self.tables).get(i).has(flag::REVEAL);
+        if revealing && F::table(&mut self.tables).reveal(i).splice.waiting {
+            if let Some(v) = self.splice_synack::<F>(cfg, frame, l3, ip, l4, i) {
+                return v;
+            }
+        }
         let old = self.step::<F>(cfg, i, Dir::Output, l4.flags);
         self.sync_note::<F>(cfg, i, old, false);
         let s = *F::table(&mut self.tables).get(i);
@@ -353,6 +371,10 @@ impl State {
         let dnat = (s.fwd == Fwd::FullNat).then_some((s.cip, s.cport));
         rewrite::<F>(b, ip.l4_off, ip.proto, Some((s.vip, s.vport)), dnat);
         if s.has(flag::REVEAL) {
+            let sp = F::table(&mut self.tables).reveal(i).splice;
+            if sp.on {
+                Self::splice_out::<F>(frame, l3, ip, &sp);
+            }
             self.reveal_out::<F>(frame, l3, ip, i);
         }
         self.count::<F>(cfg, &s, ip.len, false);
@@ -363,7 +385,7 @@ impl State {
 /// Why a new flow's source cannot be a client, if it cannot: a martian, an
 /// address of the balancer's own (VIP, local address, real server, the
 /// director), or port 0.
-fn bad_source<F: Family>(cfg: &Snapshot, ip: &L3<F::Addr>, l4: &L4) -> Option<DropReason> {
+pub(super) fn bad_source<F: Family>(cfg: &Snapshot, ip: &L3<F::Addr>, l4: &L4) -> Option<DropReason> {
     let src = F::to_ip(ip.src);
     if xdpvs_api::config::martian(src).is_some() {
         Some(DropReason::MartianSource)

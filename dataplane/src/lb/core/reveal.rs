@@ -13,6 +13,8 @@
 //! A segment that changes length gets its L4 checksum recomputed (once per
 //! connection); a moved number updates it incrementally (RFC 1624).
 
+use super::numbers::{remap, Field};
+use super::xmit::fill_l4_checksum;
 use super::State;
 use crate::lb::client_addr::{toa_option, with_toa, Inbound, Shift, MAX_OPTIONS};
 use crate::lb::family::{Family, L3};
@@ -24,9 +26,6 @@ use crate::wire::proxy::{Endpoints, Header};
 use crate::wire::tcp::flags as tcpf;
 use crate::wire::{be16, be32, checksum, proto, put16, put32};
 use xdpvs_api::config::ProxyProtocol;
-
-/// TCP option kind of SACK blocks.
-const SACK: u8 = 5;
 
 impl State {
     /// Client → server: what the connection (or datagram flow) of session
@@ -211,47 +210,12 @@ impl State {
 }
 
 /// Moves the acknowledgement and every SACK edge of the TCP segment `b`
-/// back by the shift, updating the checksum incrementally; false when an
-/// edge sits at an odd offset (the caller recomputes the checksum).
+/// back by the shift (see [`remap`]).
 fn unshift_acks(b: &mut [u8], shift: &Shift) -> bool {
-    let mut csum = be16(b, 16);
-    let mut aligned = true;
-    let mut map = |b: &mut [u8], at: usize, csum: &mut u16| {
-        let old = be32(b, at);
-        let new = shift.outbound(old);
-        if new != old {
-            if at % 2 == 0 {
-                *csum = checksum::update32(*csum, old, new);
-            } else {
-                aligned = false;
-            }
-            put32(b, at, new);
-        }
-    };
-    if b[13] & tcpf::ACK != 0 {
-        map(b, 8, &mut csum);
-    }
-    let hl = tcp_header_len(b, 0);
-    let mut k = 20;
-    while k + 1 < hl {
-        match b[k] {
-            0 => break,
-            1 => k += 1,
-            kind => {
-                let len = usize::from(b[k + 1]).max(2);
-                if kind == SACK {
-                    let mut e = k + 2;
-                    while e + 4 <= (k + len).min(hl) {
-                        map(b, e, &mut csum);
-                        e += 4;
-                    }
-                }
-                k += len;
-            }
-        }
-    }
-    put16(b, 16, csum);
-    aligned
+    remap(b, |f, v| match f {
+        Field::Ack | Field::SackEdge => shift.outbound(v),
+        _ => v,
+    })
 }
 
 /// The TOA option among the options of the TCP header at `l3 + l4_off`,
@@ -302,18 +266,4 @@ fn set_seq(b: &mut [u8], seq: u32, incremental: bool) {
         put16(b, 16, checksum::update32(be16(b, 16), old, seq));
     }
     put32(b, 4, seq);
-}
-
-/// Recomputes the TCP/UDP checksum of the IP packet `b` (upper layer at
-/// `l4_off`, to the end of `b`).
-fn fill_l4_checksum<F: Family>(b: &mut [u8], l4_off: usize, proto_nr: u8) {
-    let (src, dst) = (F::read_addr(b, F::SRC_OFF), F::read_addr(b, F::DST_OFF));
-    let at = l4_off + if proto_nr == proto::TCP { 16 } else { 6 };
-    put16(b, at, 0);
-    let seed = F::pseudo(src, dst, proto_nr, b.len() - l4_off);
-    let mut c = !checksum::fold(checksum::sum(&b[l4_off..], seed));
-    if proto_nr == proto::UDP && c == 0 {
-        c = 0xffff;
-    }
-    put16(b, at, c);
 }

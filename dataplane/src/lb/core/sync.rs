@@ -11,14 +11,14 @@
 use super::conn::{state_slot, template_tuple};
 use super::{Core, State};
 use crate::lb::family::{Family, V4, V6};
-use crate::lb::session::{flag, Link, Reveal, Session, Tuple, NIL, TEMPLATE_PROTO};
+use crate::lb::session::{flag, Link, Reveal, Session, Splice, Tuple, NIL, TEMPLATE_PROTO};
 use crate::lb::snapshot::Snapshot;
 use crate::lb::tcp_state::TcpState;
 use crate::lb::TICKS_PER_SEC;
 use crate::wire::proto;
 use std::net::SocketAddr;
 use xdpvs_api::config::{Fwd, Proto, ProxyProtocol, ServiceKey};
-use xdpvs_api::sync::{flags as sf, Record, Reveal as WireReveal, Timing, PROTO_IP};
+use xdpvs_api::sync::{flags as sf, Record, Reveal as WireReveal, Seq, Splice as WireSplice, Timing, PROTO_IP};
 
 /// Records a core holds between bursts (the worker drains them after each).
 pub const SYNC_OUT_MAX: usize = 256;
@@ -156,6 +156,8 @@ impl State {
             cfg.timeouts.udp
         };
         let revealing = s.has(flag::REVEAL);
+        let r = if revealing { table.reveal(i) } else { Reveal::default() };
+        let client_addr = revealing && (r.pp.is_some() || r.toa || r.armed || r.udp_pending);
         Record {
             proto: if template && proto_nr == 0 { PROTO_IP } else { proto_nr },
             flags: fl,
@@ -165,9 +167,15 @@ impl State {
             dest: sa(s.rip, s.rport),
             fwmark,
             timeout,
-            seq: None,
+            // SYN proxy: the server → client shift as IPVS's SEQ_DATA
+            // carries it (a kernel backup applies it too).
+            seq: r.splice.on.then(|| {
+                let out = Seq { init_seq: r.splice.cookie, delta: r.splice.delta, previous_delta: r.splice.delta };
+                (Seq::default(), out)
+            }),
             local: (s.fwd == Fwd::FullNat && !template).then(|| sa(s.lip, s.lport)),
-            reveal: revealing.then(|| wire_reveal(table.reveal(i))),
+            reveal: client_addr.then(|| wire_reveal(r)),
+            splice: r.splice.on.then(|| wire_splice(&r.splice)),
         }
     }
 }
@@ -270,7 +278,11 @@ impl State {
                 } else {
                     flag::NOOUTPUT
                 }
-                | if r.reveal.is_some() && fwd == Fwd::FullNat { flag::REVEAL } else { 0 },
+                | if (r.reveal.is_some() && fwd == Fwd::FullNat) || (r.splice.is_some() && fwd.two_way()) {
+                    flag::REVEAL
+                } else {
+                    0
+                },
             fwd,
             expires,
             link,
@@ -282,7 +294,7 @@ impl State {
             svc: svc_slot as u16,
             ..Session::default()
         };
-        let reveal = r.reveal.map(engine_reveal).unwrap_or_default();
+        let reveal = Reveal { splice: engine_splice(r), ..r.reveal.map(engine_reveal).unwrap_or_default() };
         let i = F::table(&mut self.tables).insert_revealing(s, reveal).map_err(|_| {
             if fwd == Fwd::FullNat && !template {
                 self.release_lport::<F>(cfg, lip, lport, laddr_serial);
@@ -315,8 +327,13 @@ impl State {
             s.flags &= !flag::INACTIVE;
         }
         let (dest, serial, revealing) = (s.dest, s.dest_serial, s.has(flag::REVEAL));
-        if let (true, Some(v)) = (revealing, r.reveal) {
-            table.set_reveal(i, engine_reveal(v));
+        if revealing && (r.reveal.is_some() || r.splice.is_some()) {
+            let keep = table.reveal(i);
+            let reveal = r.reveal.map_or(keep, engine_reveal);
+            table.set_reveal(
+                i,
+                Reveal { splice: if r.splice.is_some() { engine_splice(r) } else { keep.splice }, ..reveal },
+            );
         }
         let live = cfg.dest(dest).is_some_and(|d| d.serial == serial);
         if let Some(rt) = self.dest_rt.get_mut(dest as usize).filter(|_| live && was != now_inactive) {
@@ -408,6 +425,38 @@ fn wanted<A>(t: &Timing, s: &Session<A>, old: u8, pkts: u32, sent: u32, now: u32
     }
 }
 
+fn wire_splice(sp: &Splice) -> WireSplice {
+    WireSplice {
+        waiting: sp.waiting,
+        ts: sp.ts,
+        client_scales: sp.client_scales,
+        ws_client: sp.ws_client,
+        win_in: sp.win_in,
+        win_out: sp.win_out,
+        ts_delta: sp.ts_delta,
+    }
+}
+
+/// A synced record's splice (SYN proxy), from its SEQ_DATA and XDPVS_SPLICE.
+fn engine_splice(r: &Record) -> Splice {
+    match (r.splice, r.seq) {
+        (Some(v), Some((_, out))) => Splice {
+            on: true,
+            waiting: v.waiting,
+            ts: v.ts,
+            cookie: out.init_seq,
+            delta: out.delta,
+            ts_delta: v.ts_delta,
+            client_scales: v.client_scales,
+            ws_client: v.ws_client,
+            win_in: v.win_in,
+            win_out: v.win_out,
+            ..Splice::default()
+        },
+        _ => Splice::default(),
+    }
+}
+
 fn engine_reveal(v: WireReveal) -> Reveal {
     Reveal {
         pp: match v.pp_version {
@@ -420,6 +469,7 @@ fn engine_reveal(v: WireReveal) -> Reveal {
         udp_pending: v.udp_pending,
         pp_len: v.pp_len,
         at: v.at,
+        splice: Splice::default(),
     }
 }
 

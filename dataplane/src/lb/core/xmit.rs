@@ -63,6 +63,20 @@ pub(super) fn fill_icmp_checksum<F: Family>(b: &mut [u8], l4_off: usize, len: us
     put16(b, l4_off + 2, c);
 }
 
+/// Recomputes the TCP/UDP checksum of the IP packet `b` (upper layer at
+/// `l4_off`, to the end of `b`).
+pub(super) fn fill_l4_checksum<F: Family>(b: &mut [u8], l4_off: usize, proto_nr: u8) {
+    let (src, dst) = (F::read_addr(b, F::SRC_OFF), F::read_addr(b, F::DST_OFF));
+    let at = l4_off + if proto_nr == proto::TCP { 16 } else { 6 };
+    put16(b, at, 0);
+    let seed = F::pseudo(src, dst, proto_nr, b.len() - l4_off);
+    let mut c = !checksum::fold(checksum::sum(&b[l4_off..], seed));
+    if proto_nr == proto::UDP && c == 0 {
+        c = 0xffff;
+    }
+    put16(b, at, c);
+}
+
 impl State {
     pub(super) fn next_hop(&mut self, cfg: &Snapshot, dst: IpAddr, need_on_link: bool) -> Result<u32, DropReason> {
         match cfg.net.next_hop(dst) {
