@@ -64,6 +64,7 @@ e2e queues
 e2e reload
 e2e errors
 e2e hostile
+e2e synproxy
 e2e ctl
 e2e load
 e2e load_dr_tun

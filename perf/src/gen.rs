@@ -53,6 +53,38 @@ pub struct Args {
     /// Time-stamp every datagram (UDP over IPv4 only).
     #[arg(long)]
     stamp: bool,
+    /// A spoofed SYN flood: every frame a SYN from a random address of this
+    /// IPv4 prefix (e.g. 198.18.128.0/17), a random port and ISN, checksums
+    /// valid (`--src` and `--flows` are unused).
+    #[arg(long)]
+    spoof: Option<String>,
+}
+
+/// A spoofing prefix: its base address and the mask of its host part.
+fn spoof_prefix(s: &str) -> Result<(u32, u32), String> {
+    let bad = || format!("--spoof {s}: an IPv4 prefix, like 198.18.128.0/17");
+    let (a, l) = s.split_once('/').ok_or_else(bad)?;
+    let a: std::net::Ipv4Addr = a.parse().map_err(|_| bad())?;
+    let l: u32 = l.parse().ok().filter(|l| (1..=32).contains(l)).ok_or_else(bad)?;
+    let host = if l == 32 { 0 } else { u32::MAX >> l };
+    Ok((u32::from(a) & !host, host))
+}
+
+/// Turns the IPv4 SYN in `f` into one from `src:sport` with ISN `seq`,
+/// both checksums recomputed.
+fn spoofed(f: &mut [u8], src: u32, sport: u16, seq: u32) {
+    use xdpvs::wire::checksum::{fold, pseudo_v4, sum};
+    f[26..30].copy_from_slice(&src.to_be_bytes());
+    f[34..36].copy_from_slice(&sport.to_be_bytes());
+    f[38..42].copy_from_slice(&seq.to_be_bytes());
+    f[24..26].fill(0);
+    let c = !fold(sum(&f[14..34], 0));
+    f[24..26].copy_from_slice(&c.to_be_bytes());
+    let len = usize::from(u16::from_be_bytes([f[16], f[17]])) - 20;
+    f[50..52].fill(0);
+    let (s, d) = (<[u8; 4]>::try_from(&f[26..30]).expect("4"), <[u8; 4]>::try_from(&f[30..34]).expect("4"));
+    let c = !fold(sum(&f[34..34 + len], pseudo_v4(s, d, 6, len as u16)));
+    f[50..52].copy_from_slice(&c.to_be_bytes());
 }
 
 /// Marks a stamped payload: the magic, then the send time.
@@ -71,6 +103,10 @@ pub fn run(a: &Args) -> Result<String, String> {
     if a.stamp && (a.tcp || a.src.is_ipv6()) {
         return Err("--stamp is for UDP over IPv4".into());
     }
+    let spoof = a.spoof.as_deref().map(spoof_prefix).transpose()?;
+    if spoof.is_some() && (!a.tcp || a.src.is_ipv6() || a.stamp) {
+        return Err("--spoof is for TCP over IPv4 (--tcp), without --stamp".into());
+    }
     let fill = vec![0x5a; a.size.max(60).saturating_sub(hdr).max(if a.stamp { 16 } else { 0 })];
     let frame = |k: u16, flags: u8| {
         let (src, dst) = (SocketAddr::new(a.src, 10000 + k), a.dst);
@@ -83,9 +119,16 @@ pub fn run(a: &Args) -> Result<String, String> {
         }
         f
     };
-    let templates: Vec<Vec<u8>> = (0..a.flows).map(|k| frame(k, ACK | PSH)).collect();
-    let syns: Vec<Vec<u8>> =
-        if a.tcp && !a.no_syn { (0..a.flows).map(|k| frame(k, SYN)).collect() } else { Vec::new() };
+    let templates: Vec<Vec<u8>> = match spoof {
+        Some(_) => vec![frame(0, SYN)],
+        None => (0..a.flows).map(|k| frame(k, ACK | PSH)).collect(),
+    };
+    let syns: Vec<Vec<u8>> = if a.tcp && !a.no_syn && spoof.is_none() {
+        (0..a.flows).map(|k| frame(k, SYN)).collect()
+    } else {
+        Vec::new()
+    };
+    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
     let stamp_at = 14 + 20 + 8;
     let shared = Shared::new(16 << 20, false).map_err(|e| format!("UMEM: {e}"))?;
     let ports = open_ports(&shared, &[(a.iface.clone(), 0)], true).map_err(|e| e.to_string())?;
@@ -121,6 +164,15 @@ pub fn run(a: &Args) -> Result<String, String> {
             let n = io.transmit_new(0, burst, |k, buf| {
                 let t = &templates[((base + k as u64) % templates.len() as u64) as usize];
                 buf[..t.len()].copy_from_slice(t);
+                if let Some((net, host)) = spoof {
+                    // xorshift64*: a new source, port and ISN per frame.
+                    rng ^= rng >> 12;
+                    rng ^= rng << 25;
+                    rng ^= rng >> 27;
+                    let r = rng.wrapping_mul(0x2545_f491_4f6c_dd1d);
+                    let sport = 1024 + (r >> 48) as u16 % 64512;
+                    spoofed(&mut buf[..t.len()], net | (r as u32 & host), sport, (r >> 16) as u32);
+                }
                 if a.stamp {
                     buf[stamp_at..stamp_at + 8].copy_from_slice(&STAMP_MAGIC.to_le_bytes());
                     buf[stamp_at + 8..stamp_at + 16].copy_from_slice(&now.to_le_bytes());
