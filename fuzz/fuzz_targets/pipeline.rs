@@ -3,7 +3,10 @@
 //! shapes (ports, flags, options, payload) and then damages byte by byte,
 //! or raw bytes, go through one core. It never panics, never writes past
 //! the frame's room, and every frame it transmits is IP that parses with a
-//! good IPv4 header checksum.
+//! good IPv4 header checksum. With the SYN proxy on (NAT and FULLNAT
+//! modes), frames can also answer what the director last sent: the client
+//! ACKs the cookie of the last SYN-ACK, the server answers the last SYN,
+//! so the splice's paths are reached, not only the cookie checks.
 #![no_main]
 
 use arbitrary::Arbitrary;
@@ -25,7 +28,9 @@ struct Input {
 
 #[derive(Arbitrary, Debug)]
 struct Shaped {
-    /// 0: client → VIP; 1: real server → client (or → local address); 2: raw.
+    /// 0: client → VIP; 1: real server → client (or → local address); 2: raw;
+    /// 3: the client's ACK of the last cookie; 4: the server's SYN-ACK to
+    /// the last SYN it was sent.
     kind: u8,
     udp: bool,
     port: u16,
@@ -42,20 +47,43 @@ struct Shaped {
 
 const HEADROOM: usize = 256;
 
-fn frame(s: &Shaped, a: &topo::Addrs, fwd: Fwd) -> Vec<u8> {
-    if s.kind % 3 == 2 {
+/// What the director last sent that a later frame may answer.
+#[derive(Default)]
+struct Seen {
+    /// The last SYN-ACK to the client: (client port, its ack, the cookie).
+    cookie: Option<(u16, u32, u32)>,
+    /// The last SYN to a server: (where from, its sequence number).
+    syn: Option<(SocketAddr, u32)>,
+}
+
+fn frame(s: &Shaped, a: &topo::Addrs, fwd: Fwd, seen: &Seen) -> Vec<u8> {
+    let kind = s.kind % 5;
+    if kind == 2 {
         return s.raw.clone();
     }
-    let (src, dst, src_mac, dst_mac) = if s.kind % 3 == 0 {
+    let (mut src, mut dst, src_mac, dst_mac) = if kind == 0 || kind == 3 {
         (SocketAddr::new(a.client, s.port), SocketAddr::new(a.vip, 80), topo::CLIENT_MAC, topo::CLIENT_IF_MAC)
     } else {
         let to = if fwd == Fwd::FullNat { a.lip } else { a.client };
         (SocketAddr::new(a.rs[0], 8080), SocketAddr::new(to, s.port), topo::RS_MACS[0], topo::RS_IF_MAC)
     };
-    let mut p = if s.udp { Pkt::udp(src, dst) } else { Pkt::tcp(src, dst, s.flags) };
+    let (mut seq, mut ack, mut flags) = (s.seq, None, s.flags);
+    match (kind, seen.cookie, seen.syn) {
+        (3, Some((port, isn1, cookie)), _) => {
+            src.set_port(port);
+            (seq, ack, flags) = (isn1, Some(cookie.wrapping_add(1)), s.flags | 0x10);
+        }
+        (4, _, Some((from, syn_seq))) => {
+            dst = from;
+            (ack, flags) = (Some(syn_seq.wrapping_add(1)), s.flags | 0x12);
+        }
+        _ => {}
+    }
+    let mut p = if s.udp && kind < 3 { Pkt::udp(src, dst) } else { Pkt::tcp(src, dst, flags) };
     p.src_mac = src_mac;
     p.dst_mac = dst_mac;
-    p.seq = s.seq;
+    p.seq = seq;
+    p.ack = ack;
     p.options = s.options.iter().take(40).copied().collect();
     p.payload = s.payload.iter().take(1600).copied().collect();
     let mut f = p.build();
@@ -71,28 +99,37 @@ fn frame(s: &Shaped, a: &topo::Addrs, fwd: Fwd) -> Vec<u8> {
 fuzz_target!(|input: Input| {
     let fwd = [Fwd::Dr, Fwd::Tun, Fwd::Nat, Fwd::FullNat][usize::from(input.mode % 4)];
     let v6 = input.mode & 4 != 0;
-    // Built once per mode (a Maglev table is 65537 entries); a fresh core per input.
+    // Built once per mode (a Maglev table is 65537 entries); a fresh core
+    // per input. Bit 16: the SYN proxy on (NAT and FULLNAT).
     static SNAPSHOTS: OnceLock<Vec<Arc<Snapshot>>> = OnceLock::new();
     let snaps = SNAPSHOTS.get_or_init(|| {
-        (0..16u8)
+        (0..32u8)
             .map(|m| {
                 let fwd = [Fwd::Dr, Fwd::Tun, Fwd::Nat, Fwd::FullNat][usize::from(m % 4)];
                 let sched = if m & 8 != 0 { SchedKind::Mh } else { SchedKind::Rr };
-                topo::snapshot(&topo::config(m & 4 != 0, Proto::Tcp, fwd, sched, 3).0)
+                let (mut cfg, key) = topo::config(m & 4 != 0, Proto::Tcp, fwd, sched, 3);
+                if m & 16 != 0 && fwd.two_way() {
+                    let slot = cfg.find_service(&key).expect("made");
+                    let mut spec = cfg.service(slot).expect("made").spec.clone();
+                    spec.synproxy = true;
+                    cfg.edit_service(spec).expect("NAT/FULLNAT take the SYN proxy");
+                }
+                topo::snapshot(&cfg)
             })
             .collect()
     });
     let mut core = Core::new(
-        snaps[usize::from(input.mode % 16)].clone(),
+        snaps[usize::from(input.mode % 32)].clone(),
         CoreParams { max_sessions: 64, reserve_sessions: 16, ..CoreParams::default() },
         0,
     );
     let a = if v6 { topo::v6() } else { topo::v4() };
     let mut now = 0u32;
+    let mut seen = Seen::default();
     for s in input.frames.iter().take(8) {
         now += u32::from(s.wait) * xdpvs::lb::TICKS_PER_SEC;
         core.housekeep(now);
-        let bytes = frame(s, &a, fwd);
+        let bytes = frame(s, &a, fwd, &seen);
         let room = HEADROOM + bytes.len() + 256;
         let mut buf = vec![0u8; room];
         buf[HEADROOM..HEADROOM + bytes.len()].copy_from_slice(&bytes);
@@ -101,6 +138,12 @@ fuzz_target!(|input: Input| {
             let out = f.data().to_vec();
             let sum = Summary::parse(&out).expect("a transmitted frame is IP");
             assert!(sum.ip.ip_csum_ok, "a transmitted IPv4 header with a bad checksum");
+            let flags = sum.ip.tcp_flags & 0x12;
+            if sum.ip.proto == 6 && flags == 0x12 && sum.ip.dst == a.client {
+                seen.cookie = Some((sum.ip.dport, sum.ip.ack, sum.ip.seq));
+            } else if sum.ip.proto == 6 && flags == 0x02 && sum.ip.dst == a.rs[0] {
+                seen.syn = Some((SocketAddr::new(sum.ip.src, sum.ip.sport), sum.ip.seq));
+            }
         }
     }
 });
