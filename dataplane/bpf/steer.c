@@ -8,8 +8,9 @@
  * are the balancer's: broadcast, another host's address or a VLAN tag pass.
  * IPv6 extension headers (hop-by-hop, routing, destination options, AH,
  * fragment) are walked to the transport header. Fragments addressed to a
- * VIP go to the balancer, which drops and counts them (no reassembly yet):
- * the kernel must not answer them from the VIP.
+ * VIP or a FULLNAT local address go to the balancer, which holds them
+ * until their datagram is complete and forwards them; the kernel must not
+ * answer them from the VIP.
  *
  * Owned, by the `owned` map (kept in step with the service table by the
  * daemon):
@@ -205,6 +206,9 @@ int xdpvs_steer(struct xdp_md *ctx)
 	if (frag) {
 		k.kind = KIND_VIP;
 		__builtin_memcpy(k.addr, dst, 16);
+		if (has(&k))
+			goto redirect;
+		k.kind = KIND_LOCAL;
 		if (has(&k))
 			goto redirect;
 		goto pass;

@@ -257,6 +257,17 @@ impl Worker {
                 }
             },
         );
+        // Fragments of datagrams completed in this burst, held until now.
+        let (port_of, io) = (&self.port_of_iface, &mut self.io);
+        self.core.take_emitted(|iface, bytes| {
+            if let Some(p) = port_of.get(usize::from(iface)).copied().flatten() {
+                io.transmit_new(p, 1, |_, buf| {
+                    let n = bytes.len().min(buf.len());
+                    buf[..n].copy_from_slice(&bytes[..n]);
+                    n
+                });
+            }
+        });
         // Frames are waiting: the control thread hears of it now.
         if self.core.wants_resolve() {
             self.ask_resolve();
@@ -357,6 +368,8 @@ impl Worker {
             (Counter::SynproxyCookies, st.synproxy_cookies),
             (Counter::SynproxyAccepted, st.synproxy_accepted),
             (Counter::SynproxySpliced, st.synproxy_spliced),
+            (Counter::FragHeld, st.frag_held),
+            (Counter::FragReassembled, st.frag_reassembled),
         ] {
             c.set(k, v);
         }

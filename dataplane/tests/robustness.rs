@@ -72,6 +72,8 @@ fn run(h: &mut H, f: &[u8]) -> (Verdict, Vec<u8>) {
         Verdict::Handoff(_) => {}
         // Waiting for a neighbour: the frame as it came (link padding aside).
         Verdict::Park(_) => assert_eq!(&out[..], &f[..out.len()], "a parked frame was modified"),
+        // A fragment held for its datagram.
+        Verdict::Taken => assert_eq!(after.frag_held, before.frag_held + 1),
     }
     (v, out)
 }

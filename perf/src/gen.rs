@@ -123,11 +123,8 @@ pub fn run(a: &Args) -> Result<String, String> {
         Some(_) => vec![frame(0, SYN)],
         None => (0..a.flows).map(|k| frame(k, ACK | PSH)).collect(),
     };
-    let syns: Vec<Vec<u8>> = if a.tcp && !a.no_syn && spoof.is_none() {
-        (0..a.flows).map(|k| frame(k, SYN)).collect()
-    } else {
-        Vec::new()
-    };
+    let syns: Vec<Vec<u8>> =
+        if a.tcp && !a.no_syn && spoof.is_none() { (0..a.flows).map(|k| frame(k, SYN)).collect() } else { Vec::new() };
     let mut rng = 0x9e37_79b9_7f4a_7c15u64;
     let stamp_at = 14 + 20 + 8;
     let shared = Shared::new(16 << 20, false).map_err(|e| format!("UMEM: {e}"))?;

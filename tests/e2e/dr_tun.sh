@@ -42,6 +42,7 @@ RULES
     udp_split 30 2001:db8::10 53
     expect_split "rs1 10" "rs2 10" "rs3 10"
     echo "ok   $name UDP IPv6: 30 flows answered from [2001:db8::10]:53 directly by the servers, rr split 10/10/10"
+    frag_check "$name fragments" 53 80
     check_big http://198.18.0.10/big
     check_big 'http://[2001:db8::10]/big'
     check_director_reaches_servers 198.18.0 2001:db8: 80

@@ -45,6 +45,7 @@ expect_split "rs1 10" "rs2 10" "rs3 10"
 echo "ok   FULLNAT UDP IPv6: 30 flows answered from [2001:db8::10]:53, rr split 10/10/10"
 check_big http://198.18.0.10/big
 check_big 'http://[2001:db8::10]/big'
+frag_check "FULLNAT fragments" 53 80
 check_director_untouched
 check_director_reaches_servers 198.19.0 2001:db8:1: 8080
 xdpvs_down

@@ -97,6 +97,10 @@ named! {
         SynproxyCookies => "synproxy_cookies",
         SynproxyAccepted => "synproxy_accepted",
         SynproxySpliced => "synproxy_spliced",
+        /// Fragments held for their train, and datagrams completed whose
+        /// first fragment went on (each other fragment as it decided).
+        FragHeld => "frag_held",
+        FragReassembled => "frag_reassembled",
     }
 }
 
@@ -112,7 +116,10 @@ named! {
         BadIpChecksum => "bad_ip_checksum",
         /// TCP/UDP/ICMP checksum wrong.
         BadL4Checksum => "bad_l4_checksum",
-        /// An IP fragment for a service (no reassembly, as documented).
+        /// A fragment of a datagram the balancer cannot forward in pieces:
+        /// to a SYN-proxied service or one that hands its servers the
+        /// client's address (both rewrite the stream), or to a local
+        /// address with no session.
         Fragment => "fragment",
         /// TTL / hop limit would reach zero.
         TtlExceeded => "ttl_exceeded",
@@ -181,6 +188,18 @@ named! {
         /// SYN proxy: a segment from the real server, other than its SYN-ACK
         /// or a RST, before the handshakes were spliced.
         SynproxyUnexpected => "synproxy_unexpected",
+        /// Fragment trains dropped whole: fragments overlapping (a
+        /// duplicate too, RFC 5722) or disagreeing on the datagram's end;
+        /// more than 64 fragments; a datagram past 65,535 bytes; a fragment
+        /// before the last not a multiple of 8 bytes, or a first fragment
+        /// without its transport ports; no room (the oldest train gave
+        /// way); not complete within 3 s. Each fragment counts.
+        FragOverlap => "frag_overlap",
+        FragTooMany => "frag_too_many",
+        FragTooBig => "frag_too_big",
+        FragMalformed => "frag_malformed",
+        FragNoRoom => "frag_no_room",
+        FragTimeout => "frag_timeout",
     }
 }
 

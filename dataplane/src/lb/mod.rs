@@ -6,6 +6,7 @@
 
 pub mod client_addr;
 pub mod core;
+pub mod defrag;
 pub mod family;
 pub mod frame;
 pub mod net;
@@ -40,6 +41,9 @@ pub enum Verdict {
     /// offered again is the caller's to drop with [`core::Core::give_up`],
     /// counted under the reason carried here.
     Park(stats::DropReason),
+    /// The engine copied the frame (a fragment waiting for the rest of its
+    /// datagram, see [`defrag`]): its buffer is free, nothing is sent.
+    Taken,
 }
 
 /// SplitMix64's finaliser: the one hash mixer of the engine.

@@ -55,6 +55,15 @@ pub fn of_packet<F: Family>(cfg: &Config, n: u16, b: &[u8], ip: L3<F::Addr>) -> 
     if (ip.proto != proto::TCP && ip.proto != proto::UDP) || l4.len() < 4 {
         return 0;
     }
+    if ip.fragmented {
+        // Only the first fragment has ports: every fragment of a datagram to
+        // a service goes where its client's flows do (that needs no port);
+        // to a local address, to core 0.
+        if cfg.laddr_slot(F::to_ip(ip.dst)).is_some() {
+            return 0;
+        }
+        return client_core::<F>(cfg, n, ip.src);
+    }
     classify::<F>(cfg, n, ip.proto, ip.src, be16(l4, 0), ip.dst, be16(l4, 2))
 }
 

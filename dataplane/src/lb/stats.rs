@@ -34,15 +34,47 @@ pub struct CoreStats {
     pub synproxy_cookies: u64,
     pub synproxy_accepted: u64,
     pub synproxy_spliced: u64,
-    pub drops: [u64; DropReason::COUNT],
+    /// Fragments held, trains completed.
+    pub frag_held: u64,
+    pub frag_reassembled: u64,
+    pub drops: Drops,
     /// Sessions held, by `xdpvs_api::counters::SessionState` (gauges).
     pub by_state: [u64; xdpvs_api::counters::SessionState::COUNT],
+}
+
+/// A count per drop reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Drops(pub [u64; DropReason::COUNT]);
+
+impl Default for Drops {
+    fn default() -> Self {
+        Self([0; DropReason::COUNT])
+    }
+}
+
+impl std::ops::Deref for Drops {
+    type Target = [u64; DropReason::COUNT];
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Drops {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
 }
 
 impl CoreStats {
     #[inline]
     pub fn drop(&mut self, d: DropReason) {
         self.drops[d as usize] += 1;
+    }
+
+    /// `n` more frames dropped for `d`.
+    #[inline]
+    pub fn drop_n(&mut self, d: DropReason, n: u64) {
+        self.drops[d as usize] += n;
     }
 
     pub fn dropped(&self, d: DropReason) -> u64 {

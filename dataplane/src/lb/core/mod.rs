@@ -20,6 +20,7 @@
 //! locks or touches an atomic once the tables are warm.
 
 mod conn;
+mod fragments;
 mod icmp;
 mod laddr;
 mod listing;
@@ -178,6 +179,11 @@ pub struct State {
     cookies: crate::lb::syncookie::Secret,
     splice_next: Option<crate::lb::session::Splice>,
     reoffer: bool,
+    /// Fragment trains; the held fragments of completed ones, to send; a
+    /// datagram's first fragment is going through the pipeline.
+    defrag: crate::lb::defrag::Defrag,
+    emits: Vec<fragments::Emit>,
+    defragging: bool,
 }
 
 /// One core: its configuration snapshot and its state.
@@ -210,6 +216,9 @@ impl Core {
             cookies: crate::lb::syncookie::Secret::new(p.cookie_key),
             splice_next: None,
             reoffer: false,
+            defrag: crate::lb::defrag::Defrag::new(),
+            emits: Vec::with_capacity(fragments::EMITS_MAX),
+            defragging: false,
         };
         let mut core = Self { cfg: Arc::new(Snapshot::default()), state };
         core.set_config(cfg);
@@ -250,6 +259,18 @@ impl Core {
     /// again: counted as dropped for the reason it was parked with.
     pub fn give_up(&mut self, why: DropReason) -> Verdict {
         self.state.drop(why)
+    }
+
+    /// Hands every held fragment a completed datagram sends on to `send`
+    /// (its interface and frame), then frees it. The worker calls it after
+    /// each burst.
+    pub fn take_emitted(&mut self, mut send: impl FnMut(u16, &[u8])) {
+        let st = &mut self.state;
+        for e in st.emits.drain(..) {
+            let (at, len) = (usize::from(e.head), usize::from(e.len));
+            send(e.iface, &st.defrag.slot(e.slot)[at..at + len]);
+            st.defrag.free_slot(e.slot);
+        }
     }
 
     /// Whether frames parked for a SYN-ACK should be offered again now (a
@@ -370,6 +391,8 @@ impl Core {
         let state = &mut self.state;
         state.now = now;
         let n = state.reap::<V4>(cfg) + state.reap::<V6>(cfg);
+        let late = state.defrag.expire(now);
+        state.stats.drop_n(DropReason::FragTimeout, late as u64);
         if now.wrapping_sub(state.last_sched_upkeep) >= 60 * TICKS_PER_SEC {
             state.last_sched_upkeep = now;
             for rt in state.svc_rt.iter_mut().flatten() {

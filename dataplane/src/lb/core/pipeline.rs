@@ -196,7 +196,7 @@ impl State {
             return self.pass();
         };
         if ip.fragmented {
-            return self.ours_or_pass(cfg, F::to_ip(ip.dst), DropReason::Fragment);
+            return self.fragment::<F>(cfg, frame, l3, &ip);
         }
         let (Some(l4), Some(t)) = (p.l4, p.tuple()) else {
             return self.ours_or_pass(cfg, F::to_ip(ip.dst), DropReason::L4Malformed);
@@ -251,7 +251,8 @@ impl State {
         l4: &L4,
         hit: Result<u32, u32>,
     ) -> Verdict {
-        if cfg.settings.verify_l4_checksum && !l4_checksum_ok::<F>(&frame.data()[l3..], ip) {
+        // (A datagram in fragments: its checksum covers bytes not here.)
+        if cfg.settings.verify_l4_checksum && !self.defragging && !l4_checksum_ok::<F>(&frame.data()[l3..], ip) {
             return self.drop(DropReason::BadL4Checksum);
         }
         // 1. The session: found, or scheduled now (no state for a flow that
@@ -345,7 +346,7 @@ impl State {
         l4: &L4,
         i: u32,
     ) -> Verdict {
-        if cfg.settings.verify_l4_checksum && !l4_checksum_ok::<F>(&frame.data()[l3..], ip) {
+        if cfg.settings.verify_l4_checksum && !self.defragging && !l4_checksum_ok::<F>(&frame.data()[l3..], ip) {
             return self.drop(DropReason::BadL4Checksum);
         }
         if let Err(d) = self.check_dest::<F>(cfg, i) {
