@@ -43,6 +43,49 @@ struct Shaped {
     raw: Vec<u8>,
     /// Seconds to let pass before this frame.
     wait: u8,
+    /// Nonzero: sent as fragments of `8 × (split & 0x3f)` data bytes (the
+    /// last first when `split & 0x40`), before any damage.
+    split: u8,
+}
+
+/// `frame` (Ethernet + IP) as fragments of `size` data bytes; IPv6 gets a
+/// fragment header.
+fn fragments(frame: &[u8], v6: bool, size: usize, id: u32) -> Vec<Vec<u8>> {
+    let hl = if v6 { 40 } else { 20 };
+    if frame.len() < 14 + hl {
+        return vec![frame.to_vec()];
+    }
+    let (head, data) = frame.split_at(14 + hl);
+    let mut out = Vec::new();
+    let mut off = 0;
+    while off < data.len() {
+        let end = (off + size).min(data.len());
+        let more = end < data.len();
+        let mut f = head.to_vec();
+        if v6 {
+            let next = f[14 + 6];
+            f[14 + 6] = 44;
+            f.extend_from_slice(&[next, 0]);
+            f.extend_from_slice(&((off as u16 & 0xfff8) | u16::from(more)).to_be_bytes());
+            f.extend_from_slice(&id.to_be_bytes());
+            f.extend_from_slice(&data[off..end]);
+            let plen = (f.len() - 14 - 40) as u16;
+            f[18..20].copy_from_slice(&plen.to_be_bytes());
+        } else {
+            f.extend_from_slice(&data[off..end]);
+            let total = (f.len() - 14) as u16;
+            f[16..18].copy_from_slice(&total.to_be_bytes());
+            f[18..20].copy_from_slice(&(id as u16).to_be_bytes());
+            let ff = ((off / 8) as u16 & 0x1fff) | if more { 0x2000 } else { 0 };
+            f[20..22].copy_from_slice(&ff.to_be_bytes());
+            f[24..26].fill(0);
+            let c = !xdpvs::wire::checksum::fold(xdpvs::wire::checksum::sum(&f[14..34], 0));
+            f[24..26].copy_from_slice(&c.to_be_bytes());
+        }
+        out.push(f);
+        off = end;
+    }
+    out
 }
 
 const HEADROOM: usize = 256;
@@ -56,10 +99,10 @@ struct Seen {
     syn: Option<(SocketAddr, u32)>,
 }
 
-fn frame(s: &Shaped, a: &topo::Addrs, fwd: Fwd, seen: &Seen) -> Vec<u8> {
+fn frame(s: &Shaped, a: &topo::Addrs, fwd: Fwd, seen: &Seen) -> Vec<Vec<u8>> {
     let kind = s.kind % 5;
     if kind == 2 {
-        return s.raw.clone();
+        return vec![s.raw.clone()];
     }
     let (mut src, mut dst, src_mac, dst_mac) = if kind == 0 || kind == 3 {
         (SocketAddr::new(a.client, s.port), SocketAddr::new(a.vip, 80), topo::CLIENT_MAC, topo::CLIENT_IF_MAC)
@@ -86,14 +129,31 @@ fn frame(s: &Shaped, a: &topo::Addrs, fwd: Fwd, seen: &Seen) -> Vec<u8> {
     p.ack = ack;
     p.options = s.options.iter().take(40).copied().collect();
     p.payload = s.payload.iter().take(1600).copied().collect();
-    let mut f = p.build();
-    let n = f.len().max(1);
-    for &(at, x) in s.damage.iter().take(8) {
-        if let Some(b) = f.get_mut(usize::from(at) % n) {
-            *b ^= x;
+    let whole = p.build();
+    let mut frames = if s.split & 0x3f != 0 {
+        fragments(&whole, a.vip.is_ipv6(), 8 * usize::from(s.split & 0x3f), u32::from(s.port) << 8 | u32::from(s.split))
+    } else {
+        vec![whole]
+    };
+    if s.split & 0x40 != 0 {
+        frames.reverse();
+    }
+    for f in frames.iter_mut() {
+        let n = f.len().max(1);
+        for &(at, x) in s.damage.iter().take(8) {
+            if let Some(b) = f.get_mut(usize::from(at) % n) {
+                *b ^= x;
+            }
         }
     }
-    f
+    frames
+}
+
+/// A frame the core sent is IP, with a good IPv4 header checksum.
+fn sent_ok(out: &[u8]) -> Summary {
+    let sum = Summary::parse(out).expect("a transmitted frame is IP");
+    assert!(sum.ip.ip_csum_ok, "a transmitted IPv4 header with a bad checksum");
+    sum
 }
 
 fuzz_target!(|input: Input| {
@@ -129,15 +189,17 @@ fuzz_target!(|input: Input| {
     for s in input.frames.iter().take(8) {
         now += u32::from(s.wait) * xdpvs::lb::TICKS_PER_SEC;
         core.housekeep(now);
-        let bytes = frame(s, &a, fwd, &seen);
-        let room = HEADROOM + bytes.len() + 256;
-        let mut buf = vec![0u8; room];
-        buf[HEADROOM..HEADROOM + bytes.len()].copy_from_slice(&bytes);
-        let Some(mut f) = Frame::new(&mut buf, HEADROOM, bytes.len()) else { continue };
-        if let Verdict::Tx { .. } = core.process(&mut f, now) {
-            let out = f.data().to_vec();
-            let sum = Summary::parse(&out).expect("a transmitted frame is IP");
-            assert!(sum.ip.ip_csum_ok, "a transmitted IPv4 header with a bad checksum");
+        for bytes in frame(s, &a, fwd, &seen).iter().take(80) {
+            let room = HEADROOM + bytes.len() + 256;
+            let mut buf = vec![0u8; room];
+            buf[HEADROOM..HEADROOM + bytes.len()].copy_from_slice(bytes);
+            let Some(mut f) = Frame::new(&mut buf, HEADROOM, bytes.len()) else { continue };
+            let v = core.process(&mut f, now);
+            core.take_emitted(|_, b| {
+                sent_ok(b);
+            });
+            let Verdict::Tx { .. } = v else { continue };
+            let sum = sent_ok(f.data());
             let flags = sum.ip.tcp_flags & 0x12;
             if sum.ip.proto == 6 && flags == 0x12 && sum.ip.dst == a.client {
                 seen.cookie = Some((sum.ip.dport, sum.ip.ack, sum.ip.seq));
