@@ -6,9 +6,11 @@
 #   client c0 ── d0 [director] d1 ── sd (bridge) s1 ── r0 real server
 #   AF_XDP generator                                   XDP sink / perf recv / cps-server
 #
-# Paths: xdpvs-{nat,fullnat,dr,tun}; nft-dnat (nftables DNAT + conntrack);
-# kernel-fwd (plain routing to the real server); xdp-redirect (an XDP
-# program on d0 redirecting to d1: the ceiling of the veth path).
+# Paths: xdpvs-{nat,fullnat,dr,tun}; xsk-fwd (a raw AF_XDP forwarder from
+# xdpvs's own xsk layer and steering, no engine: the AF_XDP ceiling, on the
+# worker's CPU); nft-dnat (nftables DNAT + conntrack); kernel-fwd (plain
+# routing to the real server); xdp-redirect (an XDP program on d0
+# redirecting to d1: the ceiling of the veth path).
 # Placement A: generator on CPU 0 (the director's kernel receive work runs
 # there too, in the sender's context), xdpvs's worker alone on CPU 1.
 # Placement B: the director's receive NAPI threaded and pinned to CPU 1 with
@@ -41,7 +43,7 @@ RAW="$RESULTS/raw.jsonl"
 VIP=198.18.0.10
 RIP=198.19.0.11
 # VETH_PATHS / VETH_PLACEMENTS narrow a run (e.g. while investigating one path).
-read -r -a PATHS <<< "${VETH_PATHS:-xdpvs-nat xdpvs-fullnat xdpvs-dr xdpvs-tun nft-dnat kernel-fwd xdp-redirect}"
+read -r -a PATHS <<< "${VETH_PATHS:-xdpvs-nat xdpvs-fullnat xdpvs-dr xdpvs-tun xsk-fwd nft-dnat kernel-fwd xdp-redirect}"
 
 log() { echo "$*" >&2; }
 jsonl() { echo "$1" >> "$RAW"; }
@@ -88,12 +90,13 @@ placement() {
         ns "$NS_D" sh -c 'echo 1 > /sys/class/net/d0/threaded'
     fi
 }
+# NAPI_FIFO=0: the receive thread at normal priority.
 pin_napi() {
     [ "$PLACEMENT" = B ] || return 0
     local t
     for t in $(ps -e -o pid=,comm= | awk '$2 ~ /^napi\/d0-/ {print $1}'); do
         taskset -pc 1 "$t" >/dev/null
-        chrt -f -p "${NAPI_FIFO:-10}" "$t"
+        if [ "${NAPI_FIFO:-10}" = 0 ]; then chrt -o -p 0 "$t"; else chrt -f -p "${NAPI_FIFO:-10}" "$t"; fi
     done
 }
 
@@ -123,6 +126,18 @@ table ip xdpvsbench {
 }
 NFT
             ;;
+        xsk-fwd)
+            local rmac
+            rmac=$(ns "$(rs_ns 1)" cat /sys/class/net/r0/address)
+            ns "$NS_D" mount -t bpf bpf /sys/fs/bpf 2>/dev/null || true
+            # shellcheck disable=SC2086
+            ip netns exec "$NS_D" taskset -c 1 "$PERF" xsk-fwd --in d0 --out d1 --dst-mac "$rmac" --vip $VIP ${XSK_ARGS:-} \
+                > "$WORK/xsk-fwd.log" 2>&1 &
+            XSK_PID=$!
+            PIDS+=("$XSK_PID")
+            for _ in $(seq 1 50); do grep -q "xsk-fwd up" "$WORK/xsk-fwd.log" && break; sleep 0.1; done
+            grep -q "xsk-fwd up" "$WORK/xsk-fwd.log" || { cat "$WORK/xsk-fwd.log" >&2; fail "xsk-fwd did not come up"; }
+            ;;
         kernel-fwd) DST=$RIP ;;
         xdp-redirect)
             DST=$RIP
@@ -135,6 +150,7 @@ NFT
 stop_path() {
     case $1 in
         xdpvs-*) xdpvs_down ;;
+        xsk-fwd) kill "$XSK_PID"; wait "$XSK_PID" 2>/dev/null || true ;;
         nft-dnat) ns "$NS_D" nft delete table ip xdpvsbench; ns "$NS_D" conntrack -F >/dev/null 2>&1 || true ;;
         xdp-redirect) ns "$NS_D" ip link set dev d0 xdp off; ns "$NS_S" ip link set dev sd xdp off ;;
     esac
@@ -215,7 +231,7 @@ run_placement() {
         fi
         jsonl "{\"kind\":\"path\",\"placement\":\"$1\",\"path\":\"$CUR\",\"lossless_pps\":$best,\"overload_offered_pps\":$over,\"overload_sent_pps\":$sent_pps,\"overload_delivered_pps\":$over_pps,\"latency_us\":$lat,\"latency_samples\":$stamped$extra}"
         log "$(printf '%-2s %-14s lossless %8s pps   2x: %8s offered, %8s sent -> %8s delivered   latency %s' "$1" "$CUR" "$best" "$over" "$sent_pps" "$over_pps" "$lat")"
-        if [ "$1" = A ] && [ "$CUR" != xdp-redirect ] && [ "$CUR" != xdpvs-dr ] && [ "$CUR" != xdpvs-tun ]; then
+        if [ "$1" = A ] && [ "$CUR" != xdp-redirect ] && [ "$CUR" != xdpvs-dr ] && [ "$CUR" != xdpvs-tun ] && [ "$CUR" != xsk-fwd ]; then
             local c target=$VIP
             [ "$CUR" = kernel-fwd ] && target=$RIP
             c=$(ip netns exec "$NS_C" taskset -c 0 "$PERF" cps --dst "$target:80" --threads 4 --seconds "$CPS_SECS")
@@ -226,6 +242,8 @@ run_placement() {
     done
 }
 
+# VETH_LIB=1: the functions only (perf/flood.sh runs its own loop).
+[ "${VETH_LIB:-0}" = 1 ] && return 0
 for pl in ${VETH_PLACEMENTS:-A B}; do
     log "== placement $pl"
     setup

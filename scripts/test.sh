@@ -90,7 +90,7 @@ veth_quick() {
     tail -1 <<<"$out" | python3 -c '
 import json, sys
 r = json.loads(sys.stdin.read())
-paths = ["xdpvs-fullnat", "xdpvs-nat", "xdpvs-dr", "xdpvs-tun", "nft-dnat", "kernel-fwd", "xdp-redirect"]
+paths = ["xdpvs-fullnat", "xdpvs-nat", "xdpvs-dr", "xdpvs-tun", "xsk-fwd", "nft-dnat", "kernel-fwd", "xdp-redirect"]
 for pl in ("placement_a", "placement_b"):
     for p in paths:
         x = r[pl][p]

@@ -83,9 +83,24 @@ struct DaemonArgs {
     /// Sessions per worker and address family (default 1048576).
     #[arg(long, value_name = "N")]
     max_sessions: Option<u32>,
-    /// Empty polls before an idle worker sleeps in poll(2) (default 256).
+    /// Half-open TCP sessions per worker: past N a new SYN takes the oldest
+    /// half-open session's place (default: the session table's size).
+    #[arg(long, value_name = "N")]
+    max_half_open: Option<u32>,
+    /// Half-open TCP sessions per service and worker: past N the service's
+    /// new SYNs are refused, counted half_open_service_limit (default: none).
+    #[arg(long, value_name = "N")]
+    max_half_open_per_service: Option<u32>,
+    /// Empty polls before an idle worker sleeps in poll(2) (default 256; 0
+    /// with --rt-priority).
     #[arg(long, value_name = "N")]
     idle_spin: Option<u32>,
+    /// Run the workers at SCHED_FIFO PRIO (1-99), each sleeping in poll(2) as
+    /// soon as its rings are empty: a real-time receive thread (threaded
+    /// NAPI) on its CPU then gets the CPU whenever the worker is idle, and a
+    /// flood cannot starve either of them.
+    #[arg(long, value_name = "PRIO", value_parser = clap::value_parser!(u8).range(1..=99))]
+    rt_priority: Option<u8>,
     /// Restart without loss: at a stop, save the sessions and keep the XDP
     /// program dropping (not passing) owned traffic for up to SECS, until the
     /// next xdpvs takes the sessions over (0: detach at stop).
@@ -176,7 +191,10 @@ fn options(a: DaemonArgs) -> Result<Options, String> {
         restore: a.restore,
         shm_group: a.shm_group,
         max_sessions: a.max_sessions,
+        max_half_open: a.max_half_open,
+        max_half_open_per_service: a.max_half_open_per_service,
         idle_spin: a.idle_spin,
+        rt_priority: a.rt_priority,
         handover: a.handover,
         state_file: a.state_file,
         sync_threshold: match a.sync_threshold[..] {

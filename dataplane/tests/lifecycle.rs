@@ -8,7 +8,7 @@ use xdpvs::lb::stats::DropReason;
 use xdpvs::lb::Verdict;
 use xdpvs::testkit::{topo, Pkt};
 use xdpvs::wire::tcp::flags::*;
-use xdpvs_api::config::{DestSpec, Fwd, Proto, SchedKind};
+use xdpvs_api::config::{DestSpec, Fwd, Match, Proto, SchedKind, ServiceKey, ServiceSpec};
 
 fn states(h: &H) -> Vec<&'static str> {
     h.core.sessions().iter().filter(|s| !s.template).map(|s| s.state.name()).collect()
@@ -194,6 +194,66 @@ fn a_full_table_gives_up_its_oldest_half_open_session_first() {
     }
     assert_eq!(h.core.session_count(), (4, 0));
     assert_eq!(states(&h).iter().filter(|s| **s == "ESTABLISHED").count(), 3);
+}
+
+/// Past `max_half_open` a new SYN takes the oldest half-open session's
+/// place even with room in the table; established ones never go.
+#[test]
+fn the_half_open_limit_evicts_oldest_half_open_first() {
+    let (cfg, key) = topo::config(false, Proto::Tcp, Fwd::Nat, SchedKind::Rr, 1);
+    let p = CoreParams { max_sessions: 1000, reserve_sessions: 64, max_half_open: 3, ..CoreParams::default() };
+    let mut h = H::with(cfg, key, p);
+    let est = Conn { cp: 1, v6: false };
+    est.c(&mut h, SYN);
+    est.s(&mut h, SYN | ACK);
+    est.c(&mut h, ACK);
+    for cp in 10..20 {
+        h.tx(&to_vip(false, Proto::Tcp, cp, SYN).build());
+    }
+    assert_eq!(h.core.stats().evicted_half_open, 7, "10 SYNs, room for 3");
+    assert_eq!(h.core.session_count(), (4, 0), "3 half-open and the established one");
+    let (v, _) = h.send(&to_vip(false, Proto::Tcp, 10, ACK).build());
+    assert_eq!(v, Verdict::Drop(DropReason::TcpNoSession), "the oldest went first");
+    est.c(&mut h, ACK | PSH);
+    // A completed handshake leaves the half-open count: room again.
+    let k = Conn { cp: 19, v6: false };
+    k.s(&mut h, SYN | ACK);
+    k.c(&mut h, ACK);
+    h.tx(&to_vip(false, Proto::Tcp, 30, SYN).build());
+    assert_eq!(h.core.stats().evicted_half_open, 7, "19 is established now: 3 half-open fit again");
+}
+
+/// Past `max_half_open_per_service` a service's new SYNs are refused and
+/// counted; another service on the core keeps taking them.
+#[test]
+fn the_per_service_limit_refuses_the_flooded_service_only() {
+    let (mut cfg, key) = topo::config(false, Proto::Tcp, Fwd::Nat, SchedKind::Rr, 1);
+    let a = addrs(false);
+    let other = ServiceKey::Addr(Match { proto: Proto::Tcp, addr: a.vip, port: 81 });
+    cfg.add_service(ServiceSpec::new(other, SchedKind::Rr)).unwrap();
+    cfg.add_dest(
+        &other,
+        DestSpec { addr: a.rs[0], port: 8081, weight: 1, fwd: Fwd::Nat, u_threshold: 0, l_threshold: 0 },
+    )
+    .unwrap();
+    let p =
+        CoreParams { max_sessions: 1000, reserve_sessions: 64, max_half_open_per_service: 5, ..CoreParams::default() };
+    let mut h = H::with(cfg, key, p);
+    for cp in 10..20 {
+        let v = h.send(&to_vip(false, Proto::Tcp, cp, SYN).build()).0;
+        if cp < 15 {
+            assert!(matches!(v, Verdict::Tx { .. }), "{v:?}");
+        } else {
+            assert_eq!(v, Verdict::Drop(DropReason::HalfOpenServiceLimit));
+        }
+    }
+    assert_eq!(h.core.stats().dropped(DropReason::HalfOpenServiceLimit), 5);
+    let mut syn = to_vip(false, Proto::Tcp, 50, SYN);
+    syn.dst = sa(a.vip, 81);
+    h.tx(&syn.build());
+    // Half-open sessions that time out make room.
+    h.advance(61);
+    h.tx(&to_vip(false, Proto::Tcp, 60, SYN).build());
 }
 
 #[test]

@@ -20,6 +20,7 @@ mod metrics;
 mod probe;
 mod sync;
 mod veth;
+mod xsk_fwd;
 
 use clap::{Parser, Subcommand};
 
@@ -34,6 +35,9 @@ struct Cli {
 enum Cmd {
     /// Paced AF_XDP UDP traffic generator (for the veth benchmarks).
     Gen(gen::Args),
+    /// A raw AF_XDP forwarder (xdpvs's xsk layer, no engine): the ceiling
+    /// the veth benchmark compares every xdpvs path with.
+    XskFwd(xsk_fwd::Args),
     /// UDP receiver with a latency histogram of `gen --stamp` datagrams.
     Recv {
         #[arg(long)]
@@ -160,6 +164,13 @@ fn main() {
             }
             Err(e) => {
                 eprintln!("perf veth: {e}");
+                std::process::exit(1);
+            }
+        },
+        Cmd::XskFwd(a) => match xsk_fwd::run(&a) {
+            Ok(line) => println!("{line}"),
+            Err(e) => {
+                eprintln!("perf xsk-fwd: {e}");
                 std::process::exit(1);
             }
         },

@@ -10,8 +10,8 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const PATHS: [&str; 7] =
-    ["xdpvs-fullnat", "xdpvs-nat", "xdpvs-dr", "xdpvs-tun", "nft-dnat", "kernel-fwd", "xdp-redirect"];
+const PATHS: [&str; 8] =
+    ["xdpvs-fullnat", "xdpvs-nat", "xdpvs-dr", "xdpvs-tun", "xsk-fwd", "nft-dnat", "kernel-fwd", "xdp-redirect"];
 
 pub fn run(quick: bool, out: Option<PathBuf>) -> Result<Value, String> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -109,13 +109,14 @@ fn table(r: &Value) -> String {
     let mut t = String::new();
     let _ = writeln!(
         t,
-        "{:<14} {:>3} {:>9} {:>9} {:>8} {:>8} {:>8} {:>7} {:>7} {:>9}",
-        "path", "pl", "lossless", "2x->", "p50 us", "p99 us", "p999 us", "/nft", "/xdp", "cps"
+        "{:<14} {:>3} {:>9} {:>9} {:>8} {:>8} {:>8} {:>7} {:>7} {:>7} {:>9}",
+        "path", "pl", "lossless", "2x->", "p50 us", "p99 us", "p999 us", "/nft", "/xdp", "/xsk", "cps"
     );
     for pl in ["a", "b"] {
         let key = format!("placement_{pl}");
         let base_nft = &r[&key]["nft-dnat"]["lossless_pps"];
         let base_xdp = &r[&key]["xdp-redirect"]["lossless_pps"];
+        let base_xsk = &r[&key]["xsk-fwd"]["lossless_pps"];
         for p in PATHS {
             let x = &r[&key][p];
             if x.is_null() {
@@ -124,7 +125,7 @@ fn table(r: &Value) -> String {
             let lat = |q: &str| x["latency_us"][q].as_f64().map_or("-".into(), |v| format!("{v:.1}"));
             let _ = writeln!(
                 t,
-                "{:<14} {:>3} {:>9} {:>9} {:>8} {:>8} {:>8} {:>7} {:>7} {:>9}",
+                "{:<14} {:>3} {:>9} {:>9} {:>8} {:>8} {:>8} {:>7} {:>7} {:>7} {:>9}",
                 p,
                 pl.to_uppercase(),
                 num(&x["lossless_pps"]),
@@ -134,6 +135,7 @@ fn table(r: &Value) -> String {
                 lat("p999"),
                 ratio(&x["lossless_pps"], base_nft),
                 ratio(&x["lossless_pps"], base_xdp),
+                ratio(&x["lossless_pps"], base_xsk),
                 if pl == "a" { num(&r["cps"][p]) } else { String::new() }
             );
         }

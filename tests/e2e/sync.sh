@@ -62,7 +62,7 @@ topo_sync_pair() {
 topo_sync_pair
 head -c $((BIG_MB * 1048576)) /dev/urandom > "$WORK/big"
 rs_decap
-for i in 1 2 3; do for p in 80 81 82 83; do rs_nginx "$i" "$p"; done; done
+for i in 1 2 3; do for p in 80 81 82 83 84; do rs_nginx "$i" "$p"; done; done
 rs_wait 80
 
 cat > "$WORK/rules" <<'RULES'
@@ -86,6 +86,10 @@ cat > "$WORK/rules" <<'RULES'
 -A -u 198.18.0.10:90 -s rr
 -a -u 198.18.0.10:90 -r 198.19.0.11:90 -m
 -a -u 198.18.0.10:90 -r 198.19.0.12:90 -m
+-A -t 198.18.0.10:84 -s rr -j enable
+-a -t 198.18.0.10:84 -r 198.19.0.11:84 -m
+-a -t 198.18.0.10:84 -r 198.19.0.12:84 -m
+-a -t 198.18.0.10:84 -r 198.19.0.13:84 -m
 RULES
 
 # keepalived.conf NAME PRIORITY: both BACKUP with nopreempt, so a director
@@ -309,7 +313,7 @@ grep -q "Starting IPVS sync daemon master on d1, syncid 7 (VRRP instance VI_1 is
 echo "ok   xdpvs-checker follows lvs_sync_daemon d1 VI_1 id 7: A (holds VI_1's address) runs only the master daemon, B only the backup"
 want_sha=$(sha256sum < "$WORK/big" | cut -d' ' -f1)
 TPIDS=()
-for p in 80 81 82 83; do
+for p in 80 81 82 83 84; do
     ns "$NS_C" curl -s --max-time 150 --limit-rate 1400k -o "$WORK/got$p" -w '%{http_code}' "http://198.18.0.10:$p/big" > "$WORK/code$p" &
     TPIDS+=($!)
     ns "$NS_C" wrk -t 1 -c 2 -d 32s --timeout 15s "http://198.18.0.10:$p/" > "$WORK/wrk$p" 2>&1 &
@@ -330,7 +334,7 @@ listed_on() {
 }
 sleep 5
 n=$(listed_on "$B") || fail "before the first switch B did not list every connection: $(ns "$NS_C" ss -Htn state established dst 198.18.0.10 | head -3)"
-[ "$n" -ge 12 ] || fail "only $n client connections open (4 transfers + 8 wrk expected)"
+[ "$n" -ge 15 ] || fail "only $n client connections open (5 transfers + 10 wrk expected)"
 kill -TERM "$KA_a"
 t0=$(date +%s.%N)
 for _ in $(seq 1 60); do holds_vip "$NS_D2" && ! holds_vip "$NS_D" && break; sleep 0.1; done
@@ -339,7 +343,7 @@ took_vip=$(python3 -c "print('%.1f' % ($(date +%s.%N) - $t0))")
 sw_b=$(until_roles "$B" "master ")
 sw_a=$(until_roles "$A" "backup ")
 echo "ok   the checkers switched the sync daemons with VRRP: B to master in $sw_b s, A to backup in $sw_a s"
-echo "ok   before the switch B listed all $n of the client's connections (4 paced transfers, 8 wrk keep-alive) as ESTABLISHED; A's keepalived stopped: B took the VIP in $took_vip s"
+echo "ok   before the switch B listed all $n of the client's connections (5 paced transfers, 10 wrk keep-alive) as ESTABLISHED; A's keepalived stopped: B took the VIP in $took_vip s"
 wait "$KA_a" 2>/dev/null || true
 for _ in $(seq 1 50); do [ ! -e "$WORK/ka-a.pid" ] && [ ! -e "$WORK/ka-a-vrrp.pid" ] && break; sleep 0.1; done
 keepalived_up a "$NS_D"
@@ -352,8 +356,8 @@ for _ in $(seq 1 100); do holds_vip "$NS_D" && break; sleep 0.1; done
 holds_vip "$NS_D" || fail "the VIP did not come back to A after B's links went down: $(tail -5 "$WORK/keepalived-a.log")"
 echo "ok   before the second switch A listed all $n connections; B's links down: A took the VIP after $(python3 -c "print('%.1f' % ($(date +%s.%N) - $t0))") s (3 missed adverts)"
 for pid in "${TPIDS[@]}"; do wait "$pid" || true; done
-for p in 80 81 82 83; do
-    mode=$(case $p in 80) echo DR;; 81) echo NAT;; 82) echo FULLNAT;; 83) echo TUN;; esac)
+for p in 80 81 82 83 84; do
+    mode=$(case $p in 80) echo DR;; 81) echo NAT;; 82) echo FULLNAT;; 83) echo TUN;; 84) echo "NAT with the SYN proxy (its sequence shift synced)";; esac)
     got=$(sha256sum < "$WORK/got$p" | cut -d' ' -f1)
     [ "$got" = "$want_sha" ] && [ "$(cat "$WORK/code$p")" = 200 ] \
         || fail "$mode: the $BIG_MB MiB transfer across both switches is not byte-exact (HTTP $(cat "$WORK/code$p"), $(stat -c %s "$WORK/got$p") bytes)"

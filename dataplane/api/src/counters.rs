@@ -137,6 +137,9 @@ named! {
         NoDest => "no_dest",
         /// The session table is full: new flows refused, established untouched.
         SessionTableFull => "session_table_full",
+        /// A SYN for a service with `max_half_open_per_service` half-open
+        /// sessions on its core already (other services keep theirs).
+        HalfOpenServiceLimit => "half_open_service_limit",
         /// The reply tuple a new session needs is taken by another session.
         TupleConflict => "tuple_conflict",
         /// A FULLNAT service has no local address.

@@ -31,8 +31,21 @@ pub struct Options {
     pub shm_group: Option<String>,
     /// Sessions per worker and address family.
     pub max_sessions: Option<u32>,
+    /// Half-open TCP sessions (a SYN, no handshake yet) per worker: past it
+    /// a new one takes the oldest one's place (default: the table's size).
+    pub max_half_open: Option<u32>,
+    /// Half-open TCP sessions per service and worker: past it the service's
+    /// new SYNs are refused (`half_open_service_limit`), so one flooded
+    /// service cannot take the others' room (default: no limit).
+    pub max_half_open_per_service: Option<u32>,
     /// Busy polls without traffic before a worker sleeps in poll(2).
     pub idle_spin: Option<u32>,
+    /// Workers at SCHED_FIFO with this priority (1-99), sleeping in poll(2)
+    /// as soon as their rings are empty (no busy polling unless `idle_spin`
+    /// says so): a real-time receive thread on a worker's CPU gets the CPU
+    /// back whenever the worker has nothing to do, so under a flood the two
+    /// alternate instead of one starving the other.
+    pub rt_priority: Option<u8>,
     /// Restart without loss: at a stop, the sessions go to `state_file` and
     /// the XDP program stays, dropping (not passing to the kernel, which
     /// would answer with RSTs) what xdpvs owns for up to this many seconds,
@@ -103,7 +116,10 @@ impl Options {
             restore,
             shm_group,
             max_sessions,
+            max_half_open,
+            max_half_open_per_service,
             idle_spin,
+            rt_priority,
             handover,
             state_file,
             sync_threshold,

@@ -119,6 +119,21 @@ struct Plumbing {
     cookie_key: [u64; 2],
 }
 
+/// The calling thread at SCHED_FIFO `prio`.
+fn real_time(prio: u8) -> Result<(), String> {
+    use thread_priority::{
+        set_thread_priority_and_policy, thread_native_id, RealtimeThreadSchedulePolicy, ScheduleParams, ThreadPriority,
+        ThreadSchedulePolicy,
+    };
+    let policy = ThreadSchedulePolicy::Realtime(RealtimeThreadSchedulePolicy::Fifo);
+    let priority = ThreadPriority::from_posix(ScheduleParams { sched_priority: i32::from(prio) });
+    set_thread_priority_and_policy(thread_native_id(), priority, policy).map_err(|e| {
+        format!(
+            "cannot run at SCHED_FIFO {prio} ({e:?}): xdpvs needs CAP_SYS_NICE for --rt-priority, or drop the option"
+        )
+    })
+}
+
 /// 16 bytes from the kernel's random pool (the SYN cookie master key).
 fn random_key() -> Result<[u64; 2], String> {
     use std::io::Read;
@@ -461,6 +476,8 @@ impl Startup {
             reserve_sessions: 1 << 16,
             seed: 0x5eed ^ u64::from(q),
             cookie_key: p.cookie_key,
+            max_half_open: self.opts.max_half_open.unwrap_or(u32::MAX),
+            max_half_open_per_service: self.opts.max_half_open_per_service.unwrap_or(u32::MAX),
             ..CoreParams::default()
         };
         let qi = q as usize;
@@ -484,19 +501,27 @@ impl Startup {
             resolve: p.resolve.clone(),
             region: region.clone(),
             start: p.start,
-            spin: self.opts.idle_spin.unwrap_or(256),
+            spin: self.opts.idle_spin.unwrap_or(if self.opts.rt_priority.is_some() { 0 } else { 256 }),
             sync,
         };
         let cpu = p.cpus.get(qi).copied();
-        std::thread::Builder::new()
+        let rt = self.opts.rt_priority;
+        let (told, heard) = std::sync::mpsc::channel();
+        let handle = std::thread::Builder::new()
             .name(format!("xdpvs-w{q}"))
             .spawn(move || {
                 if let Some(c) = cpu {
                     core_affinity::set_for_current(core_affinity::CoreId { id: c });
                 }
+                let _ = told.send(rt.map(real_time).transpose());
                 worker.run()
             })
-            .map_err(|e| format!("cannot start worker {q}: {e}"))
+            .map_err(|e| format!("cannot start worker {q}: {e}"))?;
+        match heard.recv() {
+            Ok(Ok(_)) => Ok(handle),
+            Ok(Err(e)) => Err(format!("worker {q}: {e}")),
+            Err(_) => Err(format!("worker {q} ended at start")),
+        }
     }
 
     fn say_up(&self, steers: &[Steer], shared: &Shared, umem_mb: usize, cfg: &Config) {

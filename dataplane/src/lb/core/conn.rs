@@ -4,11 +4,12 @@
 //! connection on the tuple of an ended one, expiry and reaping.
 
 use super::pipeline::L4;
-use super::{per_core, State, SvcCandidates};
+use super::{per_core, State, SvcCandidates, SvcRt};
 use crate::lb::family::{Family, L3};
 use crate::lb::sched::{Flow, Scheduler};
 use crate::lb::session::{flag, Link, Refused, Reveal, Session, Tuple, NIL, TEMPLATE_PROTO};
 use crate::lb::snapshot::Snapshot;
+use crate::lb::stats::CoreStats;
 use crate::lb::stats::DropReason;
 use crate::lb::tcp_state::{next_state, Dir, TcpState};
 use crate::lb::TICKS_PER_SEC;
@@ -96,8 +97,8 @@ impl State {
             let new = next_state(old, dir, tcp_flags);
             if new != old {
                 s.state = new as u8;
-                self.stats.held(old as usize, false);
-                self.stats.held(new as usize, true);
+                gauge(&mut self.stats, &mut self.svc_rt, s.svc, old as usize, false);
+                gauge(&mut self.stats, &mut self.svc_rt, s.svc, new as usize, true);
                 let live = cfg.dest(s.dest).is_some_and(|d| d.serial == s.dest_serial);
                 let rt = self.dest_rt.get_mut(s.dest as usize).filter(|_| live);
                 if !s.has(flag::INACTIVE) && new != TcpState::Established {
@@ -208,7 +209,7 @@ impl State {
             ..Session::default()
         };
         let ti = F::table(&mut self.tables).insert(t).map_err(|_| DropReason::SessionTableFull)?;
-        self.stats.held(state_slot(&t), true);
+        self.gauge(t.svc, state_slot(&t), true);
         if let Some(rt) = self.dest_rt.get_mut(dest as usize) {
             rt.persist += 1;
         }
@@ -331,12 +332,35 @@ impl State {
         Ok((nh_rs, nh_client))
     }
 
-    /// Stores a new session; a full table first gives up its oldest
-    /// half-open session (never an established one); a refused session
-    /// gives its local port back.
+    /// A session of state slot `slot` (of service `svc`) came or went: the
+    /// core's gauges by state, and its service's half-open count.
+    pub(super) fn gauge(&mut self, svc: u16, slot: usize, came: bool) {
+        gauge(&mut self.stats, &mut self.svc_rt, svc, slot, came);
+    }
+
+    /// Half-open TCP sessions on this core (no handshake yet).
+    fn half_open(&self) -> u64 {
+        self.stats.by_state[TcpState::None as usize] + self.stats.by_state[TcpState::SynRecv as usize]
+    }
+
+    /// Stores a new session; a full table, or one past `max_half_open`,
+    /// first gives up its oldest half-open session (never an established
+    /// one); a service past `max_half_open_per_service` takes no new SYN; a
+    /// refused session gives its local port back.
     fn store<F: Family>(&mut self, cfg: &Snapshot, s: Session<F::Addr>, r: Reveal) -> Result<u32, DropReason> {
+        let syn = s.proto == proto::TCP && s.state == TcpState::None as u8;
+        if syn {
+            let svc_half = self.svc_rt.get(usize::from(s.svc)).and_then(Option::as_ref).map_or(0, |rt| rt.half_open);
+            if svc_half >= self.params.max_half_open_per_service {
+                if s.fwd == Fwd::FullNat {
+                    self.release_lport::<F>(cfg, s.lip, s.lport, s.laddr_serial);
+                }
+                return Err(DropReason::HalfOpenServiceLimit);
+            }
+        }
+        let over = syn && self.half_open() >= u64::from(self.params.max_half_open);
         let table = F::table(&mut self.tables);
-        if table.len() >= table.capacity() {
+        if table.len() >= table.capacity() || over {
             if let Some(victim) = table.oldest_half_open() {
                 self.expire::<F>(cfg, victim);
                 self.stats.evicted_half_open += 1;
@@ -379,7 +403,7 @@ impl State {
             rt.stats.conns += 1;
         }
         self.stats.sessions_created += 1;
-        self.stats.held(state_slot(s), true);
+        self.gauge(s.svc, state_slot(s), true);
     }
 
     /// Ends a session (or re-arms a template that still controls connections).
@@ -399,7 +423,7 @@ impl State {
             }
             table.remove(i);
             self.stats.sessions_expired += 1;
-            self.stats.held(state_slot(&s), false);
+            self.gauge(s.svc, state_slot(&s), false);
             return;
         }
         if let (Some(rt), Some(d)) = (rt, dest) {
@@ -426,7 +450,7 @@ impl State {
             self.release_lport::<F>(cfg, s.lip, s.lport, s.laddr_serial);
         }
         self.stats.sessions_expired += 1;
-        self.stats.held(state_slot(&s), false);
+        self.gauge(s.svc, state_slot(&s), false);
     }
 
     pub(super) fn reap<F: Family>(&mut self, cfg: &Snapshot) -> usize {
@@ -451,6 +475,17 @@ impl State {
             budget = budget.saturating_sub(n);
         }
         total
+    }
+}
+
+/// [`State::gauge`] on the fields it touches (callable while a session of
+/// the tables is borrowed).
+pub(super) fn gauge(stats: &mut CoreStats, svc_rt: &mut [Option<SvcRt>], svc: u16, slot: usize, came: bool) {
+    stats.held(slot, came);
+    if slot == TcpState::None as usize || slot == TcpState::SynRecv as usize {
+        if let Some(Some(rt)) = svc_rt.get_mut(usize::from(svc)) {
+            rt.half_open = if came { rt.half_open + 1 } else { rt.half_open.saturating_sub(1) };
+        }
     }
 }
 

@@ -63,6 +63,11 @@ pub struct CoreParams {
     pub reap_budget: usize,
     /// The SYN proxy's cookie master key (random in the daemon).
     pub cookie_key: [u64; 2],
+    /// Half-open TCP sessions (a SYN, no handshake yet) on this core, in
+    /// all (past it, a new one takes the oldest one's place) and per
+    /// service (past it, the service's new SYNs are refused).
+    pub max_half_open: u32,
+    pub max_half_open_per_service: u32,
 }
 
 impl Default for CoreParams {
@@ -77,6 +82,8 @@ impl Default for CoreParams {
             seed: 0x5eed_c0de_0f0f,
             reap_budget: 1024,
             cookie_key: [0x0c00_c1e5, 0x005e_c2e7],
+            max_half_open: u32::MAX,
+            max_half_open_per_service: u32::MAX,
         }
     }
 }
@@ -103,6 +110,8 @@ pub struct SvcRt {
     pub sched: AnyScheduler,
     pub stats: Stats,
     pub(super) laddr_next: usize,
+    /// Its TCP sessions on this core with no handshake yet.
+    pub half_open: u32,
 }
 
 /// The real servers of a service as this core's schedulers see them.
@@ -314,7 +323,8 @@ impl Core {
             match cfg.service(slot as u32) {
                 Some(s) if rt.as_ref().is_some_and(|r| r.serial == s.serial && r.epoch == s.epoch) => {}
                 Some(s) => {
-                    let stats = rt.as_ref().filter(|r| r.serial == s.serial).map(|r| r.stats).unwrap_or_default();
+                    let kept = rt.as_ref().filter(|r| r.serial == s.serial);
+                    let (stats, half_open) = kept.map_or((Stats::default(), 0), |r| (r.stats, r.half_open));
                     let c = SvcCandidates { slots: &s.dests, cfg: &cfg, rt: &state.dest_rt };
                     *rt = Some(SvcRt {
                         serial: s.serial,
@@ -322,6 +332,7 @@ impl Core {
                         sched: AnyScheduler::new(s, cfg.maglev(slot as u32), &c),
                         stats,
                         laddr_next: 0,
+                        half_open,
                     });
                 }
                 None => *rt = None,

@@ -8,7 +8,7 @@
 //!   so that a mid-flow packet finds its session after a failover;
 //! - walk the whole table for a peer's bulk request.
 
-use super::conn::{state_slot, template_tuple};
+use super::conn::{gauge, state_slot, template_tuple};
 use super::{Core, State};
 use crate::lb::family::{Family, V4, V6};
 use crate::lb::session::{flag, Link, Reveal, Session, Splice, Tuple, NIL, TEMPLATE_PROTO};
@@ -315,9 +315,11 @@ impl State {
             return;
         }
         if s.proto == proto::TCP && u16::from(s.state) != r.state {
-            self.stats.held(state_slot(s), false);
+            let (svc, was) = (s.svc, state_slot(s));
             s.state = r.state as u8;
-            self.stats.held(state_slot(s), true);
+            let now = state_slot(s);
+            gauge(&mut self.stats, &mut self.svc_rt, svc, was, false);
+            gauge(&mut self.stats, &mut self.svc_rt, svc, now, true);
         }
         let was = s.has(flag::INACTIVE);
         let now_inactive = r.flags & sf::INACTIVE != 0;
@@ -352,7 +354,7 @@ impl State {
     /// no connection is counted as scheduled here.
     fn bind_synced<F: Family>(&mut self, i: u32) {
         let s = *F::table(&mut self.tables).get(i);
-        self.stats.held(state_slot(&s), true);
+        self.gauge(s.svc, state_slot(&s), true);
         let rt = self.dest_rt.get_mut(s.dest as usize);
         if s.has(flag::TEMPLATE) {
             if let Some(rt) = rt {

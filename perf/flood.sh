@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Floods without livelock: for each path, its loss-free rate (the RFC 2544
+# search of perf/veth.sh), then a flood at the generator's highest rate
+# (unpaced: several times the director's capacity) and what is still
+# delivered, as a share of the loss-free rate. In both placements of
+# perf/veth.sh; placement B with the director's receive thread (threaded
+# NAPI, on the worker's CPU) at normal priority and at SCHED_FIFO 10.
+#
+# Paths: xdpvs NAT and FULLNAT as the daemon runs by default (a busy-polling
+# worker at normal priority) and with --rt-priority 20 (the worker at
+# SCHED_FIFO 20, sleeping in poll(2) as soon as its ring is empty); the raw
+# AF_XDP forwarder (xsk-fwd) likewise; nftables DNAT.
+#
+#   RESULTS=DIR bash perf/flood.sh      (one JSON line per path in DIR/flood.jsonl)
+#
+# A benchmark: nothing here is asserted; CI does not run it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RESULTS=${RESULTS:-$(mktemp -d)}
+mkdir -p "$RESULTS"
+VETH_LIB=1
+# shellcheck source=perf/veth.sh
+. perf/veth.sh
+OUT="$RESULTS/flood.jsonl"
+: > "$OUT"
+FLOOD_PPS=${FLOOD_PPS:-10000000}
+FLOOD_SECS=${FLOOD_SECS:-3}
+
+# one LABEL PATH: search, flood, record (FLOOD_PATHS, if set, names the
+# labels to run).
+one() {
+    local label=$1 path=$2 best sent got secs
+    [ -z "${FLOOD_PATHS:-}" ] || [[ " $FLOOD_PATHS " == *" $label "* ]] || return 0
+    CUR=$path
+    start_path "$path"
+    FRAME=warmup; trial 20000 >/dev/null
+    FRAME=udp64; read -r best < <(search)
+    FRAME=flood
+    read -r sent got secs < <(TRIAL=$FLOOD_SECS trial "$FLOOD_PPS")
+    stop_path "$path"
+    local sent_pps got_pps share
+    sent_pps=$(python3 -c "print(round($sent / $secs))")
+    got_pps=$(python3 -c "print(round($got / $secs))")
+    share=$(python3 -c "print(round($got_pps / $best, 2) if $best else 0)")
+    echo "{\"placement\":\"$PLACEMENT\",\"napi\":\"$NAPI\",\"path\":\"$label\",\"lossless_pps\":$best,\"flood_sent_pps\":$sent_pps,\"flood_delivered_pps\":$got_pps,\"delivered_over_lossless\":$share}" >> "$OUT"
+    printf '%-2s %-7s %-20s lossless %8s pps   flood: %8s sent -> %8s delivered  (%s of lossless)\n' \
+        "$PLACEMENT" "$NAPI" "$label" "$best" "$sent_pps" "$got_pps" "$share" >&2
+}
+
+# paths: the set for one placement / receive-thread priority.
+paths() {
+    XDPVS_ARGS="" one xdpvs-nat xdpvs-nat
+    XDPVS_ARGS="--rt-priority 20" one xdpvs-nat-rt xdpvs-nat
+    XDPVS_ARGS="" one xdpvs-fullnat xdpvs-fullnat
+    XDPVS_ARGS="--rt-priority 20" one xdpvs-fullnat-rt xdpvs-fullnat
+    XSK_ARGS="" one xsk-fwd xsk-fwd
+    XSK_ARGS="--rt-priority 20 --spin 0" one xsk-fwd-rt xsk-fwd
+    one nft-dnat nft-dnat
+}
+
+for pl in ${FLOOD_PLACEMENTS:-A B-normal B-fifo}; do
+    log "== $pl"
+    setup
+    case $pl in
+        A) NAPI=-; placement A ;;
+        B-normal) NAPI=normal; NAPI_FIFO=0; placement B ;;
+        B-fifo) NAPI=fifo10; NAPI_FIFO=10; placement B ;;
+    esac
+    paths
+    teardown
+done
+cat "$OUT"
