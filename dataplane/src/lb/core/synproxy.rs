@@ -91,16 +91,26 @@ fn write_opts(out: &mut [u8; 20], mss: Option<u16>, sack: bool, ts: Option<(u32,
     n
 }
 
+/// The fields of a TCP header the director writes.
+#[derive(Debug, Clone, Copy)]
+struct Seg {
+    sport: u16,
+    dport: u16,
+    seq: u32,
+    ack: u32,
+    flags: u8,
+    win: u16,
+}
+
 /// A TCP header (with `opts`) at the start of `b`; the checksum is left 0.
-#[allow(clippy::too_many_arguments)]
-fn write_tcp(b: &mut [u8], sport: u16, dport: u16, seq: u32, ack: u32, flags: u8, win: u16, opts: &[u8]) {
-    put16(b, 0, sport);
-    put16(b, 2, dport);
-    put32(b, 4, seq);
-    put32(b, 8, ack);
+fn write_tcp(b: &mut [u8], h: &Seg, opts: &[u8]) {
+    put16(b, 0, h.sport);
+    put16(b, 2, h.dport);
+    put32(b, 4, h.seq);
+    put32(b, 8, h.ack);
     b[12] = (((20 + opts.len()) / 4) as u8) << 4;
-    b[13] = flags;
-    put16(b, 14, win);
+    b[13] = h.flags;
+    put16(b, 14, h.win);
     put16(b, 16, 0);
     put16(b, 18, 0);
     b[20..20 + opts.len()].copy_from_slice(opts);
@@ -116,6 +126,29 @@ fn rescale(w: u32, (from, to): (u8, u8)) -> u32 {
 }
 
 impl State {
+    /// The frame from `l3` on becomes the segment `h` (with `opts`) from
+    /// `src` to `dst`: a fresh IP header, both checksums; false when the
+    /// frame has no room.
+    fn write_segment<F: Family>(
+        &mut self,
+        frame: &mut Frame<'_>,
+        l3: usize,
+        (src, dst): (F::Addr, F::Addr),
+        h: &Seg,
+        opts: &[u8],
+    ) -> bool {
+        let tcp_len = 20 + opts.len();
+        if !frame.set_len(l3 + F::HEADER_LEN + tcp_len) {
+            return false;
+        }
+        self.ident = self.ident.wrapping_add(1);
+        let b = &mut frame.data_mut()[l3..];
+        F::write_header(b, src, dst, proto::TCP, tcp_len, HeaderOpts { tos: 0, ident: self.ident, dont_frag: true });
+        write_tcp(&mut b[F::HEADER_LEN..], h, opts);
+        fill_l4_checksum::<F>(b, F::HEADER_LEN, proto::TCP);
+        true
+    }
+
     /// The minute a cookie is made or checked in.
     fn cookie_minute(&self) -> u32 {
         self.now / (60 * TICKS_PER_SEC)
@@ -166,17 +199,17 @@ impl State {
         let ts = o.ts.map(|(v, _)| (self.ts_now(), v));
         let mut opts = [0u8; 20];
         let n = write_opts(&mut opts, Some(mss), offer.sack, ts, offer.wscale.map(|_| ANNOUNCED_WSCALE));
-        let tcp_len = 20 + n;
-        if !frame.set_len(l3 + F::HEADER_LEN + tcp_len) {
+        let h = Seg {
+            sport: dport,
+            dport: sport,
+            seq: cookie,
+            ack: isn.wrapping_add(1),
+            flags: tcpf::SYN | tcpf::ACK,
+            win: SYNACK_WINDOW,
+        };
+        if !self.write_segment::<F>(frame, l3, (ip.dst, ip.src), &h, &opts[..n]) {
             return self.drop(DropReason::NoTailroom);
         }
-        self.ident = self.ident.wrapping_add(1);
-        let b = &mut frame.data_mut()[l3..];
-        let head = HeaderOpts { tos: 0, ident: self.ident, dont_frag: true };
-        F::write_header(b, ip.dst, ip.src, proto::TCP, tcp_len, head);
-        let flags = tcpf::SYN | tcpf::ACK;
-        write_tcp(&mut b[F::HEADER_LEN..], dport, sport, cookie, isn.wrapping_add(1), flags, SYNACK_WINDOW, &opts[..n]);
-        fill_l4_checksum::<F>(b, F::HEADER_LEN, proto::TCP);
         self.stats.synproxy_cookies += 1;
         self.l2(cfg, frame, nh)
     }
@@ -222,7 +255,8 @@ impl State {
             return self.drop(DropReason::NoTailroom);
         }
         let b = &mut frame.data_mut()[l3..];
-        write_tcp(&mut b[ip.l4_off..], l4.sport, l4.dport, isn, 0, tcpf::SYN, win, &opts[..n]);
+        let h = Seg { sport: l4.sport, dport: l4.dport, seq: isn, ack: 0, flags: tcpf::SYN, win };
+        write_tcp(&mut b[ip.l4_off..], &h, &opts[..n]);
         F::set_len(b, ip.l4_off + tcp_len);
         fill_l4_checksum::<F>(b, ip.l4_off, proto::TCP);
         let Ok(syn_ip) = F::parse(b) else {
@@ -252,15 +286,10 @@ impl State {
             Ok(nh) => nh,
             Err(_) => return Verdict::Drop(DropReason::SynproxyBadCookie),
         };
-        if !frame.set_len(l3 + F::HEADER_LEN + 20) {
+        let h = Seg { sport: l4.dport, dport: l4.sport, seq: ack, ack: 0, flags: tcpf::RST, win: 0 };
+        if !self.write_segment::<F>(frame, l3, (ip.dst, ip.src), &h, &[]) {
             return Verdict::Drop(DropReason::SynproxyBadCookie);
         }
-        self.ident = self.ident.wrapping_add(1);
-        let b = &mut frame.data_mut()[l3..];
-        let head = HeaderOpts { tos: 0, ident: self.ident, dont_frag: true };
-        F::write_header(b, ip.dst, ip.src, proto::TCP, 20, head);
-        write_tcp(&mut b[F::HEADER_LEN..], l4.dport, l4.sport, ack, 0, tcpf::RST, 0, &[]);
-        fill_l4_checksum::<F>(b, F::HEADER_LEN, proto::TCP);
         self.l2(cfg, frame, nh)
     }
 
@@ -330,18 +359,12 @@ impl State {
         // local address), back to the server.
         let mut opts = [0u8; 20];
         let n = write_opts(&mut opts, None, false, server_ts.map(|(v, _)| (sp.tsval, v)), None);
-        let tcp_len = 20 + n;
-        if !frame.set_len(l3 + F::HEADER_LEN + tcp_len) {
+        let win = rescale(u32::from(sp.win), sp.win_in) as u16;
+        let h =
+            Seg { sport: l4.dport, dport: l4.sport, seq: ack, ack: server_isn.wrapping_add(1), flags: tcpf::ACK, win };
+        if !self.write_segment::<F>(frame, l3, (ip.dst, ip.src), &h, &opts[..n]) {
             return Some(self.drop(DropReason::NoTailroom));
         }
-        self.ident = self.ident.wrapping_add(1);
-        let b = &mut frame.data_mut()[l3..];
-        let head = HeaderOpts { tos: 0, ident: self.ident, dont_frag: true };
-        F::write_header(b, ip.dst, ip.src, proto::TCP, tcp_len, head);
-        let win = rescale(u32::from(sp.win), sp.win_in) as u16;
-        let next = server_isn.wrapping_add(1);
-        write_tcp(&mut b[F::HEADER_LEN..], l4.dport, l4.sport, ack, next, tcpf::ACK, win, &opts[..n]);
-        fill_l4_checksum::<F>(b, F::HEADER_LEN, proto::TCP);
         self.stats.synproxy_spliced += 1;
         self.reoffer = true;
         Some(self.l2(cfg, frame, nh))
@@ -398,7 +421,7 @@ mod tests {
         assert_eq!(&o[..n], &[1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2]);
         let mut seg = [0u8; 40];
         let n = write_opts(&mut o, Some(1400), false, None, Some(3));
-        write_tcp(&mut seg, 1, 2, 3, 4, tcpf::SYN, 5, &o[..n]);
+        write_tcp(&mut seg, &Seg { sport: 1, dport: 2, seq: 3, ack: 4, flags: tcpf::SYN, win: 5 }, &o[..n]);
         let o = read_opts(&TcpSegment::new_unchecked(&seg[..20 + n]));
         assert_eq!((o.mss, o.wscale, o.sack, o.ts), (Some(1400), Some(3), false, None));
         assert_eq!(be32(&seg, 4), 3);
