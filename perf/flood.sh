@@ -13,6 +13,9 @@
 #
 #   RESULTS=DIR bash perf/flood.sh      (one JSON line per path in DIR/flood.jsonl)
 #
+# The generator sends through a bridge hop (see decouple; FLOOD_HOP=0: as
+# perf veth wires it, straight into d0).
+#
 # A benchmark: nothing here is asserted; CI does not run it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +28,33 @@ OUT="$RESULTS/flood.jsonl"
 : > "$OUT"
 FLOOD_PPS=${FLOOD_PPS:-10000000}
 FLOOD_SECS=${FLOOD_SECS:-3}
+
+# decouple: the generator behind a bridge hop. veth pushes back on a sender
+# whose peer's ring is full, locking a flood's sender to the receiver it
+# floods; the bridge's transmit to d0 drops at a full ring instead, as a
+# NIC's would, so the generator keeps its own rate. (The hop's forwarding
+# runs on the generator's CPU.)
+decouple() {
+    local nb="$ID-hop"
+    ip netns add "$nb"
+    ns "$nb" ip link set lo up
+    ns "$nb" ip link add br0 type bridge
+    ns "$nb" sysctl -qw net.bridge.bridge-nf-call-iptables=0 2>/dev/null || true
+    ns "$nb" ip link set br0 up
+    ns "$NS_C" ip link set c0 netns "$nb"
+    ns "$nb" ip link set c0 master br0
+    ns "$nb" ip link set c0 up
+    ip link add cg netns "$NS_C" type veth peer name bg netns "$nb"
+    ns "$nb" ip link set bg master br0
+    ns "$nb" ip link set bg up
+    ns "$NS_C" ip addr add 198.18.0.100/24 dev cg
+    ns "$NS_C" ip link set cg up
+    ns "$NS_C" ethtool -K cg tx off >/dev/null
+    ns "$NS_C" ip route add default via 198.18.0.1
+    SRC_MAC=$(ns "$NS_C" cat /sys/class/net/cg/address)
+    GEN_IFACE=cg
+    links_ready
+}
 
 # one LABEL PATH: search, flood, record (FLOOD_PATHS, if set, names the
 # labels to run).
@@ -61,6 +91,7 @@ paths() {
 for pl in ${FLOOD_PLACEMENTS:-A B-normal B-fifo}; do
     log "== $pl"
     setup
+    [ "${FLOOD_HOP:-1}" = 1 ] && decouple
     case $pl in
         A) NAPI=-; placement A ;;
         B-normal) NAPI=normal; NAPI_FIFO=0; placement B ;;

@@ -162,7 +162,7 @@ delivered() { ns "$NS_S" cat /sys/class/net/s1/statistics/tx_packets; }
 trial() {
     local pps=$1 before after out sent secs; shift
     before=$(delivered)
-    out=$(ip netns exec "$NS_C" taskset -c 0 "$PERF" gen --iface c0 --src-mac "$SRC_MAC" --dst-mac "$DST_MAC" \
+    out=$(ip netns exec "$NS_C" taskset -c 0 "$PERF" gen --iface "${GEN_IFACE:-c0}" --src-mac "$SRC_MAC" --dst-mac "$DST_MAC" \
         --src 198.18.0.100 --dst "$DST:5000" --flows $FLOWS --pps "$pps" --seconds "$TRIAL" "$@")
     sleep 0.2
     after=$(delivered)
