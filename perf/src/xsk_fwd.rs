@@ -20,7 +20,7 @@ use xdpvs::lb::Verdict;
 use xdpvs::wire::ethernet::parse_mac;
 use xdpvs::xsk::steer::{owned_keys, Mode, Steer};
 use xdpvs::xsk::{open_ports, poll_readable, Held, Io, Shared};
-use xdpvs_api::config::{Config, DestSpec, Fwd, Match, Proto, SchedKind, ServiceKey, ServiceSpec};
+use xdpvs_api::config::{Config, Match, Proto, SchedKind, ServiceKey, ServiceSpec};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -58,19 +58,8 @@ fn steered(vip: IpAddr) -> Result<std::collections::HashSet<xdpvs::xsk::steer::K
     for proto in [Proto::Udp, Proto::Tcp] {
         let key = ServiceKey::Addr(Match { proto, addr: vip, port: 5000 });
         cfg.add_service(ServiceSpec::new(key, SchedKind::Rr)).map_err(|e| e.to_string())?;
-        // A server only so the configuration is whole; the forwarder ignores it.
-        let rs =
-            DestSpec { addr: vip_neighbour(vip), port: 5000, weight: 1, fwd: Fwd::Dr, u_threshold: 0, l_threshold: 0 };
-        cfg.add_dest(&key, rs).map_err(|e| e.to_string())?;
     }
     Ok(owned_keys(&Snapshot::new(cfg, Arc::new(NetState::default()))))
-}
-
-fn vip_neighbour(vip: IpAddr) -> IpAddr {
-    match vip {
-        IpAddr::V4(a) => IpAddr::from(u32::from(a).wrapping_add(1).to_be_bytes()),
-        IpAddr::V6(a) => IpAddr::from(u128::from(a).wrapping_add(1).to_be_bytes()),
-    }
 }
 
 pub fn run(a: &Args) -> Result<String, String> {
