@@ -151,7 +151,6 @@ pub struct Port {
     tx: RingTx,
     _user: User,
     sock_fd: i32,
-    tx_unkicked: u32,
 }
 
 impl Port {
@@ -199,7 +198,7 @@ pub fn open_ports(shared: &Shared, pairs: &[(String, u32)], first: bool) -> io::
             }
         }
         let sock_fd = rx.as_raw_fd();
-        ports.push(Port { iface: iface.clone(), queue: *queue, dev, rx, tx, _user: user, sock_fd, tx_unkicked: 0 });
+        ports.push(Port { iface: iface.clone(), queue: *queue, dev, rx, tx, _user: user, sock_fd });
     }
     Ok(ports)
 }
@@ -212,6 +211,32 @@ pub struct Held {
     head: u32,
     len: u32,
     pub port: u16,
+}
+
+/// Send calls one kick makes at most (each sends up to 32 frames in copy mode).
+const MAX_KICKS: u32 = 16;
+
+/// Has the kernel send what the tx ring holds; returns the send calls made.
+///
+/// Copy mode transmits only on a send call, whatever the ring's need_wakeup
+/// flag says (sockets sharing the UMEM on another queue were seen to stall
+/// when the kick waited for the flag), and each call sends at most 32 frames
+/// (the kernel's TX_BATCH_SIZE). So: call again while the ring still holds
+/// frames and the last call took some; stop when it took none (the device
+/// is busy, or a zero-copy driver sends them later). A ring left full with
+/// no kick would never drain: every later frame would find it full.
+fn kick(tx: &RingTx) -> u64 {
+    let (mut left, mut calls) = (tx.pending(), 0);
+    while left > 0 && calls < MAX_KICKS {
+        tx.wake();
+        calls += 1;
+        let now = tx.pending();
+        if now >= left {
+            break;
+        }
+        left = now;
+    }
+    u64::from(calls)
 }
 
 /// Counters of one worker's I/O.
@@ -261,6 +286,11 @@ impl Io {
 
     pub fn ports(&self) -> &[Port] {
         &self.ports
+    }
+
+    /// Frames on port `port`'s tx ring the kernel has not taken yet.
+    pub fn tx_pending(&self, port: usize) -> u32 {
+        self.ports[port].tx.pending()
     }
 
     /// Gives each port's fill ring chunks from the free stack, keeping a
@@ -399,7 +429,6 @@ impl Io {
             w.commit();
             drop(w);
             if sent {
-                p.tx_unkicked += 1;
                 self.stats.tx += 1;
             } else {
                 self.stats.tx_ring_full += 1;
@@ -407,15 +436,8 @@ impl Io {
             }
         }
         held.clear();
-        // Copy mode transmits only on a send call, whatever the ring's
-        // need_wakeup flag says (sockets sharing the UMEM on another queue
-        // were seen to stall when the kick waited for the flag).
-        for p in &mut self.ports {
-            if p.tx_unkicked > 0 {
-                p.tx.wake();
-                p.tx_unkicked = 0;
-                self.stats.wakeups += 1;
-            }
+        for p in &self.ports {
+            self.stats.wakeups += kick(&p.tx);
         }
     }
 
@@ -442,10 +464,9 @@ impl Io {
         }
         w.commit();
         drop(w);
-        if sent > 0 {
-            p.tx.wake();
-            self.stats.tx += sent as u64;
-        }
+        self.stats.tx += sent as u64;
+        // Also when nothing fitted: a full ring drains only on a send call.
+        self.stats.wakeups += kick(&p.tx);
         sent
     }
 
