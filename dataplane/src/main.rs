@@ -98,7 +98,9 @@ struct DaemonArgs {
     /// Run the workers at SCHED_FIFO PRIO (1-99), each sleeping in poll(2) as
     /// soon as its rings are empty: a real-time receive thread (threaded
     /// NAPI) on its CPU then gets the CPU whenever the worker is idle, and a
-    /// flood cannot starve either of them.
+    /// flood cannot starve either of them. Give a priority above the
+    /// receive threads' (a real-time one the workers do not exceed is named
+    /// at start).
     #[arg(long, value_name = "PRIO", value_parser = clap::value_parser!(u8).range(1..=99))]
     rt_priority: Option<u8>,
     /// Restart without loss: at a stop, save the sessions and keep the XDP

@@ -44,4 +44,31 @@ xdpvs_up "$WORK/rules" --iface d0 --iface d1
 curl_split 3 http://198.18.0.10/ >/dev/null
 echo "ok   a restart binds again at once and serves"
 xdpvs_down
+
+# A receive thread at SCHED_FIFO (threaded NAPI) that the workers do not
+# preempt is named at start with the priority that fixes it; with the
+# workers above it, nothing is said.
+ns "$NS_D" ethtool -K d0 gro on >/dev/null
+ns "$NS_D" sh -c 'echo 1 > /sys/class/net/d0/threaded'
+napi=""
+for _ in $(seq 1 20); do
+    napi=$(ps -e -o pid=,comm= | awk '$2 ~ /^napi\/d0-/ {print $1}' | head -1)
+    [ -n "$napi" ] && break
+    sleep 0.1
+done
+[ -n "$napi" ] || fail "no napi/d0 thread after threaded NAPI was switched on"
+chrt -f -p 10 "$napi"
+xdpvs_up "$WORK/rules" --iface d0 --iface d1
+want="napi/d0-[0-9]* (pid $napi) receives for d0 at SCHED_FIFO 10 and the workers run at normal priority: under a flood it takes their CPU; start xdpvs with --rt-priority 11 or higher"
+grep -q "$want" "$WORK/xdpvs.log" || fail "no warning about the SCHED_FIFO receive thread: $(cat "$WORK/xdpvs.log")"
+echo "ok   a SCHED_FIFO receive thread named at start: $(grep -o 'napi/d0.*' "$WORK/xdpvs.log" | head -1)"
+xdpvs_down
+xdpvs_up "$WORK/rules" --iface d0 --iface d1 --rt-priority 11
+! grep -q "receives for d0" "$WORK/xdpvs.log" || fail "warned with the workers above the receive thread: $(cat "$WORK/xdpvs.log")"
+curl_split 3 http://198.18.0.10/ >/dev/null
+echo "ok   with --rt-priority 11 nothing is said, and it serves"
+xdpvs_down
+chrt -o -p 0 "$napi"
+ns "$NS_D" sh -c 'echo 0 > /sys/class/net/d0/threaded'
+ns "$NS_D" ethtool -K d0 gro off >/dev/null
 check_detached

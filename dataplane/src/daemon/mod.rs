@@ -14,6 +14,7 @@
 pub mod control_loop;
 pub mod handover;
 pub mod options;
+pub mod rx_threads;
 pub mod startup;
 
 pub use options::Options;

@@ -308,6 +308,11 @@ impl Startup {
             None => None,
         };
         self.say_up(&steers, &shared, umem_mb, &cfg);
+        for r in super::rx_threads::rt_receivers(&self.names) {
+            if let Some(w) = super::rx_threads::warning(&r, self.opts.rt_priority) {
+                tracing::warn!("{w}");
+            }
+        }
         Ok(Running {
             opts: self.opts,
             names: self.names,
