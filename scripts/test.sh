@@ -13,7 +13,7 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
 step() {
-    local name="$1"
+    local name="$1" t0=$SECONDS
     shift
     echo "== $name"
     if "$@"; then
@@ -22,6 +22,7 @@ step() {
         failed=$((failed + 1))
         echo "FAILED: $name"
     fi
+    echo "-- $name: $((SECONDS - t0)) s"
 }
 
 step "cargo fmt --check" cargo fmt --all -- --check
@@ -42,7 +43,7 @@ step "engine demo, every mode, tcpdump-verified" timeout 600 tests/engine_demo.s
 # End to end through the daemon: namespaces, real clients (curl) and real
 # HTTP servers; each script prints one `ok` line per check.
 e2e() {
-    local name="$1" out
+    local name="$1" out t0=$SECONDS
     echo "== e2e: $name"
     # Bounded: a hang fails this script, it does not stall the run.
     if out=$(timeout 600 "tests/e2e/$name.sh" 2>&1); then
@@ -54,6 +55,7 @@ e2e() {
         failed=$((failed + 1))
         echo "FAILED: e2e $name"
     fi
+    echo "-- e2e $name: $((SECONDS - t0)) s"
 }
 e2e nat
 e2e fullnat

@@ -428,7 +428,8 @@ echo "ok   SIGHUP with an edited file: one weight changed and one virtual server
 xdpvs_down
 xdpvs_up - --iface d0 --iface d1
 took=$(wait_for 9 "the checker's services on the restarted daemon" has 198.18.0.10:80 '198.19.0.13:8080 +Masq +3 ')
-[ "$(ns "$NS_C" curl -s --max-time 5 http://198.18.0.10:85/)" = rs3 ] || fail "no answer through the restarted daemon"
+got=$(ns "$NS_C" curl -sS --max-time 5 http://198.18.0.10:85/ 2>&1)
+[ "$got" = rs3 ] || fail "no answer through the restarted daemon: curl said '$got'; drops: $(drops_now); $(adm -L -n --stats); its log: $(tail -5 "$WORK/xdpvs.log"); neighbours: $(ns "$NS_D" ip neigh show)"
 echo "ok   xdpvs restarted under the checker: its services were back after $took s (the checker looks for a new region every second)"
 
 # A checker restart changes nothing on the director.
