@@ -22,14 +22,19 @@
 # rate with ≤ 0.01 % loss (64-byte UDP, 4096 flows), delivered rate at 2×
 # that, one-way latency at 50 % of it (time stamps in the payload, HDR
 # histogram). Placement A also: 512-byte UDP and 64-byte TCP (full runs),
-# and whole TCP connections per second. Raw results: $RESULTS/raw.jsonl.
+# and whole TCP connections per second. Then each CPU's busy share at a fixed
+# offered rate (CPU_PPS). Per placement, last: the generator's own maximum
+# with nothing behind d0. Raw results: $RESULTS/raw.jsonl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/common.sh
 need_packages clang libbpf-dev iproute2 ethtool nftables python3 python3-matplotlib
 RESULTS=${RESULTS:?set RESULTS to the results directory}
 QUICK=${QUICK:-0}
-if [ "$QUICK" = 1 ]; then TRIAL=0.3; ITER=3; LAT_SECS=0.5; CPS_SECS=1; else TRIAL=1; ITER=9; LAT_SECS=2; CPS_SECS=3; fi
+if [ "$QUICK" = 1 ]; then TRIAL=0.3; ITER=3; LAT_SECS=0.5; CPS_SECS=1; CPU_SECS=0.5; else TRIAL=1; ITER=9; LAT_SECS=2; CPS_SECS=3; CPU_SECS=2; fi
+# The fixed rate at which each path's CPU is measured: one every path
+# carries loss-free in both placements on this VM.
+CPU_PPS=${CPU_PPS:-100000}
 FLOWS=4096
 # The search's upper bound: above what the generator can send on this VM
 # (~700 kpps), so every path is limited by itself, not by the bound.
@@ -205,6 +210,53 @@ latency() {
     python3 -c 'import json,sys; j=json.loads(open(sys.argv[1]).read()); print(json.dumps(j["latency_us"], separators=(",", ":")), j["stamped"])' "$WORK/recv"
 }
 
+# gen_ceiling: the generator's own maximum in this placement, unpaced into
+# d0 with nothing behind it (an XDP drop on d0). A path whose loss-free rate
+# reaches 95 % of it is reported "≥ generator": the sender was the limit.
+gen_ceiling() {
+    local sent got secs DST=$VIP
+    ns "$NS_D" ip link set dev d0 xdpdrv obj "$WORK/drop.o" sec xdp
+    pin_napi
+    read -r sent got secs < <(CUR=generator FRAME=unpaced trial 100000000)
+    ns "$NS_D" ip link set dev d0 xdp off
+    jsonl "{\"kind\":\"generator\",\"placement\":\"$PLACEMENT\",\"max_pps\":$(python3 -c "print(round($sent / $secs))")}"
+    log "$PLACEMENT generator alone (XDP drop on d0): $(python3 -c "print(round($sent / $secs))") pps"
+}
+
+# cpu_ticks N: busy and total jiffies of CPU N so far (/proc/stat: user, nice,
+# system, irq, softirq are busy; idle and iowait are not; steal is neither).
+cpu_ticks() { awk -v c="cpu$1" '$1 == c {b = $2 + $3 + $4 + $7 + $8; print b, b + $5 + $6}' /proc/stat; }
+
+# cpu_share: both CPUs' busy share while CPU_PPS is offered, measured over
+# CPU_SECS inside the generator's run (its start-up left out). xdpvs and
+# xsk-fwd run with no idle spin for it (a busy-polling worker is always
+# 100 % busy): the share is the work the rate costs.
+cpu_share() {
+    local g b0 t0 b1 t1 c0 c1 d0 d1 before after w0 w1
+    ip netns exec "$NS_C" taskset -c 0 "$PERF" gen --iface c0 --src-mac "$SRC_MAC" --dst-mac "$DST_MAC" \
+        --src 198.18.0.100 --dst "$DST:5000" --flows $FLOWS --pps "$CPU_PPS" \
+        --seconds "$(python3 -c "print($CPU_SECS + 1)")" >/dev/null &
+    g=$!
+    sleep 0.5
+    # The rate's window: from the start of one counter read to the start of the other.
+    w0=$EPOCHREALTIME; before=$(delivered); read -r b0 t0 < <(cpu_ticks 0); read -r b1 t1 < <(cpu_ticks 1)
+    sleep "$CPU_SECS"
+    read -r c0 d0 < <(cpu_ticks 0); read -r c1 d1 < <(cpu_ticks 1); w1=$EPOCHREALTIME; after=$(delivered)
+    wait "$g" || true
+    jsonl "{\"kind\":\"cpu\",\"placement\":\"$PLACEMENT\",\"path\":\"$CUR\",\"offered_pps\":$CPU_PPS,\"delivered_pps\":$(python3 -c "print(round(($after - $before) / ($w1 - $w0)))"),\"cpu0_busy\":$(python3 -c "print(round(($c0 - $b0) / max($d0 - $t0, 1), 3))"),\"cpu1_busy\":$(python3 -c "print(round(($c1 - $b1) / max($d1 - $t1, 1), 3))")}"
+}
+
+# cpu_path PATH: the path restarted without idle spinning, then cpu_share.
+cpu_path() {
+    case $1 in
+        xdpvs-*) stop_path "$1"; XDPVS_ARGS="${XDPVS_ARGS:-} --idle-spin 0" start_path "$1" ;;
+        xsk-fwd) stop_path "$1"; XSK_ARGS="${XSK_ARGS:-} --spin 0" start_path "$1" ;;
+    esac
+    trial 20000 >/dev/null
+    cpu_share
+    log "   $1: CPU busy at $CPU_PPS pps offered: $(tail -1 "$RAW")"
+}
+
 run_placement() {
     placement "$1"
     for CUR in "${PATHS[@]}"; do
@@ -238,8 +290,12 @@ run_placement() {
             jsonl "{\"kind\":\"cps\",\"path\":\"$CUR\",\"result\":$c}"
             log "   $CUR: $(python3 -c 'import json,sys; j=json.loads(sys.argv[1]); print(j["cps"], "connections/s,", j["failed"], "failed")' "$c")"
         fi
+        FRAME=cpu cpu_path "$CUR"
         stop_path "$CUR"
     done
+    # Last: on veth, an XDP program attached to d0 and taken off again
+    # leaves a threaded d0 forwarding nothing.
+    gen_ceiling
 }
 
 # VETH_LIB=1: the functions only (perf/flood.sh runs its own loop).

@@ -79,8 +79,8 @@ e2e restart
 e2e ecmp
 e2e metrics
 e2e status
-# Coverage-guided fuzzing, bounded: every target 40 s from the committed corpus.
-step "fuzz targets (cargo fuzz, 40 s each)" scripts/fuzz.sh 40
+# Coverage-guided fuzzing, bounded: every target 30 s from the committed corpus.
+step "fuzz targets (cargo fuzz, 30 s each)" scripts/fuzz.sh 30
 step "engine benchmark harness (quick)" cargo run --release -q -p perf -- engine --quick --json
 
 # The veth benchmark in quick mode: proves the harness end to end (every
@@ -98,9 +98,12 @@ for pl in ("placement_a", "placement_b"):
         x = r[pl][p]
         assert x["lossless_pps"] >= 0 and x["overload_delivered_pps"] >= 0, (pl, p)
         assert all(q in x["latency_us"] for q in ("p50", "p99", "p999")), (pl, p)
+        assert 0 <= x["cpu_busy"]["cpu0"] <= 1 and 0 <= x["cpu_busy"]["cpu1"] <= 1, (pl, p, x.get("cpu_busy"))
+        assert isinstance(x["generator_limited"], bool), (pl, p)
+    assert r["generator_max_pps"][pl] > 0, r["generator_max_pps"]
 assert set(r["cps"]) >= {"xdpvs-nat", "xdpvs-fullnat", "nft-dnat"}, r["cps"]
 assert r["bytes_per_session"] > 0
-print("veth harness: every path in both placements, cps and memory reported")'
+print("veth harness: every path in both placements, the generator alone, CPU at a fixed rate, cps and memory reported")'
 }
 step "veth benchmark harness (quick)" veth_quick
 

@@ -3,7 +3,9 @@
 //! directory: raw.jsonl (every trial), results.json (every figure), a table
 //! (stdout and table.txt) and PNG plots (perf/plot.py). Returns the summary
 //! object `{"placement_a": {PATH: {...}}, "placement_b": …, "cps": {PATH: N},
-//! "bytes_per_session": N}`.
+//! "generator_max_pps": {"placement_a": N, "placement_b": N},
+//! "bytes_per_session": N}`; each path has `cpu_busy` (both CPUs' busy share
+//! at a fixed offered rate) and `generator_limited`.
 
 use serde_json::{json, Map, Value};
 use std::fmt::Write as _;
@@ -59,7 +61,8 @@ pub fn run(quick: bool, out: Option<PathBuf>) -> Result<Value, String> {
 
 /// The summary object from the raw lines.
 fn summarize(lines: &[Value], bytes_per_session: f64) -> Value {
-    let mut v = json!({"placement_a": {}, "placement_b": {}, "cps": {}, "bytes_per_session": bytes_per_session});
+    let mut v = json!({"placement_a": {}, "placement_b": {}, "cps": {}, "generator_max_pps": {},
+        "bytes_per_session": bytes_per_session});
     for l in lines {
         match l["kind"].as_str() {
             Some("path") => {
@@ -82,10 +85,39 @@ fn summarize(lines: &[Value], bytes_per_session: f64) -> Value {
                     v["cps"][p] = l["result"]["cps"].clone();
                 }
             }
+            Some("generator") => {
+                let key = if l["placement"] == "A" { "placement_a" } else { "placement_b" };
+                v["generator_max_pps"][key] = l["max_pps"].clone();
+            }
             _ => {}
         }
     }
+    // After the paths: a CPU line belongs to a path's object.
+    for l in lines.iter().filter(|l| l["kind"] == "cpu") {
+        let key = if l["placement"] == "A" { "placement_a" } else { "placement_b" };
+        if let Some(p) = l["path"].as_str().filter(|p| v[key][*p].is_object()) {
+            v[key][p]["cpu_busy"] = json!({
+                "offered_pps": l["offered_pps"], "delivered_pps": l["delivered_pps"],
+                "cpu0": l["cpu0_busy"], "cpu1": l["cpu1_busy"],
+            });
+        }
+    }
+    mark_generator_limited(&mut v);
     v
+}
+
+/// A path whose loss-free rate reached 95 % of what the generator sends
+/// with nothing behind d0 is marked: its capacity is "≥ generator".
+fn mark_generator_limited(v: &mut Value) {
+    for key in ["placement_a", "placement_b"] {
+        let Some(max) = v["generator_max_pps"][key].as_f64() else { continue };
+        if let Some(paths) = v[key].as_object_mut() {
+            for x in paths.values_mut() {
+                let limited = x["lossless_pps"].as_f64().is_some_and(|l| l >= 0.95 * max);
+                x["generator_limited"] = json!(limited);
+            }
+        }
+    }
 }
 
 fn num(v: &Value) -> String {
@@ -109,26 +141,45 @@ fn table(r: &Value) -> String {
     let mut t = String::new();
     let _ = writeln!(
         t,
-        "{:<14} {:>3} {:>9} {:>9} {:>8} {:>8} {:>8} {:>7} {:>7} {:>7} {:>9}",
-        "path", "pl", "lossless", "2x->", "p50 us", "p99 us", "p999 us", "/nft", "/xdp", "/xsk", "cps"
+        "{:<14} {:>3} {:>9} {:>9} {:>8} {:>8} {:>8} {:>7} {:>7} {:>7} {:>7} {:>11} {:>9}",
+        "path",
+        "pl",
+        "lossless",
+        "2x->",
+        "p50 us",
+        "p99 us",
+        "p999 us",
+        "/nft",
+        "/xdp",
+        "/xsk",
+        "/gen",
+        "cpu0/cpu1%",
+        "cps"
     );
     for pl in ["a", "b"] {
         let key = format!("placement_{pl}");
         let base_nft = &r[&key]["nft-dnat"]["lossless_pps"];
         let base_xdp = &r[&key]["xdp-redirect"]["lossless_pps"];
         let base_xsk = &r[&key]["xsk-fwd"]["lossless_pps"];
+        let base_gen = &r["generator_max_pps"][&key];
         for p in PATHS {
             let x = &r[&key][p];
             if x.is_null() {
                 continue;
             }
             let lat = |q: &str| x["latency_us"][q].as_f64().map_or("-".into(), |v| format!("{v:.1}"));
+            let lossless = if x["generator_limited"] == true {
+                format!(">={}", num(&x["lossless_pps"]))
+            } else {
+                num(&x["lossless_pps"])
+            };
+            let share = |c: &str| x["cpu_busy"][c].as_f64().map_or("-".into(), |v| format!("{:.0}", v * 100.0));
             let _ = writeln!(
                 t,
-                "{:<14} {:>3} {:>9} {:>9} {:>8} {:>8} {:>8} {:>7} {:>7} {:>7} {:>9}",
+                "{:<14} {:>3} {:>9} {:>9} {:>8} {:>8} {:>8} {:>7} {:>7} {:>7} {:>7} {:>11} {:>9}",
                 p,
                 pl.to_uppercase(),
-                num(&x["lossless_pps"]),
+                lossless,
                 num(&x["overload_delivered_pps"]),
                 lat("p50"),
                 lat("p99"),
@@ -136,10 +187,55 @@ fn table(r: &Value) -> String {
                 ratio(&x["lossless_pps"], base_nft),
                 ratio(&x["lossless_pps"], base_xdp),
                 ratio(&x["lossless_pps"], base_xsk),
+                ratio(&x["lossless_pps"], base_gen),
+                format!("{}/{}", share("cpu0"), share("cpu1")),
                 if pl == "a" { num(&r["cps"][p]) } else { String::new() }
             );
         }
     }
+    for (pl, key) in [("A", "placement_a"), ("B", "placement_b")] {
+        let _ = writeln!(
+            t,
+            "generator alone, placement {pl}: {} pps (>= marks a path that reached 95 % of it)",
+            num(&r["generator_max_pps"][key])
+        );
+    }
+    let _ = writeln!(t, "cpu0/cpu1%: each CPU's busy share at a fixed offered rate (no idle spinning)");
     let _ = writeln!(t, "memory per session with 1M sessions: {} bytes", r["bytes_per_session"]);
     t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn path(pl: &str, p: &str, lossless: u64) -> Value {
+        json!({"kind": "path", "placement": pl, "path": p, "lossless_pps": lossless,
+            "overload_delivered_pps": 1, "latency_us": {"p50": 1, "p99": 2, "p999": 3}})
+    }
+
+    #[test]
+    fn cpu_share_and_the_generator_ceiling_reach_each_path() {
+        let lines = vec![
+            json!({"kind": "generator", "placement": "A", "max_pps": 600_000}),
+            path("A", "xdpvs-nat", 580_000),
+            path("A", "nft-dnat", 300_000),
+            json!({"kind": "cpu", "placement": "A", "path": "xdpvs-nat", "offered_pps": 100_000,
+                "delivered_pps": 99_990, "cpu0_busy": 0.41, "cpu1_busy": 0.22}),
+            // A CPU line for a path with no results is not made up into one.
+            json!({"kind": "cpu", "placement": "B", "path": "xdpvs-nat", "offered_pps": 100_000,
+                "delivered_pps": 0, "cpu0_busy": 0.1, "cpu1_busy": 0.1}),
+        ];
+        let v = summarize(&lines, 92.0);
+        let nat = &v["placement_a"]["xdpvs-nat"];
+        assert_eq!(nat["cpu_busy"]["cpu1"], json!(0.22));
+        assert_eq!(nat["cpu_busy"]["delivered_pps"], json!(99_990));
+        assert_eq!(nat["generator_limited"], json!(true));
+        assert_eq!(v["placement_a"]["nft-dnat"]["generator_limited"], json!(false));
+        assert!(v["placement_b"]["xdpvs-nat"].is_null());
+        let t = table(&v);
+        assert!(t.contains(">=580k"), "{t}");
+        assert!(t.contains("41/22"), "{t}");
+        assert!(t.contains("generator alone, placement A: 600k pps"), "{t}");
+    }
 }
