@@ -98,6 +98,10 @@ pub trait Family: Copy + Debug + Default + Send + Sync + 'static {
     /// Rewrites the source address (IPv4: with header checksum update).
     fn set_src(b: &mut [u8], a: Self::Addr);
     fn set_dst(b: &mut [u8], a: Self::Addr);
+    /// Writes the source address whose change sums to `delta`
+    /// ([`checksum::delta`]; IPv4: added to the header checksum).
+    fn set_src_delta(b: &mut [u8], a: Self::Addr, delta: u64);
+    fn set_dst_delta(b: &mut [u8], a: Self::Addr, delta: u64);
     /// Decrements TTL / hop limit; false when it would reach zero.
     fn decrement_ttl(b: &mut [u8]) -> bool;
     /// Sets the packet's length (header included) after its payload grew
@@ -183,6 +187,14 @@ impl Family for V4 {
 
     fn set_dst(b: &mut [u8], a: [u8; 4]) {
         Ipv4Packet::new_unchecked(b).rewrite_dst(a);
+    }
+
+    fn set_src_delta(b: &mut [u8], a: [u8; 4], delta: u64) {
+        Ipv4Packet::new_unchecked(b).rewrite_src_delta(a, delta);
+    }
+
+    fn set_dst_delta(b: &mut [u8], a: [u8; 4], delta: u64) {
+        Ipv4Packet::new_unchecked(b).rewrite_dst_delta(a, delta);
     }
 
     fn decrement_ttl(b: &mut [u8]) -> bool {
@@ -302,6 +314,14 @@ impl Family for V6 {
     }
 
     fn set_dst(b: &mut [u8], a: [u8; 16]) {
+        Ipv6Packet::new_unchecked(b).set_dst_bytes(a);
+    }
+
+    fn set_src_delta(b: &mut [u8], a: [u8; 16], _: u64) {
+        Ipv6Packet::new_unchecked(b).set_src_bytes(a);
+    }
+
+    fn set_dst_delta(b: &mut [u8], a: [u8; 16], _: u64) {
         Ipv6Packet::new_unchecked(b).set_dst_bytes(a);
     }
 

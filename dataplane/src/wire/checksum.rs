@@ -7,33 +7,50 @@
 
 /// Adds `data` to a partial one's-complement sum (big-endian 16-bit words; an
 /// odd trailing byte is padded with zero, as RFC 1071 says).
+///
+/// Eight bytes at a time with an end-around carry: since 2^16 = 1 modulo
+/// 2^16 - 1, a word's lane in the accumulator does not change the folded
+/// sum, so 64-, 32- and 16-bit pieces add alike.
+#[inline]
 pub fn sum(data: &[u8], initial: u64) -> u64 {
     let mut acc = initial;
     let mut chunks = data.chunks_exact(8);
     for c in &mut chunks {
-        let w = u64::from_be_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
-        // Add the two 32-bit halves: each fits in 33 bits, so the u64 cannot
-        // overflow for any frame shorter than 2^31 words.
-        acc += w >> 32;
-        acc += w & 0xffff_ffff;
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        let (s, carry) = acc.overflowing_add(u64::from_be_bytes(w));
+        acc = s + u64::from(carry);
     }
-    let rest = chunks.remainder();
-    let mut words = rest.chunks_exact(2);
-    for w in &mut words {
-        acc += u64::from(u16::from_be_bytes([w[0], w[1]]));
+    // The last 0-7 bytes: a 4-, a 2- and a 1-byte piece (a trailing odd
+    // byte is the high byte of its word, as RFC 1071 pads it).
+    let mut rest = chunks.remainder();
+    let mut tail = 0u64;
+    if let [a, b, c, d, more @ ..] = rest {
+        tail += u64::from(u32::from_be_bytes([*a, *b, *c, *d]));
+        rest = more;
     }
-    if let [b] = words.remainder() {
-        acc += u64::from(*b) << 8;
+    if let [a, b, more @ ..] = rest {
+        tail += u64::from(u16::from_be_bytes([*a, *b]));
+        rest = more;
     }
-    acc
+    if let [a] = rest {
+        tail += u64::from(*a) << 8;
+    }
+    let (s, carry) = acc.overflowing_add(tail);
+    let acc = s + u64::from(carry);
+    // Below 2^33, so that callers may add partial sums together.
+    (acc & 0xffff_ffff) + (acc >> 32)
 }
 
-/// Folds a partial sum to 16 bits (not complemented).
-pub fn fold(mut acc: u64) -> u16 {
-    while acc >> 16 != 0 {
-        acc = (acc & 0xffff) + (acc >> 16);
-    }
-    acc as u16
+/// Folds a partial sum to 16 bits (not complemented): four fixed steps, no
+/// loop (64 to 33 bits, to 18, to 17, to 16).
+#[inline]
+pub fn fold(acc: u64) -> u16 {
+    let a = (acc & 0xffff_ffff) + (acc >> 32);
+    let a = (a & 0xffff) + (a >> 16);
+    let a = (a & 0xffff) + (a >> 16);
+    let a = (a & 0xffff) + (a >> 16);
+    a as u16
 }
 
 /// The checksum of `data`: the complement of its folded sum.
@@ -41,50 +58,136 @@ pub fn checksum(data: &[u8]) -> u16 {
     !fold(sum(data, 0))
 }
 
-/// Partial sum of the IPv4 pseudo-header (RFC 793 / 768).
+/// Partial sum of the IPv4 pseudo-header (RFC 793 / 768): the addresses as
+/// 32-bit words (see [`sum`] on lanes).
+#[inline]
 pub fn pseudo_v4(src: [u8; 4], dst: [u8; 4], proto: u8, len: u16) -> u64 {
-    sum(&src, 0) + sum(&dst, 0) + u64::from(proto) + u64::from(len)
+    u64::from(u32::from_be_bytes(src)) + u64::from(u32::from_be_bytes(dst)) + u64::from(proto) + u64::from(len)
 }
 
 /// Partial sum of the IPv6 pseudo-header (RFC 8200 section 8.1).
+#[inline]
 pub fn pseudo_v6(src: [u8; 16], dst: [u8; 16], next_header: u8, len: u32) -> u64 {
-    sum(&src, 0) + sum(&dst, 0) + u64::from(next_header) + u64::from(len >> 16) + u64::from(len & 0xffff)
+    let half = |a: [u8; 16]| {
+        let x = u128::from_be_bytes(a);
+        u64::from(fold((x >> 64) as u64)) + u64::from(fold(x as u64))
+    };
+    half(src) + half(dst) + u64::from(next_header) + u64::from(len >> 16) + u64::from(len & 0xffff)
+}
+
+/// RFC 1624 eq. 3, `HC' = ~(~HC + ~m + m')`, with `~m + m'` already summed
+/// (by [`delta`], or by hand): returns the new checksum field.
+#[inline]
+pub fn apply(check: u16, delta: u64) -> u16 {
+    !fold(u64::from(!check) + delta)
+}
+
+/// `~m + m'` of replacing the words `old` with `new` (equal, even length:
+/// addresses, ports), 32 bits at a time (see [`sum`] on lanes): one
+/// difference serves every checksum that covers the field (the IPv4 header's
+/// and the TCP/UDP pseudo-header's).
+#[inline]
+pub fn delta(old: &[u8], new: &[u8]) -> u64 {
+    debug_assert_eq!(old.len(), new.len());
+    let mut acc = 0u64;
+    let (mut o4, mut n4) = (old.chunks_exact(4), new.chunks_exact(4));
+    for (o, n) in (&mut o4).zip(&mut n4) {
+        acc += u64::from(!u32::from_be_bytes([o[0], o[1], o[2], o[3]]));
+        acc += u64::from(u32::from_be_bytes([n[0], n[1], n[2], n[3]]));
+    }
+    for (o, n) in o4.remainder().chunks_exact(2).zip(n4.remainder().chunks_exact(2)) {
+        acc += u64::from(!u16::from_be_bytes([o[0], o[1]]));
+        acc += u64::from(u16::from_be_bytes([n[0], n[1]]));
+    }
+    acc
+}
+
+/// `~m + m'` of one 16-bit word.
+#[inline]
+pub fn delta16(old: u16, new: u16) -> u64 {
+    u64::from(!old) + u64::from(new)
 }
 
 /// RFC 1624 eq. 3 for one 16-bit word: returns the new checksum field.
 #[inline]
 pub fn update16(check: u16, old: u16, new: u16) -> u16 {
-    let acc = u64::from(!check) + u64::from(!old) + u64::from(new);
-    !fold(acc)
+    apply(check, delta16(old, new))
 }
 
 /// RFC 1624 eq. 3 for one 32-bit field at an even offset (a TCP sequence
 /// or acknowledgement number).
 #[inline]
 pub fn update32(check: u16, old: u32, new: u32) -> u16 {
-    let w = |x: u32| [(x >> 16) as u16, x as u16];
-    let [o1, o2] = w(old);
-    let [n1, n2] = w(new);
-    let acc = u64::from(!check) + u64::from(!o1) + u64::from(!o2) + u64::from(n1) + u64::from(n2);
-    !fold(acc)
+    apply(check, u64::from(!old) + u64::from(new))
 }
 
 /// RFC 1624 eq. 3 for a run of words (`old` and `new` have equal, even length:
 /// addresses, ports).
 #[inline]
 pub fn update(check: u16, old: &[u8], new: &[u8]) -> u16 {
-    debug_assert_eq!(old.len(), new.len());
-    let mut acc = u64::from(!check);
-    for (o, n) in old.chunks_exact(2).zip(new.chunks_exact(2)) {
-        acc += u64::from(!u16::from_be_bytes([o[0], o[1]]));
-        acc += u64::from(u16::from_be_bytes([n[0], n[1]]));
-    }
-    !fold(acc)
+    apply(check, delta(old, new))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// RFC 1071 word by word: what [`sum`] must agree with.
+    fn reference(data: &[u8], initial: u64) -> u16 {
+        let mut acc = initial;
+        for w in data.chunks(2) {
+            acc += u64::from(u16::from_be_bytes([w[0], *w.get(1).unwrap_or(&0)]));
+        }
+        while acc >> 16 != 0 {
+            acc = (acc & 0xffff) + (acc >> 16);
+        }
+        acc as u16
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn sum_matches_rfc1071_word_by_word(data in proptest::collection::vec(proptest::num::u8::ANY, 0..200), seed in 0u64..(1 << 40)) {
+            proptest::prop_assert_eq!(fold(sum(&data, seed)), reference(&data, seed));
+        }
+
+        #[test]
+        fn pseudo_headers_match_their_bytes(src: [u8; 16], dst: [u8; 16], proto: u8, len: u16) {
+            let mut v6 = src.to_vec();
+            v6.extend_from_slice(&dst);
+            v6.extend_from_slice(&[0, 0, (len >> 8) as u8, len as u8, 0, 0, 0, proto]);
+            proptest::prop_assert_eq!(fold(pseudo_v6(src, dst, proto, u32::from(len))), reference(&v6, 0));
+            let (s4, d4) = ([src[0], src[1], src[2], src[3]], [dst[0], dst[1], dst[2], dst[3]]);
+            let v4 = [&s4[..], &d4[..], &[0, proto, (len >> 8) as u8, len as u8]].concat();
+            proptest::prop_assert_eq!(fold(pseudo_v4(s4, d4, proto, len)), reference(&v4, 0));
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn incremental_update_matches_a_full_recompute(
+            mut data in proptest::collection::vec(proptest::num::u8::ANY, 40..41),
+            at in 0usize..10,
+            new in proptest::collection::vec(proptest::num::u8::ANY, 2..18),
+        ) {
+            let (at, len) = (at * 2, new.len() & !1);
+            let len = len.min(data.len() - at);
+            let check = checksum(&data);
+            let old = data[at..at + len].to_vec();
+            data[at..at + len].copy_from_slice(&new[..len]);
+            let want = checksum(&data);
+            let got = update(check, &old, &new[..len]);
+            // Equal as one's-complement numbers (0x0000 and 0xffff are one).
+            proptest::prop_assert!(got == want || (got | want) == 0xffff && (got & want) == 0, "{got:#x} {want:#x}");
+        }
+    }
+
+    #[test]
+    fn all_ones_stays_all_ones() {
+        // The largest sums fold to 0xffff, never to 0 (one's complement).
+        assert_eq!(fold(u64::MAX), 0xffff);
+        assert_eq!(fold(sum(&[0xff; 64], 0)), 0xffff);
+        assert!(sum(&[0xff; 64], u64::MAX) < 1 << 33);
+    }
 
     #[test]
     fn rfc1071_example() {

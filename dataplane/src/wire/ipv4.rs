@@ -219,6 +219,21 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
         self.set_checksum(c);
     }
 
+    /// Writes the destination address and adds `delta` (RFC 1624's `~m +
+    /// m'` of that change, [`checksum::delta`]) to the header checksum.
+    pub fn rewrite_dst_delta(&mut self, a: [u8; 4], delta: u64) {
+        let c = checksum::apply(self.checksum(), delta);
+        self.set_dst_bytes(a);
+        self.set_checksum(c);
+    }
+
+    /// The source address likewise.
+    pub fn rewrite_src_delta(&mut self, a: [u8; 4], delta: u64) {
+        let c = checksum::apply(self.checksum(), delta);
+        self.set_src_bytes(a);
+        self.set_checksum(c);
+    }
+
     /// Rewrites the destination address, updating the header checksum.
     pub fn rewrite_dst(&mut self, a: [u8; 4]) {
         let old = self.dst_bytes();
@@ -234,10 +249,9 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
         if ttl <= 1 {
             return false;
         }
-        let old = be16(self.b(), field::TTL);
         self.set_ttl(ttl - 1);
-        let new = be16(self.b(), field::TTL);
-        let c = checksum::update16(self.checksum(), old, new);
+        // The word (TTL, protocol) drops by 0x0100: ~m + m' = 0xfeff.
+        let c = checksum::apply(self.checksum(), 0xfeff);
         self.set_checksum(c);
         true
     }

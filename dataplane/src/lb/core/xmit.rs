@@ -33,20 +33,21 @@ pub(super) fn rewrite<F: Family>(
     let has_csum = b.len() >= csum_at + 2;
     let mut csum = if has_csum { be16(b, csum_at) } else { 0 };
     let no_csum = proto_nr == proto::UDP && csum == 0 && !F::IS_V6;
+    // One difference per address serves both checksums that cover it.
+    let mut d = 0;
     if let Some((a, p)) = src {
-        let old = F::read_addr(b, F::SRC_OFF);
-        csum = checksum::update(csum, old.as_ref(), a.as_ref());
-        csum = checksum::update16(csum, be16(b, l4_off), p);
-        F::set_src(b, a);
+        let da = checksum::delta(F::read_addr(b, F::SRC_OFF).as_ref(), a.as_ref());
+        d += da + checksum::delta16(be16(b, l4_off), p);
+        F::set_src_delta(b, a, da);
         put16(b, l4_off, p);
     }
     if let Some((a, p)) = dst {
-        let old = F::read_addr(b, F::DST_OFF);
-        csum = checksum::update(csum, old.as_ref(), a.as_ref());
-        csum = checksum::update16(csum, be16(b, l4_off + 2), p);
-        F::set_dst(b, a);
+        let da = checksum::delta(F::read_addr(b, F::DST_OFF).as_ref(), a.as_ref());
+        d += da + checksum::delta16(be16(b, l4_off + 2), p);
+        F::set_dst_delta(b, a, da);
         put16(b, l4_off + 2, p);
     }
+    csum = checksum::apply(csum, d);
     if has_csum && !no_csum {
         if proto_nr == proto::UDP && csum == 0 {
             csum = 0xffff;
@@ -113,11 +114,12 @@ impl State {
     /// The session's next hop toward its real server (`to_rs`) or its
     /// client, resolved now if it was not when the session began.
     pub(super) fn session_hop<F: Family>(&mut self, cfg: &Snapshot, i: u32, to_rs: bool) -> Result<u32, DropReason> {
-        let s = *F::table(&mut self.tables).get(i);
+        let s = F::table(&mut self.tables).get(i);
         let nh = if to_rs { s.nh_rs } else { s.nh_client };
         if nh != NIL {
             return Ok(nh);
         }
+        let s = *s;
         let addr = F::to_ip(if to_rs { s.rip } else { s.cip });
         let nh = self.next_hop(cfg, addr, to_rs && s.fwd == Fwd::Dr)?;
         let s = F::table(&mut self.tables).get_mut(i);
