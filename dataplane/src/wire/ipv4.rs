@@ -222,10 +222,8 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
 
     /// Rewrites the source address, updating the header checksum (RFC 1624).
     pub fn rewrite_src(&mut self, a: [u8; 4]) {
-        let old = self.src_bytes();
-        let c = checksum::update(self.checksum(), &old, &a);
-        self.set_src_bytes(a);
-        self.set_checksum(c);
+        let d = checksum::delta(&self.src_bytes(), &a);
+        self.rewrite_src_delta(a, d);
     }
 
     /// Writes the destination address and adds `delta` (RFC 1624's `~m +
@@ -245,10 +243,8 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
 
     /// Rewrites the destination address, updating the header checksum.
     pub fn rewrite_dst(&mut self, a: [u8; 4]) {
-        let old = self.dst_bytes();
-        let c = checksum::update(self.checksum(), &old, &a);
-        self.set_dst_bytes(a);
-        self.set_checksum(c);
+        let d = checksum::delta(&self.dst_bytes(), &a);
+        self.rewrite_dst_delta(a, d);
     }
 
     /// Decrements the TTL with an incremental checksum update. Returns false
