@@ -117,6 +117,9 @@ struct Plumbing {
     /// The SYN proxy's cookie secret, one for all workers (a flow's SYN and
     /// ACK may reach different cores when steering changes).
     cookie_key: [u64; 2],
+    /// The session index's hash seed (each worker's is this and its queue):
+    /// secret, so nobody can aim packets at one bucket of it.
+    index_seed: u64,
 }
 
 /// The calling thread at SCHED_FIFO `prio`.
@@ -134,13 +137,13 @@ fn real_time(prio: u8) -> Result<(), String> {
     })
 }
 
-/// 16 bytes from the kernel's random pool (the SYN cookie master key).
-fn random_key() -> Result<[u64; 2], String> {
+/// 16 bytes from the kernel's random pool (`what`: the secret they become).
+fn random_key(what: &str) -> Result<[u64; 2], String> {
     use std::io::Read;
     let mut b = [0u8; 16];
     std::fs::File::open("/dev/urandom")
         .and_then(|mut f| f.read_exact(&mut b))
-        .map_err(|e| format!("reading /dev/urandom for the SYN cookie secret: {e}"))?;
+        .map_err(|e| format!("reading /dev/urandom for {what}: {e}"))?;
     let (lo, hi) = b.split_at(8);
     Ok([u64::from_ne_bytes(lo.try_into().expect("8")), u64::from_ne_bytes(hi.try_into().expect("8"))])
 }
@@ -450,7 +453,8 @@ impl Startup {
             resolve,
             start: Instant::now(),
             cpus,
-            cookie_key: random_key()?,
+            cookie_key: random_key("the SYN cookie secret")?,
+            index_seed: random_key("the session index's hash seed")?[0],
         })
     }
 
@@ -479,7 +483,7 @@ impl Startup {
             ncores: self.queues as u16,
             max_sessions: self.opts.max_sessions.unwrap_or(1 << 20),
             reserve_sessions: 1 << 16,
-            seed: 0x5eed ^ u64::from(q),
+            seed: p.index_seed ^ u64::from(q),
             cookie_key: p.cookie_key,
             max_half_open: self.opts.max_half_open.unwrap_or(u32::MAX),
             max_half_open_per_service: self.opts.max_half_open_per_service.unwrap_or(u32::MAX),

@@ -12,7 +12,7 @@ use super::session::{SessionTable, Tables, Tuple};
 use super::stats::DropReason;
 
 /// The fields of an IP header the pipeline needs, read once.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct L3<A> {
     pub src: A,
     pub dst: A,
@@ -93,6 +93,12 @@ pub trait Family: Copy + Debug + Default + Send + Sync + 'static {
     fn parse(b: &[u8]) -> Result<L3<Self::Addr>, DropReason>;
     /// The header checksum of a parsed header is right (IPv6 has none).
     fn header_checksum_ok(b: &[u8]) -> bool;
+    /// The header at the start of `b` when it is in the form nearly every
+    /// packet has: IPv4 without options, not a fragment, its checksum
+    /// right; IPv6 with TCP or UDP straight after the fixed header. `None`
+    /// for anything else ([`Self::parse`] and [`Self::header_checksum_ok`]
+    /// decide then): what it returns is what they would.
+    fn parse_plain(b: &[u8]) -> Option<L3<Self::Addr>>;
     /// Parses a header quoted inside an ICMP error (may be cut short).
     fn parse_quoted(b: &[u8]) -> Option<L3<Self::Addr>>;
     /// Rewrites the source address (IPv4: with header checksum update).
@@ -173,6 +179,31 @@ impl Family for V4 {
 
     fn header_checksum_ok(b: &[u8]) -> bool {
         Ipv4Packet::new_unchecked(b).verify_checksum()
+    }
+
+    #[inline]
+    fn parse_plain(b: &[u8]) -> Option<L3<[u8; 4]>> {
+        let h = b.first_chunk::<20>()?;
+        let len = usize::from(u16::from_be_bytes([h[2], h[3]]));
+        let frag = u16::from_be_bytes([h[6], h[7]]);
+        // Version 4, five header words; no MF flag, no offset.
+        if h[0] != 0x45 || len < 20 || len > b.len() || frag & 0x3fff != 0 {
+            return None;
+        }
+        if !Ipv4Packet::new_unchecked(&h[..]).verify_checksum() {
+            return None;
+        }
+        Some(L3 {
+            src: [h[12], h[13], h[14], h[15]],
+            dst: [h[16], h[17], h[18], h[19]],
+            proto: h[9],
+            l4_off: 20,
+            len,
+            fragmented: false,
+            tos: h[1],
+            dont_frag: frag & 0x4000 != 0,
+            ttl: h[8],
+        })
     }
 
     fn parse_quoted(b: &[u8]) -> Option<L3<[u8; 4]>> {
@@ -303,6 +334,29 @@ impl Family for V6 {
         true
     }
 
+    #[inline]
+    fn parse_plain(b: &[u8]) -> Option<L3<[u8; 16]>> {
+        let h = b.first_chunk::<40>()?;
+        let len = 40 + usize::from(u16::from_be_bytes([h[4], h[5]]));
+        if h[0] >> 4 != 6 || len > b.len() || (h[6] != proto::TCP && h[6] != proto::UDP) {
+            return None;
+        }
+        let mut a = [[0u8; 16]; 2];
+        a[0].copy_from_slice(&h[8..24]);
+        a[1].copy_from_slice(&h[24..40]);
+        Some(L3 {
+            src: a[0],
+            dst: a[1],
+            proto: h[6],
+            l4_off: 40,
+            len,
+            fragmented: false,
+            tos: (u16::from_be_bytes([h[0], h[1]]) >> 4) as u8,
+            dont_frag: true,
+            ttl: h[7],
+        })
+    }
+
     fn parse_quoted(b: &[u8]) -> Option<L3<[u8; 16]>> {
         let ip = Ipv6Packet::new_checked_quoted(b).ok()?;
         let ul = ip.upper_layer().ok()?;
@@ -420,4 +474,77 @@ pub struct Quoted<A> {
     pub inner: L3<A>,
     /// The flow in the error's direction.
     pub tuple: Tuple<A>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkit::Pkt;
+    use proptest::prelude::*;
+
+    /// What the full parser says of `b`, when it takes it as plain.
+    fn full<F: Family>(b: &[u8]) -> Option<L3<F::Addr>> {
+        F::parse(b).ok().filter(|ip| F::header_checksum_ok(b) && !ip.fragmented)
+    }
+
+    fn agrees<F: Family>(b: &[u8]) -> Result<(), TestCaseError> {
+        if let Some(plain) = F::parse_plain(b) {
+            prop_assert_eq!(Some(plain), full::<F>(b));
+            prop_assert!(plain.proto == proto::TCP || plain.proto == proto::UDP || !F::IS_V6);
+        }
+        Ok(())
+    }
+
+    /// Frames of every kind with some of their header bytes changed.
+    fn mangled(v6: bool) -> impl Strategy<Value = Vec<u8>> {
+        let src = if v6 { "[2001:db8::1]:1024" } else { "198.18.0.1:1024" };
+        let dst = if v6 { "[2001:db8::2]:80" } else { "198.18.0.2:80" };
+        let frames = [
+            Pkt::tcp(src.parse().unwrap(), dst.parse().unwrap(), 0x10).build(),
+            Pkt::udp(src.parse().unwrap(), dst.parse().unwrap()).build(),
+        ];
+        (0..frames.len(), proptest::collection::vec((0usize..60, any::<u8>()), 0..4), 0usize..80).prop_map(
+            move |(k, edits, cut)| {
+                let mut b = frames[k][14..].to_vec();
+                for (at, v) in edits {
+                    if at < b.len() {
+                        b[at] = v;
+                    }
+                }
+                b.truncate(b.len().saturating_sub(cut % 3 * cut));
+                b
+            },
+        )
+    }
+
+    proptest! {
+        #[test]
+        fn a_plain_v4_header_is_what_the_full_parser_reads(b in mangled(false)) {
+            agrees::<V4>(&b)?;
+        }
+
+        #[test]
+        fn a_plain_v6_header_is_what_the_full_parser_reads(b in mangled(true)) {
+            agrees::<V6>(&b)?;
+        }
+
+        #[test]
+        fn arbitrary_bytes_parse_plain_only_as_the_full_parser_does(b in proptest::collection::vec(any::<u8>(), 0..80)) {
+            agrees::<V4>(&b)?;
+            agrees::<V6>(&b)?;
+        }
+    }
+
+    #[test]
+    fn plain_headers_take_the_short_way() {
+        for (src, dst) in [("198.18.0.1:1024", "198.18.0.2:80"), ("[2001:db8::1]:1024", "[2001:db8::2]:80")] {
+            let f = Pkt::tcp(src.parse().unwrap(), dst.parse().unwrap(), 0x10).build();
+            let plain = if src.starts_with('[') {
+                V6::parse_plain(&f[14..]).map(|_| ())
+            } else {
+                V4::parse_plain(&f[14..]).map(|_| ())
+            };
+            assert!(plain.is_some(), "{src}: a TCP segment's header is plain");
+        }
+    }
 }

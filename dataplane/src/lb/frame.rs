@@ -30,10 +30,12 @@ impl<'a> Frame<'a> {
         true
     }
 
+    #[inline]
     pub fn data(&self) -> &[u8] {
         &self.buf[self.head..self.head + self.len]
     }
 
+    #[inline]
     pub fn data_mut(&mut self) -> &mut [u8] {
         &mut self.buf[self.head..self.head + self.len]
     }

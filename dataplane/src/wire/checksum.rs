@@ -42,15 +42,16 @@ pub fn sum(data: &[u8], initial: u64) -> u64 {
     (acc & 0xffff_ffff) + (acc >> 32)
 }
 
-/// Folds a partial sum to 16 bits (not complemented): four fixed steps, no
-/// loop (64 to 33 bits, to 18, to 17, to 16).
+/// Folds a partial sum to 16 bits (not complemented): two additions with
+/// end-around carry, no loop (64 to 32 bits, 32 to 16). The carry out of
+/// each is added back in; that cannot carry again (a sum that carried is at
+/// most `2 * max - 2^n`, one below the top).
 #[inline]
 pub fn fold(acc: u64) -> u16 {
-    let a = (acc & 0xffff_ffff) + (acc >> 32);
-    let a = (a & 0xffff) + (a >> 16);
-    let a = (a & 0xffff) + (a >> 16);
-    let a = (a & 0xffff) + (a >> 16);
-    a as u16
+    let (s, c) = (acc as u32).overflowing_add((acc >> 32) as u32);
+    let s = s + u32::from(c);
+    let (t, c) = (s as u16).overflowing_add((s >> 16) as u16);
+    t + u16::from(c)
 }
 
 /// The checksum of `data`: the complement of its folded sum.
@@ -144,7 +145,28 @@ mod tests {
         acc as u16
     }
 
+    /// Folding 16 bits at a time until nothing is left over.
+    fn fold_slowly(mut acc: u64) -> u16 {
+        while acc >> 16 != 0 {
+            acc = (acc & 0xffff) + (acc >> 16);
+        }
+        acc as u16
+    }
+
+    #[test]
+    fn fold_at_the_edges_is_the_slow_fold() {
+        for acc in [0, 1, 0xffff, 0x1_0000, 0x1_fffe, 0xffff_ffff, 0x1_0000_0000, 0x1_ffff_fffe, u64::MAX, u64::MAX - 1]
+        {
+            assert_eq!(fold(acc), fold_slowly(acc), "{acc:#x}");
+        }
+    }
+
     proptest::proptest! {
+        #[test]
+        fn fold_is_the_slow_fold(acc: u64) {
+            proptest::prop_assert_eq!(fold(acc), fold_slowly(acc));
+        }
+
         #[test]
         fn sum_matches_rfc1071_word_by_word(data in proptest::collection::vec(proptest::num::u8::ANY, 0..200), seed in 0u64..(1 << 40)) {
             proptest::prop_assert_eq!(fold(sum(&data, seed)), reference(&data, seed));

@@ -148,6 +148,7 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
     }
 
     /// True when the header checksum verifies.
+    #[inline]
     pub fn verify_checksum(&self) -> bool {
         let b = self.b();
         let sum = match b.first_chunk::<20>() {

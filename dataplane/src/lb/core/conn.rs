@@ -42,6 +42,30 @@ pub(super) fn template_tuple<F: Family>(svc: &Service, cip: F::Addr, vip: F::Add
     }
 }
 
+/// How long a session of protocol `proto_nr` lives past a packet that left
+/// it in TCP state `state` (UDP: its own timeout), in ticks.
+#[inline]
+pub(super) fn timeout(cfg: &Snapshot, proto_nr: u8, state: TcpState) -> u32 {
+    let secs = if proto_nr == proto::TCP { cfg.timeouts.tcp(state) } else { cfg.timeouts.udp };
+    secs * TICKS_PER_SEC
+}
+
+/// What a session's packets are counted against: its real server (while
+/// that is still the server it was made for) and its service.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Tally {
+    dest: u32,
+    dest_serial: u32,
+    svc: u16,
+}
+
+impl Tally {
+    #[inline]
+    pub(super) fn of<A>(s: &Session<A>) -> Self {
+        Self { dest: s.dest, dest_serial: s.dest_serial, svc: s.svc }
+    }
+}
+
 impl State {
     /// A client's SYN on the tuple of a connection that has ended (IPVS's
     /// `conn_reuse_mode` 1 and 2: TIME_WAIT, CLOSE, or FIN_WAIT when replies
@@ -82,7 +106,7 @@ impl State {
     pub(super) fn step<F: Family>(&mut self, cfg: &Snapshot, i: u32, dir: Dir, tcp_flags: u8) -> u8 {
         let s = F::table(&mut self.tables).get_mut(i);
         let before = s.state;
-        let secs = if s.proto == proto::TCP {
+        let state = if s.proto == proto::TCP {
             let dir = if s.has(flag::NOOUTPUT) {
                 if dir == Dir::Output {
                     s.flags &= !flag::NOOUTPUT;
@@ -115,15 +139,15 @@ impl State {
                     }
                 }
             }
-            cfg.timeouts.tcp(new)
+            new
         } else {
-            cfg.timeouts.udp
+            TcpState::None
         };
-        s.expires = self.now + secs * TICKS_PER_SEC;
+        s.expires = self.now + timeout(cfg, s.proto, state);
         before
     }
 
-    pub(super) fn count<F: Family>(&mut self, cfg: &Snapshot, s: &Session<F::Addr>, bytes: usize, inbound: bool) {
+    pub(super) fn count(&mut self, cfg: &Snapshot, s: Tally, bytes: usize, inbound: bool) {
         if cfg.dest(s.dest).is_some_and(|d| d.serial == s.dest_serial) {
             if let Some(rt) = self.dest_rt.get_mut(s.dest as usize) {
                 if inbound {

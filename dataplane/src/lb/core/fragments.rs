@@ -16,6 +16,7 @@
 //! as its verdict; the held ones are copies, handed to the worker to send
 //! ([`super::Core::take_emitted`]).
 
+use super::conn::Tally;
 use super::pipeline::{parse_l4, Hint, Parsed, L4};
 use super::State;
 use crate::lb::defrag::{Added, Defrag, Key, Piece, MAX_FRAGS, SLOT_HEAD};
@@ -238,7 +239,7 @@ impl State {
             if s.fwd == Fwd::FullNat {
                 F::set_dst(b, s.cip);
             }
-            self.count::<F>(cfg, &s, ip.len, false);
+            self.count(cfg, Tally::of(&s), ip.len, false);
             return self.l2(cfg, frame, s.nh_client);
         }
         if s.fwd != Fwd::Tun && ip.len > self.mtu_toward(cfg, s.nh_rs) {
@@ -262,7 +263,7 @@ impl State {
                 }
             }
         }
-        self.count::<F>(cfg, &s, ip.len, true);
+        self.count(cfg, Tally::of(&s), ip.len, true);
         self.l2(cfg, frame, s.nh_rs)
     }
 }

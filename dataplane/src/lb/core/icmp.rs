@@ -3,6 +3,7 @@
 //! sent; everything else ICMP (echo to the VIP, errors about unknown flows)
 //! is the kernel's.
 
+use super::conn::Tally;
 use super::pipeline::l4_checksum_ok;
 use super::xmit::{fill_icmp_checksum, rewrite};
 use super::State;
@@ -89,7 +90,7 @@ impl State {
                 fill_icmp_checksum::<F>(b, ip.l4_off, ip.len);
             }
         }
-        self.count::<F>(cfg, s, ip.len, true);
+        self.count(cfg, Tally::of(s), ip.len, true);
         self.l2(cfg, frame, s.nh_rs)
     }
 
@@ -117,7 +118,7 @@ impl State {
             F::set_dst(b, s.cip);
         }
         fill_icmp_checksum::<F>(b, ip.l4_off, ip.len);
-        self.count::<F>(cfg, s, ip.len, false);
+        self.count(cfg, Tally::of(s), ip.len, false);
         self.l2(cfg, frame, s.nh_client)
     }
 }

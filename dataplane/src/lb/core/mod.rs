@@ -6,6 +6,7 @@
 //! each, as IPVS and DPVS split theirs:
 //! - `pipeline`: the first look at a frame and one top-to-bottom function
 //!   per direction (`inbound`, `outbound`);
+//! - `established`: the short way for an established flow's packet;
 //! - `xmit`: rewrites with incremental checksums, next hops and MACs, TUN
 //!   encapsulation, ICMP "too big";
 //! - `icmp`: ICMP errors about tracked flows;
@@ -20,6 +21,7 @@
 //! locks or touches an atomic once the tables are warm.
 
 mod conn;
+mod established;
 mod fragments;
 mod icmp;
 mod laddr;
@@ -68,6 +70,10 @@ pub struct CoreParams {
     /// service (past it, the service's new SYNs are refused).
     pub max_half_open: u32,
     pub max_half_open_per_service: u32,
+    /// An established flow's packet takes the short way (`established`);
+    /// `false`: every packet goes the full way (tests hold the two to the
+    /// same answers).
+    pub short_way: bool,
 }
 
 impl Default for CoreParams {
@@ -84,6 +90,7 @@ impl Default for CoreParams {
             cookie_key: [0x0c00_c1e5, 0x005e_c2e7],
             max_half_open: u32::MAX,
             max_half_open_per_service: u32::MAX,
+            short_way: true,
         }
     }
 }
@@ -193,6 +200,8 @@ pub struct State {
     defrag: crate::lb::defrag::Defrag,
     emits: Vec<fragments::Emit>,
     defragging: bool,
+    /// Packets that took the short way.
+    short_taken: u64,
 }
 
 /// One core: its configuration snapshot and its state.
@@ -228,6 +237,7 @@ impl Core {
             defrag: crate::lb::defrag::Defrag::new(),
             emits: Vec::with_capacity(fragments::EMITS_MAX),
             defragging: false,
+            short_taken: 0,
         };
         let mut core = Self { cfg: Arc::new(Snapshot::default()), state };
         core.set_config(cfg);
@@ -244,6 +254,12 @@ impl Core {
 
     pub fn stats(&self) -> &CoreStats {
         &self.state.stats
+    }
+
+    /// Packets that took the short way so far (for tests and benchmarks: an
+    /// operator sees the same counters either way).
+    pub fn short_way_taken(&self) -> u64 {
+        self.state.short_taken
     }
 
     pub fn dest_rt(&self, slot: u32) -> Option<&DestRt> {

@@ -8,9 +8,13 @@
 //! - [`State::outbound`] (real server → client, NAT/FULLNAT): checksum →
 //!   session → next hop → state step → reverse rewrite → L2.
 //!
+//! An established flow's packet takes the short way (`established`) to
+//! the same tails, [`State::forward_in`] and [`State::forward_out`].
+//!
 //! Every early return is a named, counted drop, a park (the next hop is
 //! being resolved: frame and session untouched) or a pass to the kernel.
 
+use super::conn::Tally;
 use super::xmit::rewrite;
 use super::State;
 use crate::lb::family::{Family, L3, V4, V6};
@@ -50,6 +54,7 @@ pub(super) fn parse_l4(b: &[u8], proto_nr: u8) -> Option<L4> {
 }
 
 /// Verifies the TCP/UDP/ICMP checksum of the IP packet `b`.
+#[inline]
 pub(super) fn l4_checksum_ok<F: Family>(b: &[u8], ip: &L3<F::Addr>) -> bool {
     let l4 = &b[ip.l4_off..ip.len];
     let seed = match ip.proto {
@@ -123,7 +128,11 @@ impl State {
         frame: &mut Frame<'_>,
         l3: usize,
     ) -> Result<Parsed<F::Addr>, Verdict> {
-        let ip = F::parse(&frame.data()[l3..]).map_err(|d| self.drop(d))?;
+        // The plain header (nearly every packet's) comes checked already.
+        let (ip, checked) = match F::parse_plain(&frame.data()[l3..]) {
+            Some(ip) => (ip, true),
+            None => (F::parse(&frame.data()[l3..]).map_err(|d| self.drop(d))?, false),
+        };
         if self.params.ncores > 1 {
             let owner = owner::of_packet::<F>(cfg, self.params.ncores, &frame.data()[l3..], ip);
             if owner != self.params.id {
@@ -131,7 +140,7 @@ impl State {
                 return Err(Verdict::Handoff(owner));
             }
         }
-        if !F::header_checksum_ok(&frame.data()[l3..]) {
+        if !checked && !F::header_checksum_ok(&frame.data()[l3..]) {
             return Err(self.drop(DropReason::BadIpChecksum));
         }
         // Drop link-layer padding: only the IP packet travels on.
@@ -181,8 +190,14 @@ impl State {
     pub(super) fn finish(&mut self, cfg: &Snapshot, frame: &mut Frame<'_>, p: Pre) -> Verdict {
         match p {
             Pre::Done(v) => v,
-            Pre::V4(x) => self.ip::<V4>(cfg, frame, x),
-            Pre::V6(x) => self.ip::<V6>(cfg, frame, x),
+            Pre::V4(mut x) => match self.established::<V4>(cfg, frame, &mut x) {
+                Some(v) => v,
+                None => self.ip::<V4>(cfg, frame, x),
+            },
+            Pre::V6(mut x) => match self.established::<V6>(cfg, frame, &mut x) {
+                Some(v) => v,
+                None => self.ip::<V6>(cfg, frame, x),
+            },
         }
     }
 
@@ -301,39 +316,49 @@ impl State {
         }
         let old = self.step::<F>(cfg, i, Dir::Input, l4.flags);
         self.sync_note::<F>(cfg, i, old, true);
-        let s = *F::table(&mut self.tables).get(i);
-        // 3. Rewrite for the real server's forwarding method (FULLNAT: and
-        // hand it the client's address, when the service does).
-        let b = &mut frame.data_mut()[l3..];
-        match s.fwd {
+        // 3. Rewrite, count, send.
+        self.forward_in::<F>(cfg, frame, l3, ip, i)
+    }
+
+    /// Client → service, once session `i` has taken the packet: rewrite for
+    /// the real server's forwarding method (FULLNAT: and hand it the
+    /// client's address, when the service does), count, send.
+    pub(super) fn forward_in<F: Family>(
+        &mut self,
+        cfg: &Snapshot,
+        frame: &mut Frame<'_>,
+        l3: usize,
+        ip: &L3<F::Addr>,
+        i: u32,
+    ) -> Verdict {
+        // The fields this needs, not the whole session (kept out of a copy).
+        let s = F::table(&mut self.tables).get(i);
+        let (fwd, revealing, nh, tally, to) = (s.fwd, s.has(flag::REVEAL), s.nh_rs, Tally::of(s), (s.rip, s.rport));
+        let from = (fwd == Fwd::FullNat).then_some((s.lip, s.lport));
+        match fwd {
             Fwd::Dr => {}
             Fwd::Nat | Fwd::FullNat => {
+                let b = &mut frame.data_mut()[l3..];
                 if !F::decrement_ttl(b) {
-                    return self.time_exceeded::<F>(cfg, frame, l3, ip, s.nh_client);
+                    let back = F::table(&mut self.tables).get(i).nh_client;
+                    return self.time_exceeded::<F>(cfg, frame, l3, ip, back);
                 }
-                let snat = (s.fwd == Fwd::FullNat).then_some((s.lip, s.lport));
-                rewrite::<F>(b, ip.l4_off, ip.proto, snat, Some((s.rip, s.rport)));
-                if s.has(flag::REVEAL) {
-                    let r = F::table(&mut self.tables).reveal(i);
-                    if r.splice.on {
-                        Self::splice_in::<F>(frame, l3, ip, &r.splice);
-                    }
-                    if r.pp.is_some() || r.toa {
-                        if let Err(d) = self.reveal_in::<F>(cfg, frame, l3, ip, i) {
-                            return self.drop(d);
-                        }
+                rewrite::<F>(b, ip.l4_off, ip.proto, from, Some(to));
+                if revealing {
+                    if let Err(d) = self.revealed_in::<F>(cfg, frame, l3, ip, i) {
+                        return self.drop(d);
                     }
                 }
             }
             Fwd::Tun => {
+                let s = *F::table(&mut self.tables).get(i);
                 if let Err(v) = self.encap::<F>(cfg, frame, l3, ip, &s) {
                     return v;
                 }
             }
         }
-        // 4. Count and send.
-        self.count::<F>(cfg, &s, ip.len, true);
-        self.l2(cfg, frame, s.nh_rs)
+        self.count(cfg, tally, ip.len, true);
+        self.l2(cfg, frame, nh)
     }
 
     /// Real server → client (NAT/FULLNAT replies).
@@ -364,22 +389,32 @@ impl State {
         }
         let old = self.step::<F>(cfg, i, Dir::Output, l4.flags);
         self.sync_note::<F>(cfg, i, old, false);
-        let s = *F::table(&mut self.tables).get(i);
+        self.forward_out::<F>(cfg, frame, l3, ip, i)
+    }
+
+    /// Real server → client, once session `i` has taken the packet: the
+    /// reverse rewrite, count, send.
+    pub(super) fn forward_out<F: Family>(
+        &mut self,
+        cfg: &Snapshot,
+        frame: &mut Frame<'_>,
+        l3: usize,
+        ip: &L3<F::Addr>,
+        i: u32,
+    ) -> Verdict {
+        let s = F::table(&mut self.tables).get(i);
+        let (revealing, nh, tally, from) = (s.has(flag::REVEAL), s.nh_client, Tally::of(s), (s.vip, s.vport));
+        let to = (s.fwd == Fwd::FullNat).then_some((s.cip, s.cport));
         let b = &mut frame.data_mut()[l3..];
         if !F::decrement_ttl(b) {
             return self.drop(DropReason::TtlExceeded);
         }
-        let dnat = (s.fwd == Fwd::FullNat).then_some((s.cip, s.cport));
-        rewrite::<F>(b, ip.l4_off, ip.proto, Some((s.vip, s.vport)), dnat);
-        if s.has(flag::REVEAL) {
-            let sp = F::table(&mut self.tables).reveal(i).splice;
-            if sp.on {
-                Self::splice_out::<F>(frame, l3, ip, &sp);
-            }
-            self.reveal_out::<F>(frame, l3, ip, i);
+        rewrite::<F>(b, ip.l4_off, ip.proto, Some(from), to);
+        if revealing {
+            self.revealed_out::<F>(frame, l3, ip, i);
         }
-        self.count::<F>(cfg, &s, ip.len, false);
-        self.l2(cfg, frame, s.nh_client)
+        self.count(cfg, tally, ip.len, false);
+        self.l2(cfg, frame, nh)
     }
 }
 

@@ -28,6 +28,38 @@ use crate::wire::{be16, be32, checksum, proto, put16, put32};
 use xdpvs_api::config::ProxyProtocol;
 
 impl State {
+    /// What a `REVEAL` session adds to a client's packet after the mode's
+    /// rewrite: the SYN proxy's renumbering, then the client's address
+    /// (kept out of line: most sessions reveal nothing).
+    #[inline(never)]
+    pub(super) fn revealed_in<F: Family>(
+        &mut self,
+        cfg: &Snapshot,
+        frame: &mut Frame<'_>,
+        l3: usize,
+        ip: &L3<F::Addr>,
+        i: u32,
+    ) -> Result<(), DropReason> {
+        let r = F::table(&mut self.tables).reveal(i);
+        if r.splice.on {
+            Self::splice_in::<F>(frame, l3, ip, &r.splice);
+        }
+        if r.pp.is_some() || r.toa {
+            self.reveal_in::<F>(cfg, frame, l3, ip, i)?;
+        }
+        Ok(())
+    }
+
+    /// [`Self::revealed_in`] for a server's reply.
+    #[inline(never)]
+    pub(super) fn revealed_out<F: Family>(&mut self, frame: &mut Frame<'_>, l3: usize, ip: &L3<F::Addr>, i: u32) {
+        let sp = F::table(&mut self.tables).reveal(i).splice;
+        if sp.on {
+            Self::splice_out::<F>(frame, l3, ip, &sp);
+        }
+        self.reveal_out::<F>(frame, l3, ip, i);
+    }
+
     /// Client → server: what the connection (or datagram flow) of session
     /// `i` still owes its server; an error is a drop. What every packet of
     /// an established connection pays — one shifted sequence number — is

@@ -16,6 +16,7 @@
 //!    acknowledgements, SACK edges and echoed timestamps back, and window
 //!    fields between the window scales the two handshakes agreed.
 
+use super::conn::Tally;
 use super::numbers::{remap, Field};
 use super::pipeline::{bad_source, l4_checksum_ok, L4};
 use super::xmit::fill_l4_checksum;
@@ -354,7 +355,7 @@ impl State {
         F::table(&mut self.tables).set_reveal(i, r);
         self.sync_note::<F>(cfg, i, old, false);
         let s = *F::table(&mut self.tables).get(i);
-        self.count::<F>(cfg, &s, ip.len, false);
+        self.count(cfg, Tally::of(&s), ip.len, false);
         // The ACK: from what the server sent to (the client, or FULLNAT's
         // local address), back to the server.
         let mut opts = [0u8; 20];

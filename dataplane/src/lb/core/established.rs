@@ -1,0 +1,109 @@
+//! The established flow: a packet of a session that is fully set up and
+//! that moves nothing but the session's timer, which is nearly every packet
+//! a director forwards. It takes the short way: one test of everything the
+//! full functions ([`State::inbound`], [`State::outbound`]) would have to
+//! decide, then their common tail ([`State::forward_in`],
+//! [`State::forward_out`]).
+//!
+//! Whatever the short way cannot show is as the full way would do it (a
+//! SYN, FIN or RST; a state that moves; an expired session; a real server
+//! removed; a next hop not resolved yet; a packet longer than the smallest
+//! MTU; a bad checksum; a SYN-proxied session not spliced yet; one-packet
+//! scheduling) goes the full way, untouched and uncounted so far: the
+//! answer is the same either way, only cheaper here.
+
+use super::conn::timeout;
+use super::pipeline::{l4_checksum_ok, Hint, Parsed};
+use super::State;
+use crate::lb::family::Family;
+use crate::lb::frame::Frame;
+use crate::lb::session::{flag, Side, NIL};
+use crate::lb::snapshot::Snapshot;
+use crate::lb::tcp_state::TcpState;
+use crate::lb::Verdict;
+use crate::wire::proto;
+use crate::wire::tcp::flags as tcpf;
+
+/// Flags that may move a TCP state: their segments go the full way.
+const MOVES_STATE: u8 = tcpf::SYN | tcpf::FIN | tcpf::RST;
+
+impl State {
+    /// Forwards `p` when it is an established flow's packet; `None`, with
+    /// nothing changed but the probe's hint in `p`, when the full pipeline
+    /// must decide.
+    #[inline]
+    pub(super) fn established<F: Family>(
+        &mut self,
+        cfg: &Snapshot,
+        frame: &mut Frame<'_>,
+        p: &mut Parsed<F::Addr>,
+    ) -> Option<Verdict> {
+        if !self.params.short_way {
+            return None;
+        }
+        let (l4, t) = (p.l4?, p.tuple()?);
+        let tcp = p.ip.proto == proto::TCP;
+        if tcp && l4.flags & MOVES_STATE != 0 {
+            return None;
+        }
+        let table = F::table(&mut self.tables);
+        let (i, side) = match p.hint {
+            Hint::Hit(i, side) if table.holds(i, side, &t) => (i, side),
+            Hint::Miss { inserts } if table.inserts() == inserts => return None,
+            _ => match table.lookup(&t) {
+                Some(found) => found,
+                None => {
+                    p.hint = Hint::Miss { inserts: table.inserts() };
+                    return None;
+                }
+            },
+        };
+        p.hint = Hint::Hit(i, side);
+        let revealing = table.get(i).has(flag::REVEAL);
+        if revealing && table.reveal(i).splice.waiting {
+            return None;
+        }
+        let s = table.get_mut(i);
+        let inbound = side == Side::In;
+        let quiet = s.expires > self.now
+            && !s.has(flag::ONE_PACKET)
+            && (!tcp || (s.state == TcpState::Established as u8 && (inbound || !s.has(flag::NOOUTPUT))))
+            && (if inbound { s.nh_rs } else { s.nh_client }) != NIL
+            && (!inbound || p.ip.len <= cfg.min_mtu())
+            && (!cfg.settings.expire_nodest_conn || cfg.dest(s.dest).is_some_and(|d| d.serial == s.dest_serial));
+        let (l3, ip) = (p.l3, p.ip);
+        if !quiet
+            || (cfg.settings.verify_l4_checksum && !self.defragging && !l4_checksum_ok::<F>(&frame.data()[l3..], &ip))
+        {
+            return None;
+        }
+        // The state step, which leaves the state where it is: the timer.
+        let state = s.state;
+        s.expires = self.now + timeout(cfg, s.proto, TcpState::Established);
+        self.sync_note::<F>(cfg, i, state, inbound);
+        self.short_taken += 1;
+        Some(if inbound {
+            self.forward_in::<F>(cfg, frame, l3, &ip, i)
+        } else {
+            self.forward_out::<F>(cfg, frame, l3, &ip, i)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lb::tcp_state::{next_state, Dir};
+
+    #[test]
+    fn what_the_short_way_takes_leaves_an_established_state_where_it_is() {
+        for flags in 0..=u8::MAX {
+            if flags & MOVES_STATE != 0 {
+                continue;
+            }
+            for dir in [Dir::Input, Dir::Output, Dir::InputOnly] {
+                assert_eq!(next_state(TcpState::Established, dir, flags), TcpState::Established, "{flags:#x} {dir:?}");
+            }
+        }
+    }
+}
