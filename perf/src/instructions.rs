@@ -30,6 +30,7 @@ pub const CASES: &[(&str, &str)] = &[
     ("dr_v6_10k", "established DR, IPv6, 10k sessions"),
     ("tun_v6_10k", "established TUN, IPv6, 10k sessions"),
     ("nat_v4_1m", "established NAT, IPv4, 1M sessions"),
+    ("natfull_v4_10k", "established NAT, IPv4, 10k sessions, full-sized segments (1460 bytes of data)"),
     ("new_conn_nat_v4", "a new connection's SYN, NAT, IPv4"),
     ("expire_nat_v4", "one session expiring (the reaper), NAT, IPv4"),
     ("handoff_nat_v4", "a frame for another core, classified and handed over"),
@@ -45,13 +46,14 @@ fn client(v6: bool, i: usize) -> IpAddr {
 
 /// Flow `i`'s frames: a SYN at sequence number 1000, anything else past the
 /// client's first data byte (as mid-connection).
-fn frames(v6: bool, n: usize, flags: u8) -> Vec<Vec<u8>> {
+fn frames(v6: bool, n: usize, flags: u8, data: usize) -> Vec<Vec<u8>> {
     let vip = if v6 { topo::v6().vip } else { topo::v4().vip };
+    let body = vec![0x5a; data];
     (0..n)
         .map(|i| {
             let mut p = Pkt::tcp((client(v6, i / 60000), 1024 + (i % 60000) as u16).into(), (vip, 80).into(), flags);
             p.seq = if flags & SYN != 0 { 1000 } else { 2001 };
-            p.build()
+            p.payload(&body).build()
         })
         .collect()
 }
@@ -85,7 +87,7 @@ fn feed(core: &mut Core, frames: &[Vec<u8>], rounds: usize, counted: bool) -> us
 
 fn core_for(v6: bool, mode: &str, sessions: usize, id: u16, ncores: u16) -> Core {
     let fwd = match mode {
-        "nat" => Fwd::Nat,
+        "nat" | "natfull" => Fwd::Nat,
         "fullnat" | "fullnatpp" => Fwd::FullNat,
         "dr" => Fwd::Dr,
         _ => Fwd::Tun,
@@ -108,12 +110,12 @@ pub fn probe(name: &str) -> Result<usize, String> {
     match parts.as_slice() {
         ["new", "conn", m, fam] => {
             let mut core = core_for(*fam == "v6", m, 100_000, 0, 1);
-            Ok(feed(&mut core, &frames(*fam == "v6", 100_000, SYN), 1, true))
+            Ok(feed(&mut core, &frames(*fam == "v6", 100_000, SYN, 0), 1, true))
         }
         ["expire", m, fam] => {
             let n = 100_000;
             let mut core = core_for(*fam == "v6", m, n, 0, 1);
-            feed(&mut core, &frames(*fam == "v6", n, SYN), 1, false);
+            feed(&mut core, &frames(*fam == "v6", n, SYN, 0), 1, false);
             // SYN_RECV lives 60 s: well past it, everything is due.
             let later = 1 + 120 * TICKS_PER_SEC;
             let mut done = 0;
@@ -143,8 +145,8 @@ pub fn probe(name: &str) -> Result<usize, String> {
             let v6 = *fam == "v6";
             let n = if *size == "1m" { 1_000_000 } else { 10_000 };
             let mut core = core_for(v6, m, n, 0, 1);
-            feed(&mut core, &frames(v6, n, SYN), 1, false);
-            let acks = frames(v6, n, ACK);
+            feed(&mut core, &frames(v6, n, SYN, 0), 1, false);
+            let acks = frames(v6, n, ACK, if *m == "natfull" { 1460 } else { 0 });
             // The handshake's last ACK establishes the session: uncounted.
             feed(&mut core, &acks, 1, false);
             let rounds = if n > 100_000 { 1 } else { 10 };

@@ -40,6 +40,7 @@ pub(super) struct L4 {
     pub(super) flags: u8,
 }
 
+#[inline]
 pub(super) fn parse_l4(b: &[u8], proto_nr: u8) -> Option<L4> {
     match proto_nr {
         proto::TCP => {
@@ -187,16 +188,16 @@ impl State {
         }
     }
 
-    pub(super) fn finish(&mut self, cfg: &Snapshot, frame: &mut Frame<'_>, p: Pre) -> Verdict {
+    pub(super) fn finish(&mut self, cfg: &Snapshot, frame: &mut Frame<'_>, mut p: Pre) -> Verdict {
         match p {
             Pre::Done(v) => v,
-            Pre::V4(mut x) => match self.established::<V4>(cfg, frame, &mut x) {
+            Pre::V4(ref mut x) => match self.established::<V4>(cfg, frame, x) {
                 Some(v) => v,
-                None => self.ip::<V4>(cfg, frame, x),
+                None => self.ip::<V4>(cfg, frame, *x),
             },
-            Pre::V6(mut x) => match self.established::<V6>(cfg, frame, &mut x) {
+            Pre::V6(ref mut x) => match self.established::<V6>(cfg, frame, x) {
                 Some(v) => v,
-                None => self.ip::<V6>(cfg, frame, x),
+                None => self.ip::<V6>(cfg, frame, *x),
             },
         }
     }

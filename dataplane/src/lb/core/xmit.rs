@@ -94,6 +94,7 @@ impl State {
     }
 
     /// Sets the MACs for next hop `nh` and answers the transmit verdict.
+    #[inline]
     pub(super) fn l2(&mut self, cfg: &Snapshot, frame: &mut Frame<'_>, nh: u32) -> Verdict {
         let Some(n) = cfg.net.neighbour(nh) else {
             return self.drop(DropReason::NoRoute);
