@@ -377,7 +377,10 @@ pub struct Settings {
     pub expire_quiescent_template: bool,
     /// Schedule TCP flows on any segment, not only on SYN.
     pub sloppy_tcp: bool,
-    /// Verify TCP/UDP/ICMP checksums of received frames.
+    /// Verify the TCP/UDP/ICMP checksum of every received frame that creates
+    /// a session, moves a state or is answered by the director; an
+    /// established flow's packet, rewritten incrementally, keeps any
+    /// corruption for its receiver to find (as IPVS leaves it).
     pub verify_l4_checksum: bool,
 }
 

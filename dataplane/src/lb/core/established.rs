@@ -8,15 +8,24 @@
 //! Whatever the short way cannot show is as the full way would do it (a
 //! SYN, FIN or RST; a state that moves; an expired session; a real server
 //! removed; a next hop not resolved yet; a packet longer than the smallest
-//! MTU; a bad checksum; a SYN-proxied session not spliced yet; one-packet
-//! scheduling) goes the full way, untouched and uncounted so far: the
-//! answer is the same either way, only cheaper here.
+//! MTU; a SYN-proxied session not spliced yet; one-packet scheduling) goes
+//! the full way, untouched and uncounted so far: the answer is the same
+//! either way, only cheaper here.
+//!
+//! The L4 checksum of a [`settled`] packet is left to its receiver, as IPVS
+//! leaves it (it checks only where an application helper rewrites the
+//! payload): the rewrite is incremental (RFC 1624), so a corruption anywhere
+//! in the packet reaches the receiver as a checksum that still fails, and is
+//! dropped there. A packet that creates a session, moves a state, or whose
+//! bytes the director recomputes a checksum over (the client's address in
+//! a `REVEAL` session) is verified first, both ways alike.
 
 use super::conn::timeout;
 use super::pipeline::{l4_checksum_ok, Hint, Parsed};
 use super::State;
 use crate::lb::family::Family;
 use crate::lb::frame::Frame;
+use crate::lb::session::Session;
 use crate::lb::session::{flag, Side, NIL};
 use crate::lb::snapshot::Snapshot;
 use crate::lb::tcp_state::TcpState;
@@ -26,6 +35,15 @@ use crate::wire::tcp::flags as tcpf;
 
 /// Flags that may move a TCP state: their segments go the full way.
 const MOVES_STATE: u8 = tcpf::SYN | tcpf::FIN | tcpf::RST;
+
+/// Whether a packet with TCP `flags` (0 for UDP) of session `s` is settled:
+/// it moves no state, and the director only rewrites it incrementally — so
+/// its L4 checksum is left to the receiver (see the module's notes).
+#[inline]
+pub(super) fn settled<A>(s: &Session<A>, flags: u8) -> bool {
+    !s.has(flag::REVEAL)
+        && (s.proto != proto::TCP || (s.state == TcpState::Established as u8 && flags & MOVES_STATE == 0))
+}
 
 impl State {
     /// Forwards `p` when it is an established flow's packet; `None`, with
@@ -72,8 +90,12 @@ impl State {
             && (!inbound || p.ip.len <= cfg.min_mtu())
             && (!cfg.settings.expire_nodest_conn || cfg.dest(s.dest).is_some_and(|d| d.serial == s.dest_serial));
         let (l3, ip) = (p.l3, p.ip);
+        // (A `REVEAL` session's packet is not settled: verified first.)
         if !quiet
-            || (cfg.settings.verify_l4_checksum && !self.defragging && !l4_checksum_ok::<F>(&frame.data()[l3..], &ip))
+            || (revealing
+                && cfg.settings.verify_l4_checksum
+                && !self.defragging
+                && !l4_checksum_ok::<F>(&frame.data()[l3..], &ip))
         {
             return None;
         }

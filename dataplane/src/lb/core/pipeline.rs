@@ -1,7 +1,7 @@
 //! The pipeline: a frame's first look (ownership, L2, the IP header, the
 //! ports), the burst's index probe, then one function per direction that
 //! reads top to bottom:
-//! - [`State::inbound`] (client → service): checksum → session (or, on a
+//! - [`State::inbound`] (client → service): checksum (unless settled) → session (or, on a
 //!   miss: schedule, persistence, local port, next hops) → next hop → TCP
 //!   state step → rewrite for the mode (DR: L2 only; NAT: DNAT; FULLNAT:
 //!   SNAT+DNAT; TUN: encapsulate, or ICMP too-big back to the client) → L2;
@@ -15,6 +15,7 @@
 //! being resolved: frame and session untouched) or a pass to the kernel.
 
 use super::conn::Tally;
+use super::established::settled;
 use super::xmit::rewrite;
 use super::State;
 use crate::lb::family::{Family, L3, V4, V6};
@@ -267,8 +268,14 @@ impl State {
         l4: &L4,
         hit: Result<u32, u32>,
     ) -> Verdict {
-        // (A datagram in fragments: its checksum covers bytes not here.)
-        if cfg.settings.verify_l4_checksum && !self.defragging && !l4_checksum_ok::<F>(&frame.data()[l3..], ip) {
+        // A settled packet's checksum is its receiver's to check; a datagram
+        // in fragments: its checksum covers bytes not here.
+        let settled = hit.is_ok_and(|i| settled(F::table(&mut self.tables).get(i), l4.flags));
+        if cfg.settings.verify_l4_checksum
+            && !settled
+            && !self.defragging
+            && !l4_checksum_ok::<F>(&frame.data()[l3..], ip)
+        {
             return self.drop(DropReason::BadL4Checksum);
         }
         // 1. The session: found, or scheduled now (no state for a flow that
@@ -372,7 +379,12 @@ impl State {
         l4: &L4,
         i: u32,
     ) -> Verdict {
-        if cfg.settings.verify_l4_checksum && !self.defragging && !l4_checksum_ok::<F>(&frame.data()[l3..], ip) {
+        let settled = settled(F::table(&mut self.tables).get(i), l4.flags);
+        if cfg.settings.verify_l4_checksum
+            && !settled
+            && !self.defragging
+            && !l4_checksum_ok::<F>(&frame.data()[l3..], ip)
+        {
             return self.drop(DropReason::BadL4Checksum);
         }
         if let Err(d) = self.check_dest::<F>(cfg, i) {
