@@ -21,15 +21,16 @@
 //! a `REVEAL` session) is verified first, both ways alike.
 
 use super::conn::timeout;
-use super::pipeline::{l4_checksum_ok, Hint, Parsed};
+use super::pipeline::{l4_checksum_ok, parse_l4, Hint, Parsed};
 use super::State;
-use crate::lb::family::Family;
+use crate::lb::family::{Family, L3, V4, V6};
 use crate::lb::frame::Frame;
-use crate::lb::session::Session;
-use crate::lb::session::{flag, Side, NIL};
+use crate::lb::owner;
+use crate::lb::session::{flag, Session, Side, Tuple, NIL};
 use crate::lb::snapshot::Snapshot;
 use crate::lb::tcp_state::TcpState;
 use crate::lb::Verdict;
+use crate::wire::ethernet::{ethertype, EthernetFrame, HEADER_LEN as ETH};
 use crate::wire::proto;
 use crate::wire::tcp::flags as tcpf;
 
@@ -46,6 +47,48 @@ pub(super) fn settled<A>(s: &Session<A>, flags: u8) -> bool {
 }
 
 impl State {
+    /// The express lane: a plain frame (Ethernet without a VLAN tag, an IP
+    /// header in its common form, TCP or UDP) of an established flow, read
+    /// at fixed offsets and forwarded without the first look's record.
+    /// `None`, with nothing changed, when the first look must see it.
+    #[inline]
+    pub(super) fn express(&mut self, cfg: &Snapshot, frame: &mut Frame<'_>) -> Option<Verdict> {
+        if !self.params.short_way {
+            return None;
+        }
+        match EthernetFrame::new_unchecked(frame.data().get(..ETH)?).ethertype() {
+            ethertype::IPV4 => self.express_ip::<V4>(cfg, frame),
+            ethertype::IPV6 => self.express_ip::<V6>(cfg, frame),
+            _ => None,
+        }
+    }
+
+    #[inline]
+    fn express_ip<F: Family>(&mut self, cfg: &Snapshot, frame: &mut Frame<'_>) -> Option<Verdict> {
+        let b = &frame.data()[ETH..];
+        let ip = F::parse_plain(b)?;
+        if ip.proto != proto::TCP && ip.proto != proto::UDP {
+            return None;
+        }
+        let l4 = parse_l4(&b[ip.l4_off..ip.len], ip.proto)?;
+        if ip.proto == proto::TCP && l4.flags & MOVES_STATE != 0 {
+            return None;
+        }
+        let (n, id) = (self.params.ncores, self.params.id);
+        if (n > 1 && owner::of_packet::<F>(cfg, n, b, ip) != id) || !F::header_checksum_ok(b) {
+            return None;
+        }
+        let t = Tuple { src: ip.src, dst: ip.dst, sport: l4.sport, dport: l4.dport, proto: ip.proto };
+        let (i, side) = F::table(&mut self.tables).lookup(&t)?;
+        // (A `REVEAL` session's packet is verified first: the first look's.)
+        if F::table(&mut self.tables).get(i).has(flag::REVEAL) || !self.takes::<F>(cfg, i, side, ip.len) {
+            return None;
+        }
+        self.stats.rx += 1;
+        frame.set_len(ETH + ip.len);
+        Some(self.take::<F>(cfg, frame, ETH, &ip, i, side))
+    }
+
     /// Forwards `p` when it is an established flow's packet; `None`, with
     /// nothing changed but the probe's hint in `p`, when the full pipeline
     /// must decide.
@@ -60,8 +103,7 @@ impl State {
             return None;
         }
         let (l4, t) = (p.l4?, p.tuple()?);
-        let tcp = p.ip.proto == proto::TCP;
-        if tcp && l4.flags & MOVES_STATE != 0 {
+        if p.ip.proto == proto::TCP && l4.flags & MOVES_STATE != 0 {
             return None;
         }
         let table = F::table(&mut self.tables);
@@ -78,20 +120,9 @@ impl State {
         };
         p.hint = Hint::Hit(i, side);
         let revealing = table.get(i).has(flag::REVEAL);
-        if revealing && table.reveal(i).splice.waiting {
-            return None;
-        }
-        let s = table.get_mut(i);
-        let inbound = side == Side::In;
-        let quiet = s.expires > self.now
-            && !s.has(flag::ONE_PACKET)
-            && (!tcp || (s.state == TcpState::Established as u8 && (inbound || !s.has(flag::NOOUTPUT))))
-            && (if inbound { s.nh_rs } else { s.nh_client }) != NIL
-            && (!inbound || p.ip.len <= cfg.min_mtu())
-            && (!cfg.settings.expire_nodest_conn || cfg.dest(s.dest).is_some_and(|d| d.serial == s.dest_serial));
         let (l3, ip) = (p.l3, p.ip);
         // (A `REVEAL` session's packet is not settled: verified first.)
-        if !quiet
+        if !self.takes::<F>(cfg, i, side, ip.len)
             || (revealing
                 && cfg.settings.verify_l4_checksum
                 && !self.defragging
@@ -99,16 +130,52 @@ impl State {
         {
             return None;
         }
-        // The state step, which leaves the state where it is: the timer.
+        Some(self.take::<F>(cfg, frame, l3, &ip, i, side))
+    }
+
+    /// Whether session `i`, found on `side` for a packet of `len` bytes
+    /// without SYN, FIN or RST, takes the short way: the one test of all
+    /// the full way would have to decide.
+    #[inline]
+    fn takes<F: Family>(&mut self, cfg: &Snapshot, i: u32, side: Side, len: usize) -> bool {
+        let table = F::table(&mut self.tables);
+        let s = table.get(i);
+        if s.has(flag::REVEAL) && table.reveal(i).splice.waiting {
+            return false;
+        }
+        let inbound = side == Side::In;
+        s.expires > self.now
+            && !s.has(flag::ONE_PACKET)
+            && (s.proto != proto::TCP
+                || (s.state == TcpState::Established as u8 && (inbound || !s.has(flag::NOOUTPUT))))
+            && (if inbound { s.nh_rs } else { s.nh_client }) != NIL
+            && (!inbound || len <= cfg.min_mtu())
+            && (!cfg.settings.expire_nodest_conn || cfg.dest(s.dest).is_some_and(|d| d.serial == s.dest_serial))
+    }
+
+    /// The short way's state step, which leaves the state where it is (the
+    /// timer moves), then the full way's tail.
+    #[inline]
+    fn take<F: Family>(
+        &mut self,
+        cfg: &Snapshot,
+        frame: &mut Frame<'_>,
+        l3: usize,
+        ip: &L3<F::Addr>,
+        i: u32,
+        side: Side,
+    ) -> Verdict {
+        let s = F::table(&mut self.tables).get_mut(i);
         let state = s.state;
         s.expires = self.now + timeout(cfg, s.proto, TcpState::Established);
+        let inbound = side == Side::In;
         self.sync_note::<F>(cfg, i, state, inbound);
         self.short_taken += 1;
-        Some(if inbound {
-            self.forward_in::<F>(cfg, frame, l3, &ip, i)
+        if inbound {
+            self.forward_in::<F>(cfg, frame, l3, ip, i)
         } else {
-            self.forward_out::<F>(cfg, frame, l3, &ip, i)
-        })
+            self.forward_out::<F>(cfg, frame, l3, ip, i)
+        }
     }
 }
 
