@@ -21,7 +21,7 @@
 //! a `REVEAL` session) is verified first, both ways alike.
 
 use super::conn::timeout;
-use super::pipeline::{l4_checksum_ok, parse_l4, Hint, Parsed};
+use super::pipeline::{l4_checksum_ok, parse_l4, Hint, Parsed, Pre};
 use super::State;
 use crate::lb::family::{Family, L3, V4, V6};
 use crate::lb::frame::Frame;
@@ -33,6 +33,27 @@ use crate::lb::Verdict;
 use crate::wire::ethernet::{ethertype, EthernetFrame, HEADER_LEN as ETH};
 use crate::wire::proto;
 use crate::wire::tcp::flags as tcpf;
+
+/// What the express lane learnt of the session index before it left a
+/// frame to the first look: a hint for the family's table.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Seen {
+    Nothing,
+    V4(Hint),
+    V6(Hint),
+}
+
+impl Seen {
+    /// `p` with the lane's hint, when the lane read the same family.
+    #[inline]
+    pub(super) fn give(self, p: &mut Pre) {
+        match (self, p) {
+            (Seen::V4(h), Pre::V4(x)) => x.hint = h,
+            (Seen::V6(h), Pre::V6(x)) => x.hint = h,
+            _ => {}
+        }
+    }
+}
 
 /// Flags that may move a TCP state: their segments go the full way.
 const MOVES_STATE: u8 = tcpf::SYN | tcpf::FIN | tcpf::RST;
@@ -50,43 +71,44 @@ impl State {
     /// The express lane: a plain frame (Ethernet without a VLAN tag, an IP
     /// header in its common form, TCP or UDP) of an established flow, read
     /// at fixed offsets and forwarded without the first look's record.
-    /// `None`, with nothing changed, when the first look must see it.
+    /// `Err`, with nothing changed, when the first look must see it: what
+    /// the lane learnt of the session index, for the full way to use.
     #[inline]
-    pub(super) fn express(&mut self, cfg: &Snapshot, frame: &mut Frame<'_>) -> Option<Verdict> {
+    pub(super) fn express(&mut self, cfg: &Snapshot, frame: &mut Frame<'_>) -> Result<Verdict, Seen> {
         if !self.params.short_way {
-            return None;
+            return Err(Seen::Nothing);
         }
-        match EthernetFrame::new_unchecked(frame.data().get(..ETH)?).ethertype() {
-            ethertype::IPV4 => self.express_ip::<V4>(cfg, frame),
-            ethertype::IPV6 => self.express_ip::<V6>(cfg, frame),
-            _ => None,
+        let Some(eth) = frame.data().get(..ETH) else { return Err(Seen::Nothing) };
+        match EthernetFrame::new_unchecked(eth).ethertype() {
+            ethertype::IPV4 => self.express_ip::<V4>(cfg, frame).map_err(Seen::V4),
+            ethertype::IPV6 => self.express_ip::<V6>(cfg, frame).map_err(Seen::V6),
+            _ => Err(Seen::Nothing),
         }
     }
 
     #[inline]
-    fn express_ip<F: Family>(&mut self, cfg: &Snapshot, frame: &mut Frame<'_>) -> Option<Verdict> {
+    fn express_ip<F: Family>(&mut self, cfg: &Snapshot, frame: &mut Frame<'_>) -> Result<Verdict, Hint> {
         let b = &frame.data()[ETH..];
-        let ip = F::parse_plain(b)?;
-        if ip.proto != proto::TCP && ip.proto != proto::UDP {
-            return None;
-        }
-        let l4 = parse_l4(&b[ip.l4_off..ip.len], ip.proto)?;
-        if ip.proto == proto::TCP && l4.flags & MOVES_STATE != 0 {
-            return None;
-        }
+        let plain = F::parse_plain(b).filter(|ip| ip.proto == proto::TCP || ip.proto == proto::UDP);
+        let Some(ip) = plain else { return Err(Hint::Unprobed) };
+        let Some(l4) = parse_l4(&b[ip.l4_off..ip.len], ip.proto) else { return Err(Hint::Unprobed) };
         let (n, id) = (self.params.ncores, self.params.id);
-        if (n > 1 && owner::of_packet::<F>(cfg, n, b, ip) != id) || !F::header_checksum_ok(b) {
-            return None;
+        if (ip.proto == proto::TCP && l4.flags & MOVES_STATE != 0)
+            || (n > 1 && owner::of_packet::<F>(cfg, n, b, ip) != id)
+            || !F::header_checksum_ok(b)
+        {
+            return Err(Hint::Unprobed);
         }
         let t = Tuple { src: ip.src, dst: ip.dst, sport: l4.sport, dport: l4.dport, proto: ip.proto };
-        let (i, side) = F::table(&mut self.tables).lookup(&t)?;
-        // (A `REVEAL` session's packet is verified first: the first look's.)
-        if F::table(&mut self.tables).get(i).has(flag::REVEAL) || !self.takes::<F>(cfg, i, side, ip.len) {
-            return None;
+        let table = F::table(&mut self.tables);
+        let Some((i, side)) = table.lookup(&t) else { return Err(Hint::Miss { inserts: table.inserts() }) };
+        let revealing = table.get(i).has(flag::REVEAL);
+        if (revealing && !self.reveal_ready::<F>(cfg, i, b, &ip)) || !self.takes::<F>(cfg, i, side, ip.len) {
+            return Err(Hint::Hit(i, side));
         }
         self.stats.rx += 1;
         frame.set_len(ETH + ip.len);
-        Some(self.take::<F>(cfg, frame, ETH, &ip, i, side))
+        Ok(self.take::<F>(cfg, frame, ETH, &ip, i, side))
     }
 
     /// Forwards `p` when it is an established flow's packet; `None`, with
@@ -121,12 +143,8 @@ impl State {
         p.hint = Hint::Hit(i, side);
         let revealing = table.get(i).has(flag::REVEAL);
         let (l3, ip) = (p.l3, p.ip);
-        // (A `REVEAL` session's packet is not settled: verified first.)
-        if !self.takes::<F>(cfg, i, side, ip.len)
-            || (revealing
-                && cfg.settings.verify_l4_checksum
-                && !self.defragging
-                && !l4_checksum_ok::<F>(&frame.data()[l3..], &ip))
+        if (revealing && !self.reveal_ready::<F>(cfg, i, &frame.data()[l3..], &ip))
+            || !self.takes::<F>(cfg, i, side, ip.len)
         {
             return None;
         }
@@ -138,11 +156,7 @@ impl State {
     /// the full way would have to decide.
     #[inline]
     fn takes<F: Family>(&mut self, cfg: &Snapshot, i: u32, side: Side, len: usize) -> bool {
-        let table = F::table(&mut self.tables);
-        let s = table.get(i);
-        if s.has(flag::REVEAL) && table.reveal(i).splice.waiting {
-            return false;
-        }
+        let s = F::table(&mut self.tables).get(i);
         let inbound = side == Side::In;
         s.expires > self.now
             && !s.has(flag::ONE_PACKET)
@@ -151,6 +165,16 @@ impl State {
             && (if inbound { s.nh_rs } else { s.nh_client }) != NIL
             && (!inbound || len <= cfg.min_mtu())
             && (!cfg.settings.expire_nodest_conn || cfg.dest(s.dest).is_some_and(|d| d.serial == s.dest_serial))
+    }
+
+    /// Whether a `REVEAL` session's packet (the IP packet `b`) may take the
+    /// short way: no SYN-proxy splice waits, and its checksum holds (it is
+    /// not settled: the client's address may recompute it). Out of line:
+    /// most sessions reveal nothing.
+    #[inline(never)]
+    fn reveal_ready<F: Family>(&mut self, cfg: &Snapshot, i: u32, b: &[u8], ip: &L3<F::Addr>) -> bool {
+        !F::table(&mut self.tables).reveal(i).splice.waiting
+            && (!cfg.settings.verify_l4_checksum || self.defragging || l4_checksum_ok::<F>(b, ip))
     }
 
     /// The short way's state step, which leaves the state where it is (the

@@ -371,11 +371,7 @@ impl Core {
         let cfg = &*self.cfg;
         let state = &mut self.state;
         state.now = now;
-        if let Some(v) = state.express(cfg, frame) {
-            return v;
-        }
-        let pre = state.classify(cfg, frame);
-        state.finish(cfg, frame, pre)
+        state.one(cfg, frame)
     }
 
     /// Processes a burst of frames in place; `out[i]` is the verdict of
@@ -392,13 +388,7 @@ impl Core {
         // frame goes its way at once (an established flow's, the express lane).
         if state.tables.v4.footprint() + state.tables.v6.footprint() < WARM_FROM_SESSIONS {
             for (f, o) in frames.iter_mut().zip(out.iter_mut()) {
-                *o = match state.express(cfg, f) {
-                    Some(v) => v,
-                    None => {
-                        let pre = state.classify(cfg, f);
-                        state.finish(cfg, f, pre)
-                    }
-                };
+                *o = state.one(cfg, f);
             }
             return;
         }
@@ -448,6 +438,20 @@ impl Core {
 }
 
 impl State {
+    /// One frame: the express lane, else the first look (given what the
+    /// lane saw of the index) and the pipeline.
+    #[inline]
+    fn one(&mut self, cfg: &Snapshot, frame: &mut Frame<'_>) -> Verdict {
+        match self.express(cfg, frame) {
+            Ok(v) => v,
+            Err(seen) => {
+                let mut pre = self.classify(cfg, frame);
+                seen.give(&mut pre);
+                self.finish(cfg, frame, pre)
+            }
+        }
+    }
+
     #[inline]
     fn pass(&mut self) -> Verdict {
         self.stats.pass += 1;
