@@ -60,6 +60,8 @@ pub trait Family: Copy + Debug + Default + Send + Sync + 'static {
     /// Offsets of the source and destination address in the fixed header.
     const SRC_OFF: usize;
     const DST_OFF: usize;
+    /// Offset of the TTL / hop limit in the fixed header.
+    const TTL_OFF: usize;
 
     /// This family's session table among a core's tables.
     fn table(t: &mut Tables) -> &mut SessionTable<Self>;
@@ -104,10 +106,15 @@ pub trait Family: Copy + Debug + Default + Send + Sync + 'static {
     /// Rewrites the source address (IPv4: with header checksum update).
     fn set_src(b: &mut [u8], a: Self::Addr);
     fn set_dst(b: &mut [u8], a: Self::Addr);
-    /// Writes the source address whose change sums to `delta`
-    /// ([`checksum::delta`]; IPv4: added to the header checksum).
-    fn set_src_delta(b: &mut [u8], a: Self::Addr, delta: u64);
-    fn set_dst_delta(b: &mut [u8], a: Self::Addr, delta: u64);
+    /// Writes the address `a` at `off` of `b` (no checksum touched).
+    #[inline]
+    fn put_addr(b: &mut [u8], off: usize, a: Self::Addr) {
+        let n = a.as_ref().len();
+        b[off..off + n].copy_from_slice(a.as_ref());
+    }
+    /// Adds `delta` (`~m + m'` sums of changed header words,
+    /// [`checksum::delta`]) to the header checksum (IPv4; IPv6 has none).
+    fn adjust_header(b: &mut [u8], delta: u64);
     /// Decrements TTL / hop limit; false when it would reach zero.
     fn decrement_ttl(b: &mut [u8]) -> bool;
     /// Sets the packet's length (header included) after its payload grew
@@ -143,6 +150,7 @@ impl Family for V4 {
     const BITS: u8 = 32;
     const SRC_OFF: usize = 12;
     const DST_OFF: usize = 16;
+    const TTL_OFF: usize = 8;
 
     fn table(t: &mut Tables) -> &mut SessionTable<Self> {
         &mut t.v4
@@ -218,12 +226,11 @@ impl Family for V4 {
         Ipv4Packet::new_unchecked(b).rewrite_dst(a);
     }
 
-    fn set_src_delta(b: &mut [u8], a: [u8; 4], delta: u64) {
-        Ipv4Packet::new_unchecked(b).rewrite_src_delta(a, delta);
-    }
-
-    fn set_dst_delta(b: &mut [u8], a: [u8; 4], delta: u64) {
-        Ipv4Packet::new_unchecked(b).rewrite_dst_delta(a, delta);
+    #[inline]
+    fn adjust_header(b: &mut [u8], delta: u64) {
+        let mut ip = Ipv4Packet::new_unchecked(b);
+        let c = checksum::apply(ip.checksum(), delta);
+        ip.set_checksum(c);
     }
 
     fn decrement_ttl(b: &mut [u8]) -> bool {
@@ -292,6 +299,7 @@ impl Family for V6 {
     const BITS: u8 = 128;
     const SRC_OFF: usize = 8;
     const DST_OFF: usize = 24;
+    const TTL_OFF: usize = 7;
 
     fn table(t: &mut Tables) -> &mut SessionTable<Self> {
         &mut t.v6
@@ -369,13 +377,8 @@ impl Family for V6 {
         Ipv6Packet::new_unchecked(b).set_dst_bytes(a);
     }
 
-    fn set_src_delta(b: &mut [u8], a: [u8; 16], _: u64) {
-        Ipv6Packet::new_unchecked(b).set_src_bytes(a);
-    }
-
-    fn set_dst_delta(b: &mut [u8], a: [u8; 16], _: u64) {
-        Ipv6Packet::new_unchecked(b).set_dst_bytes(a);
-    }
+    #[inline]
+    fn adjust_header(_: &mut [u8], _: u64) {}
 
     fn decrement_ttl(b: &mut [u8]) -> bool {
         Ipv6Packet::new_unchecked(b).decrement_hop_limit()

@@ -16,7 +16,7 @@
 
 use super::conn::Tally;
 use super::established::settled;
-use super::xmit::rewrite;
+use super::xmit::forward_rewrite;
 use super::State;
 use crate::lb::family::{Family, L3, V4, V6};
 use crate::lb::frame::Frame;
@@ -347,11 +347,10 @@ impl State {
             Fwd::Dr => {}
             Fwd::Nat | Fwd::FullNat => {
                 let b = &mut frame.data_mut()[l3..];
-                if !F::decrement_ttl(b) {
+                if !forward_rewrite::<F>(b, ip.l4_off, ip.proto, from, Some(to)) {
                     let back = F::table(&mut self.tables).get(i).nh_client;
                     return self.time_exceeded::<F>(cfg, frame, l3, ip, back);
                 }
-                rewrite::<F>(b, ip.l4_off, ip.proto, from, Some(to));
                 if revealing {
                     if let Err(d) = self.revealed_in::<F>(cfg, frame, l3, ip, i) {
                         return self.drop(d);
@@ -359,8 +358,7 @@ impl State {
                 }
             }
             Fwd::Tun => {
-                let s = *F::table(&mut self.tables).get(i);
-                if let Err(v) = self.encap::<F>(cfg, frame, l3, ip, &s) {
+                if let Err(v) = self.encap_session::<F>(cfg, frame, l3, ip, i) {
                     return v;
                 }
             }
@@ -419,10 +417,9 @@ impl State {
         let (revealing, nh, tally, from) = (s.has(flag::REVEAL), s.nh_client, Tally::of(s), (s.vip, s.vport));
         let to = (s.fwd == Fwd::FullNat).then_some((s.cip, s.cport));
         let b = &mut frame.data_mut()[l3..];
-        if !F::decrement_ttl(b) {
+        if !forward_rewrite::<F>(b, ip.l4_off, ip.proto, Some(from), to) {
             return self.drop(DropReason::TtlExceeded);
         }
-        rewrite::<F>(b, ip.l4_off, ip.proto, Some(from), to);
         if revealing {
             self.revealed_out::<F>(frame, l3, ip, i);
         }

@@ -31,6 +31,40 @@ pub(super) fn rewrite<F: Family>(
     src: Option<(F::Addr, u16)>,
     dst: Option<(F::Addr, u16)>,
 ) {
+    rewrite_with::<F>(b, l4_off, proto_nr, src, dst, 0);
+}
+
+/// [`rewrite`] for a packet forwarded on: the TTL (hop limit) decremented
+/// too, in the same header checksum update. False, with nothing changed,
+/// when the TTL would run out here.
+#[inline(always)]
+pub(super) fn forward_rewrite<F: Family>(
+    b: &mut [u8],
+    l4_off: usize,
+    proto_nr: u8,
+    src: Option<(F::Addr, u16)>,
+    dst: Option<(F::Addr, u16)>,
+) -> bool {
+    let ttl = b[F::TTL_OFF];
+    if ttl <= 1 {
+        return false;
+    }
+    b[F::TTL_OFF] = ttl - 1;
+    // IPv4: the word (TTL, protocol) drops by 0x0100: ~m + m' = 0xfeff.
+    rewrite_with::<F>(b, l4_off, proto_nr, src, dst, 0xfeff);
+    true
+}
+
+/// [`rewrite`] with `header` already owed to the IPv4 header checksum.
+#[inline(always)]
+fn rewrite_with<F: Family>(
+    b: &mut [u8],
+    l4_off: usize,
+    proto_nr: u8,
+    src: Option<(F::Addr, u16)>,
+    dst: Option<(F::Addr, u16)>,
+    mut header: u64,
+) {
     let csum_at = l4_off + if proto_nr == proto::TCP { 16 } else { 6 };
     let has_csum = b.len() >= csum_at + 2;
     let mut csum = if has_csum { be16(b, csum_at) } else { 0 };
@@ -40,15 +74,18 @@ pub(super) fn rewrite<F: Family>(
     if let Some((a, p)) = src {
         let da = checksum::delta(F::read_addr(b, F::SRC_OFF).as_ref(), a.as_ref());
         d += da + checksum::delta16(be16(b, l4_off), p);
-        F::set_src_delta(b, a, da);
+        header += da;
+        F::put_addr(b, F::SRC_OFF, a);
         put16(b, l4_off, p);
     }
     if let Some((a, p)) = dst {
         let da = checksum::delta(F::read_addr(b, F::DST_OFF).as_ref(), a.as_ref());
         d += da + checksum::delta16(be16(b, l4_off + 2), p);
-        F::set_dst_delta(b, a, da);
+        header += da;
+        F::put_addr(b, F::DST_OFF, a);
         put16(b, l4_off + 2, p);
     }
+    F::adjust_header(b, header);
     csum = checksum::apply(csum, d);
     if has_csum && !no_csum {
         if proto_nr == proto::UDP && csum == 0 {
@@ -132,6 +169,21 @@ impl State {
             s.nh_client = nh;
         }
         Ok(nh)
+    }
+
+    /// [`Self::encap`] for session `i` (out of line: the session's copy
+    /// stays off the other modes' stack).
+    #[inline(never)]
+    pub(super) fn encap_session<F: Family>(
+        &mut self,
+        cfg: &Snapshot,
+        frame: &mut Frame<'_>,
+        l3: usize,
+        ip: &L3<F::Addr>,
+        i: u32,
+    ) -> Result<(), Verdict> {
+        let s = *F::table(&mut self.tables).get(i);
+        self.encap::<F>(cfg, frame, l3, ip, &s)
     }
 
     /// TUN: encapsulate toward the real server (outer TTL 64, DSCP/ECN
