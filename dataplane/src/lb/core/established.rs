@@ -34,27 +34,6 @@ use crate::wire::ethernet::{ethertype, EthernetFrame, HEADER_LEN as ETH};
 use crate::wire::proto;
 use crate::wire::tcp::flags as tcpf;
 
-/// What the express lane learnt of the session index before it left a
-/// frame to the first look: a hint for the family's table.
-#[derive(Debug, Clone, Copy)]
-pub(super) enum Seen {
-    Nothing,
-    V4(Hint),
-    V6(Hint),
-}
-
-impl Seen {
-    /// `p` with the lane's hint, when the lane read the same family.
-    #[inline]
-    pub(super) fn give(self, p: &mut Pre) {
-        match (self, p) {
-            (Seen::V4(h), Pre::V4(x)) => x.hint = h,
-            (Seen::V6(h), Pre::V6(x)) => x.hint = h,
-            _ => {}
-        }
-    }
-}
-
 /// Flags that may move a TCP state: their segments go the full way.
 const MOVES_STATE: u8 = tcpf::SYN | tcpf::FIN | tcpf::RST;
 
@@ -69,45 +48,55 @@ pub(super) fn settled<A>(s: &Session<A>, flags: u8) -> bool {
 
 impl State {
     /// The express lane: a plain frame (Ethernet without a VLAN tag, an IP
-    /// header in its common form, TCP or UDP) of an established flow, read
-    /// at fixed offsets and forwarded without the first look's record.
-    /// `Err`, with nothing changed, when the first look must see it: what
-    /// the lane learnt of the session index, for the full way to use.
+    /// header in its common form, TCP or UDP) read at fixed offsets, and,
+    /// when it is an established flow's, forwarded without the first look's
+    /// record. `Err(Some)`: the first look's record of a frame that is not
+    /// (what the lane learnt of the session index in its hint), for the
+    /// full way; `Err(None)`, with nothing changed: the first look's to see.
     #[inline]
-    pub(super) fn express(&mut self, cfg: &Snapshot, frame: &mut Frame<'_>) -> Result<Verdict, Seen> {
+    pub(super) fn express(&mut self, cfg: &Snapshot, frame: &mut Frame<'_>) -> Result<Verdict, Option<Pre>> {
         if !self.params.short_way {
-            return Err(Seen::Nothing);
+            return Err(None);
         }
-        let Some(eth) = frame.data().get(..ETH) else { return Err(Seen::Nothing) };
+        let Some(eth) = frame.data().get(..ETH) else { return Err(None) };
         match EthernetFrame::new_unchecked(eth).ethertype() {
-            ethertype::IPV4 => self.express_ip::<V4>(cfg, frame).map_err(Seen::V4),
-            ethertype::IPV6 => self.express_ip::<V6>(cfg, frame).map_err(Seen::V6),
-            _ => Err(Seen::Nothing),
+            ethertype::IPV4 => self.express_ip::<V4>(cfg, frame).map_err(|p| p.map(Pre::V4)),
+            ethertype::IPV6 => self.express_ip::<V6>(cfg, frame).map_err(|p| p.map(Pre::V6)),
+            _ => Err(None),
         }
     }
 
     #[inline]
-    fn express_ip<F: Family>(&mut self, cfg: &Snapshot, frame: &mut Frame<'_>) -> Result<Verdict, Hint> {
+    fn express_ip<F: Family>(
+        &mut self,
+        cfg: &Snapshot,
+        frame: &mut Frame<'_>,
+    ) -> Result<Verdict, Option<Parsed<F::Addr>>> {
+        // The first look, as `classify` takes it for such a frame.
         let b = &frame.data()[ETH..];
         let plain = F::parse_plain(b).filter(|ip| ip.proto == proto::TCP || ip.proto == proto::UDP);
-        let Some(ip) = plain else { return Err(Hint::Unprobed) };
-        let Some(l4) = parse_l4(&b[ip.l4_off..ip.len], ip.proto) else { return Err(Hint::Unprobed) };
+        let Some(ip) = plain else { return Err(None) };
+        let Some(l4) = parse_l4(&b[ip.l4_off..ip.len], ip.proto) else { return Err(None) };
         let (n, id) = (self.params.ncores, self.params.id);
-        if (ip.proto == proto::TCP && l4.flags & MOVES_STATE != 0)
-            || (n > 1 && owner::of_packet::<F>(cfg, n, b, ip) != id)
-            || !F::header_checksum_ok(b)
-        {
-            return Err(Hint::Unprobed);
-        }
-        let t = Tuple { src: ip.src, dst: ip.dst, sport: l4.sport, dport: l4.dport, proto: ip.proto };
-        let table = F::table(&mut self.tables);
-        let Some((i, side)) = table.lookup(&t) else { return Err(Hint::Miss { inserts: table.inserts() }) };
-        let revealing = table.get(i).has(flag::REVEAL);
-        if (revealing && !self.reveal_ready::<F>(cfg, i, b, &ip)) || !self.takes::<F>(cfg, i, side, ip.len) {
-            return Err(Hint::Hit(i, side));
+        if (n > 1 && owner::of_packet::<F>(cfg, n, b, ip) != id) || !F::header_checksum_ok(b) {
+            return Err(None);
         }
         self.stats.rx += 1;
         frame.set_len(ETH + ip.len);
+        let seen = |hint| Some(Parsed { l3: ETH, ip, l4: Some(l4), hash: None, hint });
+        // The short way's test.
+        if ip.proto == proto::TCP && l4.flags & MOVES_STATE != 0 {
+            return Err(seen(Hint::Unprobed));
+        }
+        let t = Tuple { src: ip.src, dst: ip.dst, sport: l4.sport, dport: l4.dport, proto: ip.proto };
+        let table = F::table(&mut self.tables);
+        let Some((i, side)) = table.lookup(&t) else { return Err(seen(Hint::Miss { inserts: table.inserts() })) };
+        let revealing = table.get(i).has(flag::REVEAL);
+        if (revealing && !self.reveal_ready::<F>(cfg, i, &frame.data()[ETH..], &ip))
+            || !self.takes::<F>(cfg, i, side, ip.len)
+        {
+            return Err(seen(Hint::Hit(i, side)));
+        }
         Ok(self.take::<F>(cfg, frame, ETH, &ip, i, side))
     }
 

@@ -438,15 +438,15 @@ impl Core {
 }
 
 impl State {
-    /// One frame: the express lane, else the first look (given what the
-    /// lane saw of the index) and the pipeline.
+    /// One frame: the express lane, else the pipeline (on the lane's first
+    /// look, or the first look's own).
     #[inline]
     fn one(&mut self, cfg: &Snapshot, frame: &mut Frame<'_>) -> Verdict {
         match self.express(cfg, frame) {
             Ok(v) => v,
-            Err(seen) => {
-                let mut pre = self.classify(cfg, frame);
-                seen.give(&mut pre);
+            Err(Some(pre)) => self.finish(cfg, frame, pre),
+            Err(None) => {
+                let pre = self.classify(cfg, frame);
                 self.finish(cfg, frame, pre)
             }
         }
