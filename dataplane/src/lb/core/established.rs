@@ -77,8 +77,14 @@ impl State {
         let plain = F::parse_plain(b).filter(|ip| ip.proto == proto::TCP || ip.proto == proto::UDP);
         let Some(ip) = plain else { return Err(None) };
         let Some(l4) = parse_l4(&b[ip.l4_off..ip.len], ip.proto) else { return Err(None) };
-        let (n, id) = (self.params.ncores, self.params.id);
-        if (n > 1 && owner::of_packet::<F>(cfg, n, b, ip) != id) || !F::header_checksum_ok(b) {
+        let n = self.params.ncores;
+        let owner = if n > 1 { owner::of_packet::<F>(cfg, n, b, ip) } else { self.params.id };
+        if owner != self.params.id {
+            self.stats.rx += 1;
+            self.stats.handoff += 1;
+            return Ok(Verdict::Handoff(owner));
+        }
+        if !F::header_checksum_ok(b) {
             return Err(None);
         }
         self.stats.rx += 1;
