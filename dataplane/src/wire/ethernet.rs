@@ -60,6 +60,14 @@ impl<T: AsRef<[u8]>> EthernetFrame<T> {
         be16(self.buffer.as_ref(), field::ETHERTYPE)
     }
 
+    /// The EtherType of an untagged frame with a whole header; `None` for
+    /// a tagged or short one.
+    #[inline]
+    pub fn untagged_ethertype(&self) -> Option<u16> {
+        let b = self.buffer.as_ref().get(..HEADER_LEN)?;
+        Some(be16(b, field::ETHERTYPE)).filter(|&t| t != ethertype::VLAN && t != ethertype::QINQ)
+    }
+
     /// Walks up to [`MAX_VLAN_TAGS`] tags: returns the inner EtherType, the
     /// offset of the payload and the innermost VLAN ID (if tagged).
     pub fn payload_offset(&self) -> Result<(u16, usize, Option<u16>), Error> {

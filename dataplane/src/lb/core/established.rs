@@ -21,16 +21,14 @@
 //! a `REVEAL` session) is verified first, both ways alike.
 
 use super::conn::timeout;
-use super::pipeline::{l4_checksum_ok, parse_l4, Hint, Parsed, Pre};
+use super::pipeline::{l4_checksum_ok, Hint, Parsed};
 use super::State;
-use crate::lb::family::{Family, L3, V4, V6};
+use crate::lb::family::{Family, L3};
 use crate::lb::frame::Frame;
-use crate::lb::owner;
-use crate::lb::session::{flag, Session, Side, Tuple, NIL};
+use crate::lb::session::{flag, Session, Side, NIL};
 use crate::lb::snapshot::Snapshot;
 use crate::lb::tcp_state::TcpState;
 use crate::lb::Verdict;
-use crate::wire::ethernet::{ethertype, EthernetFrame, HEADER_LEN as ETH};
 use crate::wire::proto;
 use crate::wire::tcp::flags as tcpf;
 
@@ -47,65 +45,6 @@ pub(super) fn settled<A>(s: &Session<A>, flags: u8) -> bool {
 }
 
 impl State {
-    /// The express lane: a plain frame (Ethernet without a VLAN tag, an IP
-    /// header in its common form, TCP or UDP) read at fixed offsets, and,
-    /// when it is an established flow's, forwarded without the first look's
-    /// record. `Err(Some)`: the first look's record of a frame that is not
-    /// (what the lane learnt of the session index in its hint), for the
-    /// full way; `Err(None)`, with nothing changed: the first look's to see.
-    #[inline]
-    pub(super) fn express(&mut self, cfg: &Snapshot, frame: &mut Frame<'_>) -> Result<Verdict, Option<Pre>> {
-        if !self.params.short_way {
-            return Err(None);
-        }
-        let Some(eth) = frame.data().get(..ETH) else { return Err(None) };
-        match EthernetFrame::new_unchecked(eth).ethertype() {
-            ethertype::IPV4 => self.express_ip::<V4>(cfg, frame).map_err(|p| p.map(Pre::V4)),
-            ethertype::IPV6 => self.express_ip::<V6>(cfg, frame).map_err(|p| p.map(Pre::V6)),
-            _ => Err(None),
-        }
-    }
-
-    #[inline]
-    fn express_ip<F: Family>(
-        &mut self,
-        cfg: &Snapshot,
-        frame: &mut Frame<'_>,
-    ) -> Result<Verdict, Option<Parsed<F::Addr>>> {
-        // The first look, as `classify` takes it for such a frame.
-        let b = &frame.data()[ETH..];
-        let plain = F::parse_plain(b).filter(|ip| ip.proto == proto::TCP || ip.proto == proto::UDP);
-        let Some(ip) = plain else { return Err(None) };
-        let Some(l4) = parse_l4(&b[ip.l4_off..ip.len], ip.proto) else { return Err(None) };
-        let n = self.params.ncores;
-        let owner = if n > 1 { owner::of_packet::<F>(cfg, n, b, ip) } else { self.params.id };
-        if owner != self.params.id {
-            self.stats.rx += 1;
-            self.stats.handoff += 1;
-            return Ok(Verdict::Handoff(owner));
-        }
-        if !F::header_checksum_ok(b) {
-            return Err(None);
-        }
-        self.stats.rx += 1;
-        frame.set_len(ETH + ip.len);
-        let seen = |hint| Some(Parsed { l3: ETH, ip, l4: Some(l4), hash: None, hint });
-        // The short way's test.
-        if ip.proto == proto::TCP && l4.flags & MOVES_STATE != 0 {
-            return Err(seen(Hint::Unprobed));
-        }
-        let t = Tuple { src: ip.src, dst: ip.dst, sport: l4.sport, dport: l4.dport, proto: ip.proto };
-        let table = F::table(&mut self.tables);
-        let Some((i, side)) = table.lookup(&t) else { return Err(seen(Hint::Miss { inserts: table.inserts() })) };
-        let revealing = table.get(i).has(flag::REVEAL);
-        if (revealing && !self.reveal_ready::<F>(cfg, i, &frame.data()[ETH..], &ip))
-            || !self.takes::<F>(cfg, i, side, ip.len)
-        {
-            return Err(seen(Hint::Hit(i, side)));
-        }
-        Ok(self.take::<F>(cfg, frame, ETH, &ip, i, side))
-    }
-
     /// Forwards `p` when it is an established flow's packet; `None`, with
     /// nothing changed but the probe's hint in `p`, when the full pipeline
     /// must decide.

@@ -371,7 +371,8 @@ impl Core {
         let cfg = &*self.cfg;
         let state = &mut self.state;
         state.now = now;
-        state.one(cfg, frame)
+        let pre = state.classify(cfg, frame);
+        state.finish(cfg, frame, pre)
     }
 
     /// Processes a burst of frames in place; `out[i]` is the verdict of
@@ -384,14 +385,6 @@ impl Core {
         let cfg = &*self.cfg;
         let state = &mut self.state;
         state.now = now;
-        // Tables that fit the caches gain nothing from the probe passes: each
-        // frame goes its way at once (an established flow's, the express lane).
-        if state.tables.v4.footprint() + state.tables.v6.footprint() < WARM_FROM_SESSIONS {
-            for (f, o) in frames.iter_mut().zip(out.iter_mut()) {
-                *o = state.one(cfg, f);
-            }
-            return;
-        }
         let mut pre = std::mem::take(&mut state.pre);
         for (frames, out) in frames.chunks_mut(BATCH).zip(out.chunks_mut(BATCH)) {
             pre.clear();
@@ -438,20 +431,6 @@ impl Core {
 }
 
 impl State {
-    /// One frame: the express lane, else the pipeline (on the lane's first
-    /// look, or the first look's own).
-    #[inline]
-    fn one(&mut self, cfg: &Snapshot, frame: &mut Frame<'_>) -> Verdict {
-        match self.express(cfg, frame) {
-            Ok(v) => v,
-            Err(Some(pre)) => self.finish(cfg, frame, pre),
-            Err(None) => {
-                let pre = self.classify(cfg, frame);
-                self.finish(cfg, frame, pre)
-            }
-        }
-    }
-
     #[inline]
     fn pass(&mut self) -> Verdict {
         self.stats.pass += 1;

@@ -27,7 +27,7 @@ use crate::lb::stats::DropReason;
 use crate::lb::tcp_state::Dir;
 use crate::lb::Verdict;
 use crate::wire::checksum;
-use crate::wire::ethernet::{ethertype, EthernetFrame};
+use crate::wire::ethernet::{ethertype, EthernetFrame, HEADER_LEN as ETH};
 use crate::wire::tcp::TcpSegment;
 use crate::wire::udp::UdpDatagram;
 use crate::wire::{be16, proto};
@@ -111,7 +111,48 @@ impl<A: Copy> Parsed<A> {
 impl State {
     /// First look at a frame: ownership, L2, the IP header (checksum
     /// verified, link padding trimmed) and the TCP/UDP ports.
+    #[inline]
     pub(super) fn classify(&mut self, cfg: &Snapshot, frame: &mut Frame<'_>) -> Pre {
+        let plain = match EthernetFrame::new_unchecked(frame.data()).untagged_ethertype() {
+            Some(ethertype::IPV4) => self.look_plain::<V4>(cfg, frame).map(|r| r.map_or_else(Pre::Done, Pre::V4)),
+            Some(ethertype::IPV6) => self.look_plain::<V6>(cfg, frame).map(|r| r.map_or_else(Pre::Done, Pre::V6)),
+            _ => None,
+        };
+        plain.unwrap_or_else(|| self.look(cfg, frame))
+    }
+
+    /// The first look at a plain frame (an untagged Ethernet header, an IP
+    /// header in its common form, TCP or UDP, nearly every frame): what
+    /// [`Self::look`] finds, read at fixed offsets. `None`, with nothing
+    /// changed, for any other frame, or a bad header checksum (the full
+    /// look counts it).
+    #[inline]
+    fn look_plain<F: Family>(
+        &mut self,
+        cfg: &Snapshot,
+        frame: &mut Frame<'_>,
+    ) -> Option<Result<Parsed<F::Addr>, Verdict>> {
+        let b = frame.data().get(ETH..)?;
+        let ip = F::parse_plain(b).filter(|ip| ip.proto == proto::TCP || ip.proto == proto::UDP)?;
+        let l4 = parse_l4(&b[ip.l4_off..ip.len], ip.proto)?;
+        let n = self.params.ncores;
+        let owner = if n > 1 { owner::of_packet::<F>(cfg, n, b, ip) } else { self.params.id };
+        if owner != self.params.id {
+            self.stats.rx += 1;
+            self.stats.handoff += 1;
+            return Some(Err(Verdict::Handoff(owner)));
+        }
+        if !F::header_checksum_ok(b) {
+            return None;
+        }
+        self.stats.rx += 1;
+        frame.set_len(ETH + ip.len);
+        Some(Ok(Parsed { l3: ETH, ip, l4: Some(l4), hash: None, hint: Hint::Unprobed }))
+    }
+
+    /// [`Self::classify`] for any frame.
+    #[inline(never)]
+    fn look(&mut self, cfg: &Snapshot, frame: &mut Frame<'_>) -> Pre {
         self.stats.rx += 1;
         let Ok((ty, l3, _)) = EthernetFrame::new_unchecked(frame.data()).payload_offset() else {
             return Pre::Done(self.pass());
@@ -189,6 +230,7 @@ impl State {
         }
     }
 
+    #[inline]
     pub(super) fn finish(&mut self, cfg: &Snapshot, frame: &mut Frame<'_>, mut p: Pre) -> Verdict {
         match p {
             Pre::Done(v) => v,
@@ -448,4 +490,71 @@ pub(super) fn bad_source<F: Family>(cfg: &Snapshot, ip: &L3<F::Addr>, l4: &L4) -
 /// FULLNAT): then a packet arriving with TTL 1 ends here.
 fn decrements_ttl(cfg: &Snapshot, svc: u32) -> bool {
     cfg.service(svc).is_some_and(|s| s.dests.iter().filter_map(|&d| cfg.dest(d)).any(|d| d.spec.fwd.two_way()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lb::core::{Core, CoreParams};
+    use crate::testkit::{topo, Pkt};
+    use proptest::prelude::*;
+    use xdpvs_api::config::SchedKind;
+
+    /// Frames of every kind the plain look takes (and some it must not:
+    /// tagged, with options, fragments, short) with header bytes changed.
+    fn mangled() -> impl Strategy<Value = Vec<u8>> {
+        let mut frames = Vec::new();
+        for (src, dst) in [("198.18.0.1:1024", "198.18.0.2:80"), ("[2001:db8::1]:1024", "[2001:db8::2]:80")] {
+            let (src, dst) = (src.parse().unwrap(), dst.parse().unwrap());
+            frames.push(Pkt::tcp(src, dst, 0x10).payload(b"data").build());
+            frames.push(Pkt::udp(src, dst).payload(b"data").build());
+            let mut tagged = Pkt::tcp(src, dst, 0x10);
+            tagged.vlan = Some(7);
+            frames.push(tagged.build());
+        }
+        (0..frames.len(), proptest::collection::vec((0usize..70, any::<u8>()), 0..4), 0usize..90).prop_map(
+            move |(k, edits, cut)| {
+                let mut b = frames[k].clone();
+                for (at, v) in edits {
+                    if at < b.len() {
+                        b[at] = v;
+                    }
+                }
+                b.truncate(b.len().saturating_sub(cut % 3 * cut));
+                b
+            },
+        )
+    }
+
+    fn core(ncores: u16) -> Core {
+        let (cfg, _) = topo::config(false, Proto::Tcp, Fwd::Nat, SchedKind::Rr, 2);
+        Core::new(topo::snapshot(&cfg), CoreParams { ncores, ..CoreParams::default() }, 0)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 800, .. ProptestConfig::default() })]
+
+        /// Whatever the plain look takes, it finds what the full look does:
+        /// the same record (or verdict), counters and frame.
+        #[test]
+        fn the_plain_look_finds_what_the_full_look_does(b in mangled(), ncores in 1u16..3) {
+            let (mut a, mut z) = (core(ncores), core(ncores));
+            let cfg = a.cfg.clone();
+            let (mut ba, mut bz) = (b.clone(), b.clone());
+            let (mut fa, mut fz) = (Frame::new(&mut ba, 0, b.len()).unwrap(), Frame::new(&mut bz, 0, b.len()).unwrap());
+            let plain = match EthernetFrame::new_unchecked(fa.data()).untagged_ethertype() {
+                Some(ethertype::IPV4) => a.state.look_plain::<V4>(&cfg, &mut fa).map(|r| r.map_or_else(Pre::Done, Pre::V4)),
+                Some(ethertype::IPV6) => a.state.look_plain::<V6>(&cfg, &mut fa).map(|r| r.map_or_else(Pre::Done, Pre::V6)),
+                _ => None,
+            };
+            let Some(plain) = plain else {
+                prop_assert_eq!(a.stats(), z.stats(), "a frame left to the full look was counted");
+                return Ok(());
+            };
+            let full = z.state.look(&cfg, &mut fz);
+            prop_assert_eq!(format!("{plain:?}"), format!("{full:?}"));
+            prop_assert_eq!(a.stats(), z.stats());
+            prop_assert_eq!(fa.data(), fz.data());
+        }
+    }
 }
