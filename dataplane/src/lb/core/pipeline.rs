@@ -134,7 +134,6 @@ impl State {
     ) -> Option<Result<Parsed<F::Addr>, Verdict>> {
         let b = frame.data().get(ETH..)?;
         let ip = F::parse_plain(b).filter(|ip| ip.proto == proto::TCP || ip.proto == proto::UDP)?;
-        let l4 = parse_l4(&b[ip.l4_off..ip.len], ip.proto)?;
         let n = self.params.ncores;
         let owner = if n > 1 { owner::of_packet::<F>(cfg, n, b, ip) } else { self.params.id };
         if owner != self.params.id {
@@ -145,6 +144,7 @@ impl State {
         if !F::header_checksum_ok(b) {
             return None;
         }
+        let l4 = parse_l4(&b[ip.l4_off..ip.len], ip.proto)?;
         self.stats.rx += 1;
         frame.set_len(ETH + ip.len);
         Some(Ok(Parsed { l3: ETH, ip, l4: Some(l4), hash: None, hint: Hint::Unprobed }))
