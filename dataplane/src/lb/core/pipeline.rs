@@ -113,12 +113,18 @@ impl State {
     /// verified, link padding trimmed) and the TCP/UDP ports.
     #[inline]
     pub(super) fn classify(&mut self, cfg: &Snapshot, frame: &mut Frame<'_>) -> Pre {
-        let plain = match EthernetFrame::new_unchecked(frame.data()).untagged_ethertype() {
+        self.look_plain_frame(cfg, frame).unwrap_or_else(|| self.look(cfg, frame))
+    }
+
+    /// [`Self::look_plain`] for the frame's family; `None` for a frame that
+    /// is not plain.
+    #[inline]
+    fn look_plain_frame(&mut self, cfg: &Snapshot, frame: &mut Frame<'_>) -> Option<Pre> {
+        match EthernetFrame::new_unchecked(frame.data()).untagged_ethertype() {
             Some(ethertype::IPV4) => self.look_plain::<V4>(cfg, frame).map(|r| r.map_or_else(Pre::Done, Pre::V4)),
             Some(ethertype::IPV6) => self.look_plain::<V6>(cfg, frame).map(|r| r.map_or_else(Pre::Done, Pre::V6)),
             _ => None,
-        };
-        plain.unwrap_or_else(|| self.look(cfg, frame))
+        }
     }
 
     /// The first look at a plain frame (an untagged Ethernet header, an IP
@@ -542,12 +548,7 @@ mod tests {
             let cfg = a.cfg.clone();
             let (mut ba, mut bz) = (b.clone(), b.clone());
             let (mut fa, mut fz) = (Frame::new(&mut ba, 0, b.len()).unwrap(), Frame::new(&mut bz, 0, b.len()).unwrap());
-            let plain = match EthernetFrame::new_unchecked(fa.data()).untagged_ethertype() {
-                Some(ethertype::IPV4) => a.state.look_plain::<V4>(&cfg, &mut fa).map(|r| r.map_or_else(Pre::Done, Pre::V4)),
-                Some(ethertype::IPV6) => a.state.look_plain::<V6>(&cfg, &mut fa).map(|r| r.map_or_else(Pre::Done, Pre::V6)),
-                _ => None,
-            };
-            let Some(plain) = plain else {
+            let Some(plain) = a.state.look_plain_frame(&cfg, &mut fa) else {
                 prop_assert_eq!(a.stats(), z.stats(), "a frame left to the full look was counted");
                 return Ok(());
             };
