@@ -31,7 +31,7 @@ cd "$(dirname "$0")/.."
 need_packages clang libbpf-dev iproute2 ethtool nftables python3 python3-matplotlib
 RESULTS=${RESULTS:?set RESULTS to the results directory}
 QUICK=${QUICK:-0}
-if [ "$QUICK" = 1 ]; then TRIAL=0.3; ITER=3; LAT_SECS=0.5; CPS_SECS=1; CPU_SECS=0.5; else TRIAL=1; ITER=9; LAT_SECS=2; CPS_SECS=3; CPU_SECS=2; fi
+if [ "$QUICK" = 1 ]; then TRIAL=0.3; ITER=3; LAT_SECS=0.5; CPS_SECS=1; CPU_SECS=${CPU_SECS:-0.5}; else TRIAL=1; ITER=9; LAT_SECS=2; CPS_SECS=3; CPU_SECS=${CPU_SECS:-2}; fi
 # The fixed rate at which each path's CPU is measured: one every path
 # carries loss-free in both placements on this VM.
 CPU_PPS=${CPU_PPS:-100000}
@@ -122,7 +122,7 @@ start_path() {
                 fi
             } > "$rules"
             # shellcheck disable=SC2086
-            xdpvs_up "$rules" --iface d0 --iface d1 --cores 1 --queues 1 --max-sessions 1048576 ${XDPVS_ARGS:-}
+            xdpvs_up "$rules" --iface d0 --iface d1 --cores 1 --queues 1 --max-sessions "${MAX_SESSIONS:-1048576}" ${XDPVS_ARGS:-}
             ;;
         nft-dnat)
             ns "$NS_D" nft -f - <<NFT
@@ -240,7 +240,12 @@ cpu_share() {
     sleep 0.5
     # The rate's window: from the start of one counter read to the start of the other.
     w0=$EPOCHREALTIME; before=$(delivered); read -r b0 t0 < <(cpu_ticks 0); read -r b1 t1 < <(cpu_ticks 1)
-    sleep "$CPU_SECS"
+    if [ -n "${CPU_PROFILE:-}" ]; then
+        # CPU_PROFILE=DIR: CPU 1 sampled through the window (perf report -i).
+        perf record -q -C 1 -g -o "$CPU_PROFILE/$PLACEMENT-$CUR.data" -- sleep "$CPU_SECS" 2>/dev/null
+    else
+        sleep "$CPU_SECS"
+    fi
     read -r c0 d0 < <(cpu_ticks 0); read -r c1 d1 < <(cpu_ticks 1); w1=$EPOCHREALTIME; after=$(delivered)
     wait "$g" || true
     jsonl "{\"kind\":\"cpu\",\"placement\":\"$PLACEMENT\",\"path\":\"$CUR\",\"offered_pps\":$CPU_PPS,\"delivered_pps\":$(python3 -c "print(round(($after - $before) / ($w1 - $w0)))"),\"cpu0_busy\":$(python3 -c "print(round(($c0 - $b0) / max($d0 - $t0, 1), 3))"),\"cpu1_busy\":$(python3 -c "print(round(($c1 - $b1) / max($d1 - $t1, 1), 3))")}"

@@ -13,7 +13,7 @@ use crate::lb::core::{Core, InstallError, BATCH};
 use crate::lb::snapshot::Snapshot;
 use crate::lb::stats::DropReason;
 use crate::lb::{Verdict, TICKS_PER_SEC};
-use crate::xsk::{poll_readable, Held, Io, Waker};
+use crate::xsk::{poll_which, Held, Io, Waker};
 use arc_swap::ArcSwap;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use std::net::IpAddr;
@@ -53,6 +53,11 @@ impl Published {
 /// neighbour; a client retransmits after 1 s).
 const PARK_MAX: usize = 64;
 const PARK_FOR: Duration = Duration::from_millis(500);
+/// How often [`Worker::upkeep`] runs while traffic flows, and while the
+/// worker sleeps between frames (not at every wake-up: at a low rate that
+/// would be at every frame, for counters no reader needs fresher).
+const UPKEEP_BUSY: Duration = Duration::from_millis(20);
+const UPKEEP_IDLE: Duration = Duration::from_millis(1);
 
 /// The engine clock: ticks since the daemon started.
 pub fn ticks(start: Instant) -> u32 {
@@ -122,8 +127,9 @@ impl Worker {
     /// saves its sessions).
     pub fn run(mut self) -> Core {
         let waker = self.published.wakers.get(usize::from(self.id)).cloned();
-        let mut fds = self.io.fds();
-        fds.extend(waker.as_ref().map(|w| w.fd()));
+        // The waker first: it is watched however many sockets follow.
+        let mut fds: Vec<i32> = waker.iter().map(|w| w.fd()).collect();
+        fds.extend(self.io.fds());
         let mut t = Turn {
             held: Vec::with_capacity(BATCH),
             verdicts: [Verdict::Pass; BATCH],
@@ -155,7 +161,8 @@ impl Worker {
                 t.idle = 0;
                 self.burst(&mut t);
             }
-            if t.idle > self.spin || t.last_upkeep.elapsed() >= Duration::from_millis(20) {
+            let every = if t.idle > self.spin { UPKEEP_IDLE } else { UPKEEP_BUSY };
+            if t.last_upkeep.elapsed() >= every {
                 self.upkeep(&mut t);
             }
         }
@@ -213,8 +220,11 @@ impl Worker {
     fn idle(&self, t: &mut Turn) {
         t.idle += 1;
         if t.idle > self.spin {
-            poll_readable(&t.fds, 1);
-            if let Some(w) = &t.waker {
+            // The waker (the first descriptor) is read only when it was
+            // written: a read at every wake-up is a system call per frame at
+            // a low rate.
+            let ready = poll_which(&t.fds, 1);
+            if let Some(w) = t.waker.as_ref().filter(|_| ready & 1 != 0) {
                 w.clear();
             }
         }
@@ -281,8 +291,9 @@ impl Worker {
         }
     }
 
-    /// Every 20 ms or when idle: parked frames whose neighbour never came
-    /// are dropped (counted), sessions expire, stats are published.
+    /// Every [`UPKEEP_BUSY`], or [`UPKEEP_IDLE`] while idle: parked frames
+    /// whose neighbour never came are dropped (counted), sessions expire,
+    /// stats are published.
     fn upkeep(&mut self, t: &mut Turn) {
         t.last_upkeep = Instant::now();
         let (core, io) = (&mut self.core, &mut self.io);

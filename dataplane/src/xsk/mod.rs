@@ -558,6 +558,12 @@ impl Io {
 /// Waits until one of `fds` (at most 16 are watched) is readable or
 /// `timeout_ms` passes; true if one is. No allocation: idle workers call it.
 pub fn poll_readable(fds: &[i32], timeout_ms: i32) -> bool {
+    poll_which(fds, timeout_ms) != 0
+}
+
+/// [`poll_readable`], answering which: bit `i` is set when `fds[i]` is
+/// readable.
+pub fn poll_which(fds: &[i32], timeout_ms: i32) -> u16 {
     let mut p = [libc::pollfd { fd: -1, events: libc::POLLIN, revents: 0 }; 16];
     let n = fds.len().min(p.len());
     for (slot, &fd) in p.iter_mut().zip(fds) {
@@ -565,7 +571,10 @@ pub fn poll_readable(fds: &[i32], timeout_ms: i32) -> bool {
     }
     // SAFETY: `p[..n]` is a valid array of pollfd structs that lives across
     // the call; poll only writes their `revents`.
-    unsafe { libc::poll(p.as_mut_ptr(), n as libc::nfds_t, timeout_ms) > 0 }
+    if unsafe { libc::poll(p.as_mut_ptr(), n as libc::nfds_t, timeout_ms) } <= 0 {
+        return 0;
+    }
+    p[..n].iter().enumerate().filter(|(_, q)| q.revents != 0).fold(0, |m, (i, _)| m | 1 << i)
 }
 
 /// An eventfd that wakes a worker sleeping in [`poll_readable`] (a new
