@@ -61,7 +61,12 @@ const UPKEEP_IDLE: Duration = Duration::from_millis(1);
 
 /// The engine clock: ticks since the daemon started.
 pub fn ticks(start: Instant) -> u32 {
-    (start.elapsed().as_millis() / u128::from(1000 / TICKS_PER_SEC)) as u32
+    ticks_at(start, Instant::now())
+}
+
+/// [`ticks`] at `now`.
+fn ticks_at(start: Instant, now: Instant) -> u32 {
+    (now.saturating_duration_since(start).as_millis() / u128::from(1000 / TICKS_PER_SEC)) as u32
 }
 
 pub struct Worker {
@@ -100,6 +105,8 @@ struct Turn {
     handoff_out: u64,
     handoff_in: u64,
     last_upkeep: Instant,
+    /// This turn's clock read.
+    now: Instant,
     waker: Option<Arc<Waker>>,
     /// What an idle worker sleeps on: its sockets and its waker.
     fds: Vec<i32>,
@@ -138,6 +145,7 @@ impl Worker {
             handoff_out: 0,
             handoff_in: 0,
             last_upkeep: Instant::now(),
+            now: Instant::now(),
             waker,
             fds,
             publish: Publish::default(),
@@ -148,10 +156,13 @@ impl Worker {
         };
         self.region.adopted(usize::from(self.id), t.generation);
         while !self.stop.load(Ordering::Relaxed) {
+            // One clock read per turn (a read is a tenth of a microsecond
+            // here: at a low rate, a turn is a frame).
+            t.now = Instant::now();
             self.adopt(&mut t);
             self.dump_step(&mut t.dump, if t.idle > self.spin { 4096 } else { 256 });
             self.take_handoffs(&mut t);
-            self.sync_step(&mut t.sync);
+            self.sync_step(&mut t.sync, ticks_at(self.start, t.now));
             self.tend_rings();
             let room = BATCH - t.held.len();
             self.io.receive(&mut t.held, room);
@@ -162,7 +173,7 @@ impl Worker {
                 self.burst(&mut t);
             }
             let every = if t.idle > self.spin { UPKEEP_IDLE } else { UPKEEP_BUSY };
-            if t.last_upkeep.elapsed() >= every {
+            if t.now.saturating_duration_since(t.last_upkeep) >= every {
                 self.upkeep(&mut t);
             }
         }
@@ -232,7 +243,7 @@ impl Worker {
 
     /// One burst through the engine, then each frame where its verdict says.
     fn burst(&mut self, t: &mut Turn) {
-        let now = ticks(self.start);
+        let now = ticks_at(self.start, t.now);
         let n = t.held.len();
         let core = &mut self.core;
         let verdicts = &mut t.verdicts;
@@ -313,8 +324,7 @@ impl Worker {
     /// Sync: records the sync thread received for this core are installed
     /// (a bounded number per turn), and a peer's bulk request is answered by
     /// walking the tables onto the ring in steps, as room allows.
-    fn sync_step(&mut self, s: &mut SyncTurn) {
-        let now = ticks(self.start);
+    fn sync_step(&mut self, s: &mut SyncTurn, now: u32) {
         for _ in 0..2048 {
             let Ok(r) = self.sync.inbox.try_recv() else { break };
             let _ = self.core.install(&r, now);
