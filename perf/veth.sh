@@ -164,15 +164,21 @@ stop_path() {
 delivered() { ns "$NS_S" cat /sys/class/net/s1/statistics/tx_packets; }
 
 # trial PPS [GEN ARGS...]: prints "sent delivered seconds" and records it.
+# steal_ticks: time the hypervisor took from both vCPUs so far (USER_HZ
+# ticks): a trial it took much from measured the VM, not the path.
+steal_ticks() { awk '$1 == "cpu" {print $9}' /proc/stat; }
+
 trial() {
-    local pps=$1 before after out sent secs; shift
+    local pps=$1 before after out sent secs s0 s1; shift
+    s0=$(steal_ticks)
     before=$(delivered)
     out=$(ip netns exec "$NS_C" taskset -c 0 "$PERF" gen --iface "${GEN_IFACE:-c0}" --src-mac "$SRC_MAC" --dst-mac "$DST_MAC" \
         --src 198.18.0.100 --dst "$DST:5000" --flows $FLOWS --pps "$pps" --seconds "$TRIAL" "$@")
     sleep 0.2
     after=$(delivered)
+    s1=$(steal_ticks)
     read -r sent secs < <(python3 -c 'import json,sys; j=json.loads(sys.argv[1]); print(j["sent"], j["seconds"])' "$out")
-    jsonl "{\"kind\":\"trial\",\"placement\":\"$PLACEMENT\",\"path\":\"$CUR\",\"frame\":\"$FRAME\",\"offered_pps\":$pps,\"sent\":$sent,\"delivered\":$((after - before)),\"seconds\":$secs}"
+    jsonl "{\"kind\":\"trial\",\"placement\":\"$PLACEMENT\",\"path\":\"$CUR\",\"frame\":\"$FRAME\",\"offered_pps\":$pps,\"sent\":$sent,\"delivered\":$((after - before)),\"seconds\":$secs,\"steal_ms\":$(( (s1 - s0) * 1000 / $(getconf CLK_TCK) ))}"
     echo "$sent $((after - before)) $secs"
 }
 # passes PPS SENT DELIVERED SECONDS: the path took the offered rate (the

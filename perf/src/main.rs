@@ -72,6 +72,10 @@ enum Cmd {
         /// Where results go (default perf/results/<time>).
         #[arg(long)]
         out: Option<std::path::PathBuf>,
+        /// Run nothing: summarize the run in --out again from its raw.jsonl
+        /// (its memory figures kept), e.g. after the summary learnt a figure.
+        #[arg(long, requires = "out")]
+        again: bool,
     },
     /// Benchmark the engine alone (no I/O), one core.
     Engine {
@@ -156,7 +160,7 @@ fn main() {
             core_affinity::set_for_current(core_affinity::CoreId { id: cpu });
             print_or_exit("sync", sync::run(quick))
         }
-        Cmd::Veth { quick, json, out } => match veth::run(quick, out) {
+        Cmd::Veth { quick, json, out, again } => match veth::run(quick, out, again) {
             Ok(v) => {
                 if json {
                     println!("{v}");

@@ -15,30 +15,18 @@ use std::process::Command;
 const PATHS: [&str; 8] =
     ["xdpvs-fullnat", "xdpvs-nat", "xdpvs-dr", "xdpvs-tun", "xsk-fwd", "nft-dnat", "kernel-fwd", "xdp-redirect"];
 
-pub fn run(quick: bool, out: Option<PathBuf>) -> Result<Value, String> {
+pub fn run(quick: bool, out: Option<PathBuf>, again: bool) -> Result<Value, String> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let out = out.unwrap_or_else(|| {
         let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
         root.join("perf/results").join(t.to_string())
     });
-    std::fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
-    let status = Command::new("bash")
-        .arg(root.join("perf/veth.sh"))
-        .env("RESULTS", &out)
-        .env("QUICK", if quick { "1" } else { "0" })
-        .status()
-        .map_err(|e| format!("cannot run perf/veth.sh: {e}"))?;
-    if !status.success() {
-        return Err(format!("perf/veth.sh failed ({status}); partial results in {}", out.display()));
-    }
+    let (rss, heap, quick) = if again { earlier_memory(&out)? } else { measure(&root, &out, quick)? };
     let raw = std::fs::read_to_string(out.join("raw.jsonl")).map_err(|e| format!("no raw results: {e}"))?;
     let lines: Vec<Value> = raw.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
-    // Memory per session: 1 M sessions in one core's table (RSS delta).
-    core_affinity::set_for_current(core_affinity::CoreId { id: 1 });
-    let (rss, heap) = crate::engine::memory(1_000_000);
-    let summary = summarize(&lines, rss.round());
+    let summary = summarize(&lines, rss);
     let mut full = summary.clone();
-    full["heap_bytes_per_session"] = json!(heap.round());
+    full["heap_bytes_per_session"] = json!(heap);
     full["quick"] = json!(quick);
     full["trials"] = Value::Array(lines.iter().filter(|l| l["kind"] == "trial").cloned().collect());
     full["paths"] = Value::Array(lines.iter().filter(|l| l["kind"] == "path").cloned().collect());
@@ -57,6 +45,33 @@ pub fn run(quick: bool, out: Option<PathBuf>) -> Result<Value, String> {
     }
     println!("results: {}", out.display());
     Ok(summary)
+}
+
+/// Runs perf/veth.sh into `out`, then measures memory per session with 1 M
+/// sessions in one core's table: (RSS bytes, heap bytes, quick).
+fn measure(root: &Path, out: &Path, quick: bool) -> Result<(f64, f64, bool), String> {
+    std::fs::create_dir_all(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+    let status = Command::new("bash")
+        .arg(root.join("perf/veth.sh"))
+        .env("RESULTS", out)
+        .env("QUICK", if quick { "1" } else { "0" })
+        .status()
+        .map_err(|e| format!("cannot run perf/veth.sh: {e}"))?;
+    if !status.success() {
+        return Err(format!("perf/veth.sh failed ({status}); partial results in {}", out.display()));
+    }
+    core_affinity::set_for_current(core_affinity::CoreId { id: 1 });
+    let (rss, heap) = crate::engine::memory(1_000_000);
+    Ok((rss.round(), heap.round(), quick))
+}
+
+/// The memory figures and mode of the run already in `out` (`--again`).
+fn earlier_memory(out: &Path) -> Result<(f64, f64, bool), String> {
+    let path = out.join("results.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e} (--again needs a run)", path.display()))?;
+    let v: Value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let num = |k: &str| v[k].as_f64().ok_or_else(|| format!("{}: no {k}", path.display()));
+    Ok((num("bytes_per_session")?, num("heap_bytes_per_session")?, v["quick"] == true))
 }
 
 /// The summary object from the raw lines.
@@ -90,6 +105,25 @@ fn summarize(lines: &[Value], bytes_per_session: f64) -> Value {
                 v["generator_max_pps"][key] = l["max_pps"].clone();
             }
             _ => {}
+        }
+    }
+    // The most a path carried in any 64-byte trial of its search, loss or
+    // not: a loss-free rate one stall of this VM can sink, this it cannot.
+    for l in lines.iter().filter(|l| l["kind"] == "trial" && l["frame"] == "udp64") {
+        let key = if l["placement"] == "A" { "placement_a" } else { "placement_b" };
+        let rate = match (l["delivered"].as_f64(), l["seconds"].as_f64()) {
+            (Some(d), Some(s)) if s > 0.0 => (d / s).round(),
+            _ => continue,
+        };
+        if let Some(p) = l["path"].as_str().filter(|p| v[key][*p].is_object()) {
+            let x = &mut v[key][p];
+            if x["peak_delivered_pps"].as_f64().is_none_or(|peak| rate > peak) {
+                x["peak_delivered_pps"] = json!(rate);
+            }
+            // What the hypervisor took from the VM during the search.
+            if let Some(ms) = l["steal_ms"].as_f64() {
+                x["search_steal_ms"] = json!(x["search_steal_ms"].as_f64().unwrap_or(0.0) + ms);
+            }
         }
     }
     // After the paths: a CPU line belongs to a path's object.
@@ -141,10 +175,11 @@ fn table(r: &Value) -> String {
     let mut t = String::new();
     let _ = writeln!(
         t,
-        "{:<14} {:>3} {:>9} {:>9} {:>8} {:>8} {:>8} {:>7} {:>7} {:>7} {:>7} {:>11} {:>9}",
+        "{:<14} {:>3} {:>9} {:>9} {:>9} {:>8} {:>8} {:>8} {:>7} {:>7} {:>7} {:>7} {:>11} {:>9} {:>8}",
         "path",
         "pl",
         "lossless",
+        "peak",
         "2x->",
         "p50 us",
         "p99 us",
@@ -154,7 +189,8 @@ fn table(r: &Value) -> String {
         "/xsk",
         "/gen",
         "cpu0/cpu1%",
-        "cps"
+        "cps",
+        "steal ms"
     );
     for pl in ["a", "b"] {
         let key = format!("placement_{pl}");
@@ -176,10 +212,11 @@ fn table(r: &Value) -> String {
             let share = |c: &str| x["cpu_busy"][c].as_f64().map_or("-".into(), |v| format!("{:.0}", v * 100.0));
             let _ = writeln!(
                 t,
-                "{:<14} {:>3} {:>9} {:>9} {:>8} {:>8} {:>8} {:>7} {:>7} {:>7} {:>7} {:>11} {:>9}",
+                "{:<14} {:>3} {:>9} {:>9} {:>9} {:>8} {:>8} {:>8} {:>7} {:>7} {:>7} {:>7} {:>11} {:>9} {:>8}",
                 p,
                 pl.to_uppercase(),
                 lossless,
+                num(&x["peak_delivered_pps"]),
                 num(&x["overload_delivered_pps"]),
                 lat("p50"),
                 lat("p99"),
@@ -189,7 +226,8 @@ fn table(r: &Value) -> String {
                 ratio(&x["lossless_pps"], base_xsk),
                 ratio(&x["lossless_pps"], base_gen),
                 format!("{}/{}", share("cpu0"), share("cpu1")),
-                if pl == "a" { num(&r["cps"][p]) } else { String::new() }
+                if pl == "a" { num(&r["cps"][p]) } else { String::new() },
+                num(&x["search_steal_ms"])
             );
         }
     }
@@ -200,6 +238,8 @@ fn table(r: &Value) -> String {
             num(&r["generator_max_pps"][key])
         );
     }
+    let _ = writeln!(t, "peak: the most delivered in any 64-byte trial of the search, loss or not");
+    let _ = writeln!(t, "steal ms: time the hypervisor took from the VM's CPUs during the search's trials");
     let _ = writeln!(t, "cpu0/cpu1%: each CPU's busy share at a fixed offered rate (no idle spinning)");
     let _ = writeln!(t, "memory per session with 1M sessions: {} bytes", r["bytes_per_session"]);
     t
@@ -220,6 +260,12 @@ mod tests {
             json!({"kind": "generator", "placement": "A", "max_pps": 600_000}),
             path("A", "xdpvs-nat", 580_000),
             path("A", "nft-dnat", 300_000),
+            json!({"kind": "trial", "placement": "A", "path": "xdpvs-nat", "frame": "udp64",
+                "offered_pps": 600_000, "sent": 600_000, "delivered": 590_000, "seconds": 1.0}),
+            json!({"kind": "trial", "placement": "A", "path": "xdpvs-nat", "frame": "udp64",
+                "offered_pps": 300_000, "sent": 300_000, "delivered": 150_000, "seconds": 0.5, "steal_ms": 40}),
+            json!({"kind": "trial", "placement": "A", "path": "xdpvs-nat", "frame": "udp512",
+                "offered_pps": 900_000, "sent": 900_000, "delivered": 900_000, "seconds": 1.0}),
             json!({"kind": "cpu", "placement": "A", "path": "xdpvs-nat", "offered_pps": 100_000,
                 "delivered_pps": 99_990, "cpu0_busy": 0.41, "cpu1_busy": 0.22}),
             // A CPU line for a path with no results is not made up into one.
@@ -231,6 +277,10 @@ mod tests {
         assert_eq!(nat["cpu_busy"]["cpu1"], json!(0.22));
         assert_eq!(nat["cpu_busy"]["delivered_pps"], json!(99_990));
         assert_eq!(nat["generator_limited"], json!(true));
+        // The 64-byte trials' best, per second; the 512-byte trial is not one.
+        assert_eq!(nat["peak_delivered_pps"], json!(590_000.0));
+        assert!(v["placement_a"]["nft-dnat"]["peak_delivered_pps"].is_null());
+        assert_eq!(nat["search_steal_ms"], json!(40.0));
         assert_eq!(v["placement_a"]["nft-dnat"]["generator_limited"], json!(false));
         assert!(v["placement_b"]["xdpvs-nat"].is_null());
         let t = table(&v);
