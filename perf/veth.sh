@@ -163,11 +163,12 @@ stop_path() {
 
 delivered() { ns "$NS_S" cat /sys/class/net/s1/statistics/tx_packets; }
 
-# trial PPS [GEN ARGS...]: prints "sent delivered seconds" and records it.
 # steal_ticks: time the hypervisor took from both vCPUs so far (USER_HZ
 # ticks): a trial it took much from measured the VM, not the path.
 steal_ticks() { awk '$1 == "cpu" {print $9}' /proc/stat; }
 
+# trial PPS [GEN ARGS...]: prints "sent delivered seconds" and records it
+# (with the steal time it met).
 trial() {
     local pps=$1 before after out sent secs s0 s1; shift
     s0=$(steal_ticks)
