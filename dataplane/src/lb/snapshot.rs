@@ -9,7 +9,7 @@
 //! it up between batches. Derefs to the rules, so `cfg.service(slot)` reads
 //! as it would on the model.
 
-use super::net::NetState;
+use super::net::{Neighbour, NetState};
 use super::sched::mh::{Maglev, DEFAULT_TABLE_SIZE};
 use hashbrown::HashSet;
 use std::net::IpAddr;
@@ -37,6 +37,17 @@ pub struct Snapshot {
     /// The smallest MTU of the served interfaces (a shorter packet is never
     /// too big).
     min_mtu: usize,
+    /// By neighbour index: the Ethernet addresses a frame to it gets and
+    /// the interface it leaves by, once its MAC is known.
+    heads: Vec<Option<L2Head>>,
+}
+
+/// A resolved neighbour's Ethernet header, but for the type: the
+/// destination (its MAC) and source (the interface's) as one 12-byte write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct L2Head {
+    pub macs: [u8; 12],
+    pub iface: u16,
 }
 
 impl Deref for Snapshot {
@@ -69,7 +80,8 @@ impl Snapshot {
         let laddrs = (0..rules.laddr_slots() as u32).filter_map(|l| rules.laddr(l)).map(|l| l.addr);
         let own = dests.chain(vips).chain(laddrs).chain(net.host_addrs.iter().copied()).collect();
         let min_mtu = net.ifaces.iter().map(|i| usize::from(i.mtu)).min().unwrap_or(1500);
-        Self { rules, net, maglev, own, min_mtu }
+        let heads = net.neighbours().iter().map(|n| l2_head(&net, n)).collect();
+        Self { rules, net, maglev, own, min_mtu, heads }
     }
 
     /// An address of the balancer's own: a VIP, a local address, a real
@@ -84,10 +96,25 @@ impl Snapshot {
         self.min_mtu
     }
 
+    /// Neighbour `nh`'s Ethernet addresses, if it is resolved on an
+    /// interface that exists (else the full look, [`NetState`], says why not).
+    #[inline]
+    pub fn l2_head(&self, nh: u32) -> Option<&L2Head> {
+        self.heads.get(nh as usize)?.as_ref()
+    }
+
     /// The Maglev table of service `slot` (mh services).
     pub fn maglev(&self, slot: u32) -> Option<&Arc<Maglev>> {
         self.maglev.get(slot as usize)?.as_ref().map(|b| &b.table)
     }
+}
+
+fn l2_head(net: &NetState, n: &Neighbour) -> Option<L2Head> {
+    let (dst, src) = (n.mac?, net.ifaces.get(usize::from(n.iface))?.mac);
+    let mut macs = [0; 12];
+    macs[..6].copy_from_slice(&dst);
+    macs[6..].copy_from_slice(&src);
+    Some(L2Head { macs, iface: n.iface })
 }
 
 fn build_maglev(rules: &Config, s: &Service) -> Maglev {

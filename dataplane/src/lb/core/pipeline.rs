@@ -111,7 +111,7 @@ impl<A: Copy> Parsed<A> {
 impl State {
     /// First look at a frame: ownership, L2, the IP header (checksum
     /// verified, link padding trimmed) and the TCP/UDP ports.
-    #[inline]
+    #[inline(always)]
     pub(super) fn classify(&mut self, cfg: &Snapshot, frame: &mut Frame<'_>) -> Pre {
         self.look_plain_frame(cfg, frame).unwrap_or_else(|| self.look(cfg, frame))
     }
@@ -236,7 +236,7 @@ impl State {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub(super) fn finish(&mut self, cfg: &Snapshot, frame: &mut Frame<'_>, mut p: Pre) -> Verdict {
         match p {
             Pre::Done(v) => v,
@@ -379,6 +379,7 @@ impl State {
     /// Client → service, once session `i` has taken the packet: rewrite for
     /// the real server's forwarding method (FULLNAT: and hand it the
     /// client's address, when the service does), count, send.
+    #[inline(always)]
     pub(super) fn forward_in<F: Family>(
         &mut self,
         cfg: &Snapshot,
@@ -453,6 +454,7 @@ impl State {
 
     /// Real server → client, once session `i` has taken the packet: the
     /// reverse rewrite, count, send.
+    #[inline(always)]
     pub(super) fn forward_out<F: Family>(
         &mut self,
         cfg: &Snapshot,

@@ -12,7 +12,6 @@ use crate::lb::stats::DropReason;
 use crate::lb::Verdict;
 use crate::lb::TICKS_PER_SEC;
 use crate::wire::checksum;
-use crate::wire::ethernet::EthernetFrame;
 use crate::wire::icmp::{IcmpPacket, HEADER_LEN as ICMP_HDR};
 use crate::wire::{be16, proto, put16};
 use std::net::IpAddr;
@@ -131,24 +130,29 @@ impl State {
     }
 
     /// Sets the MACs for next hop `nh` and answers the transmit verdict.
-    #[inline]
+    #[inline(always)]
     pub(super) fn l2(&mut self, cfg: &Snapshot, frame: &mut Frame<'_>, nh: u32) -> Verdict {
-        let Some(n) = cfg.net.neighbour(nh) else {
-            return self.drop(DropReason::NoRoute);
+        let Some(head) = cfg.l2_head(nh) else {
+            return self.l2_unready(cfg, nh);
         };
-        let Some(mac) = n.mac else {
-            let a = n.addr;
-            self.request_resolve(a);
-            return self.drop(DropReason::NeighUnresolved);
-        };
-        let Some(ifc) = cfg.net.ifaces.get(usize::from(n.iface)) else {
-            return self.drop(DropReason::NoRoute);
-        };
-        let mut eth = EthernetFrame::new_unchecked(frame.data_mut());
-        eth.set_dst(mac);
-        eth.set_src(ifc.mac);
+        frame.data_mut()[..12].copy_from_slice(&head.macs);
         self.stats.tx += 1;
-        Verdict::Tx { iface: n.iface }
+        Verdict::Tx { iface: head.iface }
+    }
+
+    /// Why next hop `nh` has no Ethernet header yet: counted, and its MAC
+    /// asked for when that is what is missing.
+    #[cold]
+    #[inline(never)]
+    fn l2_unready(&mut self, cfg: &Snapshot, nh: u32) -> Verdict {
+        match cfg.net.neighbour(nh) {
+            Some(n) if n.mac.is_none() => {
+                let a = n.addr;
+                self.request_resolve(a);
+                self.drop(DropReason::NeighUnresolved)
+            }
+            _ => self.drop(DropReason::NoRoute),
+        }
     }
 
     /// The session's next hop toward its real server (`to_rs`) or its
