@@ -520,6 +520,7 @@ impl Manager {
             Some(conf::model::CheckKind::Ping) => "ICMP",
             Some(conf::model::CheckKind::Dns { .. }) => "DNS",
             Some(conf::model::CheckKind::File { .. }) => "FILE",
+            Some(conf::model::CheckKind::Smtp { .. }) => "SMTP",
             _ => "TCP",
         }
     }
@@ -536,6 +537,7 @@ fn kind_name(k: &conf::model::CheckKind) -> &'static str {
         conf::model::CheckKind::Ping => "PING_CHECK",
         conf::model::CheckKind::Dns { .. } => "DNS_CHECK",
         conf::model::CheckKind::File { .. } => "FILE_CHECK",
+        conf::model::CheckKind::Smtp { .. } => "SMTP_CHECK",
         conf::model::CheckKind::Unsupported(k) => k,
     }
 }

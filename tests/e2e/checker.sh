@@ -2,7 +2,7 @@
 # xdpvs-checker drives xdpvs from keepalived.conf: three nginx real servers
 # (two-arm NAT, and FULLNAT with PROXY protocol), TCP_CHECK, HTTP_GET
 # (status code, digest, inhibit_on_failure), MISC_CHECK misc_dynamic, quorum
-# with a sorry server, SIGHUP with an edited file during a transfer, a
+# with a sorry server, SMTP_CHECK (aiosmtpd, host blocks), SIGHUP with an edited file during a transfer, a
 # restart that changes nothing, and `-t`.
 cd "$(dirname "$0")/../.."
 . tests/e2e/lib.sh
@@ -17,6 +17,15 @@ rs_udp 1 5353
 ip netns exec "$(rs_ns 2)" dnsmasq --keep-in-foreground --port 5354 --no-resolv --no-hosts --bind-interfaces \
     --listen-address 198.19.0.12 --address=/example.com/198.18.0.1 --pid-file="$WORK/dnsmasq.pid" 2>"$WORK/dnsmasq.log" &
 PIDS+=($!)
+# smtp_up I: aiosmtpd on rs I, port 2525.
+smtp_up() {
+    ip netns exec "$(rs_ns "$1")" /usr/bin/python3 -m aiosmtpd -n -d -l "198.19.0.1$1:2525" \
+        >>"$WORK/smtp$1.out" 2>>"$WORK/smtp$1.log" &
+    SMTP_PID[$1]=$!
+    PIDS+=("$!")
+}
+smtp_up 1
+smtp_up 2
 for i in 1 2 3; do echo "page v1 of rs$i" > "$WORK/nginx$i-8080/page"; done
 head -c $((100 * 1048576)) /dev/urandom > "$WORK/big"
 rs_wait 8080
@@ -224,6 +233,31 @@ virtual_server 198.18.0.10 87 {
         }
     }
 }
+virtual_server 198.18.0.10 25 {
+    delay_loop 1
+    lb_algo rr
+    lb_kind NAT
+    real_server 198.19.0.11 2525 {
+        SMTP_CHECK {
+            connect_timeout 1
+            retry 0
+            helo_name xdpvs.test
+        }
+    }
+    real_server 198.19.0.12 2525 {
+        SMTP_CHECK {
+            retry 0
+            host {
+                connect_ip 198.19.0.11
+                connect_timeout 1
+            }
+            host {
+                connect_ip 198.19.0.12
+                connect_timeout 1
+            }
+        }
+    }
+}
 $extra
 CONF
 }
@@ -239,21 +273,15 @@ for f in configs/keepalived/*.conf; do
     "$CHECKER" -t -f "$f" 2>/dev/null || fail "xdpvs-checker -t refused the example $f: $("$CHECKER" -t -f "$f" 2>&1)"
 done
 keepalived -t -P -f configs/keepalived/lvs-dr-pair.conf >/dev/null 2>&1 || fail "keepalived -t refused configs/keepalived/lvs-dr-pair.conf"
-# keepalived's own sample files (Debian's package): all load, but for
-# SMTP_CHECK, refused by name.
+# keepalived's own sample files (Debian's package) all load.
 n=0
 for f in /usr/share/doc/keepalived/samples/keepalived.conf.*; do
     n=$((n + 1))
-    if out=$("$CHECKER" -t -i high -f "$f" 2>&1); then
-        ! grep -q SMTP_CHECK "$f" || fail "$f has SMTP_CHECK but passed -t"
-    else
-        grep -q SMTP_CHECK "$f" && ! grep -v 'SMTP_CHECK is not supported by xdpvs-checker' <<<"$out" | grep -q . \
-            || fail "xdpvs-checker -t refused keepalived's sample $f: $out"
-    fi
+    out=$("$CHECKER" -t -i high -f "$f" 2>&1) || fail "xdpvs-checker -t refused keepalived's sample $f: $out"
     ! grep -q "Unknown keyword" <<<"$out" || fail "keepalived's sample $f has keywords xdpvs-checker does not know: $out"
 done
 [ "$n" -ge 20 ] || fail "only $n keepalived sample files found"
-echo "ok   all $n of keepalived's sample files (Debian's /usr/share/doc/keepalived/samples) pass xdpvs-checker -t with no unknown keyword, but those with SMTP_CHECK, refused by name"
+echo "ok   all $n of keepalived's sample files (Debian's /usr/share/doc/keepalived/samples) pass xdpvs-checker -t with no unknown keyword"
 echo "ok   the example pair files (configs/keepalived) pass xdpvs-checker -t; the DR pair's passes keepalived -t too"
 echo "ok   xdpvs-checker -t: 0 for the test's file; 1 with FILE:LINE for each of a bad file's three problems"
 
@@ -369,6 +397,29 @@ took_ping=$(wait_for 4 "PING_CHECK server out when it stops answering ping" lack
 ns "$(rs_ns 2)" nft delete table inet xdpvs_test
 wait_for 4 "PING_CHECK server back" has 198.18.0.10:87 '198.19.0.12:8080 +Masq +1 ' >/dev/null
 echo "ok   UDP_CHECK (reply required), DNS_CHECK (dnsmasq, A www.example.com) and PING_CHECK: in; out when the port closes ($took s), dnsmasq stops ($took_dns s), ping is dropped ($took_ping s); ping back: in"
+
+# SMTP_CHECK against aiosmtpd on rs1 and rs2: rs1 checked with its
+# helo_name; rs2 by its two host blocks (rs1's server and its own), each a
+# checker of its own with keepalived's default HELO name.
+wait_for 4 "SMTP_CHECK server in" has 198.18.0.10:25 '198.19.0.11:2525 +Masq +1 ' >/dev/null
+wait_for 4 "SMTP_CHECK host-block server in" has 198.18.0.10:25 '198.19.0.12:2525 +Masq +1 ' >/dev/null
+grep -q ">> b'HELO xdpvs.test'" "$WORK/smtp1.log" && grep -q ">> b'HELO smtpchecker.keepalived.org'" "$WORK/smtp1.log" \
+    && grep -q ">> b'HELO smtpchecker.keepalived.org'" "$WORK/smtp2.log" && grep -q ">> b'QUIT'" "$WORK/smtp2.log" \
+    || fail "aiosmtpd did not hear HELO with each helo name, then QUIT: $(tail -20 "$WORK"/smtp?.log)"
+for i in 1 2; do
+    printf 'Subject: xdpvs\r\n\r\nmail %s through the VIP\r\n' "$i" > "$WORK/mail"
+    ns "$NS_C" curl -sS --max-time 5 --mail-from a@example.com --mail-rcpt b@example.com -T "$WORK/mail" \
+        smtp://198.18.0.10:25 || fail "curl could not send mail $i through the SMTP virtual server"
+done
+grep -q "through the VIP" "$WORK/smtp1.out" && grep -q "through the VIP" "$WORK/smtp2.out" \
+    || fail "each aiosmtpd did not receive one of the two mails: $(cat "$WORK"/smtp?.out | tail -20)"
+kill "${SMTP_PID[1]}"
+took=$(wait_for 4 "SMTP_CHECK servers out when rs1's aiosmtpd stops" lacks 198.18.0.10:25 '198.19.0.1[12]:2525')
+grep -q "Could not connect to server \[198.19.0.11\]:tcp:2525" "$WORK/checker.log" || fail "no keepalived-worded SMTP failure: $(tail -5 "$WORK/checker.log")"
+smtp_up 1
+wait_for 4 "SMTP_CHECK servers back" has 198.18.0.10:25 '198.19.0.12:2525 +Masq +1 ' >/dev/null
+has 198.18.0.10:25 '198.19.0.11:2525 +Masq +1 ' || fail "rs1 not back in the SMTP service: $(adm -L -n)"
+echo "ok   SMTP_CHECK (aiosmtpd): HELO with helo_name and keepalived's default, then QUIT; two host blocks, a checker each; two mails sent by curl through the VIP, one to each server; rs1's aiosmtpd stopped: both out in $took s (rs2 by its host block); started: both back"
 
 # FILE_CHECK: track files initialised to 0; a non-zero maintenance value
 # takes rs1 out (weight 0), a load of 3 sets rs2 to 1 + 3 x 10.

@@ -259,14 +259,64 @@ mod tests {
         assert!(!errs.is_empty());
     }
 
-    #[test]
-    fn unsupported_checkers_are_refused_by_name() {
-        let d = std::env::temp_dir().join(format!("xdpvs-checker-smtp-{}", std::process::id()));
-        std::fs::write(&d, "virtual_server 198.18.0.10 25 {\n real_server 198.19.0.11 25 {\n  SMTP_CHECK {\n   helo_name x\n  }\n }\n}\n").unwrap();
+    /// `text` loaded from a file of its own.
+    fn load_text(tag: &str, text: &str) -> Loaded {
+        let d = std::env::temp_dir().join(format!("xdpvs-checker-{tag}-{}.conf", std::process::id()));
+        std::fs::write(&d, text).unwrap();
         let l = load(&d);
         let _ = std::fs::remove_file(&d);
+        l
+    }
+
+    #[test]
+    fn unsupported_checkers_are_refused_by_name() {
+        let l = load_text(
+            "bfd",
+            "virtual_server 198.18.0.10 25 {\n real_server 198.19.0.11 25 {\n  BFD_CHECK {\n   name x\n  }\n }\n}\n",
+        );
         let e: Vec<String> = l.errors().collect();
-        assert!(e.len() == 1 && e[0].ends_with(":3: SMTP_CHECK is not supported by xdpvs-checker: check the port with TCP_CHECK (connect_port), or run a script with MISC_CHECK"), "{e:?}");
+        assert!(e.len() == 1 && e[0].ends_with(":3: BFD_CHECK is not supported by xdpvs-checker: check the port with TCP_CHECK (connect_port), or run a script with MISC_CHECK"), "{e:?}");
+    }
+
+    /// keepalived's reading of `SMTP_CHECK`: `helo_name` (default its own
+    /// name); each `host` block a checker of its own, with the real
+    /// server's connection unless it says otherwise and the real server's
+    /// timeout; the check's own connection too when it sets one.
+    #[test]
+    fn smtp_check_reads_helo_name_and_one_checker_per_host() {
+        let l = load_text(
+            "smtp",
+            "virtual_server 198.18.0.10 25 {\n connect_timeout 7\n\
+             real_server 198.19.0.11 25 {\n  SMTP_CHECK {\n   helo_name \"foo.bar.com\"\n  }\n }\n\
+             real_server 198.19.0.12 25 {\n  SMTP_CHECK {\n   retry 2\n   host {\n    connect_ip 198.19.0.12\n   }\n\
+               host {\n    connect_ip 198.19.0.99\n    connect_port 2525\n    bindto 198.19.0.250\n    connect_timeout 2\n   }\n  }\n }\n\
+             real_server 198.19.0.13 25 {\n  SMTP_CHECK {\n   connect_timeout 3\n   host {\n    connect_ip 198.19.0.98\n   }\n  }\n }\n\
+             real_server 198.19.0.14 25 {\n  SMTP_CHECK {\n  }\n }\n}\n",
+        );
+        assert!(l.ok(), "{:?}", l.diags);
+        let reals = &l.conf.services[0].reals;
+        let helo = |c: &model::Check| match &c.kind {
+            model::CheckKind::Smtp { helo } => helo.clone(),
+            k => panic!("{k:?}"),
+        };
+        let secs = |c: &model::Check| c.timing.connect_timeout.as_secs();
+        let (one, hosts, both, plain) = (&reals[0].checks, &reals[1].checks, &reals[2].checks, &reals[3].checks);
+        assert_eq!((one.len(), helo(&one[0]).as_str(), one[0].connect_ip), (1, "foo.bar.com", None));
+        assert_eq!(hosts.len(), 2, "two hosts, no connection of the check's own");
+        assert_eq!((hosts[0].connect_ip, hosts[0].connect_port, secs(&hosts[0])), (Some(ip("198.19.0.12")), None, 7));
+        assert_eq!(
+            (hosts[1].connect_ip, hosts[1].connect_port, hosts[1].bindto, secs(&hosts[1])),
+            (Some(ip("198.19.0.99")), Some(2525), Some(ip("198.19.0.250")), 2)
+        );
+        assert!(hosts.iter().all(|c| c.retry() == 2 && helo(c) == model::SMTP_DEFAULT_HELO), "{hosts:?}");
+        assert_eq!(both.len(), 2, "the check's own connection (it sets connect_timeout), then the host");
+        assert_eq!((both[0].connect_ip, secs(&both[0])), (None, 3));
+        assert_eq!((both[1].connect_ip, secs(&both[1])), (Some(ip("198.19.0.98")), 7));
+        assert_eq!((plain.len(), secs(&plain[0])), (1, 7));
+        let bad = load_text("smtp-bad", "virtual_server 198.18.0.10 25 {\n real_server 198.19.0.11 25 {\n  SMTP_CHECK {\n   helo_name\n   host {\n    helo_name x\n   }\n  }\n }\n}\n");
+        let e: Vec<String> = bad.errors().collect();
+        assert!(e.iter().any(|e| e.ends_with(":4: helo_name: one word, the name SMTP_CHECK says HELO with")), "{e:?}");
+        assert!(bad.warnings().any(|w| w.ends_with(":6: Unknown keyword 'helo_name'")), "{:?}", bad.diags);
     }
 
     #[test]

@@ -215,6 +215,11 @@ pub enum CheckKind {
     },
     /// `PING_CHECK`: an ICMP echo answered within the timeout.
     Ping,
+    /// `SMTP_CHECK`: a 220 greeting, `HELO helo` answered 250, then QUIT
+    /// answered.
+    Smtp {
+        helo: String,
+    },
     /// `DNS_CHECK`: a query for `name` of `type` answered without error.
     Dns {
         qtype: u16,
@@ -585,7 +590,7 @@ impl Builder<'_> {
         }
         for k in n.kids().iter().filter(|k| check_kind_name(k.name())) {
             let c = self.check(&rs, k);
-            rs.checks.push(c);
+            rs.checks.extend(c);
         }
         Some(rs)
     }
@@ -612,7 +617,9 @@ impl Builder<'_> {
         }
     }
 
-    fn check(&mut self, rs: &RealServer, n: &Node) -> Check {
+    /// The checker `n` of `rs`: one, or for an `SMTP_CHECK` with `host`
+    /// blocks one per host (see [`Self::smtp_hosts`]).
+    fn check(&mut self, rs: &RealServer, n: &Node) -> Vec<Check> {
         let kind = match n.name() {
             "TCP_CHECK" => CheckKind::Tcp,
             "HTTP_GET" | "SSL_GET" => CheckKind::Http {
@@ -623,9 +630,9 @@ impl Builder<'_> {
                 sni: None,
             },
             "MISC_CHECK" => CheckKind::Misc { path: String::new(), timeout: None, dynamic: false, user: None },
-            "SMTP_CHECK" => CheckKind::Unsupported("SMTP_CHECK"),
+            "SMTP_CHECK" => CheckKind::Smtp { helo: SMTP_DEFAULT_HELO.into() },
             "BFD_CHECK" => CheckKind::Unsupported("BFD_CHECK"),
-            "FILE_CHECK" => return self.file_check(rs, n),
+            "FILE_CHECK" => return vec![self.file_check(rs, n)],
             "DNS_CHECK" => CheckKind::Dns { qtype: 6, name: ".".into() },
             "UDP_CHECK" => CheckKind::Udp { payload: Vec::new(), require_reply: None, min_reply: 0, max_reply: 65535 },
             "PING_CHECK" => CheckKind::Ping,
@@ -640,7 +647,8 @@ impl Builder<'_> {
             bindto: None,
             bind_port: None,
         };
-        for k in n.kids() {
+        let smtp = matches!(c.kind, CheckKind::Smtp { .. });
+        for k in n.kids().iter().filter(|k| !(smtp && k.name() == "host")) {
             self.check_setting(&mut c, k);
         }
         match &c.kind {
@@ -654,7 +662,43 @@ impl Builder<'_> {
             ),
             _ => {}
         }
-        c
+        let hosts: Vec<&Node> = n.kids().iter().filter(|k| smtp && k.name() == "host").collect();
+        if hosts.is_empty() {
+            return vec![c];
+        }
+        self.smtp_hosts(rs, n, c, &hosts)
+    }
+
+    /// An `SMTP_CHECK` with (deprecated) `host { connect_ip … }` blocks, as
+    /// keepalived reads it: one checker per host, each with the check's
+    /// settings and its own connection (to the real server's address and
+    /// port unless it says otherwise; its timeout the real server's), plus
+    /// the check's own connection when it sets one (`connect_*`, `bind*`,
+    /// `connect_timeout`).
+    fn smtp_hosts(&mut self, rs: &RealServer, n: &Node, c: Check, hosts: &[&Node]) -> Vec<Check> {
+        const CONN: [&str; 7] =
+            ["connect_ip", "connect_port", "bindto", "bind_port", "bind_if", "fwmark", "connect_timeout"];
+        let own = n.kids().iter().any(|k| CONN.contains(&k.name()));
+        let mut out = Vec::with_capacity(hosts.len() + 1);
+        for h in hosts {
+            let mut hc =
+                Check { at: h.at(), connect_ip: None, connect_port: None, bindto: None, bind_port: None, ..c.clone() };
+            hc.timing.connect_timeout = rs.timing.connect_timeout;
+            for k in h.kids() {
+                match k.name() {
+                    "connect_timeout" => {
+                        self.timing(&mut hc.timing, k);
+                    }
+                    name if CONN.contains(&name) => self.check_setting(&mut hc, k),
+                    _ => self.unknown(k),
+                }
+            }
+            out.push(hc);
+        }
+        if own {
+            out.insert(0, c);
+        }
+        out
     }
 
     /// `FILE_CHECK { track_file NAME [weight W [reverse]]; dynamic }`: the
@@ -808,6 +852,10 @@ impl Builder<'_> {
                 }
             }
             ("name", CheckKind::Dns { name, .. }) => *name = k.arg(0).unwrap_or(".").to_string(),
+            ("helo_name", CheckKind::Smtp { helo }) => match k.arg(0) {
+                Some(h) if !h.is_empty() && h.bytes().all(|b| b.is_ascii_graphic()) => *helo = h.to_string(),
+                _ => self.error(k.at(), "helo_name: one word, the name SMTP_CHECK says HELO with".into()),
+            },
             (_, CheckKind::Unsupported(_)) => {}
             _ => self.unknown(k),
         }
@@ -865,6 +913,10 @@ fn dns_type(v: &str) -> Option<u16> {
         _ => return None,
     })
 }
+
+/// The name `SMTP_CHECK` says `HELO` with unless `helo_name` sets one
+/// (keepalived's).
+pub const SMTP_DEFAULT_HELO: &str = "smtpchecker.keepalived.org";
 
 fn check_kind_name(s: &str) -> bool {
     matches!(

@@ -11,6 +11,7 @@ mod file;
 mod http;
 mod misc;
 mod ping;
+mod smtp;
 mod tcp;
 mod tls;
 mod udp;
@@ -100,6 +101,7 @@ async fn attempt(c: &Check, t: &Target) -> Result<Option<u32>, String> {
             udp::check(t, payload, require_reply.as_deref(), (*min_reply, *max_reply)).await.map(|()| None)
         }
         CheckKind::Ping => ping::check(t).await.map(|()| None),
+        CheckKind::Smtp { helo } => smtp::check(t, helo).await.map(|()| None),
         CheckKind::Dns { qtype, name } => dns::check(t, *qtype, name).await.map(|()| None),
         CheckKind::File { file, weight, dynamic, base } => file::check(file, *weight, *dynamic, *base),
         CheckKind::Unsupported(k) => Err(format!("{k} is not run by xdpvs-checker")),
