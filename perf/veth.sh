@@ -31,7 +31,7 @@ cd "$(dirname "$0")/.."
 need_packages clang libbpf-dev iproute2 ethtool nftables python3 python3-matplotlib
 RESULTS=${RESULTS:?set RESULTS to the results directory}
 QUICK=${QUICK:-0}
-if [ "$QUICK" = 1 ]; then TRIAL=0.3; ITER=3; LAT_SECS=0.5; CPS_SECS=1; CPU_SECS=${CPU_SECS:-0.5}; else TRIAL=1; ITER=9; LAT_SECS=2; CPS_SECS=3; CPU_SECS=${CPU_SECS:-2}; fi
+if [ "$QUICK" = 1 ]; then TRIAL=0.2; ITER=2; LAT_SECS=0.3; CPS_SECS=0.5; CPU_SECS=${CPU_SECS:-0.3}; else TRIAL=1; ITER=9; LAT_SECS=2; CPS_SECS=3; CPU_SECS=${CPU_SECS:-2}; fi
 # The fixed rate at which each path's CPU is measured: one every path
 # carries loss-free in both placements on this VM.
 CPU_PPS=${CPU_PPS:-100000}

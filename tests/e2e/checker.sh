@@ -90,6 +90,7 @@ virtual_server 198.18.0.10 80 {
     }
 }
 virtual_server 198.18.0.10 81 {
+    protocol TCP
     delay_loop 1
     lb_algo rr
     lb_kind NAT
@@ -112,6 +113,7 @@ virtual_server 198.18.0.10 81 {
     }
 }
 virtual_server 198.18.0.10 82 {
+    protocol TCP
     delay_loop 1
     lb_algo wrr
     lb_kind NAT
@@ -125,6 +127,7 @@ virtual_server 198.18.0.10 82 {
     }
 }
 virtual_server 198.18.0.10 83 {
+    protocol TCP
     delay_loop 1
     lb_algo rr
     lb_kind NAT
@@ -152,6 +155,7 @@ virtual_server 198.18.0.10 83 {
     }
 }
 virtual_server 198.18.0.10 84 {
+    protocol TCP
     delay_loop 1
     lb_algo rr
     lb_kind FNAT
@@ -165,6 +169,7 @@ virtual_server 198.18.0.10 84 {
     }
 }
 virtual_server 198.18.0.10 86 {
+    protocol TCP
     delay_loop 1
     lb_algo rr
     lb_kind NAT
@@ -205,6 +210,7 @@ virtual_server 198.18.0.10 53 {
     }
 }
 virtual_server 198.18.0.10 88 {
+    protocol TCP
     delay_loop 1
     lb_algo rr
     lb_kind NAT
@@ -223,6 +229,7 @@ virtual_server 198.18.0.10 88 {
     }
 }
 virtual_server 198.18.0.10 87 {
+    protocol TCP
     delay_loop 1
     lb_algo rr
     lb_kind NAT
@@ -234,6 +241,7 @@ virtual_server 198.18.0.10 87 {
     }
 }
 virtual_server 198.18.0.10 25 {
+    protocol TCP
     delay_loop 1
     lb_algo rr
     lb_kind NAT
@@ -273,6 +281,11 @@ for f in configs/keepalived/*.conf; do
     "$CHECKER" -t -f "$f" 2>/dev/null || fail "xdpvs-checker -t refused the example $f: $("$CHECKER" -t -f "$f" 2>&1)"
 done
 keepalived -t -P -f configs/keepalived/lvs-dr-pair.conf >/dev/null 2>&1 || fail "keepalived -t refused configs/keepalived/lvs-dr-pair.conf"
+# A generated-style file ($PARAMETERS, multi-line values, ~SEQ, ~LST, @id):
+# keepalived and xdpvs-checker both accept it (its reading is unit-tested).
+tpl=checker/tests/fixtures/templated.conf
+keepalived -t -P -f "$tpl" >/dev/null 2>&1 || fail "keepalived -t refused $tpl: $(keepalived -t -P -f "$tpl" 2>&1)"
+out=$("$CHECKER" -t -f "$tpl" 2>&1) && [ -z "$out" ] || fail "xdpvs-checker -t on $tpl: $out"
 # keepalived's own sample files (Debian's package) all load.
 n=0
 for f in /usr/share/doc/keepalived/samples/keepalived.conf.*; do
@@ -282,7 +295,7 @@ for f in /usr/share/doc/keepalived/samples/keepalived.conf.*; do
 done
 [ "$n" -ge 20 ] || fail "only $n keepalived sample files found"
 echo "ok   all $n of keepalived's sample files (Debian's /usr/share/doc/keepalived/samples) pass xdpvs-checker -t with no unknown keyword"
-echo "ok   the example pair files (configs/keepalived) pass xdpvs-checker -t; the DR pair's passes keepalived -t too"
+echo "ok   the example pair files (configs/keepalived) pass xdpvs-checker -t; the DR pair's passes keepalived -t too; so does a templated file (parameters, multi-line values, ~SEQ, ~LST), with no warning"
 echo "ok   xdpvs-checker -t: 0 for the test's file; 1 with FILE:LINE for each of a bad file's three problems"
 
 checker_up() {
@@ -463,6 +476,7 @@ sleep 1
 write_conf 3 "virtual_server 198.18.0.10 85 {
     lb_algo rr
     lb_kind NAT
+    protocol TCP
     real_server 198.19.0.13 8080 {
         weight 2
     }

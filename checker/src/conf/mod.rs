@@ -3,6 +3,7 @@
 //! inheritance), then the checks across blocks (a group or local-address
 //! group that is named but never defined).
 
+pub mod expand;
 pub mod model;
 pub mod source;
 pub mod tree;
@@ -266,6 +267,48 @@ mod tests {
         let l = load(&d);
         let _ = std::fs::remove_file(&d);
         l
+    }
+
+    /// keepalived's preprocessing reaches the model: parameters (one of
+    /// them per config id), a multi-line real server holding a multi-line
+    /// check, a ~SEQ of real servers, a ~LST of virtual servers.
+    #[test]
+    fn a_templated_file_reads_as_its_expansion() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/templated.conf");
+        for (id, weight) in [("main", 3), ("backup", 1)] {
+            let l = load_as(&path, id);
+            assert!(l.diags.is_empty(), "{:?}", l.diags);
+            let s = &l.conf.services;
+            let reals = |i: usize| -> Vec<(IpAddr, u16, u32, u64)> {
+                s[i].reals
+                    .iter()
+                    .map(|r| (r.addr, r.port, r.weight, r.checks[0].timing.connect_timeout.as_secs()))
+                    .collect()
+            };
+            assert_eq!(s.len(), 3, "{s:?}");
+            let want: Vec<_> = (11..=13).map(|n| (ip(&format!("198.19.0.{n}")), 8080, weight, 2)).collect();
+            assert_eq!(reals(0), want, "config id {id}");
+            for (i, port, algo) in [(1, 443, SchedKind::Sh), (2, 8443, SchedKind::Mh)] {
+                assert_eq!(s[i].head, model::Head::Addr(ip("198.18.0.10"), port));
+                assert_eq!(s[i].sched, algo);
+                assert_eq!(reals(i), [(ip("198.19.0.21"), port, 1, 7)]);
+            }
+        }
+    }
+
+    /// keepalived 2.2.7 makes a virtual server of addresses without a
+    /// `protocol` line UDP, and says so; a fwmark service is the mark's.
+    #[test]
+    fn no_protocol_line_is_udp_as_in_keepalived() {
+        let l = load_text("proto", "virtual_server 198.18.0.10 53 {\n}\nvirtual_server fwmark 7 {\n}\n");
+        assert!(l.ok(), "{:?}", l.diags);
+        assert_eq!(l.conf.services[0].proto, Proto::Udp);
+        let w: Vec<String> = l.warnings().collect();
+        assert!(
+            w.len() == 1
+                && w[0].contains(":1: Virtual server [198.18.0.10]:none:53: no protocol set - defaulting to UDP"),
+            "{w:?}"
+        );
     }
 
     #[test]

@@ -463,6 +463,7 @@ impl Builder<'_> {
                 self.vs_setting(&mut vs, k);
             }
         }
+        self.default_protocol(&mut vs, n);
         for k in n.kids().iter().filter(|k| k.name() == "real_server") {
             if let Some(rs) = self.real_server(&vs, k) {
                 vs.reals.push(rs);
@@ -472,6 +473,28 @@ impl Builder<'_> {
             self.error(n.at(), "virtual_server without a port must be persistent (persistence_timeout)".into());
         }
         Some(vs)
+    }
+
+    /// keepalived 2.2's rule for a virtual server of addresses without a
+    /// `protocol` line: UDP (the kernel's reading of protocol 0), with a
+    /// warning. A fwmark's protocol is the mark's.
+    fn default_protocol(&mut self, vs: &mut VirtualServer, n: &Node) {
+        if n.kids().iter().any(|k| k.name() == "protocol") {
+            return;
+        }
+        let name = match &vs.head {
+            Head::Fwmark(_) => return,
+            Head::Group(g) => match self.conf.groups.get(g) {
+                Some(m) if !m.iter().any(|m| matches!(m, GroupMember::Addrs { .. })) => return,
+                _ => format!("group {g}"),
+            },
+            Head::Addr(ip, port) => format!("[{ip}]:none:{port}"),
+        };
+        vs.proto = Proto::Udp;
+        self.warn(
+            n.at(),
+            format!("Virtual server {name}: no protocol set - defaulting to UDP, as keepalived does (for TCP: protocol TCP)"),
+        );
     }
 
     fn vs_setting(&mut self, vs: &mut VirtualServer, k: &Node) {

@@ -1,9 +1,12 @@
-//! keepalived.conf's text as keepalived reads it: lines of words, `!` and
-//! `#` starting a comment, `"…"` quoting a word with spaces, `{` and `}` as
-//! words of their own (also when written against a word), and `include
-//! GLOB` inlining every file the pattern matches, relative to the including
-//! file's directory. Bounded: include depth, total bytes, words per line.
+//! keepalived.conf's text as keepalived reads it: lines, preprocessed as
+//! keepalived does (comments, `@ID` conditions, `$NAME` parameters,
+//! `~SEQ`/`~LST` blocks: [`super::expand`]), then split into words: `"…"`
+//! quoting a word with spaces, `{` and `}` words of their own (also when
+//! written against a word); `include GLOB` inlines every file the pattern
+//! matches, relative to the including file's directory. Bounded: include
+//! depth, total bytes, words per line, and what expansions make.
 
+use super::expand::Expander;
 use std::path::{Path, PathBuf};
 
 /// Where a word was written.
@@ -46,7 +49,11 @@ impl Source {
     pub fn read(path: &Path, config_id: &str) -> Source {
         let mut s = Source { config_id: config_id.to_string(), ..Source::default() };
         let mut bytes = 0;
-        s.file(path, At::default(), &mut Vec::new(), &mut bytes);
+        let mut x = Expander::new(config_id);
+        s.file(path, At::default(), &mut Vec::new(), &mut bytes, &mut x);
+        x.close();
+        s.problems.append(&mut x.problems);
+        s.problems.sort_by_key(|p| (p.0.file, p.0.line));
         s
     }
 
@@ -56,7 +63,7 @@ impl Source {
         format!("{f}:{}", at.line)
     }
 
-    fn file(&mut self, path: &Path, from: At, stack: &mut Vec<PathBuf>, bytes: &mut usize) {
+    fn file(&mut self, path: &Path, from: At, stack: &mut Vec<PathBuf>, bytes: &mut usize, x: &mut Expander) {
         let canon = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
         if stack.contains(&canon) {
             self.problems.push((from, format!("include loop: {} includes itself", path.display())));
@@ -76,34 +83,29 @@ impl Source {
         *bytes += text.len();
         let file = self.files.len() as u32;
         self.files.push(path.to_path_buf());
+        let dir = canon.parent().map(Path::to_path_buf).unwrap_or_default();
         stack.push(canon);
+        let mut lines = Vec::new();
         for (n, line) in text.lines().enumerate() {
-            let at = At { file, line: n as u32 + 1 };
-            let mut words = self.words(line, at);
-            if let Some(cond) = words.first().and_then(|w| w.text.strip_prefix('@')) {
-                let applies = match cond.strip_prefix('^') {
-                    Some(not) => not != self.config_id,
-                    None => cond == self.config_id,
-                };
-                if !applies {
-                    continue;
-                }
-                words.remove(0);
-            }
-            match words.first().map(|w| w.text.as_str()) {
-                Some("include") => {
-                    for w in &words[1..] {
-                        self.include(path, w, stack, bytes);
+            lines.clear();
+            x.feed(line, At { file, line: n as u32 + 1 }, &dir, &mut lines);
+            for (line, at) in lines.drain(..) {
+                let words = self.words(&line, at);
+                match words.first().map(|w| w.text.as_str()) {
+                    Some("include") => {
+                        for w in &words[1..] {
+                            self.include(path, w, stack, bytes, x);
+                        }
                     }
+                    Some(_) => self.lines.push(words),
+                    None => {}
                 }
-                Some(_) => self.lines.push(words),
-                None => {}
             }
         }
         stack.pop();
     }
 
-    fn include(&mut self, from: &Path, pattern: &Word, stack: &mut Vec<PathBuf>, bytes: &mut usize) {
+    fn include(&mut self, from: &Path, pattern: &Word, stack: &mut Vec<PathBuf>, bytes: &mut usize, x: &mut Expander) {
         let dir = from.parent().unwrap_or(Path::new("."));
         let full =
             if Path::new(&pattern.text).is_absolute() { PathBuf::from(&pattern.text) } else { dir.join(&pattern.text) };
@@ -119,11 +121,11 @@ impl Source {
             self.problems.push((pattern.at, format!("include '{}' matches no file", pattern.text)));
         }
         for m in matches {
-            self.file(&m, pattern.at, stack, bytes);
+            self.file(&m, pattern.at, stack, bytes, x);
         }
     }
 
-    /// The words of one line: comments cut, quotes joined, braces apart.
+    /// The words of one (preprocessed) line: quotes joined, braces apart.
     fn words(&mut self, line: &str, at: At) -> Vec<Word> {
         let mut out = Vec::new();
         let mut cur = String::new();
@@ -149,7 +151,6 @@ impl Source {
                     in_quotes = true;
                     quoted = true;
                 }
-                '!' | '#' => break,
                 '{' | '}' => {
                     flush(&mut cur, &mut quoted, &mut out);
                     out.push(Word { text: c.to_string(), at });
@@ -162,9 +163,6 @@ impl Source {
                 out.truncate(MAX_WORDS);
                 return out;
             }
-        }
-        if in_quotes {
-            self.problems.push((at, "unterminated quote".into()));
         }
         flush(&mut cur, &mut quoted, &mut out);
         out
