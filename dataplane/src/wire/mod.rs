@@ -71,14 +71,17 @@ pub mod proto {
     pub const DSTOPTS: u8 = 60;
 }
 
+/// The big-endian u16 at `at` (one bounds check for both bytes).
 #[inline]
 pub(crate) fn be16(b: &[u8], at: usize) -> u16 {
-    u16::from_be_bytes([b[at], b[at + 1]])
+    let w: &[u8; 2] = b[at..at + 2].first_chunk().expect("a 2-byte slice");
+    u16::from_be_bytes(*w)
 }
 
 #[inline]
 pub(crate) fn be32(b: &[u8], at: usize) -> u32 {
-    u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+    let w: &[u8; 4] = b[at..at + 4].first_chunk().expect("a 4-byte slice");
+    u32::from_be_bytes(*w)
 }
 
 #[inline]
