@@ -10,6 +10,7 @@
 //! changed: its own SIGHUP may have dropped them). On exit the
 //! configuration stays in force.
 
+use crate::alert;
 use crate::conf::{self, model::Conf, model::Head, model::VirtualServer};
 use crate::desired::{self, Health, Quorums, RsKey};
 use crate::director::Director;
@@ -245,6 +246,7 @@ impl Manager {
             slots.iter().filter_map(|s| s.as_ref().and_then(|r| r.as_ref().ok().copied().flatten())).next_back();
         let old = self.health.get(&v.rs).copied();
         let new = Health { up, weight };
+        self.mail_check(&v, !matches!(was, Some(Err(_))), old.is_none_or(|o| o.up), up);
         if old != Some(new) {
             self.health.insert(v.rs.clone(), new);
             if old.map(|o| o.up) != Some(up) {
@@ -379,6 +381,26 @@ impl Manager {
         }
     }
 
+    /// keepalived's mail for a checker that passed or failed when it had
+    /// not (`checker_was_up`), its real server alive before and after
+    /// (`rs_was`, `rs_is`): sent when the server alerts, and its state
+    /// changed or every checker's change is mailed.
+    fn mail_check(&self, v: &Verdict, checker_was_up: bool, rs_was: bool, rs_is: bool) {
+        let a = &self.conf.alerts;
+        if !a.on() || checker_was_up == v.result.is_ok() || (a.no_checker_emails && rs_was == rs_is) {
+            return;
+        }
+        let Some((vs, r)) = self.find(&v.rs) else { return };
+        let Some(body) = self.check_of(&v.rs, v.check).and_then(|c| alert::check_body(&c.kind, v.result.is_ok()))
+        else {
+            return;
+        };
+        if a.real_server(r.smtp_alert) {
+            let who = health::server_name(r.addr, proto_word(vs.proto), r.port);
+            alert::spawn(a, alert::real_server(a, &who, &vs_name(vs), rs_is, body));
+        }
+    }
+
     /// Logs the pool change and runs the server's notify script.
     fn announce(&self, rs: &RsKey, up: bool) {
         let Some((vs, r)) = self.find(rs) else { return };
@@ -443,11 +465,17 @@ impl Manager {
     /// for, 5 s at most).
     async fn omega(&self) {
         let mut runs = Vec::new();
+        let mut mails = Vec::new();
+        let a = &self.conf.alerts;
         for vs in self.conf.services.iter().filter(|v| v.omega) {
             for r in &vs.reals {
                 let up = self.health.get(&(vs.head.clone(), r.addr, r.port)).is_some_and(|h| h.up);
                 if let Some(n) = r.notify_down.as_ref().filter(|_| up) {
                     runs.push(health::script(&n.script, n.user.as_deref(), n.group.as_deref()));
+                }
+                if up && a.on() && a.real_server(r.smtp_alert) {
+                    let who = health::server_name(r.addr, proto_word(vs.proto), r.port);
+                    mails.push(alert::real_server(a, &who, &vs_name(vs), false, "=> Shutting down <="));
                 }
             }
             if let Some(q) = vs.quorum_down.as_ref().filter(|_| self.quorums.get(&vs.head).copied().unwrap_or(true)) {
@@ -455,6 +483,11 @@ impl Manager {
             }
         }
         let all = async {
+            for m in &mails {
+                if let Err(e) = alert::deliver(a, m).await {
+                    tracing::warn!("{e}");
+                }
+            }
             for r in runs {
                 match r {
                     Ok(mut cmd) => {
@@ -480,6 +513,15 @@ impl Manager {
                 tracing::info!("Gained quorum {q}+{h}={} <= {live} for VS {name}", q + h);
             } else {
                 tracing::warn!("Lost quorum {q}-{h} > {live} for VS {name}");
+            }
+            let a = &self.conf.alerts;
+            if a.on() && a.virtual_server(vs.smtp_alert) {
+                let body = if now {
+                    format!("=> Gained quorum {q}+{h}={} <= {live} <=", q + h)
+                } else {
+                    format!("=> Lost quorum {q}+{h}={} <= {live} <=", q.saturating_sub(h))
+                };
+                alert::spawn(a, alert::virtual_server(a, &name, now, &body));
             }
             if let Some(s) = &vs.sorry {
                 let who = health::server_name(s.addr, proto_word(vs.proto), s.port);

@@ -42,6 +42,13 @@ write_conf() {
 ! xdpvs-checker end-to-end test
 global_defs {
     router_id xdpvs_test
+    notification_email {
+        ops@example.com
+        noc@example.com
+    }
+    notification_email_from lvs@example.com
+    smtp_server 198.19.0.11 2525
+    smtp_connect_timeout 3
 }
 local_address_group lips {
     198.19.0.250 d1
@@ -132,6 +139,7 @@ virtual_server 198.18.0.10 83 {
     lb_algo rr
     lb_kind NAT
     quorum 2
+    smtp_alert
     sorry_server 198.19.0.13 8080
     real_server 198.19.0.11 8080 {
         weight 1
@@ -353,6 +361,18 @@ grep -q "Adding service \[198.19.0.12\]:tcp:8080 to VS \[198.18.0.10\]:tcp:80" "
 for _ in $(seq 1 20); do [ "$(cat "$WORK/notify" 2>/dev/null | tr '\n' ' ')" = "down 198.19.0.12 up 198.19.0.12 " ] && break; sleep 0.1; done
 [ "$(tr '\n' ' ' < "$WORK/notify")" = "down 198.19.0.12 up 198.19.0.12 " ] || fail "notify scripts: $(cat "$WORK/notify" 2>&1)"
 echo "ok   rs2's nginx started again: back with its weight in $took s; notify_down (as user nobody) and notify_up ran with their arguments"
+# keepalived's e-mail alerts, to rs1's aiosmtpd: the DOWN, then the UP.
+mailed() { grep -qF "$1" "$WORK/smtp1.out" && grep -A8 -F "$1" "$WORK/smtp1.out" | grep -qF "$2"; }
+rs2_mail="Subject: [xdpvs_test] Realserver [198.19.0.12]:tcp:8080 of virtual server [198.18.0.10]:tcp:80"
+wait_for 4 "the DOWN mail" mailed "$rs2_mail - DOWN" "=> TCP CHECK failed on service <=" >/dev/null
+wait_for 4 "the UP mail" mailed "$rs2_mail - UP" "=> TCP CHECK succeed on service <=" >/dev/null
+grep -B6 -A3 -F "$rs2_mail - DOWN" "$WORK/smtp1.out" | grep -q "^From: lvs@example.com" \
+    && grep -A3 -F "$rs2_mail - DOWN" "$WORK/smtp1.out" | grep -q "^X-Mailer: Keepalived" \
+    && grep -A3 -F "$rs2_mail - DOWN" "$WORK/smtp1.out" | grep -q "^To: ops@example.com, noc@example.com" \
+    && grep -q "RCPT TO:<noc@example.com>" "$WORK/smtp1.log" \
+    || fail "the alert's headers: $(grep -B6 -A6 -F "$rs2_mail" "$WORK/smtp1.out" | head -30)"
+grep -q "SMTP alert successfully sent." "$WORK/checker.log" || fail "no 'SMTP alert successfully sent.' line"
+echo "ok   smtp_alert: rs2's DOWN and UP mailed to aiosmtpd with keepalived's subject, body and headers, to both addresses"
 
 # HTTP_GET with inhibit_on_failure: a 500 (then a changed page) sets weight
 # 0; a download running through the server finishes byte-exact.
@@ -467,7 +487,10 @@ grep -q "Lost quorum 2-0 > 1 for VS \[198.18.0.10\]:tcp:83" "$WORK/checker.log" 
 rm -f "$WORK/nginx2-8080/down"
 wait_for 4 "quorum back" has 198.18.0.10:83 '198.19.0.12:8080' >/dev/null
 lacks 198.18.0.10:83 '198.19.0.13:8080' || fail "the sorry server stayed after quorum came back"
-echo "ok   quorum 2: one of two servers failing brought in the sorry server alone in $took s (it answered); back, the sorry server left"
+vs_mail="Subject: [xdpvs_test] Virtualserver [198.18.0.10]:tcp:83"
+wait_for 4 "the quorum mails" mailed "$vs_mail - UP" "=> Gained quorum 2+0=2 <= 2 <=" >/dev/null
+mailed "$vs_mail - DOWN" "=> Lost quorum 2+0=2 <= 1 <=" || fail "no quorum-lost mail: $(grep -A8 -F "$vs_mail" "$WORK/smtp1.out")"
+echo "ok   quorum 2: one of two servers failing brought in the sorry server alone in $took s (it answered); back, the sorry server left; both changes mailed (smtp_alert)"
 
 # SIGHUP with an edited file during a transfer through :80.
 ns "$NS_C" curl -s --max-time 60 --limit-rate 25M -o "$WORK/got80" http://198.18.0.10:80/big &
@@ -503,12 +526,13 @@ gen=$(adm -L -n --json | python3 -c 'import json,sys; print(json.load(sys.stdin)
 kill -TERM "$CHECKER_PID"; wait "$CHECKER_PID" 2>/dev/null || true
 [ "$(adm -S -n)" = "$before" ] || fail "the configuration changed when the checker stopped"
 [ "$(tail -1 "$WORK/notify")" = "down 198.19.0.12" ] || fail "omega: no notify_down at shutdown: $(cat "$WORK/notify")"
+mailed "$rs2_mail - DOWN" "=> Shutting down <=" || fail "omega: no shutdown mail: $(grep -A8 -F "$rs2_mail" "$WORK/smtp1.out" | tail -12)"
 checker_up
 sleep 3
 [ "$(adm -S -n)" = "$before" ] || fail "a restarted checker changed the configuration: $(diff <(echo "$before") <(adm -S -n))"
 gen2=$(adm -L -n --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["generation"])')
 [ "$gen" = "$gen2" ] || fail "a restarted checker published a new generation ($gen → $gen2)"
-echo "ok   the checker stopped: omega ran notify_down; its configuration stayed in force; restarted: it adopted it, not one change (generation $gen)"
+echo "ok   the checker stopped: omega ran notify_down and mailed keepalived's 'Shutting down'; its configuration stayed in force; restarted: it adopted it, not one change (generation $gen)"
 kill -TERM "$CHECKER_PID"; wait "$CHECKER_PID" 2>/dev/null || true
 xdpvs_down
 check_detached

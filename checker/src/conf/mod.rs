@@ -3,6 +3,7 @@
 //! inheritance), then the checks across blocks (a group or local-address
 //! group that is named but never defined).
 
+pub mod alerts;
 pub mod expand;
 pub mod model;
 pub mod source;
@@ -45,8 +46,12 @@ pub fn load(path: &Path) -> Loaded {
 
 /// The host's name up to its first dot: keepalived's default `--config-id`.
 pub fn host_name() -> String {
-    let h = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-    h.trim().split('.').next().unwrap_or_default().to_string()
+    host_full_name().split('.').next().unwrap_or_default().to_string()
+}
+
+/// The host's whole name: keepalived's default `router_id` and HELO name.
+pub fn host_full_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default().trim().to_string()
 }
 
 /// Reads `path` with the conditional lines of `config_id` (`-i`).
@@ -309,6 +314,45 @@ mod tests {
                 && w[0].contains(":1: Virtual server [198.18.0.10]:none:53: no protocol set - defaulting to UDP"),
             "{w:?}"
         );
+    }
+
+    /// `global_defs`' alert settings, and keepalived's chain for each
+    /// server's `smtp_alert`: its own, else `smtp_alert_checker`, else
+    /// `smtp_alert`, else on for a real server and off for a virtual one.
+    #[test]
+    fn alerts_read_from_global_defs() {
+        let l = load_text(
+            "alerts",
+            "global_defs {\n notification_email {\n  ops@example.com\n  noc@example.com\n }\n\
+             notification_email_from lvs@example.com\n smtp_server 198.19.0.11 2525\n smtp_connect_timeout 5\n\
+             smtp_helo_name lvs1.example.com\n router_id LVS_1\n no_checker_emails\n}\n\
+             virtual_server 198.18.0.10 80 {\n protocol TCP\n smtp_alert\n real_server 198.19.0.12 80 {\n  smtp_alert off\n }\n\
+             real_server 198.19.0.13 80 {\n }\n}\n",
+        );
+        assert!(l.ok(), "{:?}", l.diags);
+        let a = &l.conf.alerts;
+        assert!(a.on());
+        assert_eq!(a.to, ["ops@example.com", "noc@example.com"]);
+        assert_eq!(
+            (a.from.as_str(), a.helo.as_str(), a.router_id.as_str()),
+            ("lvs@example.com", "lvs1.example.com", "LVS_1")
+        );
+        assert_eq!(
+            (a.server.clone(), a.timeout.as_secs(), a.no_checker_emails),
+            (Some(("198.19.0.11".into(), 2525)), 5, true)
+        );
+        let vs = &l.conf.services[0];
+        assert!(a.virtual_server(vs.smtp_alert));
+        assert!(!a.real_server(vs.reals[0].smtp_alert) && a.real_server(vs.reals[1].smtp_alert));
+        let quiet = model::Conf::default().alerts;
+        assert!(!quiet.on(), "no server, no mail");
+        assert!(!quiet.virtual_server(None) && quiet.real_server(None));
+        let off = alerts::Alerts { smtp_alert: Some(false), ..quiet.clone() };
+        assert!(!off.real_server(None) && off.real_server(Some(true)));
+        let bad = load_text("alerts-bad", "global_defs {\n smtp_alert maybe\n smtp_server\n}\n");
+        let e: Vec<String> = bad.errors().collect();
+        assert!(e.iter().any(|e| e.ends_with(":2: 'smtp_alert': 'maybe' is not true or false")), "{e:?}");
+        assert!(e.iter().any(|e| e.contains(":3: Invalid smtp server")), "{e:?}");
     }
 
     #[test]

@@ -26,6 +26,8 @@ pub struct Conf {
     pub sync_daemon: Option<super::vrrp::SyncDaemon>,
     /// `vrrp_instance NAME { … }`: ids and addresses.
     pub vrrp: HashMap<String, super::vrrp::Instance>,
+    /// `global_defs`' e-mail alerts.
+    pub alerts: super::alerts::Alerts,
 }
 
 /// A file whose number a `FILE_CHECK` follows.
@@ -115,6 +117,8 @@ pub struct VirtualServer {
     pub proxy_protocol: Option<ProxyProtocol>,
     /// DPVS's `syn_proxy` (no argument): the service's SYN proxy on.
     pub syn_proxy: bool,
+    /// `smtp_alert [BOOL]` (unset: [`super::alerts::Alerts::virtual_server`]).
+    pub smtp_alert: Option<bool>,
     pub timing: Timing,
     pub reals: Vec<RealServer>,
 }
@@ -138,6 +142,8 @@ pub struct RealServer {
     pub notify_down: Option<Notify>,
     pub uthreshold: u32,
     pub lthreshold: u32,
+    /// `smtp_alert [BOOL]` (unset: [`super::alerts::Alerts::real_server`]).
+    pub smtp_alert: Option<bool>,
     pub timing: Timing,
     pub checks: Vec<Check>,
 }
@@ -284,8 +290,13 @@ pub fn build(nodes: &[Node], diags: &mut Vec<Diag>) -> Conf {
             "virtual_server_group" => b.group(n),
             "local_address_group" => b.laddr_group(n),
             "global_defs" => {
-                for k in n.kids().iter().filter(|k| k.name() == "lvs_sync_daemon") {
-                    b.conf.sync_daemon = super::vrrp::sync_daemon(k, b.diags);
+                for k in n.kids() {
+                    if k.name() == "lvs_sync_daemon" {
+                        b.conf.sync_daemon = super::vrrp::sync_daemon(k, b.diags);
+                    } else {
+                        // The rest but the alerts' are keepalived's (VRRP).
+                        super::alerts::setting(&mut b.conf.alerts, k, b.diags);
+                    }
                 }
             }
             "vrrp_instance" => {
@@ -454,6 +465,7 @@ impl Builder<'_> {
             laddr_group: None,
             proxy_protocol: None,
             syn_proxy: false,
+            smtp_alert: None,
             timing: Timing::default(),
             reals: Vec::new(),
         };
@@ -555,7 +567,8 @@ impl Builder<'_> {
             "laddr_group_name" => vs.laddr_group = k.arg(0).map(str::to_string),
             "proxy_protocol" => vs.proxy_protocol = self.value(k, 0, "v1 or v2", ProxyProtocol::from_name),
             "syn_proxy" => vs.syn_proxy = true,
-            "establish_timeout" | "delay_loop_ms" | "smtp_alert" | "retry_interval" | "ip_family" => {
+            "smtp_alert" => vs.smtp_alert = super::alerts::flag(k, self.diags),
+            "establish_timeout" | "delay_loop_ms" | "retry_interval" | "ip_family" => {
                 self.warn(k.at(), format!("'{}' is not used by xdpvs-checker: ignored", k.name()))
             }
             _ => self.unknown(k),
@@ -603,6 +616,7 @@ impl Builder<'_> {
             notify_down: None,
             uthreshold: 0,
             lthreshold: 0,
+            smtp_alert: None,
             timing: vs.timing.clone(),
             checks: Vec::new(),
         };
@@ -633,9 +647,8 @@ impl Builder<'_> {
             "notify_down" => rs.notify_down = notify(k),
             "uthreshold" => rs.uthreshold = self.number(k, i32::MAX as u32).unwrap_or(0),
             "lthreshold" => rs.lthreshold = self.number(k, i32::MAX as u32).unwrap_or(0),
-            "smtp_alert" | "virtualhost" => {
-                self.warn(k.at(), format!("'{}' is not used by xdpvs-checker: ignored", k.name()))
-            }
+            "smtp_alert" => rs.smtp_alert = super::alerts::flag(k, self.diags),
+            "virtualhost" => self.warn(k.at(), format!("'{}' is not used by xdpvs-checker: ignored", k.name())),
             _ => self.unknown(k),
         }
     }

@@ -11,7 +11,7 @@ mod file;
 mod http;
 mod misc;
 mod ping;
-mod smtp;
+pub(crate) mod smtp;
 mod tcp;
 mod tls;
 mod udp;

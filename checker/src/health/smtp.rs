@@ -37,7 +37,12 @@ where
     reply(r, timeout, name).await.map(drop)
 }
 
-async fn send<W: AsyncWrite + Unpin>(w: &mut W, line: &[u8], timeout: Duration, name: &str) -> Result<(), String> {
+pub(crate) async fn send<W: AsyncWrite + Unpin>(
+    w: &mut W,
+    line: &[u8],
+    timeout: Duration,
+    name: &str,
+) -> Result<(), String> {
     match tokio::time::timeout(timeout, w.write_all(line)).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(_)) => Err(format!("Write failure to server {name}")),
@@ -47,7 +52,11 @@ async fn send<W: AsyncWrite + Unpin>(w: &mut W, line: &[u8], timeout: Duration, 
 
 /// One reply's code: `None` when a line does not start with a code and
 /// a space or dash (or the lines' codes differ).
-async fn reply<R: AsyncBufRead + Unpin>(r: &mut R, timeout: Duration, name: &str) -> Result<Option<u16>, String> {
+pub(crate) async fn reply<R: AsyncBufRead + Unpin>(
+    r: &mut R,
+    timeout: Duration,
+    name: &str,
+) -> Result<Option<u16>, String> {
     let mut text = Vec::new();
     let mut code = None;
     loop {
