@@ -27,6 +27,7 @@ smtp_up() {
 smtp_up 1
 smtp_up 2
 for i in 1 2 3; do echo "page v1 of rs$i" > "$WORK/nginx$i-8080/page"; done
+echo "State: OK" > "$WORK/nginx2-8080/page"
 head -c $((100 * 1048576)) /dev/urandom > "$WORK/big"
 rs_wait 8080
 xdpvs_up - --iface d0 --iface d1
@@ -236,6 +237,28 @@ virtual_server 198.18.0.10 88 {
         }
     }
 }
+virtual_server 198.18.0.10 89 {
+    delay_loop 1
+    lb_algo rr
+    lb_kind NAT
+    protocol TCP
+    real_server 198.19.0.12 8080 {
+        HTTP_GET {
+            url {
+                path /page
+                regex "state: (ok|warn)"
+                regex_options caseless
+            }
+            url {
+                path /page
+                regex "ERROR [0-9]+"
+                regex_no_match
+            }
+            connect_timeout 1
+            retry 0
+        }
+    }
+}
 virtual_server 198.18.0.10 87 {
     protocol TCP
     delay_loop 1
@@ -397,6 +420,18 @@ grep -q "MD5 digest error to \[198.19.0.11\]:tcp:8080 url\[/page\]" "$WORK/check
 echo "page v1 of rs1" > "$WORK/nginx1-8080/page"
 wait_for 4 "rs1 back after its page was restored" has 198.18.0.10:81 '198.19.0.11:8080 +Masq +5 ' >/dev/null
 echo "ok   HTTP_GET digest: a changed page sets weight 0 in $took s, the original brings weight 5 back"
+# HTTP_GET regex (caseless) and regex_no_match on rs2's /page.
+wait_for 4 "the regex-checked server in" has 198.18.0.10:89 '198.19.0.12:8080 +Masq +1 ' >/dev/null
+echo "state: degraded" > "$WORK/nginx2-8080/page"
+took=$(wait_for 4 "out when its state stops matching" lacks 198.18.0.10:89 '198.19.0.12:8080')
+grep -q "Regex match failed to \[198.19.0.12\]:tcp:8080 url(/page): 'state: (ok|warn)' not found." "$WORK/checker.log" || fail "no regex log line"
+echo "State: WARN ERROR 42" > "$WORK/nginx2-8080/page"
+why_is() { "$CHECKER" --status --instance "$ID" | grep -F "$1"; }
+took2=$(wait_for 4 "still out with an ERROR line (regex_no_match), as --status says" why_is "'ERROR [0-9]+' found")
+lacks 198.18.0.10:89 '198.19.0.12:8080' || fail "a server whose page holds ERROR is in"
+echo "state: ok" > "$WORK/nginx2-8080/page"
+wait_for 4 "back when its state matches" has 198.18.0.10:89 '198.19.0.12:8080 +Masq +1 ' >/dev/null
+echo "ok   HTTP_GET regex: a page that stops matching took rs2 out in $took s; one that matches but holds 'ERROR 42' kept it out (regex_no_match, $took2 s); a matching page brought it back"
 
 # SSL_GET over nginx's TLS.
 wait_for 4 "SSL_GET server in" has 198.18.0.10:86 '198.19.0.13:8443 +Masq +1 ' >/dev/null

@@ -309,27 +309,52 @@ impl Expander {
 
     /// `~SEQ…`/`~LST…`: the rest of the line once per value.
     fn repeat(&mut self, buf: &str, at: At, dir: &Path, depth: usize, out: &mut Vec<(String, At)>) {
-        let parsed = if buf.starts_with("~SEQ") { self.seq(buf, dir) } else { lst(buf) };
+        let parsed =
+            if buf.starts_with("~SEQ") { self.seq(buf, dir) } else { lst(buf).map(|(s, t)| (Sets::List(s), t)) };
         let Some((sets, text)) = parsed else {
             let what = &buf[..4];
             self.problems.push((at, format!("invalid {what} specification '{buf}'")));
             return;
         };
-        for set in sets {
-            if self.produced > MAX_LINES {
-                return;
+        match sets {
+            Sets::List(sets) => {
+                for set in sets {
+                    for (name, value) in set {
+                        self.defs.insert(name, Value::Line(value));
+                    }
+                    self.again(&text, at, dir, depth, out);
+                }
             }
-            for (name, value) in set {
-                self.defs.insert(name, Value::Line(value));
+            Sets::Seq { var, start, step, end, hex } => {
+                // One value at a time: a sequence of any length costs no memory.
+                let mut v = start;
+                loop {
+                    self.defs.insert(var.clone(), Value::Line(if hex { format!("{v:x}") } else { v.to_string() }));
+                    if !self.again(&text, at, dir, depth, out) {
+                        return;
+                    }
+                    match v.checked_add(step) {
+                        Some(n) if (step > 0 && n <= end) || (step < 0 && n >= end) => v = n,
+                        _ => return,
+                    }
+                }
             }
-            self.process(text.clone(), at, dir, depth + 1, out);
         }
+    }
+
+    /// One round of a sequence or list: `text` read again; false once the
+    /// expansions' bound is passed (the rest would be dropped anyway).
+    fn again(&mut self, text: &str, at: At, dir: &Path, depth: usize, out: &mut Vec<(String, At)>) -> bool {
+        if self.produced > MAX_LINES {
+            return false;
+        }
+        self.process(text.to_string(), at, dir, depth + 1, out);
+        true
     }
 
     /// `~SEQ[x](VAR, [START,] [STEP,] END) REST` (numbers as C's strtol reads
     /// them, parameters replaced): each value of VAR, and REST.
-    #[allow(clippy::type_complexity)]
-    fn seq(&mut self, buf: &str, dir: &Path) -> Option<(Vec<Vec<(String, String)>>, String)> {
+    fn seq(&mut self, buf: &str, dir: &Path) -> Option<(Sets, String)> {
         let (hex, p) = match buf[4..].strip_prefix('x') {
             Some(p) => (true, p),
             None => (false, &buf[4..]),
@@ -360,19 +385,7 @@ impl Expander {
             return None;
         }
         let text = p[close + 1..].trim_start_matches([' ', '\t']).to_string();
-        let mut sets = Vec::new();
-        let mut v = start;
-        loop {
-            sets.push(vec![(var.to_string(), if hex { format!("{v:x}") } else { v.to_string() })]);
-            if sets.len() > MAX_LINES {
-                break;
-            }
-            match v.checked_add(step) {
-                Some(n) if (step > 0 && n <= end) || (step < 0 && n >= end) => v = n,
-                _ => break,
-            }
-        }
-        Some((sets, text))
+        Some((Sets::Seq { var: var.to_string(), start, step, end, hex }, text))
     }
 
     /// Cuts the comment and the leading and trailing blanks (keeping a
@@ -413,6 +426,19 @@ impl Expander {
         }
         out
     }
+}
+
+/// What a `~SEQ` or `~LST` sets, round by round.
+enum Sets {
+    Seq {
+        var: String,
+        start: i64,
+        step: i64,
+        end: i64,
+        hex: bool,
+    },
+    /// Each round's (variable, value) pairs.
+    List(Vec<Vec<(String, String)>>),
 }
 
 struct Ref {

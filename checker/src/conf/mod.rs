@@ -4,6 +4,7 @@
 //! group that is named but never defined).
 
 pub mod alerts;
+pub mod body_regex;
 pub mod expand;
 pub mod model;
 pub mod source;

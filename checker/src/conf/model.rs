@@ -254,6 +254,8 @@ pub struct Url {
     /// Inclusive ranges; empty: 200-299.
     pub status: Vec<(u16, u16)>,
     pub virtualhost: Option<String>,
+    /// `regex …`: a pattern the body must (or, `regex_no_match`, must not) hold.
+    pub regex: Option<super::body_regex::BodyRegex>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -898,7 +900,8 @@ impl Builder<'_> {
     }
 
     fn url(&mut self, n: &Node) -> Url {
-        let mut u = Url { path: "/".into(), digest: None, status: Vec::new(), virtualhost: None };
+        let mut u = Url { path: "/".into(), digest: None, status: Vec::new(), virtualhost: None, regex: None };
+        let (mut pattern, mut no_match, mut options, mut min, mut max) = (None, false, Vec::new(), 0, None);
         for k in n.kids() {
             match k.name() {
                 "path" => u.path = k.arg(0).unwrap_or("/").to_string(),
@@ -919,11 +922,39 @@ impl Builder<'_> {
                     }
                 }
                 "virtualhost" => u.virtualhost = k.arg(0).map(str::to_string),
-                "regex" | "regex_no_match" | "regex_options" | "regex_stack" | "regex_min_offset"
-                | "regex_max_offset" => {
-                    self.warn(k.at(), format!("'{}' is not supported by xdpvs-checker: ignored", k.name()))
-                }
+                "regex" => pattern = self.value(k, 0, "a pattern", |v| Some((v.to_string(), k.at()))),
+                "regex_no_match" => no_match = true,
+                "regex_options" => match super::body_regex::check_options(k.args.iter().map(|w| w.text.as_str())) {
+                    Ok(ignored) => {
+                        options.extend(k.args.iter().map(|w| w.text.clone()));
+                        for o in ignored {
+                            self.warn(
+                                k.at(),
+                                format!("regex_options '{o}' is not supported by xdpvs-checker: ignored"),
+                            );
+                        }
+                    }
+                    Err(e) => self.error(k.at(), e),
+                },
+                "regex_min_offset" => min = self.number(k, u32::MAX).unwrap_or(0) as usize,
+                "regex_max_offset" => max = self.number(k, u32::MAX).map(|v| v as usize),
+                // PCRE2's JIT stack sizes: nothing to size here.
+                "regex_stack" => {}
                 _ => self.unknown(k),
+            }
+        }
+        if let Some((p, at)) = pattern {
+            match super::body_regex::compile(&p, &options) {
+                Ok(re) => {
+                    u.regex = Some(super::body_regex::BodyRegex {
+                        pattern: p,
+                        re,
+                        no_match,
+                        min_offset: min,
+                        max_offset: max,
+                    })
+                }
+                Err(e) => self.error(at, e),
             }
         }
         u

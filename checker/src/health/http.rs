@@ -19,7 +19,7 @@ pub async fn check(c: &Check, t: &Target) -> Result<(), String> {
     let CheckKind::Http { tls, urls, protocol, virtualhost, sni } = &c.kind else {
         return Err("not an HTTP check".into());
     };
-    let default = [Url { path: "/".into(), digest: None, status: Vec::new(), virtualhost: None }];
+    let default = [Url { path: "/".into(), digest: None, status: Vec::new(), virtualhost: None, regex: None }];
     let urls: &[Url] = if urls.is_empty() { &default } else { urls };
     for u in urls {
         let host = u.virtualhost.as_deref().or(virtualhost.as_deref());
@@ -96,21 +96,28 @@ fn judge(u: &Url, resp: &[u8], t: &Target) -> Result<(), String> {
     if !ok {
         return Err(format!("HTTP status code error to {} url({}), status_code [{code}].", t.name, u.path));
     }
+    if u.digest.is_none() && u.regex.is_none() {
+        return Ok(());
+    }
+    let chunked = r.headers.iter().any(|h| {
+        h.name.eq_ignore_ascii_case("transfer-encoding")
+            && String::from_utf8_lossy(h.value).to_ascii_lowercase().contains("chunked")
+    });
+    let body = &resp[head..];
+    let body = if chunked {
+        dechunk(body).ok_or_else(|| format!("Bad chunked body from {}.", t.name))?
+    } else {
+        body.to_vec()
+    };
     if let Some(want) = &u.digest {
-        let chunked = r.headers.iter().any(|h| {
-            h.name.eq_ignore_ascii_case("transfer-encoding")
-                && String::from_utf8_lossy(h.value).to_ascii_lowercase().contains("chunked")
-        });
-        let body = &resp[head..];
-        let body = if chunked {
-            dechunk(body).ok_or_else(|| format!("Bad chunked body from {}.", t.name))?
-        } else {
-            body.to_vec()
-        };
         let got = hex(&Md5::digest(&body));
         if &got != want {
             return Err(format!("MD5 digest error to {} url[{}], MD5SUM [{got}].", t.name, u.path));
         }
+    }
+    if let Some(re) = u.regex.as_ref().filter(|re| !re.passes(&body)) {
+        let how = if re.no_match { "found" } else { "not found" };
+        return Err(format!("Regex match failed to {} url({}): '{}' {how}.", t.name, u.path, re.pattern));
     }
     Ok(())
 }
@@ -151,7 +158,7 @@ mod tests {
     #[test]
     fn status_ranges_and_digest() {
         let t = target();
-        let mut u = Url { path: "/".into(), digest: None, status: Vec::new(), virtualhost: None };
+        let mut u = Url { path: "/".into(), digest: None, status: Vec::new(), virtualhost: None, regex: None };
         assert!(judge(&u, b"HTTP/1.1 200 OK\r\n\r\nhello", &t).is_ok());
         let e = judge(&u, b"HTTP/1.1 500 Oops\r\n\r\n", &t).unwrap_err();
         assert_eq!(e, "HTTP status code error to [198.19.0.11]:tcp:80 url(/), status_code [500].");
@@ -173,7 +180,7 @@ mod tests {
 
     #[test]
     fn the_request_is_keepalived_s() {
-        let u = Url { path: "/health".into(), digest: None, status: Vec::new(), virtualhost: None };
+        let u = Url { path: "/health".into(), digest: None, status: Vec::new(), virtualhost: None, regex: None };
         let r = request(&u, None, HttpProtocol::V10, &target());
         assert_eq!(r, b"GET /health HTTP/1.0\r\nUser-Agent: KeepAliveClient\r\nHost: 198.19.0.11:80\r\n\r\n");
         let r = request(&u, Some("www.example.com"), HttpProtocol::V11, &target());
