@@ -141,7 +141,7 @@ impl Expander {
             if buf.starts_with('~') || !buf.contains('$') {
                 break;
             }
-            match self.replace(&buf, dir, at) {
+            match self.replace(&buf, dir) {
                 Err(e) => {
                     self.problems.push((at, e));
                     keep = false;
@@ -219,7 +219,7 @@ impl Expander {
 
     /// `buf` with its parameters replaced: `None` when none is defined;
     /// with a multi-line value, the lines after its first.
-    fn replace(&mut self, buf: &str, dir: &Path, _at: At) -> Result<Option<(String, Vec<String>)>, String> {
+    fn replace(&mut self, buf: &str, dir: &Path) -> Result<Option<(String, Vec<String>)>, String> {
         let mut s = buf.to_string();
         let mut tail = Vec::new();
         let mut from = 0;
@@ -364,7 +364,7 @@ impl Expander {
         let var = &p[..var_len];
         let p = p[var_len..].trim_start_matches([' ', '\t']).strip_prefix(',')?;
         let close = p.find(')')?;
-        let args = match self.replace(&p[..close], dir, At::default()) {
+        let args = match self.replace(&p[..close], dir) {
             Ok(Some((a, tail))) if tail.is_empty() => a,
             Ok(None) => p[..close].to_string(),
             _ => return None,
