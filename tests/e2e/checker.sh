@@ -17,9 +17,9 @@ rs_udp 1 5353
 ip netns exec "$(rs_ns 2)" dnsmasq --keep-in-foreground --port 5354 --no-resolv --no-hosts --bind-interfaces \
     --listen-address 198.19.0.12 --address=/example.com/198.18.0.1 --pid-file="$WORK/dnsmasq.pid" 2>"$WORK/dnsmasq.log" &
 PIDS+=($!)
-# smtp_up I: aiosmtpd on rs I, port 2525.
+# smtp_up I: aiosmtpd on rs I, port 2525 (unbuffered: the test reads the mails it prints).
 smtp_up() {
-    ip netns exec "$(rs_ns "$1")" /usr/bin/python3 -m aiosmtpd -n -d -l "198.19.0.1$1:2525" \
+    ip netns exec "$(rs_ns "$1")" /usr/bin/python3 -u -m aiosmtpd -n -d -l "198.19.0.1$1:2525" \
         >>"$WORK/smtp$1.out" 2>>"$WORK/smtp$1.log" &
     SMTP_PID[$1]=$!
     PIDS+=("$!")
