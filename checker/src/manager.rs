@@ -104,6 +104,7 @@ impl Manager {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
         self.ha_suspend();
         self.follow_sync();
+        self.follow_timeouts();
         self.converge().await;
         loop {
             tokio::select! {
@@ -112,6 +113,7 @@ impl Manager {
                 _ = tick.tick() => {
                     self.ha_suspend();
                     self.follow_sync();
+                    self.follow_timeouts();
                     self.write_status();
                     self.since_told += 1;
                     if self.director.reopen() {
@@ -339,6 +341,23 @@ impl Manager {
             } else {
                 tracing::info!("Stopped IPVS sync daemon {}", role.name());
             }
+        }
+    }
+
+    /// `lvs_timeouts`: the daemon's timeouts made what the file says
+    /// (what it leaves unset stays), checked every second like the sync
+    /// daemons, so a restarted xdpvs gets them back.
+    fn follow_timeouts(&mut self) {
+        let Some(want) = self.conf.lvs_timeouts else { return };
+        let Ok(view) = self.director.view() else { return };
+        let have = [view.timeouts.tcp, view.timeouts.tcpfin, view.timeouts.udp];
+        if want.iter().zip(have).all(|(&w, h)| w == 0 || w == h) {
+            return;
+        }
+        let [tcp, fin, udp] = want;
+        match self.director.command(xdpvs_api::admin::Command::SetTimeouts(tcp, fin, udp)) {
+            Ok(()) => tracing::info!("Set LVS timeouts: tcp {tcp} tcpfin {fin} udp {udp} (0: unchanged)"),
+            Err(e) => tracing::warn!("lvs_timeouts: {e}"),
         }
     }
 

@@ -50,6 +50,7 @@ global_defs {
     notification_email_from lvs@example.com
     smtp_server 198.19.0.11 2525
     smtp_connect_timeout 3
+    lvs_timeouts tcp 7200 udp 120
 }
 local_address_group lips {
     198.19.0.250 d1
@@ -356,7 +357,8 @@ has 198.18.0.10:80 '198.19.0.11:8080' && has 198.18.0.10:80 '198.19.0.12:8080' |
 has 198.18.0.10:84 . && adm -L -n | grep -q "198.18.0.10:84 rr proxy-protocol v2" || fail "the FNAT service lacks its PROXY protocol: $(adm -L -n)"
 [ "$(ns "$NS_C" curl -s --max-time 5 http://198.18.0.10:84/)" = rs1 ] || fail "no answer through the FNAT service with PROXY v2"
 grep -q "^198.18.0.100:" "$WORK/nginx1-8090/access.log" || fail "the PROXY v2 server did not log the client: $(cat "$WORK/nginx1-8090/access.log")"
-echo "ok   keepalived.conf applied: lb_kind FNAT + laddr_group_name + proxy_protocol v2 shown by -L and answered, the server logging the client's address"
+[ "$(adm -L --timeout)" = "Timeout (tcp tcpfin udp): 7200 120 120" ] || fail "lvs_timeouts not applied: $(adm -L --timeout)"
+echo "ok   keepalived.conf applied: lvs_timeouts (tcp 7200, udp 120, tcpfin left at 120) shown by -L --timeout; lb_kind FNAT + laddr_group_name + proxy_protocol v2 shown by -L and answered, the server logging the client's address"
 
 # TCP_CHECK: rs2's nginx stops. Bound: delay_loop + connect_timeout + retry x delay_before_retry + 1 s.
 kill "$(cat "$WORK/nginx2-8080/nginx.pid")"
@@ -553,7 +555,9 @@ xdpvs_up - --iface d0 --iface d1
 took=$(wait_for 9 "the checker's services on the restarted daemon" has 198.18.0.10:80 '198.19.0.13:8080 +Masq +3 ')
 got=$(ns "$NS_C" curl -sS --max-time 5 http://198.18.0.10:85/ 2>&1)
 [ "$got" = rs3 ] || fail "no answer through the restarted daemon: curl said '$got'; drops: $(drops_now); $(adm -L -n --stats); its log: $(tail -5 "$WORK/xdpvs.log"); neighbours: $(ns "$NS_D" ip neigh show)"
-echo "ok   xdpvs restarted under the checker: its services were back after $took s (the checker looks for a new region every second)"
+timeouts_back() { [ "$(adm -L --timeout)" = "Timeout (tcp tcpfin udp): 7200 120 120" ]; }
+wait_for 3 "lvs_timeouts on the restarted daemon" timeouts_back >/dev/null
+echo "ok   xdpvs restarted under the checker: its services and lvs_timeouts were back after $took s (the checker looks for a new region every second)"
 
 # A checker restart changes nothing on the director.
 before=$(adm -S -n)

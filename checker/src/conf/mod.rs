@@ -356,6 +356,23 @@ mod tests {
         assert!(e.iter().any(|e| e.contains(":3: Invalid smtp server")), "{e:?}");
     }
 
+    /// `lvs_timeouts`, read as keepalived reads it: each of tcp, tcpfin and
+    /// udp optional; a bad one warned about and ignored.
+    #[test]
+    fn lvs_timeouts_as_keepalived_reads_them() {
+        let l = load_text("lvst", "global_defs {\n lvs_timeouts tcp 7200 udp 60\n}\n");
+        assert!(l.diags.is_empty(), "{:?}", l.diags);
+        assert_eq!(l.conf.lvs_timeouts, Some([7200, 0, 60]));
+        let l = load_text("lvst-bad", "global_defs {\n lvs_timeouts tcp x bogus tcpfin 30 udp\n}\n");
+        assert!(l.ok());
+        let w: Vec<String> = l.warnings().collect();
+        assert!(w.iter().any(|w| w.ends_with(":2: Invalid lvs_timeout tcp (x) - ignoring")), "{w:?}");
+        assert!(w.iter().any(|w| w.ends_with(":2: Unknown option bogus specified for lvs_timeouts")), "{w:?}");
+        assert!(w.iter().any(|w| w.ends_with(":2: No value specified for lvs_timeout udp - ignoring")), "{w:?}");
+        assert_eq!(l.conf.lvs_timeouts, Some([0, 30, 0]));
+        assert_eq!(model::Conf::default().lvs_timeouts, None);
+    }
+
     #[test]
     fn unsupported_checkers_are_refused_by_name() {
         let l = load_text(

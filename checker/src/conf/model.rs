@@ -28,6 +28,8 @@ pub struct Conf {
     pub vrrp: HashMap<String, super::vrrp::Instance>,
     /// `global_defs`' e-mail alerts.
     pub alerts: super::alerts::Alerts,
+    /// `global_defs { lvs_timeouts … }`: tcp, tcpfin, udp (0: unchanged).
+    pub lvs_timeouts: Option<[u32; 3]>,
 }
 
 /// A file whose number a `FILE_CHECK` follows.
@@ -295,6 +297,8 @@ pub fn build(nodes: &[Node], diags: &mut Vec<Diag>) -> Conf {
                 for k in n.kids() {
                     if k.name() == "lvs_sync_daemon" {
                         b.conf.sync_daemon = super::vrrp::sync_daemon(k, b.diags);
+                    } else if k.name() == "lvs_timeouts" {
+                        b.conf.lvs_timeouts = super::vrrp::lvs_timeouts(k, b.diags);
                     } else {
                         // The rest but the alerts' are keepalived's (VRRP).
                         super::alerts::setting(&mut b.conf.alerts, k, b.diags);

@@ -1,5 +1,5 @@
-//! What the checker reads of keepalived's own blocks: `lvs_sync_daemon` in
-//! `global_defs`, and each `vrrp_instance`'s virtual router id and
+//! What the checker reads of keepalived's own blocks: `lvs_sync_daemon` and
+//! `lvs_timeouts` in `global_defs`, and each `vrrp_instance`'s virtual router id and
 //! addresses (the sync daemon follows an instance's state, learned from
 //! whether its addresses are on this host: robust to any missed event).
 
@@ -19,6 +19,41 @@ pub struct SyncDaemon {
     pub spec: DaemonSpec,
     /// `id` was given.
     pub syncid_given: bool,
+}
+
+/// `lvs_timeouts [tcp SECS] [tcpfin SECS] [udp SECS]`: IPVS's timeouts
+/// (ipvsadm `--set`; 0: left as it is). keepalived's rule: a bad or missing
+/// value is reported and that one ignored.
+pub fn lvs_timeouts(n: &Node, diags: &mut Vec<Diag>) -> Option<[u32; 3]> {
+    const MAX: u32 = 31 * 86_400;
+    let warn = |diags: &mut Vec<Diag>, msg: String| diags.push(Diag { at: n.at(), msg, fatal: false });
+    if n.args.len() < 2 {
+        warn(diags, "lvs_timeouts requires at least one option".into());
+        return None;
+    }
+    let mut t = [0u32; 3];
+    let mut i = 0;
+    while let Some(w) = n.arg(i) {
+        let slot = match w {
+            "tcp" => 0,
+            "tcpfin" => 1,
+            "udp" => 2,
+            _ => {
+                warn(diags, format!("Unknown option {w} specified for lvs_timeouts"));
+                i += 1;
+                continue;
+            }
+        };
+        match n.arg(i + 1) {
+            None => warn(diags, format!("No value specified for lvs_timeout {w} - ignoring")),
+            Some(v) => match v.parse::<u32>().ok().filter(|&x| x <= MAX) {
+                Some(x) => t[slot] = x,
+                None => warn(diags, format!("Invalid lvs_timeout {w} ({v}) - ignoring")),
+            },
+        }
+        i += 2;
+    }
+    (t != [0; 3]).then_some(t)
 }
 
 /// A `vrrp_instance`: its virtual router id and addresses.
