@@ -155,6 +155,9 @@ impl Manager {
     /// Takes `loaded` as the configuration: checks started for what is new
     /// or changed, stopped for what is gone, kept for the rest.
     fn install(&mut self, loaded: conf::Loaded) {
+        if let Err(e) = health::tls::configure(loaded.conf.ssl.as_ref()) {
+            tracing::warn!("{e}");
+        }
         let mut want: HashMap<(RsKey, usize), (VirtualServer, conf::model::RealServer, conf::model::Check)> =
             HashMap::new();
         self.places.clear();

@@ -13,6 +13,15 @@ for i in 1 2 3; do rs_nginx "$i" 8080; done
 rs_nginx 1 8090 proxy_protocol
 openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=www.example.com -keyout "$WORK/tls.key" -out "$WORK/tls.crt" 2>/dev/null
 rs_nginx 3 8443 ssl
+# A server that asks for a client certificate signed by the test's CA.
+openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=xdpvs-test-ca -keyout "$WORK/ca.key" -out "$WORK/ca.crt" 2>/dev/null
+openssl req -newkey rsa:2048 -nodes -subj /CN=xdpvs-checker -keyout "$WORK/client.key" -out "$WORK/client.csr" 2>/dev/null
+printf 'basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n' > "$WORK/client.ext"
+openssl x509 -req -in "$WORK/client.csr" -CA "$WORK/ca.crt" -CAkey "$WORK/ca.key" -CAcreateserial -days 1 \
+    -extfile "$WORK/client.ext" -out "$WORK/client.crt" 2>/dev/null
+# A v1 certificate (no extensions), which rustls refuses: -t must say so.
+openssl x509 -req -in "$WORK/client.csr" -CA "$WORK/ca.crt" -CAkey "$WORK/ca.key" -days 1 -out "$WORK/v1.crt" 2>/dev/null
+NGINX_EXTRA="ssl_client_certificate $WORK/ca.crt; ssl_verify_client on;" rs_nginx 3 8444 ssl
 rs_udp 1 5353
 ip netns exec "$(rs_ns 2)" dnsmasq --keep-in-foreground --port 5354 --no-resolv --no-hosts --bind-interfaces \
     --listen-address 198.19.0.12 --address=/example.com/198.18.0.1 --pid-file="$WORK/dnsmasq.pid" 2>"$WORK/dnsmasq.log" &
@@ -54,6 +63,10 @@ global_defs {
 }
 local_address_group lips {
     198.19.0.250 d1
+}
+SSL {
+    certificate $WORK/client.crt
+    key $WORK/client.key
 }
 track_file maintenance {
     file "$WORK/maintenance"
@@ -235,6 +248,22 @@ virtual_server 198.18.0.10 88 {
         FILE_CHECK {
             track_file load
             dynamic
+        }
+    }
+}
+virtual_server 198.18.0.10 90 {
+    delay_loop 1
+    lb_algo rr
+    lb_kind NAT
+    protocol TCP
+    real_server 198.19.0.13 8444 {
+        SSL_GET {
+            url {
+                path /health
+                status_code 200
+            }
+            connect_timeout 1
+            retry 0
         }
     }
 }
@@ -442,6 +471,16 @@ took=$(wait_for 4 "SSL_GET server out after 500" lacks 198.18.0.10:86 '198.19.0.
 rm -f "$WORK/nginx3-8443/down"
 wait_for 4 "SSL_GET server back" has 198.18.0.10:86 '198.19.0.13:8443 +Masq +1 ' >/dev/null
 echo "ok   SSL_GET (TLS with SNI) to nginx: in; its 500 took it out in $took s; back when it answers 200"
+
+# SSL_GET with the SSL block's client certificate, to a server that asks.
+code() { ns "$(rs_ns 3)" curl -sk -o /dev/null -w '%{http_code}' "$@" https://198.19.0.13:8444/health; }
+[ "$(code)" = 400 ] && [ "$(code --cert "$WORK/client.crt" --key "$WORK/client.key")" = 200 ] \
+    || fail "the client-certificate server: $(code) without, $(code --cert "$WORK/client.crt" --key "$WORK/client.key") with"
+wait_for 4 "SSL_GET with a client certificate in" has 198.18.0.10:90 '198.19.0.13:8444 +Masq +1 ' >/dev/null
+printf 'SSL {\n certificate %s\n key %s\n}\n' "$WORK/v1.crt" "$WORK/client.key" > "$WORK/v1.conf"
+out=$("$CHECKER" -t -f "$WORK/v1.conf" 2>&1) && fail "-t accepted a v1 client certificate"
+grep -q "v1.conf:1: SSL: not usable as a client certificate: .*issue a v3 one" <<<"$out" || fail "-t on a v1 client certificate: $out"
+echo "ok   SSL block: SSL_GET presents its client certificate to an nginx that requires one (which answers curl 400 without it, 200 with it): in; -t names a v1 certificate, which rustls refuses"
 
 # UDP_CHECK (a reply required), DNS_CHECK (dnsmasq), PING_CHECK.
 udp_has() { adm -L -n | awk -v s="UDP  $1 " 'index($0, s) == 1 {on = 1; next} /^(TCP|UDP|FWM)/ {on = 0} on' | grep -qE "$2"; }

@@ -232,6 +232,8 @@ rs_nginx() {
     local dir="$WORK/nginx$i-$port" log="access_log ${NGINX_LOG:-off};" real=""
     mkdir -p "$dir"
     [ ! -f "$WORK/tls.crt" ] || real="ssl_certificate $WORK/tls.crt; ssl_certificate_key $WORK/tls.key;"
+    # NGINX_EXTRA: more server directives (e.g. client certificate checks).
+    real="$real ${NGINX_EXTRA:-}"
     if [ "$pp" = proxy_protocol ]; then
         log="log_format client '\$proxy_protocol_addr:\$proxy_protocol_port \$realip_remote_addr'; access_log $dir/access.log client;"
         real="$real set_real_ip_from 198.19.0.250; set_real_ip_from 2001:db8:1::250; real_ip_header proxy_protocol;"

@@ -8,6 +8,7 @@ pub mod body_regex;
 pub mod expand;
 pub mod model;
 pub mod source;
+pub mod ssl;
 pub mod tree;
 pub mod vrrp;
 
@@ -371,6 +372,22 @@ mod tests {
         assert!(w.iter().any(|w| w.ends_with(":2: No value specified for lvs_timeout udp - ignoring")), "{w:?}");
         assert_eq!(l.conf.lvs_timeouts, Some([0, 30, 0]));
         assert_eq!(model::Conf::default().lvs_timeouts, None);
+    }
+
+    /// The `SSL` block's files are read with the configuration: what is
+    /// missing or unusable is an error naming it.
+    #[test]
+    fn the_ssl_block_names_what_it_cannot_use() {
+        let l = load_text("ssl-none", "SSL {\n certificate /nonexistent/c.pem\n key /nonexistent/k.pem\n}\n");
+        let e: Vec<String> = l.errors().collect();
+        assert!(e.len() == 1 && e[0].contains(":1: SSL: cannot read /nonexistent/c.pem"), "{e:?}");
+        let l = load_text("ssl-half", "SSL {\n certificate /etc/hostname\n}\n");
+        assert!(l.errors().any(|e| e.ends_with("needs both certificate FILE and key FILE")));
+        let l = load_text("ssl-junk", "SSL {\n certificate /etc/hostname\n key /etc/hostname\n bogus x\n}\n");
+        let e: Vec<String> = l.errors().collect();
+        assert!(e.iter().any(|e| e.contains("'bogus' is not certificate, key, password or ca FILE")), "{e:?}");
+        assert!(e.iter().any(|e| e.contains("SSL: certificate: no CERTIFICATE in the file")), "{e:?}");
+        assert_eq!(l.conf.ssl, None);
     }
 
     #[test]

@@ -30,6 +30,8 @@ pub struct Conf {
     pub alerts: super::alerts::Alerts,
     /// `global_defs { lvs_timeouts … }`: tcp, tcpfin, udp (0: unchanged).
     pub lvs_timeouts: Option<[u32; 3]>,
+    /// `SSL { certificate … key … }`: the client certificate of `SSL_GET`.
+    pub ssl: Option<super::ssl::ClientCert>,
 }
 
 /// A file whose number a `FILE_CHECK` follows.
@@ -292,6 +294,7 @@ pub fn build(nodes: &[Node], diags: &mut Vec<Diag>) -> Conf {
                 }
             }
             "virtual_server_group" => b.group(n),
+            "SSL" => b.conf.ssl = super::ssl::block(n, b.diags),
             "local_address_group" => b.laddr_group(n),
             "global_defs" => {
                 for k in n.kids() {

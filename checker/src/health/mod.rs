@@ -13,7 +13,7 @@ mod misc;
 mod ping;
 pub(crate) mod smtp;
 mod tcp;
-mod tls;
+pub(crate) mod tls;
 mod udp;
 
 use crate::conf::model::{Check, CheckKind, RealServer, VirtualServer};
